@@ -1,0 +1,198 @@
+"""The ``pdegen`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .recipe import RecipeError, load_recipe
+
+
+def _overrides(samples, seed, out, fmt, assignments) -> list[str]:
+    overrides = list(assignments)
+    if samples is not None:
+        overrides.append(f"samples={samples}")
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    if out is not None:
+        overrides.append(f"output.path={json.dumps(str(out))}")
+    if fmt is not None:
+        overrides.append(f"output.format={fmt}")
+    return overrides
+
+
+def _load(recipe, overrides):
+    try:
+        return load_recipe(recipe, overrides)
+    except RecipeError as error:
+        click.echo(f"error: {recipe}: invalid recipe", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+
+
+recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+set_option = click.option("--set", "assignments", multiple=True, metavar="KEY.PATH=VALUE",
+                          help="Override a recipe value (YAML syntax), e.g. --set grid.shape=[32,32]. Repeatable.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pdegen")
+def main():
+    """pdegen: synthetic PDE datasets for training neural operators.
+
+    \b
+    Typical use:
+      pdegen validate recipes/darcy.yaml          # check a recipe, show all defaults
+      pdegen build recipes/darcy.yaml             # write data/darcy.zarr
+      pdegen info data/darcy.zarr                 # what is in a store
+      pdegen plot data/darcy.zarr --sample 0      # look at one sample
+    Under MPI: mpiexec -n 8 pdegen build recipes/darcy.yaml
+    """
+
+
+@main.command()
+@recipe_argument
+@click.option("--samples", type=int, help="Override the number of samples.")
+@click.option("--seed", type=int, help="Override the seed.")
+@click.option("--out", type=click.Path(path_type=Path), help="Override output.path.")
+@click.option("--format", "fmt", type=click.Choice(["zarr", "hdf5"]), help="Override output.format.")
+@set_option
+@click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted build of the same recipe.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+def build(recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet):
+    """Sample, solve and store the dataset RECIPE describes.
+
+    The store goes to output.path (default data/<name>.zarr). An existing store is
+    never replaced unless --overwrite is given; --resume continues an interrupted
+    build from its done mask. Exit status: 0 all samples converged, 1 some samples
+    failed (recorded as failed in stats/converged), 2 bad input.
+    """
+    from .build import BuildError, build as run_build
+    from .mpi import world
+    comm = world()
+    recipe_obj = _load(recipe, _overrides(samples, seed, out, fmt, assignments))
+    if overwrite and resume:
+        raise click.UsageError("--overwrite and --resume exclude each other")
+    try:
+        summary = run_build(recipe_obj, overwrite=overwrite, resume=resume, quiet=quiet, comm=comm)
+    except BuildError as error:
+        if comm.Get_rank() == 0:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: finished chunks are kept; continue with "
+                   f"pdegen build {recipe} --resume", err=True)
+        sys.exit(130)
+    except Exception as error:  # one rank failing must not leave the others waiting
+        from .mpi import abort_on_error
+        abort_on_error(comm, error)
+        raise
+    if comm.Get_rank() == 0 and not quiet:
+        click.echo(summary.line())
+    sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@recipe_argument
+@set_option
+def validate(recipe, assignments):
+    """Check RECIPE and print it with every default filled in (or every error)."""
+    recipe_obj = _load(recipe, list(assignments))
+    click.echo(recipe_obj.dump(), nl=False)
+
+
+@main.command()
+@recipe_argument
+@set_option
+def plan(recipe, assignments):
+    """Show how RECIPE's systems would be solved, and why."""
+    from .plan import make_plan
+    click.echo(make_plan(_load(recipe, list(assignments))).describe())
+
+
+def _open(store):
+    from .store import open_dataset
+    try:
+        return open_dataset(store)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="STORE") from None
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(store, as_json):
+    """Summarise a store: shape, fields, solver statistics, failures."""
+    ds = _open(store)
+    with ds:
+        done = ds["done"][:]
+        converged = ds["stats/converged"][:]
+        its = ds["stats/iterations"][:][done]
+        res = ds["stats/residual"][:][done]
+        secs = ds["stats/seconds"][:][done]
+        solvers = ds.solver_names()[done]
+        split = ds["split"][:][done]
+        report = {
+            "path": str(store), "format": ds.format, "name": ds.attrs.get("name"),
+            "status": ds.attrs.get("status"), "samples": ds.num_samples, "done": int(done.sum()),
+            "failed": int((done & ~converged).sum()), "grid": list(ds.grid_shape),
+            "fields": {p: list(ds[p].shape) for g in ("inputs", "params", "outputs") for p in ds.fields(g)},
+            "split": {name: int((split == i).sum()) for i, name in enumerate(("train", "val", "test"))},
+            "iterations": _percentiles(its), "residual": _percentiles(res), "seconds": _percentiles(secs),
+            "solvers": {str(k): int(v) for k, v in zip(*np.unique(solvers, return_counts=True))},
+            "plan": ds.attrs.get("plan", {}).get("method"), "ordering": ds.attrs.get("ordering", {}).get("method"),
+            "rtol": ds.attrs["recipe"]["solver"]["rtol"],
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['path']} ({report['format']}, {report['name']}, {report['status']})")
+    click.echo(f"  samples    {report['done']}/{report['samples']} done, {report['failed']} failed; "
+               f"grid {'x'.join(map(str, report['grid']))}; split " +
+               ", ".join(f"{k} {v}" for k, v in report["split"].items()))
+    for p, shape in report["fields"].items():
+        click.echo(f"  {p:<23}{tuple(shape)}")
+    click.echo(f"  solver     {report['plan']} (ordering {report['ordering']}); used: " +
+               ", ".join(f"{k} x{v}" for k, v in report["solvers"].items()))
+    for key, fmt in (("iterations", "{:.0f}"), ("residual", "{:.2e}"), ("seconds", "{:.4f}")):
+        q = report[key]
+        if q:
+            click.echo(f"  {key:<11}" + "  ".join(f"{k} {fmt.format(v)}" for k, v in q.items()))
+    click.echo(f"  rtol       {report['rtol']:.1e}")
+
+
+def _percentiles(values) -> dict:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {}
+    return {f"p{q}": float(np.percentile(values, q)) for q in (0, 50, 90, 100)}
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, path_type=Path))
+@click.option("--sample", "sample_id", type=int, default=0, show_default=True,
+              help="Sample id (draw index, as in the sample_id array) to show.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG file to write (default: <store>-sample<ID>.png).")
+def plot(store, sample_id, out):
+    """Plot one sample: its input field(s) beside its solution, with colour bars."""
+    from .plot import plot_sample
+    ds = _open(store)
+    with ds:
+        out = out or Path(f"{Path(store).with_suffix('')}-sample{sample_id}.png")
+        try:
+            plot_sample(ds, sample_id, out)
+        except (KeyError, ValueError) as error:
+            raise click.BadParameter(str(error), param_hint="--sample") from None
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

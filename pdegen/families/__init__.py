@@ -1,0 +1,24 @@
+"""PDE families: each module turns sampled parameters into a sparse linear system.
+
+A family declares its parameters (field or scalar, with defaults and constraints),
+the boundary conditions it accepts, and assembles ``A x = b`` on a :class:`~pdegen.grid.Grid`
+with vectorised numpy on a fixed sparsity pattern, so that one solver-side matrix can be
+updated in place from sample to sample.
+"""
+
+from __future__ import annotations
+
+from .base import Family, LinearSystem, Parameter
+from .darcy import Darcy
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (Darcy(),)}
+
+
+def get_family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown family {name!r}; registered families: {', '.join(FAMILIES)}") from None
+
+
+__all__ = ["FAMILIES", "Family", "LinearSystem", "Parameter", "get_family"]

@@ -1,0 +1,109 @@
+"""Structured cell-centred grids in 1-3 dimensions.
+
+A :class:`Grid` is ``shape`` cells covering the box ``extent``; unknowns live at cell
+centres and arrays are indexed ``[i0, i1, ...]`` along the axes in order (``ij``
+indexing), flattened in C order. :func:`stencil_pattern` gives the fixed sparsity
+pattern of a (2d+1)-point stencil on such a grid so that families can fill values
+into it with vectorised numpy and backends can update one matrix in place.
+
+Example
+-------
+>>> g = Grid(shape=(4, 2), extent=((0.0, 1.0), (0.0, 2.0)))
+>>> g.spacing
+(0.25, 1.0)
+>>> g.centers[0]
+array([0.125, 0.375, 0.625, 0.875])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+AXIS_NAMES = ("x", "y", "z")
+
+
+@dataclass(frozen=True)
+class Grid:
+    shape: tuple[int, ...]
+    extent: tuple[tuple[float, float], ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "extent", tuple((float(a), float(b)) for a, b in self.extent))
+        if len(self.shape) != len(self.extent):
+            raise ValueError(f"grid.shape has {len(self.shape)} axes but grid.extent has {len(self.extent)}")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return AXIS_NAMES[: self.ndim]
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        return tuple((b - a) / n for (a, b), n in zip(self.extent, self.shape))
+
+    @property
+    def cell_volume(self) -> float:
+        return float(np.prod(self.spacing))
+
+    @cached_property
+    def centers(self) -> tuple[np.ndarray, ...]:
+        """Cell-centre coordinates along each axis (1-D arrays)."""
+        return tuple(a + h * (np.arange(n) + 0.5) for (a, _), h, n in zip(self.extent, self.spacing, self.shape))
+
+    def mesh(self) -> tuple[np.ndarray, ...]:
+        """Cell-centre coordinates broadcast to the full grid (``ij`` indexing)."""
+        return tuple(np.meshgrid(*self.centers, indexing="ij"))
+
+
+@dataclass(frozen=True)
+class StencilPattern:
+    """CSR pattern of a (2d+1)-point stencil, fixed for a grid.
+
+    ``offsets`` lists the stencil slots in sorted column order (for C-order
+    flattening): axis 0 minus, axis 1 minus, ..., centre, ..., axis 1 plus, axis 0 plus.
+    ``mask[c, s]`` says whether slot ``s`` of cell ``c`` is inside the grid;
+    ``compress(values)`` turns a dense ``(ncells, 2d+1)`` slot array into CSR data.
+    """
+
+    grid: Grid
+    slots: tuple[tuple[int, int], ...]  # (axis, step) per slot; axis -1 = centre
+    mask: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    def compress(self, slot_values: np.ndarray) -> np.ndarray:
+        return slot_values[self.mask]
+
+    def slot(self, axis: int, step: int) -> int:
+        return self.slots.index((axis, step))
+
+
+def stencil_pattern(grid: Grid) -> StencilPattern:
+    d, n = grid.ndim, grid.size
+    strides = [int(np.prod(grid.shape[a + 1 :])) for a in range(d)]
+    slots = [(a, -1) for a in range(d)] + [(-1, 0)] + [(a, +1) for a in reversed(range(d))]
+    index = np.arange(n).reshape(grid.shape)
+    cols = np.empty((n, len(slots)), dtype=np.int64)
+    mask = np.ones((n, len(slots)), dtype=bool)
+    for s, (axis, step) in enumerate(slots):
+        if axis < 0:
+            cols[:, s] = index.ravel()
+            continue
+        cols[:, s] = index.ravel() + step * strides[axis]
+        position = np.indices(grid.shape)[axis].ravel()
+        mask[:, s] = (position + step >= 0) & (position + step < grid.shape[axis])
+    counts = mask.sum(axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return StencilPattern(grid, tuple(slots), mask, indptr, cols[mask])

@@ -1,0 +1,114 @@
+"""The solve planner: how a recipe's systems get solved, and why.
+
+``solver.method: auto`` picks a strategy from what the recipe implies (does the matrix
+change between samples? is it SPD? how large is it?); explicit choices in the recipe
+always win. The plan is printed by ``pdegen plan`` and stored in the dataset's
+attributes. The thresholds come from measurements recorded in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Largest SPD system (unknowns) for which a sparse Cholesky with a reused symbolic
+# factorisation beat CG+GAMG on one core: 128² direct 12.6 ms vs 19.7 ms; 256² direct
+# 106 ms vs 88 ms (Darcy, PETSc 3.26; see docs/benchmarks.md). Crossover near 180².
+DIRECT_MAX_UNKNOWNS_2D = 180 * 180
+DIRECT_MAX_UNKNOWNS_3D = 30_000
+
+
+@dataclass
+class Plan:
+    method: str
+    backend: str
+    preconditioner: str
+    ordering: str
+    warm_start: bool
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        head = f"{self.method}"
+        if self.method != "direct":
+            head += f" + {self.preconditioner}"
+        head += f" on {self.backend}, ordering {self.ordering}, warm start {'on' if self.warm_start else 'off'}"
+        return head + "".join(f"\n  - {r}" for r in self.reasons)
+
+
+def make_plan(recipe) -> Plan:
+    data = recipe.data if hasattr(recipe, "data") else recipe
+    from .families import get_family
+    family = get_family(data["family"])
+    solver = data["solver"]
+    unknowns = 1
+    for n in data["grid"]["shape"]:
+        unknowns *= n
+    ndim = len(data["grid"]["shape"])
+    reasons = []
+    method = solver["method"]
+    if method == "auto":
+        varies = family.operator_varies(data)
+        limit = DIRECT_MAX_UNKNOWNS_2D if ndim <= 2 else DIRECT_MAX_UNKNOWNS_3D
+        if not varies:
+            method = "direct"
+            reasons.append("the matrix is the same for every sample: factor once, then only "
+                           "forward/back substitutions")
+        elif unknowns <= limit:
+            method = "direct"
+            reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
+                           f"crossover ({limit}): sparse factorisation with the symbolic "
+                           "factorisation reused (fixed nonzero pattern)")
+        elif family.positive_definite:
+            method = "cg"
+            reasons.append(f"SPD and {unknowns} unknowns (above {limit}): CG with algebraic multigrid")
+        else:
+            method = "gmres"
+            reasons.append("nonsymmetric and large: restarted GMRES with ILU")
+    else:
+        reasons.append(f"solver.method: {method} set in the recipe")
+    preconditioner = solver["preconditioner"]
+    if method == "direct":
+        preconditioner = "cholesky" if family.positive_definite else "lu"
+        if solver["backend"] == "numpy":
+            preconditioner = "superlu"
+    elif preconditioner == "auto":
+        if solver["backend"] == "numpy":
+            preconditioner = "ilu" if not family.positive_definite else "jacobi"
+        else:
+            preconditioner = "gamg" if family.positive_definite else "ilu"
+        reasons.append(f"preconditioner auto -> {preconditioner}")
+    ordering = data["ordering"]["method"]
+    if ordering == "auto":
+        ordering = "none" if method == "direct" else "greedy"
+        reasons.append(f"ordering auto -> {ordering} ("
+                       + ("a direct solve does not depend on its neighbours" if ordering == "none"
+                          else "similar neighbours make warm starts and recycling pay") + ")")
+    return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
+                reasons=reasons)
+
+
+def make_solver(plan: Plan, solver_options: dict, comm=None):
+    """A sequence solver object with ``solve(A, b, x0=None, global_size=None)``."""
+    rtol, maxiter = solver_options["rtol"], solver_options["maxiter"]
+    if plan.backend == "numpy":
+        if plan.method == "direct":
+            from solvers.direct import ScipyDirect
+            return ScipyDirect(rtol)
+        from solvers import GCRODR, GMRES
+        m, k = solver_options["restart"], solver_options["recycle"]
+        if plan.method == "gcrodr":
+            return GCRODR(m=m, k=k, rtol=rtol, maxiter=maxiter, backend="numpy", preconditioner=plan.preconditioner)
+        return GMRES(m=m, rtol=rtol, maxiter=maxiter, backend="numpy", preconditioner=plan.preconditioner)
+    from solvers.ksp import KSPSolver
+    options = dict(solver_options.get("options") or {})
+    if plan.method == "direct":
+        return KSPSolver("preonly", plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
+    if plan.method in ("cg", "gmres"):
+        if plan.method == "gmres":
+            options.setdefault("ksp_gmres_restart", solver_options["restart"])
+        return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
+    from solvers import GCRODR
+    return GCRODR(m=solver_options["restart"], k=solver_options["recycle"], rtol=rtol, maxiter=maxiter,
+                  backend="petsc", preconditioner=plan.preconditioner, options=options, comm=comm)

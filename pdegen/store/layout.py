@@ -1,0 +1,89 @@
+"""The store format, version 1 (see docs/store-format.md).
+
+One group per dataset, the same names in Zarr and HDF5. Per-sample arrays have the
+sample axis first, are chunked along it with ``output.chunk_samples`` samples per chunk,
+and hold samples in *solve order*; ``sample_id`` maps each row back to its draw index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fields import is_field, is_random
+
+FORMAT_NAME = "pdegen"
+FORMAT_VERSION = 1
+SPLIT_LABELS = ("train", "val", "test")
+# stats/solver holds an index into this list (stable across versions: append only).
+SOLVER_LABELS = ("none", "direct", "cg", "gmres", "gcrodr", "ksp", "fallback-direct")
+OUTPUT_NAME = "solution"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    chunks: tuple[int, ...]
+    fill_value: object
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def per_sample(self) -> bool:
+        return not self.path.startswith("coords/")
+
+
+def stored_parameters(recipe: dict) -> dict[str, str]:
+    """Map store paths to the recipe parameters they hold (random parameters only:
+    constants live in the recipe). Fields go to ``inputs/``, scalars to ``params/``."""
+    out = {}
+    for name, spec in recipe["parameters"].items():
+        if is_field(spec):
+            out[f"inputs/{name}"] = name
+        elif is_random(spec):
+            out[f"params/{name}"] = name
+    return out
+
+
+def dataset_layout(recipe: dict) -> list[ArraySpec]:
+    n = recipe["samples"]
+    shape = tuple(recipe["grid"]["shape"])
+    c = min(recipe["output"]["chunk_samples"], n)
+    dtype = recipe["output"]["dtype"]
+    specs = []
+    for path, name in stored_parameters(recipe).items():
+        if path.startswith("inputs/"):
+            specs.append(ArraySpec(path, (n, *shape), dtype, (c, *shape), np.nan, {"parameter": name}))
+        else:
+            specs.append(ArraySpec(path, (n,), "float64", (c,), np.nan, {"parameter": name}))
+    specs.append(ArraySpec(f"outputs/{OUTPUT_NAME}", (n, *shape), dtype, (c, *shape), np.nan,
+                           {"description": "solution u at cell centres"}))
+    for axis, (name, (lo, hi)) in enumerate(zip("xyz", recipe["grid"]["extent"])):
+        specs.append(ArraySpec(f"coords/{name}", (shape[axis],), "float64", (shape[axis],), 0.0,
+                               {"units": "1", "axis": axis, "location": "cell centres",
+                                "extent": [lo, hi]}))
+    specs += [
+        ArraySpec("stats/iterations", (n,), "int32", (c,), -1, {"description": "Krylov iterations (0: direct)"}),
+        ArraySpec("stats/residual", (n,), "float64", (c,), np.nan, {"description": "true ||b-Ax||/||b||"}),
+        ArraySpec("stats/seconds", (n,), "float64", (c,), np.nan, {"description": "solve wall time"}),
+        ArraySpec("stats/converged", (n,), "bool", (c,), False, {"description": "residual <= rtol"}),
+        ArraySpec("stats/solver", (n,), "int8", (c,), 0, {"labels": list(SOLVER_LABELS)}),
+        ArraySpec("stats/rebuilt", (n,), "bool", (c,), False,
+                  {"description": "preconditioner or factorisation (re)built for this sample"}),
+        ArraySpec("sample_id", (n,), "int64", (c,), -1, {"description": "draw index of each stored row"}),
+        ArraySpec("split", (n,), "int8", (c,), -1, {"labels": list(SPLIT_LABELS)}),
+        ArraySpec("done", (n,), "bool", (c,), False, {"description": "row fully written"}),
+    ]
+    return specs
+
+
+def assign_splits(n: int, fractions: dict, rng: np.random.Generator) -> np.ndarray:
+    """Split code per *sample id*: exact counts from the fractions, random membership."""
+    n_train = int(round(fractions["train"] * n))
+    n_val = min(int(round(fractions["val"] * n)), n - n_train)
+    codes = np.full(n, 2, dtype=np.int8)
+    codes[:n_train] = 0
+    codes[n_train:n_train + n_val] = 1
+    return codes[rng.permutation(n)]

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install pdegen and its Python stack into the active Python (a venv is fine).
+# PETSc and petsc4py are built from source by pip (about 10 minutes once; pip caches
+# the wheels). CUDA and Fortran are switched off so the build never depends on nvcc.
+set -euo pipefail
+PY="${PYTHON:-python3}"
+EXTRAS="${PDEGEN_EXTRAS:-dev}"
+export PETSC_CONFIGURE_OPTIONS="${PETSC_CONFIGURE_OPTIONS:---with-debugging=0 --with-fc=0 --with-fortran-bindings=0 --with-cuda=0 --with-shared-libraries=1}"
+# mpi4py and PETSc must use the same MPI: both build against the mpicc on PATH.
+export MPICC="${MPICC:-mpicc}"
+"$PY" -m pip install --upgrade pip setuptools wheel
+"$PY" -m pip install "numpy>=1.26" cython
+if ! "$PY" -c "import petsc" 2>/dev/null; then
+  "$PY" -m pip install "petsc==3.26.*"
+fi
+PETSC_DIR="$("$PY" -c 'import petsc; print(petsc.get_petsc_dir())')"
+export PETSC_DIR PETSC_ARCH=""
+if ! "$PY" -c "import petsc4py" 2>/dev/null; then
+  "$PY" -m pip install --no-build-isolation "petsc4py==3.26.*"
+fi
+if ! "$PY" -c "import mpi4py" 2>/dev/null; then
+  "$PY" -m pip install --no-binary mpi4py "mpi4py>=4"
+fi
+"$PY" -m pip install -e ".[${EXTRAS}]"

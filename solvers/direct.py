@@ -1,0 +1,40 @@
+"""Sparse direct solve with SciPy (SuperLU), the numpy backend's direct path.
+
+Example
+-------
+>>> import scipy.sparse as sp, numpy as np
+>>> A = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(50, 50), format="csr")
+>>> x, info = ScipyDirect().solve(A, np.ones(50))
+>>> info.residual < 1e-12
+True
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .info import SolveInfo
+
+
+class ScipyDirect:
+    method = "superlu"
+
+    def __init__(self, rtol: float = 1e-8):
+        self.rtol = rtol
+
+    def solve(self, A, b: np.ndarray, x0=None, global_size=None):
+        start = time.perf_counter()
+        A = sp.csc_matrix(A)
+        try:
+            x = spla.splu(A).solve(b)
+            reason = "factorised"
+        except RuntimeError as error:  # singular matrix
+            x, reason = np.full_like(b, np.nan), str(error)
+        bnorm = np.linalg.norm(b)
+        residual = float(np.linalg.norm(b - A @ x) / (bnorm if bnorm > 0 else 1.0))
+        return x, SolveInfo(0, residual, bool(np.isfinite(residual) and residual <= self.rtol),
+                            time.perf_counter() - start, self.method, reason)
