@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,25 @@ import yaml
 from .families import FAMILIES, get_family
 from .fields import DISTRIBUTIONS, FIELD_DISTRIBUTIONS, check_distribution
 from .schema import Key, RecipeError, show, validate_mapping
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-6`` as a string; recipes mean a number, as in YAML 1.2."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
 
 SOLVER_METHODS = ("auto", "direct", "cg", "gmres", "gcrodr")
 BACKENDS = ("petsc", "numpy")
@@ -240,13 +260,13 @@ def set_override(raw: dict, assignment: str) -> None:
         if not isinstance(node[key], dict):
             raise RecipeError([f"--set {assignment}: {key} is not a mapping"])
         node = node[key]
-    node[keys[-1]] = yaml.safe_load(text)
+    node[keys[-1]] = load_yaml(text)
 
 
 def parse_recipe(text: str, name_hint: str | None = None, overrides: list[str] = (),
                  source: str | None = None) -> Recipe:
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as error:
         raise RecipeError([f"{source or 'recipe'}: not valid YAML: {error}"]) from None
     if raw is None:

@@ -1,0 +1,63 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_recipe(tmp_path, **changes) -> dict:
+    """A tiny Darcy recipe (16x16, 8 samples) writing under tmp_path; ``changes`` use
+    dotted keys, e.g. small_recipe(tmp, **{"solver.backend": "numpy"})."""
+    recipe = {
+        "name": "tiny", "family": "darcy", "grid": {"shape": [16, 16]}, "samples": 8, "seed": 7,
+        "parameters": {"coefficient": {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "exp"}},
+        "solver": {"backend": "numpy"},
+        "output": {"path": str(tmp_path / "tiny.zarr"), "chunk_samples": 4},
+    }
+    for dotted, value in changes.items():
+        node = recipe
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        if value is None:
+            node.pop(keys[-1], None)
+        else:
+            node[keys[-1]] = value
+    return recipe
+
+
+def write_recipe(tmp_path, recipe: dict, name="recipe.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def run_cli(*args, cwd=None, check=False, env=None):
+    """Run ``python -m pdegen.cli ...`` in a subprocess (so exit codes are real)."""
+    result = subprocess.run([sys.executable, "-m", "pdegen.cli", *map(str, args)], cwd=cwd,
+                            capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"pdegen {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def have_petsc() -> bool:
+    try:
+        import petsc4py  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def mpiexec() -> str | None:
+    return shutil.which("mpiexec")
+
+
+# CI sets PDEGEN_REQUIRE_PETSC=1 so that a broken PETSc install fails instead of skipping.
+needs_petsc = pytest.mark.skipif(not have_petsc() and not os.environ.get("PDEGEN_REQUIRE_PETSC"),
+                                 reason="petsc4py is not installed")

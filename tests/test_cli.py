@@ -1,0 +1,82 @@
+"""The command line: build, info, plot, plan; exit codes; streaming memory."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import run_cli, small_recipe, write_recipe
+from pdegen.cli import main
+
+
+def test_build_info_plot(tmp_path):
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    result = CliRunner().invoke(main, ["build", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "8 samples solved" in result.output  # the one-line summary
+    info = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr"), "--json"])
+    report = json.loads(info.output)
+    assert report["done"] == 8 and report["failed"] == 0 and report["grid"] == [16, 16]
+    assert report["residual"]["p100"] <= 1e-8
+    text = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")])
+    assert "8/8 done, 0 failed" in text.output and "inputs/coefficient" in text.output
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "s.png"
+    result = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "3", "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    missing = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "99"])
+    assert missing.exit_code == 2 and "sample 99 is not in the store" in missing.output
+
+
+def test_plan_explains_itself(tmp_path):
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    result = CliRunner().invoke(main, ["plan", str(path)])
+    assert result.exit_code == 0 and result.output.startswith("direct")
+    const = small_recipe(tmp_path, **{"parameters.coefficient": {"dist": "constant", "value": 2.0},
+                                      "parameters.forcing": {"dist": "grf", "transform": "none"}})
+    result = CliRunner().invoke(main, ["plan", str(write_recipe(tmp_path, const, "c.yaml"))])
+    assert "same for every sample" in result.output
+
+
+def test_info_rejects_non_store(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "not a pdegen store" in result.output
+
+
+def test_cli_help_answers_the_obvious_questions():
+    result = CliRunner().invoke(main, ["build", "--help"])
+    for phrase in ("--overwrite", "--resume", "--set", "Exit status", "--samples"):
+        assert phrase in result.output
+
+
+PEAK_RSS = """
+import resource, sys
+from pdegen.recipe import load_recipe
+from pdegen.build import build
+recipe = load_recipe(sys.argv[1], [f"samples={sys.argv[2]}", f"output.path={sys.argv[3]}"])
+build(recipe, quiet=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_samples(tmp_path):
+    recipe = small_recipe(tmp_path, **{"grid.shape": [64, 64], "output.chunk_samples": 32})
+    path = write_recipe(tmp_path, recipe)
+    import subprocess
+    peaks = []
+    for n in (64, 2048):
+        out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path), str(n), str(tmp_path / f"m{n}.zarr")],
+                             capture_output=True, text=True, check=True)
+        peaks.append(int(out.stdout.strip().splitlines()[-1]))
+    # 2048 samples hold 64 MiB of float64 data: streaming keeps the peak within 20%.
+    assert peaks[1] <= 1.2 * peaks[0], peaks
+
+
+def test_exit_status_is_nonzero_for_bad_recipe(tmp_path):
+    result = run_cli("build", tmp_path / "missing.yaml")
+    assert result.returncode == 2 and "no such recipe file" in result.stderr

@@ -1,0 +1,96 @@
+"""Statistical checks of the random fields against their analytic law."""
+
+import numpy as np
+import pytest
+
+from pdegen.fields import (gaussian_random_field, grf_power_spectrum, grf_pointwise_variance,
+                           sample_parameter, sample_rng)
+
+SHAPE = (64, 64)
+
+
+def draws(n, alpha=2.5, tau=7.0, shape=SHAPE, seed=1):
+    return np.stack([gaussian_random_field(shape, alpha, tau, sample_rng(seed, i)) for i in range(n)])
+
+
+def test_pointwise_variance_matches_analytic_and_default_amplitude():
+    fields = draws(400)
+    empirical = fields.var(axis=0).mean()  # zero-mean field: E[g²] per point
+    analytic = grf_pointwise_variance(SHAPE, 2.5, 7.0)
+    assert abs(empirical / analytic - 1) < 0.05
+    assert 0.15 < np.sqrt(analytic) < 0.3  # FNO convention: std about 0.2-0.26 at alpha 2.5, tau 7
+    # A wrong alpha or tau would be far outside that 5% band.
+    assert abs(grf_pointwise_variance(SHAPE, 2.0, 7.0) / analytic - 1) > 0.3
+    assert abs(grf_pointwise_variance(SHAPE, 2.5, 5.0) / analytic - 1) > 0.25
+
+
+def test_amplitude_does_not_depend_on_grid_size():
+    coarse, fine = grf_pointwise_variance((32, 32), 2.5, 7.0), grf_pointwise_variance((256, 256), 2.5, 7.0)
+    assert abs(fine / coarse - 1) < 0.02
+    empirical_fine = draws(60, shape=(256, 256)).var(axis=0).mean()
+    assert abs(empirical_fine / fine - 1) < 0.1
+
+
+def test_spectrum_matches_analytic_shell_by_shell():
+    fields = draws(300)
+    power = (np.abs(np.fft.fft2(fields)) ** 2).mean(axis=0)
+    expected = grf_power_spectrum(SHAPE, 2.5, 7.0)
+    k = np.sqrt(sum(np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n) ** 2 for n in SHAPE], indexing="ij")))
+    ratios = []
+    for shell in range(1, 9):
+        ring = (k >= shell - 0.5) & (k < shell + 0.5)
+        ratios.append(power[ring].mean() / expected[ring].mean())
+    assert np.all(np.abs(np.array(ratios) - 1) < 0.12), ratios
+    assert power[0, 0] < 1e-20  # zero mean mode
+    # The decay between shell 2 and shell 8 identifies alpha: a wrong alpha misses it.
+    ring = lambda s: (k >= s - 0.5) & (k < s + 0.5)  # noqa: E731
+    slope = power[ring(2)].mean() / power[ring(8)].mean()
+    for alpha, tol in ((2.5, 0.15), (2.0, None), (3.0, None)):
+        e = grf_power_spectrum(SHAPE, alpha, 7.0)
+        target = e[ring(2)].mean() / e[ring(8)].mean()
+        if tol:
+            assert abs(slope / target - 1) < tol
+        else:
+            assert abs(slope / target - 1) > 0.3
+
+
+def test_samples_are_reproducible_and_independent_of_draw_order():
+    spec = {"dist": "grf", "alpha": 2.5, "tau": 7.0, "sigma": None, "mean": 0.0, "transform": "exp",
+            "high": 12.0, "low": 3.0, "level": 0.0}
+    forward = [sample_parameter(spec, (16, 16), sample_rng(3, i)) for i in range(5)]
+    backward = [sample_parameter(spec, (16, 16), sample_rng(3, i)) for i in reversed(range(5))][::-1]
+    for a, b in zip(forward, backward):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(forward[0], forward[1])
+    # Same as numpy's spawn(): the documented contract.
+    child = np.random.SeedSequence(3).spawn(5)[4]
+    g = np.random.default_rng(child)
+    assert np.array_equal(gaussian_random_field((16, 16), 2.5, 7.0, g),
+                          gaussian_random_field((16, 16), 2.5, 7.0, sample_rng(3, 4)))
+
+
+def test_transforms():
+    base = {"dist": "grf", "alpha": 2.5, "tau": 7.0, "sigma": None, "mean": 0.0,
+            "high": 12.0, "low": 3.0, "level": 0.0}
+    g = sample_parameter({**base, "transform": "none"}, (32, 32), sample_rng(0, 0))
+    a = sample_parameter({**base, "transform": "exp"}, (32, 32), sample_rng(0, 0))
+    t = sample_parameter({**base, "transform": "threshold"}, (32, 32), sample_rng(0, 0))
+    assert np.allclose(a, np.exp(g))
+    assert set(np.unique(t)) == {3.0, 12.0}
+    assert np.array_equal(t == 12.0, g >= 0)
+
+
+@pytest.mark.parametrize("spec,mean,var", [
+    ({"dist": "uniform", "low": 1.0, "high": 3.0}, 2.0, 4 / 12),
+    ({"dist": "normal", "mean": -1.0, "std": 2.0}, -1.0, 4.0),
+    ({"dist": "loguniform", "low": 1.0, "high": np.e**2}, (np.e**2 - 1) / 2, None),
+    ({"dist": "constant", "value": 5.0}, 5.0, 0.0),
+])
+def test_scalar_distributions(spec, mean, var):
+    values = np.array([sample_parameter(spec, (4,), sample_rng(11, i)) for i in range(4000)])
+    assert abs(values.mean() - mean) < 0.06 * max(1.0, abs(mean))
+    if var is not None:
+        assert abs(values.var() - var) < 0.08 * max(var, 0.05)
+    if spec["dist"] == "loguniform":
+        logs = np.log(values)
+        assert abs(logs.mean() - 1.0) < 0.03 and logs.min() >= 0 and logs.max() <= 2

@@ -1,0 +1,102 @@
+"""Recipe validation: every bad input is named precisely and nothing is written."""
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import small_recipe, write_recipe
+from pdegen.cli import main
+from pdegen.recipe import RecipeError, load_recipe, parse_recipe
+
+# (changes to the small recipe, text the error must contain)
+INVALID = [
+    ({"samples": 0}, "samples: must be >= 1"),
+    ({"samples": "many"}, "samples: must be an integer"),
+    ({"family": "navier"}, "family: must be one of"),
+    ({"family": None}, "family: required key is missing"),
+    ({"grid.shape": [16]}, None),  # valid 1-D: sanity check of the harness (see below)
+    ({"grid.shape": [16, 1]}, "grid.shape: must be integers >= 2"),
+    ({"grid.shape": [4, 4, 4, 4]}, "grid.shape: must list 1 to 3 cell counts"),
+    ({"grid.extent": [[0, 1]]}, "grid.extent: needs one [low, high] pair per axis (2), got 1"),
+    ({"grid.extent": [[1, 0], [0, 1]]}, "grid.extent: needs low < high"),
+    ({"grid.spacing": 0.1}, "grid.spacing: unknown key; allowed keys are shape, extent"),
+    ({"solver.rtol": -1}, "solver.rtol: must be > 0.0, got -1"),
+    ({"solver.rtol": "tight"}, "solver.rtol: must be a number, got 'tight'"),
+    ({"solver.method": "bicg"}, "solver.method: must be one of 'auto', 'direct'"),
+    ({"solver.recycle": 40, "solver.restart": 30}, "solver.recycle: must be < solver.restart (30), got 40"),
+    ({"solver.method": "direct", "solver.preconditioner": "ilu"}, "solver.preconditioner: a direct solve"),
+    ({"solver.backend": "numpy", "solver.preconditioner": "gamg"}, "solver.preconditioner: 'gamg' needs the petsc"),
+    ({"solver.maxiter": 0}, "solver.maxiter: must be >= 1, got 0"),
+    ({"solver.options": {"ksp_monitor": [1, 2]}}, "solver.options: must map option names"),
+    ({"parameters.coefficient": {"dist": "grf", "transform": "none"}}, "parameters.coefficient.transform: this parameter must be positive"),
+    ({"parameters.coefficient": {"dist": "normal"}}, "parameters.coefficient.dist: this parameter must be positive"),
+    ({"parameters.coefficient": {"dist": "uniform", "low": 2.0, "high": 1.0}}, "parameters.coefficient: needs low < high"),
+    ({"parameters.coefficient": {"dist": "grf", "alpha": -1}}, "parameters.coefficient.alpha: must be > 0.0, got -1"),
+    ({"parameters.coefficient": {"dist": "grf", "smoothness": 2}}, "parameters.coefficient.smoothness: unknown key"),
+    ({"parameters.coefficient": {"dist": "beta"}}, "parameters.coefficient.dist: must be one of grf, constant"),
+    ({"parameters.viscosity": {"dist": "constant", "value": 1}}, "parameters.viscosity: unknown parameter of family 'darcy'"),
+    ({"boundary.kind": "neumann"}, "boundary.kind: must be one of 'dirichlet'; got 'neumann'"),
+    ({"output.format": "netcdf"}, "output.format: must be one of 'zarr', 'hdf5'"),
+    ({"output.dtype": "float16"}, "output.dtype: must be one of 'float32', 'float64'"),
+    ({"output.chunk_samples": 0}, "output.chunk_samples: must be >= 1, got 0"),
+    ({"split.train": 0.9}, "split: train + val + test must be 1, got 1.1"),
+    ({"split.holdout": 0.1}, "split.holdout: unknown key"),
+    ({"seed": -3}, "seed: must be >= 0, got -3"),
+    ({"ordering.method": "random"}, "ordering.method: must be one of"),
+    ({"colour": "blue"}, "colour: unknown key; allowed keys are name, family"),
+]
+
+
+@pytest.mark.parametrize("changes,message", INVALID, ids=[next(iter(c)) for c, _ in INVALID])
+def test_invalid_recipe_is_rejected_before_anything_is_written(tmp_path, changes, message):
+    recipe = small_recipe(tmp_path, **changes)
+    out = tmp_path / "out" / "never.zarr"
+    recipe["output"]["path"] = str(out)
+    path = write_recipe(tmp_path, recipe)
+    result = CliRunner().invoke(main, ["build", str(path), "--quiet"])
+    if message is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_all_problems_reported_together(tmp_path):
+    recipe = small_recipe(tmp_path, **{"samples": 0, "solver.rtol": 2.0, "output.dtype": "int8"})
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(yaml.safe_dump(recipe))
+    text = str(info.value)
+    assert "samples:" in text and "solver.rtol: must be < 1.0, got 2.0" in text and "output.dtype" in text
+    assert len(info.value.problems) == 3
+
+
+def test_defaults_are_filled_and_overrides_apply(tmp_path):
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    recipe = load_recipe(path, ["grid.shape=[32,24]", "solver.rtol=1e-6", "output.path=x.zarr"])
+    assert recipe["grid"]["shape"] == [32, 24]
+    assert recipe["grid"]["extent"] == [[0.0, 1.0], [0.0, 1.0]]
+    assert recipe["solver"]["rtol"] == 1e-6
+    assert recipe["parameters"]["forcing"] == {"dist": "constant", "value": 1.0}
+    assert recipe["split"] == {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert recipe["output"]["path"] == "x.zarr"
+    with pytest.raises(RecipeError, match="expected KEY.PATH=VALUE"):
+        load_recipe(path, ["solver.rtol"])
+
+
+def test_validate_command_prints_resolved_recipe(tmp_path):
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    result = CliRunner().invoke(main, ["validate", str(path), "--set", "samples=3"])
+    assert result.exit_code == 0
+    resolved = yaml.safe_load(result.output)
+    assert resolved["samples"] == 3 and resolved["solver"]["maxiter"] == 10000
+    bad = CliRunner().invoke(main, ["validate", str(path), "--set", "samples=-1"])
+    assert bad.exit_code == 2 and "samples: must be >= 1, got -1" in bad.output
+
+
+def test_shipped_recipes_validate():
+    from pathlib import Path
+    recipes = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        load_recipe(path)

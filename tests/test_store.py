@@ -1,0 +1,133 @@
+"""Store format v1: layout, round trip, reproducibility, splits, normalisation, refusal to overwrite."""
+
+import json
+
+import numpy as np
+import scipy.sparse.linalg as spla
+import zarr
+from click.testing import CliRunner
+
+from conftest import small_recipe, write_recipe
+from pdegen.build import build, draw_values, grid_of
+from pdegen.cli import main
+from pdegen.recipe import load_recipe
+from pdegen.store import FORMAT_VERSION, SOLVER_LABELS, open_dataset
+
+
+def built(tmp_path, name="tiny.zarr", **changes):
+    recipe = small_recipe(tmp_path, **changes)
+    recipe["output"]["path"] = str(tmp_path / name)
+    path = write_recipe(tmp_path, recipe, name=f"{name}.yaml")
+    summary = build(load_recipe(path), quiet=True)
+    return recipe, summary, tmp_path / name
+
+
+def test_layout_and_round_trip(tmp_path):
+    recipe, summary, store = built(tmp_path, samples=10)
+    assert summary.ok and summary.solved == 10
+    ds = open_dataset(store)
+    assert ds.attrs["format"] == "pdegen" and ds.attrs["format_version"] == FORMAT_VERSION
+    assert ds.fields("inputs") == ["inputs/coefficient"]  # forcing is constant: recipe only
+    assert ds.fields("outputs") == ["outputs/solution"]
+    assert ds.fields("coords") == ["coords/x", "coords/y"]
+    for path in ("inputs/coefficient", "outputs/solution"):
+        assert ds[path].shape == (10, 16, 16) and ds[path].chunks == (4, 16, 16)
+        assert ds[path].dtype == np.float32
+    for path in ("stats/iterations", "stats/residual", "stats/seconds", "stats/converged", "stats/solver",
+                 "sample_id", "split", "done"):
+        assert ds[path].shape == (10,) and ds[path].chunks == (4,)
+    assert ds["done"][:].all() and ds["stats/converged"][:].all()
+    assert np.allclose(ds["coords/x"][:], (np.arange(16) + 0.5) / 16)
+    assert sorted(ds["sample_id"][:]) == list(range(10))
+    assert set(ds.solver_names()) == {"direct"}
+    assert ds.attrs["recipe"]["samples"] == 10 and "versions" in ds.attrs and ds.attrs["seed"] == 7
+    json.dumps(ds.attrs)  # attributes are plain JSON
+
+    # Inputs equal a fresh draw from the seed; outputs solve the system (float32 storage).
+    r = ds.recipe()
+    from pdegen.families import get_family
+    family, grid = get_family("darcy"), grid_of(r.data)
+    for row in range(10):
+        sid = int(ds["sample_id"][row])
+        values = draw_values(r.data, family, sid)
+        assert np.array_equal(ds["inputs/coefficient"][row], values["coefficient"].astype(np.float32))
+        system = family.assemble(grid, values, r["boundary"])
+        reference = spla.spsolve(system.A.tocsc(), system.b)
+        stored = ds["outputs/solution"][row].astype(np.float64).ravel()
+        assert np.abs(stored - reference).max() <= 1e-6 * np.abs(reference).max()
+        assert ds["stats/residual"][row] <= 1e-8
+
+
+def test_same_recipe_and_seed_give_bitwise_identical_inputs(tmp_path):
+    _, _, a = built(tmp_path, "a.zarr")
+    _, _, b = built(tmp_path, "b.zarr")
+    _, _, c = built(tmp_path, "c.zarr", seed=8)
+    A, B, C = (zarr.open_group(str(p), mode="r") for p in (a, b, c))
+    assert np.array_equal(A["inputs/coefficient"][:], B["inputs/coefficient"][:])
+    assert np.array_equal(A["sample_id"][:], B["sample_id"][:]) and np.array_equal(A["split"][:], B["split"][:])
+    assert not np.array_equal(A["inputs/coefficient"][:], C["inputs/coefficient"][:])
+
+
+def test_float64_and_random_scalar_parameters(tmp_path):
+    _, _, store = built(tmp_path, **{"output.dtype": "float64",
+                                     "parameters.forcing": {"dist": "uniform", "low": 0.5, "high": 2.0}})
+    ds = open_dataset(store)
+    assert ds["outputs/solution"].dtype == np.float64
+    forcing = ds["params/forcing"][:]
+    assert forcing.shape == (8,) and np.all((forcing >= 0.5) & (forcing <= 2.0))
+    # The solution is linear in a constant forcing: u / f is the f=1 solution.
+    r = ds.recipe().data
+    from pdegen.families import get_family
+    values = draw_values(r, get_family("darcy"), int(ds["sample_id"][0]))
+    assert values["forcing"] == forcing[0]
+
+
+def test_splits_are_random_by_sample_id_with_exact_fractions(tmp_path):
+    _, _, store = built(tmp_path, samples=40, **{"split": {"train": 0.5, "val": 0.25, "test": 0.25}})
+    ds = open_dataset(store)
+    split = ds["split"][:]
+    assert [(split == k).sum() for k in range(3)] == [20, 10, 10]
+    ids = ds["sample_id"][:]
+    train_ids = np.sort(ids[split == 0])
+    assert not np.array_equal(train_ids, np.arange(20))  # not by position or by id prefix
+    assert ds.split_mask("train").sum() == 20
+
+
+def test_normalisation_statistics_match_numpy_over_train_split(tmp_path):
+    _, _, store = built(tmp_path, samples=12)
+    ds = open_dataset(store)
+    train = ds.split_mask("train")
+    for path in ("inputs/coefficient", "outputs/solution"):
+        values = ds[path][:][train].astype(np.float64)
+        stats = ds.attrs["normalization"][path]
+        assert abs(stats["mean"] - values.mean()) <= 1e-6 * abs(values.mean())
+        assert abs(stats["std"] - values.std()) <= 1e-6 * values.std()
+        assert stats["count"] == values.size
+
+
+def test_existing_store_is_not_overwritten_without_flag(tmp_path):
+    recipe, _, store = built(tmp_path)
+    path = tmp_path / "tiny.zarr.yaml"
+    before = zarr.open_group(str(store), mode="r")["outputs/solution"][:]
+    result = CliRunner().invoke(main, ["build", str(path), "--quiet"])
+    assert result.exit_code == 2 and "already exists; pass --overwrite" in result.output
+    assert np.array_equal(zarr.open_group(str(store), mode="r")["outputs/solution"][:], before)
+    result = CliRunner().invoke(main, ["build", str(path), "--quiet", "--overwrite", "--seed", "99"])
+    assert result.exit_code == 0, result.output
+    assert not np.array_equal(zarr.open_group(str(store), mode="r")["inputs/coefficient"][:], before)
+
+
+def test_overwrite_refuses_to_delete_a_foreign_directory(tmp_path):
+    foreign = tmp_path / "precious"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("do not delete")
+    recipe = small_recipe(tmp_path, **{"output.path": str(foreign)})
+    path = write_recipe(tmp_path, recipe)
+    result = CliRunner().invoke(main, ["build", str(path), "--quiet", "--overwrite"])
+    assert result.exit_code == 2 and "not a pdegen store; refusing to delete" in result.output
+    assert (foreign / "thesis.tex").read_text() == "do not delete"
+
+
+def test_solver_labels_are_stable():
+    # Stored codes index this list: it may only grow at the end.
+    assert SOLVER_LABELS[:7] == ("none", "direct", "cg", "gmres", "gcrodr", "ksp", "fallback-direct")
