@@ -1,0 +1,71 @@
+"""What GMRES and GCRO-DR share: backend choice, operator and preconditioner handling,
+true-residual bookkeeping."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .info import SolveInfo
+
+
+def make_backend(backend, preconditioner, options, comm):
+    if not isinstance(backend, str):
+        return backend
+    if backend == "numpy":
+        from .backends.numpy import NumpyBackend
+        return NumpyBackend(preconditioner, options)
+    if backend == "petsc":
+        from .backends.petsc import PetscBackend
+        return PetscBackend(preconditioner, options, comm)
+    raise ValueError(f"backend must be 'numpy' or 'petsc'; got {backend!r}")
+
+
+class SequenceSolver:
+    """Base class: ``solve(A, b, x0=None, M=None)`` for a sequence of systems.
+
+    The preconditioner is built for the first operator and reused for the following
+    ones until ``rebuild_preconditioner()`` is called, ``M`` is passed, or
+    ``rebuild="always"`` was chosen; PETSc builds it on a private copy of the matrix,
+    so reusing it after the matrix changed in place stays consistent.
+    """
+
+    name = "krylov"
+
+    def __init__(self, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
+                 options=None, comm=None, rebuild="never"):
+        if not 0 < rtol < 1:
+            raise ValueError(f"rtol must be in (0, 1); got {rtol}")
+        if rebuild not in ("never", "always"):
+            raise ValueError(f"rebuild must be 'never' or 'always'; got {rebuild!r}")
+        self.rtol, self.maxiter, self.rebuild = rtol, int(maxiter), rebuild
+        self.backend = make_backend(backend, preconditioner, options, comm)
+        self._needs_pc = True
+
+    def rebuild_preconditioner(self) -> None:
+        """Build the preconditioner afresh for the next system."""
+        self._needs_pc = True
+
+    def _prepare(self, A, b, x0, M, global_size=None):
+        be = self.backend
+        changed = be.set_operator(A, global_size) if _takes_size(be) else be.set_operator(A)
+        rebuilt = False
+        if M is not None or self._needs_pc or self.rebuild == "always":
+            be.build_preconditioner(M)
+            self._needs_pc, rebuilt = False, True
+        b = be.local(b)
+        x = np.zeros_like(b) if x0 is None else be.local(x0).copy()
+        return b, x, changed, rebuilt
+
+    def _info(self, b, x, iterations, start, reason, **extra) -> SolveInfo:
+        be = self.backend
+        bnorm = be.norm(b)
+        rnorm = be.norm(b - be.apply_A(x))
+        residual = rnorm / bnorm if bnorm > 0 else rnorm
+        return SolveInfo(iterations, float(residual), bool(np.isfinite(residual) and residual <= self.rtol),
+                         time.perf_counter() - start, self.name, reason, extra)
+
+
+def _takes_size(backend) -> bool:
+    return getattr(backend, "distributed", False)

@@ -1,0 +1,176 @@
+"""Building blocks shared by GMRES and GCRO-DR: Arnoldi with CGS2 against a fixed
+orthonormal block, Givens-rotation least squares, harmonic Ritz vectors and a
+rank-revealing orthonormalisation of distributed blocks.
+
+All distributed work goes through a backend (``apply_A``, ``apply_M``, ``dot``); the
+small dense matrices (Hessenberg, Ritz problems) are replicated on every rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+# A Hessenberg subdiagonal below this fraction of the column norm is a (lucky) breakdown.
+BREAKDOWN = 1e-13
+
+
+def project_cgs2(backend, Q: np.ndarray, w: np.ndarray):
+    """Orthogonalise ``w`` against the orthonormal columns of ``Q`` by classical Gram-Schmidt
+    twice. Returns (w, coefficients, norm of w after projection). The second pass also
+    carries w·w, so the norm comes from Pythagoras without a third reduction."""
+    h = backend.dot(Q, w)
+    w = w - Q @ h
+    both = backend.dot(np.column_stack([Q, w]), w)
+    h2, ww = both[:-1], float(both[-1])
+    w -= Q @ h2
+    norm2 = ww - float(h2 @ h2)
+    norm = np.sqrt(norm2) if norm2 > 1e-8 * ww else backend.norm(w)  # cancellation: recompute
+    return w, h + h2, float(norm)
+
+
+class GivensLS:
+    """Incremental QR of an (j+1) x j upper Hessenberg matrix by Givens rotations, for
+    min || beta e1 - H y ||; ``residual`` is the current least-squares residual norm."""
+
+    def __init__(self, steps: int, beta: float):
+        self.R = np.zeros((steps + 1, steps))
+        self.cs = np.zeros(steps)
+        self.sn = np.zeros(steps)
+        self.g = np.zeros(steps + 1)
+        self.g[0] = beta
+        self.j = 0
+
+    def add_column(self, h: np.ndarray) -> float:
+        j = self.j
+        h = h.copy()
+        for i in range(j):
+            h[i], h[i + 1] = self.cs[i] * h[i] + self.sn[i] * h[i + 1], -self.sn[i] * h[i] + self.cs[i] * h[i + 1]
+        denominator = np.hypot(h[j], h[j + 1])
+        if denominator == 0.0:
+            self.cs[j], self.sn[j] = 1.0, 0.0
+        else:
+            self.cs[j], self.sn[j] = h[j] / denominator, h[j + 1] / denominator
+        h[j], h[j + 1] = denominator, 0.0
+        self.R[: j + 2, j] = h[: j + 2]
+        self.g[j + 1] = -self.sn[j] * self.g[j]
+        self.g[j] = self.cs[j] * self.g[j]
+        self.j += 1
+        return self.residual
+
+    @property
+    def residual(self) -> float:
+        return abs(self.g[self.j])
+
+    def solve(self) -> np.ndarray:
+        j = self.j
+        if j == 0:
+            return np.zeros(0)
+        return sla.solve_triangular(self.R[:j, :j], self.g[:j], check_finite=False)
+
+
+@dataclass
+class Cycle:
+    """Result of one Arnoldi cycle: ``steps`` columns of the Hessenberg ``H`` (steps+1 x
+    steps), the coupling ``B = C^T A M^-1 V`` (k x steps) and the LS solution ``y``."""
+
+    steps: int
+    H: np.ndarray
+    B: np.ndarray
+    y: np.ndarray
+    residual_estimate: float
+    breakdown: bool
+
+
+def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float, steps: int,
+                  target: float) -> Cycle:
+    """Run up to ``steps`` Arnoldi steps of B = (I - C C^T) A M^-1 from r / beta.
+
+    ``basis`` is a preallocated (n, k + steps + 1) array whose first k columns hold C
+    (orthonormal); the Krylov basis V is written after them. Stops early when the
+    least-squares residual drops to ``target`` or on breakdown.
+    """
+    basis[:, k] = r / beta
+    H = np.zeros((steps + 1, steps))
+    B = np.zeros((k, steps))
+    givens = GivensLS(steps, beta)
+    breakdown = False
+    j = 0
+    while j < steps:
+        w = backend.apply_A(backend.apply_M(basis[:, k + j]))
+        w, coefficients, norm = project_cgs2(backend, basis[:, : k + j + 1], w)
+        B[:, j] = coefficients[:k]
+        H[: j + 1, j] = coefficients[k:]
+        H[j + 1, j] = norm
+        givens.add_column(H[: j + 2, j])
+        j += 1
+        scale = max(np.abs(H[: j + 1, j - 1]).max(), 1e-300)
+        if norm <= BREAKDOWN * scale:
+            breakdown = True
+            break
+        basis[:, k + j] = w / norm
+        if givens.residual <= target:
+            break
+    return Cycle(j, H[: j + 1, :j], B[:, :j], givens.solve(), givens.residual, breakdown)
+
+
+def harmonic_ritz(G: np.ndarray, WtV: np.ndarray, k: int) -> np.ndarray | None:
+    """Real orthonormal basis P (columns <= k) of the harmonic Ritz vectors of smallest
+    modulus: G^T G z = theta (G^T WtV) z, as in Parks et al. (2006), eq. (2.16).
+
+    Complex conjugate pairs contribute their real and imaginary parts together, so the
+    basis may have k - 1 columns. Returns None when the small eigenproblem fails.
+    """
+    try:
+        values, vectors = sla.eig(G.T @ G, G.T @ WtV, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    order = [i for i in np.argsort(np.abs(np.where(finite, values, np.inf))) if finite[i]]
+    columns = []
+    taken = set()
+    for i in order:
+        if len(columns) >= k or i in taken:
+            continue
+        if abs(values[i].imag) > 1e-12 * max(abs(values[i]), 1e-300):
+            if len(columns) + 2 > k:
+                continue
+            columns += [vectors[:, i].real, vectors[:, i].imag]
+            partner = np.argmin(np.abs(values - values[i].conj()) + (np.arange(len(values)) == i) * np.inf)
+            taken.update({i, int(partner)})
+        else:
+            columns.append(vectors[:, i].real)
+            taken.add(i)
+    if not columns:
+        return None
+    P, R = np.linalg.qr(np.column_stack(columns))
+    keep = np.abs(np.diag(R)) > 1e-12 * np.abs(np.diag(R)).max()
+    return P[:, keep]
+
+
+def orthonormalize(backend, Y: np.ndarray, companion: np.ndarray | None = None, drop: float = 1e-10):
+    """Orthonormalise the distributed block Y (SVQB then CholQR), dropping directions
+    whose singular value is below ``drop`` times the largest; ``companion`` gets the same
+    column transformation (so that A U = C stays true). Returns (Q, companion')."""
+    G = backend.dot(Y, Y)
+    G = 0.5 * (G + G.T)
+    lam, W = np.linalg.eigh(G)
+    if lam.max() <= 0:
+        return Y[:, :0], None if companion is None else companion[:, :0]
+    keep = lam > (drop**2) * lam.max()
+    T = W[:, keep] / np.sqrt(lam[keep])
+    Q = Y @ T
+    companion = None if companion is None else companion @ T
+    G2 = backend.dot(Q, Q)  # second pass: CholQR cleans the rounding of the first
+    try:
+        R = np.linalg.cholesky(0.5 * (G2 + G2.T)).T
+    except np.linalg.LinAlgError:
+        return Q, companion
+    Q = sla.solve_triangular(R, Q.T, trans="T", check_finite=False).T
+    if companion is not None:
+        companion = sla.solve_triangular(R, companion.T, trans="T", check_finite=False).T
+    return Q, companion
