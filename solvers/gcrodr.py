@@ -111,7 +111,7 @@ class GCRODR(SequenceSolver):
         """A plain GMRES(m) cycle; afterwards U, C come from its harmonic Ritz vectors."""
         be = self.backend
         steps = min(self.m, self.maxiter)
-        basis = np.empty((b.size, steps + 1))
+        basis = np.empty((b.size, steps + 1), order="F")
         cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target)
         j = cycle.steps
         x = x + be.apply_M(basis[:, :j] @ cycle.y)
@@ -129,14 +129,20 @@ class GCRODR(SequenceSolver):
         be = self.backend
         C, U = self.C, self.U
         k = C.shape[1]
+        # The true residual has drifted out of range(C)^⊥ by rounding: project again, or
+        # V_1 is not orthogonal to C and the orthonormality of C decays cycle by cycle.
+        coefficients = be.dot(C, r)
+        r = r - C @ coefficients
+        rnorm = be.norm(r)
         steps = max(1, min(self.m - k, self.maxiter))
-        basis = np.empty((b.size, k + steps + 1))
+        basis = np.empty((b.size, k + steps + 1), order="F")
         basis[:, :k] = C
         cycle = arnoldi_cycle(be, basis, k, r, rnorm, steps, 0.99 * target)
         j = cycle.steps
         V = basis[:, k: k + j + 1]
-        # Minimiser over [U V]: y2 from the Hessenberg LS, the U part cancels C^T r.
-        z = V[:, :j] @ cycle.y - U @ (cycle.B @ cycle.y)
+        # Minimiser over [U V]: y2 from the Hessenberg LS, the U part cancels C^T r
+        # (including the component removed by the projection above).
+        z = V[:, :j] @ cycle.y - U @ (cycle.B @ cycle.y - coefficients)
         x = x + be.apply_M(z)
         r = b - be.apply_A(x)
         rnorm = be.norm(r)

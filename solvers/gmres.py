@@ -10,7 +10,7 @@ Example
 >>> import numpy as np, scipy.sparse as sp
 >>> A = sp.diags([-1, 2.5, -1], [-1, 0, 1], shape=(100, 100), format="csr")
 >>> x, info = GMRES(m=20, rtol=1e-10).solve(A, np.ones(100))
->>> bool(info.converged), np.linalg.norm(np.ones(100) - A @ x) <= 1e-10 * 10
+>>> bool(info.converged), bool(np.linalg.norm(np.ones(100) - A @ x) <= 1e-10 * 10)
 (True, True)
 """
 
@@ -49,7 +49,7 @@ class GMRES(SequenceSolver):
         r = b - be.apply_A(x)
         rnorm = be.norm(r)
         iterations, reason = 0, "maxiter"
-        basis = np.empty((b.size, self.m + 1))
+        basis = np.empty((b.size, self.m + 1), order="F")
         while rnorm > target and iterations < self.maxiter:
             steps = min(self.m, self.maxiter - iterations)
             cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target)

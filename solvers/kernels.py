@@ -17,18 +17,23 @@ import scipy.linalg as sla
 BREAKDOWN = 1e-13
 
 
-def project_cgs2(backend, Q: np.ndarray, w: np.ndarray):
-    """Orthogonalise ``w`` against the orthonormal columns of ``Q`` by classical Gram-Schmidt
-    twice. Returns (w, coefficients, norm of w after projection). The second pass also
-    carries w·w, so the norm comes from Pythagoras without a third reduction."""
+def project_cgs2(backend, basis: np.ndarray, ncols: int, w: np.ndarray):
+    """Orthogonalise ``w`` against the orthonormal columns ``basis[:, :ncols]`` by classical
+    Gram-Schmidt twice, writing the result into column ``ncols`` (no copy of the basis).
+    Returns (that column, coefficients, its norm). The second pass also carries w·w, so
+    the norm comes from Pythagoras without a third reduction."""
+    Q = basis[:, :ncols]
     h = backend.dot(Q, w)
-    w = w - Q @ h
-    both = backend.dot(np.column_stack([Q, w]), w)
+    slot = basis[:, ncols]
+    np.subtract(w, Q @ h, out=slot)
+    both = backend.dot(basis[:, : ncols + 1], slot)
     h2, ww = both[:-1], float(both[-1])
-    w -= Q @ h2
-    norm2 = ww - float(h2 @ h2)
-    norm = np.sqrt(norm2) if norm2 > 1e-8 * ww else backend.norm(w)  # cancellation: recompute
-    return w, h + h2, float(norm)
+    slot -= Q @ h2
+    correction = float(h2 @ h2)
+    # Pythagoras is exact to rounding only when the second pass removed little; otherwise
+    # (w nearly in the span, or breakdown) pay one more reduction for an accurate norm.
+    norm = np.sqrt(ww - correction) if correction <= 1e-6 * ww else backend.norm(slot)
+    return slot, h + h2, float(norm)
 
 
 class GivensLS:
@@ -100,7 +105,7 @@ def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float
     j = 0
     while j < steps:
         w = backend.apply_A(backend.apply_M(basis[:, k + j]))
-        w, coefficients, norm = project_cgs2(backend, basis[:, : k + j + 1], w)
+        w, coefficients, norm = project_cgs2(backend, basis, k + j + 1, w)
         B[:, j] = coefficients[:k]
         H[: j + 1, j] = coefficients[k:]
         H[j + 1, j] = norm
@@ -110,7 +115,7 @@ def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float
         if norm <= BREAKDOWN * scale:
             breakdown = True
             break
-        basis[:, k + j] = w / norm
+        w /= norm  # w is the view basis[:, k + j]
         if givens.residual <= target:
             break
     return Cycle(j, H[: j + 1, :j], B[:, :j], givens.solve(), givens.residual, breakdown)
@@ -140,7 +145,8 @@ def harmonic_ritz(G: np.ndarray, WtV: np.ndarray, k: int) -> np.ndarray | None:
             if len(columns) + 2 > k:
                 continue
             columns += [vectors[:, i].real, vectors[:, i].imag]
-            partner = np.argmin(np.abs(values - values[i].conj()) + (np.arange(len(values)) == i) * np.inf)
+            distance = np.where(np.arange(len(values)) == i, np.inf, np.abs(values - values[i].conj()))
+            partner = np.argmin(distance)
             taken.update({i, int(partner)})
         else:
             columns.append(vectors[:, i].real)
