@@ -4,7 +4,7 @@
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-PKGS="mpich libmpich-dev libopenblas-dev liblapack-dev pkg-config"
+PKGS="mpich libmpich-dev libopenblas-dev liblapack-dev pkg-config python3-venv python3-dev"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from petsc4py import PETSc
 
-from .backends.petsc import MatrixHolder, set_options
+from .backends.petsc import MatrixHolder, options_scope, reason_name
 from .info import SolveInfo
 
 
@@ -46,8 +46,9 @@ class KSPSolver:
             if ksp_type in ("gmres", "fgmres", "lgmres"):
                 self.ksp.setPCSide(PETSc.PC.Side.RIGHT)
         self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=maxiter)
-        set_options(prefix, options or {})
-        self.ksp.setFromOptions()
+        with options_scope(prefix, options or {}):
+            self.ksp.setFromOptions()
+        self.options, self.prefix = dict(options or {}), prefix
         self.method = f"{ksp_type}+{pc_type}" if ksp_type != "preonly" else pc_type
 
     def solve(self, A, b: np.ndarray, x0: np.ndarray | None = None, global_size: int | None = None):
@@ -65,12 +66,14 @@ class KSPSolver:
             self.ksp.setInitialGuessNonzero(False)
         reason = ""
         try:
-            self.ksp.solve(bv, xv)
-            reason = str(self.ksp.getConvergedReason())
+            with options_scope(self.prefix, self.options):  # the PC is set up inside solve
+                self.ksp.solve(bv, xv)
+            reason = reason_name(self.ksp.getConvergedReason())
         except PETSc.Error as error:  # factorisation failure, indefinite PC, ...
             reason = f"PETSc error {error.ierr}"
         residual = true_residual(mat, bv, xv)
-        info = SolveInfo(iterations=int(self.ksp.getIterationNumber()), residual=residual,
+        iterations = 0 if self.ksp_type == "preonly" else int(self.ksp.getIterationNumber())
+        info = SolveInfo(iterations=iterations, residual=residual,
                          converged=bool(np.isfinite(residual) and residual <= self.rtol),
                          seconds=time.perf_counter() - start, method=self.method, reason=reason)
         return xv.getArray().copy(), info

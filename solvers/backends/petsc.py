@@ -8,6 +8,8 @@ communicator, so an Arnoldi step with classical Gram-Schmidt costs one reduction
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse as sp
 from petsc4py import PETSc
@@ -55,15 +57,33 @@ class MatrixHolder:
             self.mat = None
 
 
-def set_options(prefix: str, options: dict) -> None:
-    """Put ``{name: value}`` into PETSc's options database under ``prefix``."""
+@contextmanager
+def options_scope(prefix: str, options: dict):
+    """Put ``{name: value}`` into PETSc's options database under ``prefix`` while an
+    object reads them (``setFromOptions``), then take them out again, so that one
+    solver's options never leak into another's. Options given on the command line or in
+    PETSC_OPTIONS are left alone and still apply."""
     db = PETSc.Options(prefix)
-    for name, value in options.items():
+    inserted = []
+    for name, value in (options or {}).items():
         name = name.lstrip("-")
-        if value is None or value is True:
-            db[name] = "" if value is None else "true"
-        else:
-            db[name] = str(value)
+        if db.hasName(name):
+            continue
+        db[name] = "" if value is None else ("true" if value is True else str(value))
+        inserted.append(name)
+    try:
+        yield
+    finally:
+        for name in inserted:
+            db.delValue(name)
+
+
+def reason_name(reason: int) -> str:
+    """KSP converged reason as PETSc spells it (e.g. CONVERGED_RTOL)."""
+    for name, value in vars(PETSc.KSP.ConvergedReason).items():
+        if not name.startswith("_") and value == reason and name.isupper():
+            return name
+    return str(reason)
 
 
 PC_TYPES = ("none", "jacobi", "sor", "ilu", "icc", "bjacobi", "asm", "gamg", "hypre", "lu", "cholesky")
@@ -87,7 +107,7 @@ class PetscBackend:
         self.mpi = self.comm.tompi4py() if self.comm.getSize() > 1 else None
         self.preconditioner = preconditioner
         self.prefix = prefix
-        set_options(prefix, options or {})
+        self.options = dict(options or {})
         self.holder = MatrixHolder(self.comm)
         self.mat: PETSc.Mat | None = None
         self.pc: PETSc.PC | None = None
@@ -124,8 +144,9 @@ class PetscBackend:
         self.pc.setOptionsPrefix(self.prefix)
         self.pc.setType(spec)
         self.pc.setOperators(self._pmat, self._pmat)
-        self.pc.setFromOptions()
-        self.pc.setUp()
+        with options_scope(self.prefix, self.options):  # sub-solvers read options in setUp
+            self.pc.setFromOptions()
+            self.pc.setUp()
 
     @property
     def has_preconditioner(self) -> bool:

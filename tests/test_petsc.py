@@ -1,0 +1,114 @@
+"""The PETSc backend: agreement with PETSc's own KSP and with the numpy backend, matrix
+reuse in place, preconditioner reuse, and distributed runs under mpiexec."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import mpiexec, needs_petsc
+from problems import convection_diffusion, darcy_sequence
+
+pytestmark = needs_petsc
+HERE = Path(__file__).parent
+
+
+@pytest.mark.parametrize("pc", ["none", "jacobi", "sor", "ilu", "bjacobi", "asm", "gamg"])
+def test_gmres_matches_petsc_kspgmres(pc):
+    from solvers import GMRES
+    from solvers.ksp import KSPSolver
+    A, b = darcy_sequence(n=40, count=1)[0]
+    x, ours = GMRES(m=30, rtol=1e-8, backend="petsc", preconditioner=pc).solve(A, b)
+    _, theirs = KSPSolver("gmres", pc, rtol=1e-8, options={"ksp_gmres_restart": 30,
+                                                           "ksp_orthogonalization": "cgs"}).solve(A, b)
+    assert abs(ours.iterations - theirs.iterations) <= 2, (ours.iterations, theirs.iterations)
+    assert ours.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
+
+
+@pytest.mark.parametrize("pc", ["none", "jacobi"])
+def test_numpy_and_petsc_backends_agree(pc):
+    from solvers import GCRODR
+    solvers = [GCRODR(m=30, k=10, rtol=1e-8, backend=be, preconditioner=pc) for be in ("numpy", "petsc")]
+    for A, b in darcy_sequence(n=32, count=6):
+        (x1, i1), (x2, i2) = (s.solve(A, b) for s in solvers)
+        assert abs(i1.iterations - i2.iterations) <= 2
+        assert np.linalg.norm(b - A @ x2) / np.linalg.norm(b) <= 1e-8
+
+
+def test_matrix_is_updated_in_place_on_the_same_pattern():
+    from solvers.backends.petsc import MatrixHolder
+    (A1, _), (A2, _) = darcy_sequence(n=16, count=2)
+    holder = MatrixHolder()
+    m1 = holder.update(A1)
+    m2 = holder.update(A2)
+    assert m1 is m2  # same Mat object: symbolic factorisations and PC structure can be reused
+    x = np.random.default_rng(0).standard_normal(A2.shape[0])
+    xv, yv = m2.createVecs()
+    xv.getArray()[:] = x
+    m2.mult(xv, yv)
+    assert np.allclose(yv.getArray(), A2 @ x, rtol=1e-14)
+    A3 = A2.tolil()
+    A3[0, 5] = 1.0  # new pattern: a new Mat
+    assert holder.update(A3.tocsr()) is not m2
+
+
+def test_direct_and_cg_ksp():
+    from solvers.ksp import KSPSolver
+    direct, cg = KSPSolver("preonly", "cholesky", rtol=1e-8), KSPSolver("cg", "gamg", rtol=1e-8)
+    x_prev = None
+    for A, b in darcy_sequence(n=40, count=4):
+        x, info = direct.solve(A, b)
+        assert info.converged and info.iterations == 0 and info.residual < 1e-12
+        y, info = cg.solve(A, b, x0=x_prev)
+        assert info.converged and np.linalg.norm(b - A @ y) / np.linalg.norm(b) <= 1e-8
+        x_prev = y
+
+
+def test_reused_gamg_preconditioner_stays_consistent_after_in_place_updates():
+    """Reusing GAMG built for system 1 on systems 2.. (matrix updated in place) must still
+    converge: the PC keeps its own copy of the matrix it was built for."""
+    from solvers import GCRODR
+    solver = GCRODR(m=30, k=10, rtol=1e-8, backend="petsc", preconditioner="gamg")
+    iterations = []
+    for A, b in darcy_sequence(n=48, count=6):
+        x, info = solver.solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
+        iterations.append(info.iterations)
+    # The stale preconditioner costs some iterations, never convergence.
+    assert max(iterations) <= 3 * iterations[0] + 5, iterations
+
+
+def test_petsc_options_are_scoped_to_their_solver():
+    from petsc4py import PETSc
+    from solvers.ksp import KSPSolver
+    KSPSolver("gmres", "jacobi", options={"ksp_gmres_restart": 7}, prefix="scoped_")
+    assert not PETSc.Options("scoped_").hasName("ksp_gmres_restart")
+    A, b = darcy_sequence(n=24, count=1)[0]
+    second = KSPSolver("gmres", "jacobi", prefix="scoped_").solve(A, b)[1]
+    default = KSPSolver("gmres", "jacobi", prefix="other_", options={"ksp_gmres_restart": 30}).solve(A, b)[1]
+    restart7 = KSPSolver("gmres", "jacobi", prefix="other_", options={"ksp_gmres_restart": 7}).solve(A, b)[1]
+    assert second.iterations == default.iterations != restart7.iterations
+
+
+def run_mpi(ranks, out, kind, pc):
+    command = [mpiexec(), "-n", str(ranks), sys.executable, str(HERE / "mpi_scripts" / "solve_sequence.py"),
+               str(out), kind, pc]
+    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    return np.load(out)
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+@pytest.mark.parametrize("kind,pc", [("darcy", "jacobi"), ("convection", "none")])
+def test_distributed_runs_match_serial(tmp_path, kind, pc):
+    serial = run_mpi(1, tmp_path / "p1.npz", kind, pc)
+    assert np.all(serial["residuals"] <= 1e-8)
+    for ranks in (2, 3):
+        parallel = run_mpi(ranks, tmp_path / f"p{ranks}.npz", kind, pc)
+        assert np.all(np.abs(parallel["iterations"] - serial["iterations"]) <= 2), \
+            (ranks, parallel["iterations"], serial["iterations"])
+        assert np.all(parallel["residuals"] <= 1e-8)
+        scale = np.abs(serial["solutions"]).max()
+        assert np.abs(parallel["solutions"] - serial["solutions"]).max() <= 1e-6 * scale
