@@ -15,6 +15,14 @@ from dataclasses import asdict, dataclass, field
 # 106 ms vs 88 ms (Darcy, PETSc 3.26; see docs/benchmarks.md). Crossover near 180².
 DIRECT_MAX_UNKNOWNS_2D = 180 * 180
 DIRECT_MAX_UNKNOWNS_3D = 30_000
+# Preconditioners whose set-up costs many matvecs are reused across neighbouring
+# systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
+# (a stale Jacobi or ILU costs more iterations than its set-up saves).
+REUSED_PRECONDITIONERS = ("gamg", "hypre")
+
+
+def rebuild_policy(preconditioner: str) -> str:
+    return "adaptive" if preconditioner in REUSED_PRECONDITIONERS else "always"
 
 
 @dataclass
@@ -99,8 +107,10 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
         from solvers import GCRODR, GMRES
         m, k = solver_options["restart"], solver_options["recycle"]
         if plan.method == "gcrodr":
-            return GCRODR(m=m, k=k, rtol=rtol, maxiter=maxiter, backend="numpy", preconditioner=plan.preconditioner)
-        return GMRES(m=m, rtol=rtol, maxiter=maxiter, backend="numpy", preconditioner=plan.preconditioner)
+            return GCRODR(m=m, k=k, rtol=rtol, maxiter=maxiter, backend="numpy",
+                          preconditioner=plan.preconditioner, rebuild=rebuild_policy(plan.preconditioner))
+        return GMRES(m=m, rtol=rtol, maxiter=maxiter, backend="numpy", preconditioner=plan.preconditioner,
+                     rebuild=rebuild_policy(plan.preconditioner))
     from solvers.ksp import KSPSolver
     options = dict(solver_options.get("options") or {})
     if plan.method == "direct":
@@ -111,4 +121,5 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
     from solvers import GCRODR
     return GCRODR(m=solver_options["restart"], k=solver_options["recycle"], rtol=rtol, maxiter=maxiter,
-                  backend="petsc", preconditioner=plan.preconditioner, options=options, comm=comm)
+                  backend="petsc", preconditioner=plan.preconditioner, options=options, comm=comm,
+                  rebuild=rebuild_policy(plan.preconditioner))

@@ -25,23 +25,27 @@ def make_backend(backend, preconditioner, options, comm):
 class SequenceSolver:
     """Base class: ``solve(A, b, x0=None, M=None)`` for a sequence of systems.
 
-    The preconditioner is built for the first operator and reused for the following
-    ones until ``rebuild_preconditioner()`` is called, ``M`` is passed, or
-    ``rebuild="always"`` was chosen; PETSc builds it on a private copy of the matrix,
-    so reusing it after the matrix changed in place stays consistent.
+    Preconditioner reuse (``rebuild``): "never" builds it for the first operator and
+    reuses it for the following ones; "always" rebuilds it for every system;
+    "adaptive" reuses it until a solve needs more than ``growth`` times the iterations
+    of the first solve after the last rebuild, then rebuilds for the next system.
+    ``rebuild_preconditioner()`` or passing ``M`` rebuilds once. PETSc builds it on a
+    private copy of the matrix, so reusing it after the matrix changed in place stays
+    consistent.
     """
 
     name = "krylov"
 
     def __init__(self, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never"):
+                 options=None, comm=None, rebuild="never", growth=1.5):
         if not 0 < rtol < 1:
             raise ValueError(f"rtol must be in (0, 1); got {rtol}")
-        if rebuild not in ("never", "always"):
-            raise ValueError(f"rebuild must be 'never' or 'always'; got {rebuild!r}")
-        self.rtol, self.maxiter, self.rebuild = rtol, int(maxiter), rebuild
+        if rebuild not in ("never", "always", "adaptive"):
+            raise ValueError(f"rebuild must be 'never', 'always' or 'adaptive'; got {rebuild!r}")
+        self.rtol, self.maxiter, self.rebuild, self.growth = rtol, int(maxiter), rebuild, float(growth)
         self.backend = make_backend(backend, preconditioner, options, comm)
         self._needs_pc = True
+        self._baseline: int | None = None  # iterations of the first solve after a rebuild
 
     def rebuild_preconditioner(self) -> None:
         """Build the preconditioner afresh for the next system."""
@@ -59,6 +63,10 @@ class SequenceSolver:
         return b, x, changed, rebuilt
 
     def _info(self, b, x, iterations, start, reason, **extra) -> SolveInfo:
+        if extra.get("rebuilt") or self._baseline is None:
+            self._baseline = iterations
+        elif self.rebuild == "adaptive" and iterations > self.growth * self._baseline + 2:
+            self._needs_pc = True
         be = self.backend
         bnorm = be.norm(b)
         rnorm = be.norm(b - be.apply_A(x))

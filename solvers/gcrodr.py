@@ -44,8 +44,8 @@ from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
 
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never"):
-        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild)
+                 options=None, comm=None, rebuild="never", growth=1.5):
+        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")
         self.m, self.k = int(m), int(k)

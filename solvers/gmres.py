@@ -28,8 +28,8 @@ class GMRES(SequenceSolver):
     """GMRES(m). Keeps nothing between systems except the preconditioner."""
 
     def __init__(self, m=40, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never"):
-        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild)
+                 options=None, comm=None, rebuild="never", growth=1.5):
+        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth)
         if m < 1:
             raise ValueError(f"m must be >= 1; got {m}")
         self.m = int(m)

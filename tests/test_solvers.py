@@ -153,3 +153,18 @@ def test_maxiter_reports_not_converged():
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError):
         GCRODR(**kwargs)
+
+
+def test_rebuild_policies():
+    systems = darcy_sequence(n=24, count=6)
+    always = GMRES(m=30, rtol=1e-8, preconditioner="jacobi", rebuild="always")
+    assert all(always.solve(A, b)[1].extra["rebuilt"] for A, b in systems)
+    # adaptive: a solve that needs more than growth x the post-rebuild iterations
+    # triggers a rebuild for the next system.
+    adaptive = GMRES(m=30, rtol=1e-8, preconditioner="jacobi", rebuild="adaptive", growth=1.0)
+    infos = [adaptive.solve(A, b)[1] for A, b in systems]
+    rebuilt = [i.extra["rebuilt"] for i in infos]
+    assert rebuilt[0]
+    for k in range(1, len(infos)):
+        baseline = next(infos[j].iterations for j in range(k - 1, -1, -1) if rebuilt[j])
+        assert rebuilt[k] == (infos[k - 1].iterations > baseline + 2 and not rebuilt[k - 1])
