@@ -44,11 +44,13 @@ from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
 
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5):
+                 options=None, comm=None, rebuild="never", growth=1.5, update="cycle"):
         super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")
-        self.m, self.k = int(m), int(k)
+        if update not in ("cycle", "solve"):
+            raise ValueError(f"update must be 'cycle' (Parks et al.) or 'solve' (last cycle only); got {update!r}")
+        self.m, self.k, self.update = int(m), int(k), update
         self.name = f"gcrodr({self.m},{self.k})"
         self.U: np.ndarray | None = None
         self.C: np.ndarray | None = None
@@ -139,37 +141,36 @@ class GCRODR(SequenceSolver):
         basis[:, :k] = C
         cycle = arnoldi_cycle(be, basis, k, r, rnorm, steps, 0.99 * target)
         j = cycle.steps
-        V = basis[:, k: k + j + 1]
         # Minimiser over [U V]: y2 from the Hessenberg LS, the U part cancels C^T r
         # (including the component removed by the projection above).
-        z = V[:, :j] @ cycle.y - U @ (cycle.B @ cycle.y - coefficients)
+        z = basis[:, k: k + j] @ cycle.y - U @ (cycle.B @ cycle.y - coefficients)
         x = x + be.apply_M(z)
         r = b - be.apply_A(x)
         rnorm = be.norm(r)
-        if j > 0:
-            self._update_recycle_space(C, U, V, cycle)
+        if j > 0 and (self.update == "cycle" or rnorm <= target):
+            self._update_recycle_space(basis, U, cycle)
         return x, r, rnorm, j
 
-    def _update_recycle_space(self, C, U, V, cycle):
-        """Harmonic Ritz update of Parks et al. (2006), eqs. (2.15)-(2.18)."""
+    def _update_recycle_space(self, basis, U, cycle):
+        """Harmonic Ritz update of Parks et al. (2006), eqs. (2.15)-(2.18), with
+        Ŵ = [C, V_{j+1}] = basis[:, :k+j+1] and V̂ = [U D, V_j], D = diag(1/||u_i||)."""
         be = self.backend
-        k, j = C.shape[1], cycle.steps
+        k, j = U.shape[1], cycle.steps
+        W = basis[:, : k + j + 1]
         scale = 1.0 / np.maximum(be.column_norms(U), 1e-300)
-        U_scaled = U * scale
         G = np.zeros((k + j + 1, k + j))
         G[:k, :k] = np.diag(scale)
         G[:k, k:] = cycle.B
         G[k:, k:] = cycle.H
-        W = np.column_stack([C, V])  # Ŵ_{m+1} = [C, V_{j+1}]
-        WtU = be.dot(W, U_scaled)    # [C^T Ũ; V^T Ũ]
         WtV = np.zeros((k + j + 1, k + j))
-        WtV[:, :k] = WtU
+        WtV[:, :k] = be.dot(W, U) * scale  # [C^T U D; V^T U D]
         WtV[k:, k:] = np.eye(j + 1, j)
         P = harmonic_ritz(G, WtV, self.k)
         if P is None or P.shape[1] == 0:
             return  # keep the current recycle space
         Q, R = np.linalg.qr(G @ P)
-        self._set_recycle_space(W @ Q, np.column_stack([U_scaled, V[:, :j]]) @ P, R)
+        U_tilde = U @ (scale[:, None] * P[:k]) + basis[:, k: k + j] @ P[k:]
+        self._set_recycle_space((Q.T @ W.T).T, U_tilde, R)
 
     def _set_recycle_space(self, C, U_tilde, R):
         """C = Ŵ Q and U = Ũ R^-1, dropping directions where R is (nearly) singular."""
@@ -182,5 +183,10 @@ class GCRODR(SequenceSolver):
                 return
             self.C, self.U = C, U
             return
-        self.C = C
-        self.U = sla.solve_triangular(R, U_tilde.T, trans="T", check_finite=False).T
+        R_inverse = sla.solve_triangular(R, np.eye(R.shape[0]), check_finite=False)
+        self.C = _fortran(C)
+        self.U = (R_inverse.T @ U_tilde.T).T  # Fortran order: contiguous columns
+
+
+def _fortran(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.f_contiguous else np.asfortranarray(a)

@@ -17,23 +17,32 @@ import scipy.linalg as sla
 BREAKDOWN = 1e-13
 
 
-def project_cgs2(backend, basis: np.ndarray, ncols: int, w: np.ndarray):
-    """Orthogonalise ``w`` against the orthonormal columns ``basis[:, :ncols]`` by classical
-    Gram-Schmidt twice, writing the result into column ``ncols`` (no copy of the basis).
-    Returns (that column, coefficients, its norm). The second pass also carries w·w, so
-    the norm comes from Pythagoras without a third reduction."""
+# Daniel-Gragg-Kaufman-Stewart criterion: reorthogonalise when one classical Gram-Schmidt
+# pass removed more than half of the vector's squared norm (cos 45° between w and the span).
+REORTHOGONALIZE = 0.5
+
+
+def project(backend, basis: np.ndarray, ncols: int):
+    """Orthogonalise column ``ncols`` of ``basis`` against the orthonormal columns before it,
+    in place, by classical Gram-Schmidt with DGKS reorthogonalisation when needed.
+
+    One pass costs one reduction: the block inner product [Q w]^T w gives the
+    coefficients and w·w together, and the norm after projection follows from Pythagoras.
+    When that pass cancelled most of w (the criterion above), a second pass restores
+    orthogonality (CGS2) and the norm is recomputed explicitly.
+    Returns (coefficients, norm of the projected column).
+    """
     Q = basis[:, :ncols]
-    h = backend.dot(Q, w)
-    slot = basis[:, ncols]
-    np.subtract(w, Q @ h, out=slot)
-    both = backend.dot(basis[:, : ncols + 1], slot)
-    h2, ww = both[:-1], float(both[-1])
-    slot -= Q @ h2
-    correction = float(h2 @ h2)
-    # Pythagoras is exact to rounding only when the second pass removed little; otherwise
-    # (w nearly in the span, or breakdown) pay one more reduction for an accurate norm.
-    norm = np.sqrt(ww - correction) if correction <= 1e-6 * ww else backend.norm(slot)
-    return slot, h + h2, float(norm)
+    w = basis[:, ncols]
+    both = backend.dot(basis[:, : ncols + 1], w)
+    h, ww = both[:-1].copy(), float(both[-1])
+    w -= Q @ h
+    norm2 = ww - float(h @ h)
+    if norm2 > REORTHOGONALIZE * ww:
+        return h, float(np.sqrt(norm2))
+    h2 = backend.dot(Q, w)
+    w -= Q @ h2
+    return h + h2, backend.norm(w)
 
 
 class GivensLS:
@@ -104,8 +113,8 @@ def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float
     breakdown = False
     j = 0
     while j < steps:
-        w = backend.apply_A(backend.apply_M(basis[:, k + j]))
-        w, coefficients, norm = project_cgs2(backend, basis, k + j + 1, w)
+        backend.apply_A(backend.apply_M(basis[:, k + j]), out=basis[:, k + j + 1])
+        coefficients, norm = project(backend, basis, k + j + 1)
         B[:, j] = coefficients[:k]
         H[: j + 1, j] = coefficients[k:]
         H[j + 1, j] = norm
@@ -115,7 +124,7 @@ def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float
         if norm <= BREAKDOWN * scale:
             breakdown = True
             break
-        w /= norm  # w is the view basis[:, k + j]
+        basis[:, k + j] /= norm
         if givens.residual <= target:
             break
     return Cycle(j, H[: j + 1, :j], B[:, :j], givens.solve(), givens.residual, breakdown)

@@ -65,11 +65,13 @@ class NumpyBackend:
         return self._M is not None
 
     # Kernels ---------------------------------------------------------------------
-    def apply_A(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.A @ x).ravel()
+    def apply_A(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return _into(np.asarray(self.A @ x).ravel(), out)
 
-    def apply_M(self, x: np.ndarray) -> np.ndarray:
-        return x.copy() if self._M is None else np.asarray(self._M(x)).ravel()
+    def apply_M(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if self._M is None:
+            return _into(x, out) if out is not None else x.copy()
+        return _into(np.asarray(self._M(x)).ravel(), out)
 
     def dot(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
         """Global V^T W (here: serial)."""
@@ -83,3 +85,10 @@ class NumpyBackend:
 
     def local(self, b: np.ndarray) -> np.ndarray:
         return np.asarray(b, dtype=np.float64).ravel()
+
+
+def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return y
+    out[...] = y
+    return out

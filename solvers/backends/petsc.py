@@ -152,21 +152,33 @@ class PetscBackend:
     def has_preconditioner(self) -> bool:
         return self.pc is not None and self.pc.getType() != "none"
 
-    def apply_A(self, x: np.ndarray) -> np.ndarray:
-        return self._apply(self.mat.mult, x)
+    def apply_A(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self._apply(self.mat.mult, x, out)
 
-    def apply_M(self, x: np.ndarray) -> np.ndarray:
+    def apply_M(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if not self.has_preconditioner:
-            return np.array(x, dtype=np.float64)
-        return self._apply(self.pc.apply, x)
+            if out is None:
+                return np.array(x, dtype=np.float64)
+            out[...] = x
+            return out
+        return self._apply(self.pc.apply, x, out)
 
-    def _apply(self, operation, x: np.ndarray) -> np.ndarray:
+    def _apply(self, operation, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """y = op(x) with PETSc Vecs placed over the numpy arrays (no copies when ``out``
+        is a contiguous float64 array, e.g. a column of a Fortran-ordered basis)."""
+        result = out if out is not None and out.flags.c_contiguous and out.dtype == np.float64 \
+            else np.empty(x.shape[0])
         self._in.placeArray(np.ascontiguousarray(x, dtype=np.float64))
+        self._out.placeArray(result)
         try:
             operation(self._in, self._out)
         finally:
             self._in.resetArray()
-        return self._out.getArray(readonly=True).copy()
+            self._out.resetArray()
+        if out is not None and result is not out:
+            out[...] = result
+            return out
+        return result
 
     def dot(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
         local = np.asarray(V.T @ W, dtype=np.float64)

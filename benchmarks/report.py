@@ -1,0 +1,45 @@
+"""Write a benchmark's results into its own section of docs/benchmarks.md.
+
+Each script owns the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``;
+rerunning a script replaces only its own section.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADER = """# Benchmarks
+
+Every number here is written by a script in `benchmarks/` (named in each section);
+rerun it to refresh its section. Timings are medians of repeats, compared as ratios
+measured side by side in one run on the machine named in the section.
+"""
+
+
+def machine() -> str:
+    import os
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write_section(name: str, body: str) -> None:
+    text = DOC.read_text() if DOC.exists() else HEADER
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    stamp = f"_{datetime.date.today().isoformat()}, {machine()}, `python benchmarks/{name}.py`_\n\n"
+    block = f"{begin}\n{stamp}{body.rstrip()}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

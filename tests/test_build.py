@@ -1,0 +1,120 @@
+"""Builds end to end: failures recorded as failed, resume after SIGKILL, multi-rank builds."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import zarr
+from click.testing import CliRunner
+
+from conftest import mpiexec, needs_petsc, small_recipe, write_recipe
+from pdegen.cli import main
+from pdegen.store import open_dataset
+
+
+def test_unsolvable_sample_is_recorded_as_failed(tmp_path):
+    recipe = small_recipe(tmp_path, **{"solver.method": "gmres", "solver.maxiter": 1,
+                                       "solver.fallback": False, "samples": 4})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe))])
+    assert result.exit_code == 1 and "4 FAILED" in result.output
+    ds = open_dataset(tmp_path / "tiny.zarr")
+    assert ds["done"][:].all() and not ds["stats/converged"][:].any()
+    assert np.all(ds["stats/residual"][:] > 1e-8) and ds.attrs["status"] == "complete-with-failures"
+
+
+def test_failed_solve_falls_back_to_direct(tmp_path):
+    recipe = small_recipe(tmp_path, **{"solver.method": "gmres", "solver.maxiter": 1, "samples": 4})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe))])
+    assert result.exit_code == 0, result.output
+    ds = open_dataset(tmp_path / "tiny.zarr")
+    assert ds["stats/converged"][:].all() and set(ds.solver_names()) == {"fallback-direct"}
+    assert np.all(ds["stats/residual"][:] <= 1e-8)
+
+
+def test_resume_after_sigkill_writes_every_sample_exactly_once(tmp_path):
+    recipe = small_recipe(tmp_path, **{"samples": 240, "grid.shape": [48, 48], "output.chunk_samples": 8})
+    path = write_recipe(tmp_path, recipe)
+    store = tmp_path / "tiny.zarr"
+    process = subprocess.Popen([sys.executable, "-m", "pdegen.cli", "build", str(path), "--quiet"])
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        try:
+            done = int(zarr.open_group(str(store), mode="r")["done"][:].sum())
+        except Exception:
+            continue
+        if done >= 40:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = zarr.open_group(str(store), mode="r")["done"][:]
+    assert 0 < partial.sum() < 240, "the build must be killed part-way"
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert f"({int(partial.sum())} already done)" in result.output
+
+    reference = small_recipe(tmp_path, **{"samples": 240, "grid.shape": [48, 48], "output.chunk_samples": 8,
+                                          "output.path": str(tmp_path / "ref.zarr")})
+    CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, reference, "ref.yaml"))])
+    a, b = open_dataset(store), open_dataset(tmp_path / "ref.zarr")
+    assert a["done"][:].all()
+    assert sorted(a["sample_id"][:]) == list(range(240))  # each sample exactly once
+    for name in ("sample_id", "split", "done"):
+        assert np.array_equal(a[name][:], b[name][:])
+    assert np.array_equal(a["inputs/coefficient"][:], b["inputs/coefficient"][:])
+    ua, ub = a["outputs/solution"][:].astype(float), b["outputs/solution"][:].astype(float)
+    assert np.abs(ua - ub).max() <= 1e-6 * np.abs(ub).max()
+    assert np.all(a["stats/residual"][:] <= 1e-8)
+    na, nb = a.attrs["normalization"]["outputs/solution"], b.attrs["normalization"]["outputs/solution"]
+    assert abs(na["mean"] / nb["mean"] - 1) < 1e-6 and na["count"] == nb["count"]
+
+
+def test_resume_refuses_a_different_recipe(tmp_path):
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "--resume", "--seed", "8"])
+    assert result.exit_code == 2 and "different recipe (differs in: seed)" in result.output
+
+
+def test_resume_of_a_complete_store_does_nothing(tmp_path):
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    CliRunner().invoke(main, ["build", str(path), "-q"])
+    before = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r")["outputs/solution"][:]
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "0 samples solved (8 already done)" in result.output
+    assert np.array_equal(zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r")["outputs/solution"][:], before)
+
+
+@needs_petsc
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+@pytest.mark.parametrize("method", ["direct", "gcrodr"])
+def test_multi_rank_build_matches_serial(tmp_path, method):
+    stores = {}
+    for ranks in (1, 2, 3):
+        recipe = small_recipe(tmp_path, **{"samples": 22, "output.chunk_samples": 4, "solver.backend": "petsc",
+                                           "solver.method": method, "solver.preconditioner":
+                                               "none" if method == "direct" else "ilu",
+                                           "output.path": str(tmp_path / f"p{ranks}.zarr")})
+        path = write_recipe(tmp_path, recipe, f"p{ranks}.yaml")
+        subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "build", str(path), "-q"],
+                       check=True, timeout=300, env={**os.environ})
+        stores[ranks] = open_dataset(tmp_path / f"p{ranks}.zarr")
+    one = stores[1]
+    for ranks in (2, 3):
+        other = stores[ranks]
+        for name in ("sample_id", "split", "done"):
+            assert np.array_equal(one[name][:], other[name][:]), name
+        assert np.array_equal(one["inputs/coefficient"][:], other["inputs/coefficient"][:])
+        u1, u2 = one["outputs/solution"][:].astype(float), other["outputs/solution"][:].astype(float)
+        assert np.abs(u1 - u2).max() <= 1e-6 * np.abs(u1).max()
+        assert other["stats/converged"][:].all()
+        assert other.attrs["summary"]["processes"] == ranks
+        for field in ("inputs/coefficient", "outputs/solution"):
+            m1, m2 = one.attrs["normalization"][field], other.attrs["normalization"][field]
+            assert m1["count"] == m2["count"] and abs(m1["mean"] / m2["mean"] - 1) < 1e-6
