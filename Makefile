@@ -23,7 +23,7 @@ data:
 	$(BIN)/pdegen build recipes/darcy.yaml --resume
 
 test:
-	PDEGEN_REQUIRE_PETSC=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PDEGEN_REQUIRE_PETSC=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
 
 bench:
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py

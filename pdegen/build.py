@@ -200,6 +200,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
           comm=None) -> BuildSummary:
     """Build the dataset a validated recipe describes; returns a summary (rank 0: global)."""
     comm = comm or world()
+    _initialize_petsc()  # collective: every rank, before any rank-0-only work touches PETSc
     rank, size = comm.Get_rank(), comm.Get_size()
     recipe = recipe_obj.data
     family = recipe_obj.family
@@ -370,6 +371,13 @@ def _accumulate(moments, buffers, train_rows):
     for p, m in moments.items():
         if train_rows.any():
             m.add(np.asarray(buffers[p])[train_rows])
+
+
+def _initialize_petsc() -> None:
+    try:
+        from petsc4py import PETSc  # noqa: F401  (PetscInitialize runs on import)
+    except ImportError:  # pragma: no cover - the numpy backend works without PETSc
+        pass
 
 
 def _petsc_self():

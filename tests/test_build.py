@@ -103,7 +103,7 @@ def test_multi_rank_build_matches_serial(tmp_path, method):
                                            "output.path": str(tmp_path / f"p{ranks}.zarr")})
         path = write_recipe(tmp_path, recipe, f"p{ranks}.yaml")
         subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "build", str(path), "-q"],
-                       check=True, timeout=300, env={**os.environ})
+                       check=True, timeout=180, env={**os.environ})
         stores[ranks] = open_dataset(tmp_path / f"p{ranks}.zarr")
     one = stores[1]
     for ranks in (2, 3):

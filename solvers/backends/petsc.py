@@ -184,8 +184,10 @@ class PetscBackend:
         local = np.asarray(V.T @ W, dtype=np.float64)
         if self.mpi is not None:
             from mpi4py import MPI
-            local = np.ascontiguousarray(local)
-            self.mpi.Allreduce(MPI.IN_PLACE, local)
+            shape = local.shape
+            buffer = np.array(local, ndmin=1, order="C")
+            self.mpi.Allreduce(MPI.IN_PLACE, buffer)
+            local = buffer.reshape(shape)
         return local
 
     def column_norms(self, V: np.ndarray) -> np.ndarray:
