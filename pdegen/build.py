@@ -28,6 +28,8 @@ from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters)
 from .store.normalization import RunningMoments
+from .store.writers import create_store, open_part, open_whole
+from solvers.info import SolveInfo
 
 
 class BuildError(RuntimeError):
@@ -137,31 +139,20 @@ def _check_output(recipe, overwrite: bool, resume: bool) -> str:
     return "overwrite"
 
 
-def _open_writer(recipe: dict, path: Path):
-    if recipe["output"]["format"] == "zarr":
-        from .store.zarr import ZarrWriter
-        return ZarrWriter.open(path)
-    raise BuildError("output.format: hdf5 is not available yet; use zarr")
-
-
-def _create_store(recipe_obj, plan: Plan, ordering: dict, path: Path):
+def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:
     recipe = recipe_obj.data
-    attrs = {
+    return {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": recipe["name"],
         "recipe": recipe, "recipe_text": recipe_obj.text, "overrides": recipe_obj.overrides,
         "seed": recipe["seed"], "versions": software_versions(), "ordering": ordering,
         "plan": plan.as_dict(), "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "status": "building",
+        "status": "building", "groups": groups,
     }
-    if recipe["output"]["format"] != "zarr":
-        raise BuildError("output.format: hdf5 is not available yet; use zarr")
-    from .store.zarr import ZarrWriter
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = ZarrWriter.create(path, dataset_layout(recipe), attrs, recipe["output"]["compression"])
+
+
+def _coords(recipe: dict) -> dict:
     grid = grid_of(recipe)
-    for name, centres in zip(grid.axis_names, grid.centers):
-        writer.write(f"coords/{name}", centres)
-    return writer
+    return {f"coords/{name}": centres for name, centres in zip(grid.axis_names, grid.centers)}
 
 
 def _same_dataset(stored: dict, recipe: dict) -> str | None:
@@ -178,37 +169,67 @@ def _same_dataset(stored: dict, recipe: dict) -> str | None:
     return None
 
 
-class _Fallback:
-    """Direct solve used when the planned solver does not converge."""
+class _Fallbacks:
+    """What a failed solve is retried with: a fresh Krylov solve with a stronger
+    preconditioner (no warm start, no recycling), then a direct solve (one rank per
+    system only: PETSc's own LU is sequential)."""
 
-    def __init__(self, plan: Plan, rtol: float, comm):
-        self.plan, self.rtol, self.comm, self.solver = plan, rtol, comm, None
+    def __init__(self, plan: Plan, family, rtol: float, maxiter: int, comm, distributed: bool):
+        self.plan, self.family, self.rtol, self.comm, self.distributed = plan, family, rtol, comm, distributed
+        self.maxiter = maxiter
+        self._solvers: dict = {}
 
-    def solve(self, A, b):
-        if self.solver is None:
-            if self.plan.backend == "numpy":
-                from solvers.direct import ScipyDirect
-                self.solver = ScipyDirect(self.rtol)
-            else:
-                from solvers.ksp import KSPSolver
-                self.solver = KSPSolver("preonly", "lu", rtol=self.rtol, comm=self.comm,
-                                        prefix="pdegen_fallback_")
-        return self.solver.solve(A, b)
+    def _make(self, stage: str):
+        if self.plan.backend == "numpy":
+            if stage == "krylov":
+                from solvers import GMRES
+                return GMRES(m=100, rtol=self.rtol, maxiter=self.maxiter, preconditioner="ilu", rebuild="always")
+            from solvers.direct import ScipyDirect
+            return ScipyDirect(self.rtol)
+        from solvers.ksp import KSPSolver
+        if stage == "krylov":
+            pc = "gamg" if self.family.positive_definite else "asm"
+            return KSPSolver("gmres", pc, rtol=self.rtol, maxiter=self.maxiter, comm=self.comm,
+                             options={"ksp_gmres_restart": 100}, prefix="pdegen_fallback_krylov_")
+        return KSPSolver("preonly", "lu", rtol=self.rtol, comm=self.comm, prefix="pdegen_fallback_direct_")
+
+    def stages(self):
+        stages = [] if self.plan.method == "direct" else ["krylov"]
+        if not self.distributed:
+            stages.append("direct")
+        return stages
+
+    def solve(self, stage: str, A, b, global_size=None):
+        if stage not in self._solvers:
+            self._solvers[stage] = self._make(stage)
+        return self._solvers[stage].solve(A, b, global_size=global_size)
 
 
 def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: bool = False,
           comm=None) -> BuildSummary:
-    """Build the dataset a validated recipe describes; returns a summary (rank 0: global)."""
+    """Build the dataset a validated recipe describes; returns a summary (global on rank 0)."""
     comm = comm or world()
     _initialize_petsc()  # collective: every rank, before any rank-0-only work touches PETSc
     rank, size = comm.Get_rank(), comm.Get_size()
     recipe = recipe_obj.data
     family = recipe_obj.family
     path = Path(recipe["output"]["path"])
+    fmt = recipe["output"]["format"]
     n, chunk = recipe["samples"], min(recipe["output"]["chunk_samples"], recipe["samples"])
-    if recipe["ranks_per_system"] != 1:
-        raise BuildError("ranks_per_system > 1 is not available yet; use 1")
+    per_system = recipe["ranks_per_system"]
+    if size % per_system:
+        raise BuildError(f"ranks_per_system: {per_system} does not divide the {size} MPI ranks")
+    if per_system > 1 and recipe["grid"]["shape"][0] < per_system:
+        raise BuildError(f"ranks_per_system: {per_system} ranks cannot share {recipe['grid']['shape'][0]} "
+                         "grid slabs along the first axis")
+    group_count, group = size // per_system, rank // per_system
+    group_comm = comm.Split(group, rank) if per_system > 1 else None
+    leader = rank % per_system == 0
     plan = make_plan(recipe_obj)
+    if per_system > 1 and plan.method == "direct" and not _has_parallel_direct():
+        raise BuildError("solver.method: direct with ranks_per_system > 1 needs a parallel direct solver "
+                         "(MUMPS) that this PETSc lacks; use cg, gcrodr or auto")
+    parts = segments(n, group_count, chunk)
 
     mode = None
     if rank == 0:
@@ -218,49 +239,61 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
                 from .store.reader import open_dataset
                 with open_dataset(path) as ds:
                     reason = _same_dataset(ds.attrs, recipe)
+                    groups_before = ds.attrs.get("groups", 1)
                 if reason:
                     raise BuildError(f"{path}: cannot resume: {reason}; build to a new path or use --overwrite")
+                if fmt == "hdf5" and groups_before != group_count:
+                    raise BuildError(f"{path}: this HDF5 store was written by {groups_before} process group(s) "
+                                     f"into part files; resume it with the same number (got {group_count})")
         except BuildError as error:
             mode = error
     mode = comm.bcast(mode, root=0)
     if isinstance(mode, BuildError):
         raise mode
 
-    if mode == "resume":
-        order, ordering = None, None
-        if rank == 0:
+    order = None
+    if rank == 0:
+        if mode == "resume":
+            order, _ = solve_order(recipe, family, plan)  # deterministic: the same order again
             from .store.reader import open_dataset
             with open_dataset(path) as ds:
-                order = ds["sample_id"][:]
-                if (order < 0).any():  # rows never written: recompute the same order
-                    order, _ = solve_order(recipe, family, plan)
-        order = comm.bcast(order, root=0)
-    else:
-        order, ordering = (solve_order(recipe, family, plan) if rank == 0 else (None, None))
-        order = comm.bcast(order, root=0)
-        if rank == 0:
+                written = ds["done"][:]
+                if not np.array_equal(ds["sample_id"][:][written], order[written]):
+                    order = BuildError(f"{path}: cannot resume: the stored solve order differs from this "
+                                       "recipe's (was the store built by another pdegen version?)")
+        else:
+            order, ordering = solve_order(recipe, family, plan)
             if mode == "overwrite":
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-            _create_store(recipe_obj, plan, ordering, path)
+            create_store(path, fmt, dataset_layout(recipe), _store_attrs(recipe_obj, plan, ordering, group_count),
+                         recipe["output"]["compression"], parts, _coords(recipe))
+    order = comm.bcast(order, root=0)
+    if isinstance(order, BuildError):
+        raise order
     comm.barrier()
 
-    writer = _open_writer(recipe, path)
+    start, stop = parts[group]
+    writer = open_part(path, fmt, group, start, len(parts)) if leader else None
+    if mode == "resume":
+        done = writer.read("done", start, stop) if leader else None
+        done = group_comm.bcast(done, root=0) if group_comm is not None else done
+    else:
+        done = np.zeros(stop - start, dtype=bool)
     splits = assign_splits(n, recipe["split"], split_rng(recipe["seed"]))
-    start, stop = segments(n, size, chunk)[rank]
     summary = BuildSummary(str(path), n)
     moments = {p: RunningMoments() for p in [*stored_parameters(recipe), f"outputs/{OUTPUT_NAME}"]}
-    todo = stop - start
-    done = writer.read("done", start, stop) if mode == "resume" else np.zeros(todo, dtype=bool)
-    progress = _progress(todo - int(done.sum()) if mode == "resume" else todo, quiet or rank != 0)
+    progress = _progress(int((~done).sum()), quiet or rank != 0)
     t0 = time.perf_counter()
     try:
-        _solve_segment(recipe, family, plan, writer, order, splits, start, stop, chunk, done,
-                       summary, moments, progress, comm)
+        segment = _Segment(recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress)
+        segment.run(start, stop, chunk, done)
     finally:
         progress.close()
+        if writer is not None:
+            writer.close()
     summary.seconds = time.perf_counter() - t0
 
-    # Reductions, not gathers of data: counts and moments only.
+    # Reductions, not gathers of data: counts and moments only (leaders hold them).
     totals = comm.allreduce(np.array([summary.solved, summary.resumed, summary.failed, summary.fallbacks]))
     all_moments = comm.gather({k: m.as_dict() for k, m in moments.items()}, root=0)
     summary.solved, summary.resumed, summary.failed, summary.fallbacks = (int(v) for v in totals)
@@ -268,22 +301,45 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     comm.barrier()
     if rank == 0:
         merged = {}
-        for path_name in moments:
+        for name in moments:
             total = RunningMoments()
             for part in all_moments:
-                total.merge(RunningMoments.from_dict(part[path_name]))
-            merged[path_name] = total.as_dict()
-        iterations = writer.read("stats/iterations", 0, n)
+                total.merge(RunningMoments.from_dict(part[name]))
+            merged[name] = total.as_dict()
+        whole = open_whole(path, fmt)
+        iterations = whole.read("stats/iterations", 0, n)
         summary.iterations = [int(i) for i in iterations[iterations >= 0]]
-        writer.update_attrs({
+        whole.update_attrs({
             "normalization": merged, "normalization_split": "train",
             "status": "complete" if summary.failed == 0 else "complete-with-failures",
             "completed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "summary": {"failed": summary.failed, "fallbacks": summary.fallbacks,
-                        "seconds": summary.seconds, "processes": size},
+                        "seconds": summary.seconds, "processes": size, "ranks_per_system": per_system},
         })
-    writer.close()
+        whole.close()
+    comm.barrier()
     return summary
+
+
+def _solver_errors() -> tuple:
+    errors = [np.linalg.LinAlgError, ArithmeticError]
+    try:
+        from petsc4py import PETSc
+        errors.append(PETSc.Error)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+_SOLVER_ERRORS = _solver_errors()
+
+
+def _has_parallel_direct() -> bool:
+    try:
+        from petsc4py import PETSc
+        return bool(PETSc.Sys.hasExternalPackage("mumps"))
+    except (ImportError, AttributeError):
+        return False
 
 
 def _max_op():
@@ -300,66 +356,120 @@ def _progress(total: int, disable: bool):
                 dynamic_ncols=True, desc="solving")
 
 
-def _solve_segment(recipe, family, plan, writer, order, splits, start, stop, chunk, done,
-                   summary, moments, progress, comm):
-    from .store.layout import OUTPUT_NAME as OUT
-    grid = grid_of(recipe)
-    dtype = np.dtype(recipe["output"]["dtype"])
-    solver = make_solver(plan, recipe["solver"], comm=_petsc_self())
-    fallback = _Fallback(plan, recipe["solver"]["rtol"], _petsc_self()) if recipe["solver"]["fallback"] else None
-    stored = stored_parameters(recipe)
-    label = SOLVER_LABELS.index(plan.method if plan.method in SOLVER_LABELS else "ksp")
-    previous = None
-    for c0 in range(start, stop, chunk):
-        c1 = min(c0 + chunk, stop)
-        if done[c0 - start:c1 - start].all():
-            _account_resumed(writer, moments, c0, c1, splits, order, summary)
-            previous = None
-            continue
-        rows = c1 - c0
+class _Segment:
+    """Solves one group's contiguous range of rows, chunk by chunk, and writes them.
+
+    With several ranks per system, each rank assembles the rows of its slab of the grid
+    (first axis), the solve is distributed over the group, and the group's leader
+    gathers each solution and writes.
+    """
+
+    def __init__(self, recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress):
+        self.recipe, self.family, self.plan, self.writer = recipe, family, plan, writer
+        self.order, self.splits, self.group_comm = order, splits, group_comm
+        self.summary, self.moments, self.progress = summary, moments, progress
+        self.grid = grid_of(recipe)
+        self.leader = group_comm is None or group_comm.Get_rank() == 0
+        petsc_comm = _petsc_comm(group_comm)
+        self.solver = make_solver(plan, recipe["solver"], comm=petsc_comm)
+        self.fallbacks = _Fallbacks(plan, family, recipe["solver"]["rtol"], recipe["solver"]["maxiter"], petsc_comm,
+                                    group_comm is not None) if recipe["solver"]["fallback"] else None
+        self.label = SOLVER_LABELS.index(plan.method if plan.method in SOLVER_LABELS else "ksp")
+        if group_comm is None:
+            self.slab = (0, self.grid.shape[0])
+        else:
+            r, p, n0 = group_comm.Get_rank(), group_comm.Get_size(), self.grid.shape[0]
+            self.slab = (n0 * r // p, n0 * (r + 1) // p)
+            stride = self.grid.size // n0
+            self.counts = [(n0 * (q + 1) // p - n0 * q // p) * stride for q in range(p)]
+
+    def assemble(self, values):
+        if self.group_comm is None:
+            return self.family.assemble(self.grid, values, self.recipe["boundary"])
+        return self.family.assemble_rows(self.grid, values, self.recipe["boundary"], *self.slab)
+
+    def gather(self, x_local):
+        if self.group_comm is None:
+            return x_local
+        from mpi4py import MPI
+        full = np.empty(self.grid.size) if self.leader else None
+        self.group_comm.Gatherv(np.ascontiguousarray(x_local), [full, self.counts, MPI.DOUBLE] if self.leader
+                                else None, root=0)
+        return full
+
+    def solve(self, system, x0):
+        size = self.grid.size
+        try:
+            x, info = self.solver.solve(system.A, system.b, x0=x0, global_size=size)
+        except _SOLVER_ERRORS as error:  # e.g. a preconditioner that cannot be built
+            x, info = np.zeros_like(system.b), SolveInfo(converged=False, reason=f"error: {error}")
+        used = self.label
+        if not info.converged and self.fallbacks is not None:
+            seconds = info.seconds
+            for stage in self.fallbacks.stages():
+                x, info = self.fallbacks.solve(stage, system.A, system.b, global_size=size)
+                seconds += info.seconds
+                used = SOLVER_LABELS.index(f"fallback-{stage}")
+                if info.converged:
+                    break
+            info.seconds = seconds
+            self.summary.fallbacks += self.leader
+        return x, info, used
+
+    def run(self, start, stop, chunk, done):
+        previous = None
+        for c0 in range(start, stop, chunk):
+            c1 = min(c0 + chunk, stop)
+            if done[c0 - start:c1 - start].all():
+                if self.leader:
+                    _account_resumed(self.writer, self.moments, c0, c1, self.splits, self.summary)
+                previous = None  # the next chunk starts cold
+                continue
+            previous = self.run_chunk(c0, c1, previous)
+
+    def run_chunk(self, c0, c1, previous):
+        grid, rows = self.grid, c1 - c0
+        dtype = np.dtype(self.recipe["output"]["dtype"])
+        stored = stored_parameters(self.recipe)
         buffers = {p: np.empty((rows, *grid.shape), dtype) if p.startswith("inputs/") else np.empty(rows)
                    for p in stored}
-        buffers[f"outputs/{OUT}"] = np.empty((rows, *grid.shape), dtype)
+        buffers[f"outputs/{OUTPUT_NAME}"] = np.empty((rows, *grid.shape), dtype)
         stats = {"stats/iterations": np.empty(rows, np.int32), "stats/residual": np.empty(rows),
                  "stats/seconds": np.empty(rows), "stats/converged": np.empty(rows, bool),
                  "stats/solver": np.empty(rows, np.int8), "stats/rebuilt": np.zeros(rows, bool)}
         for row, position in enumerate(range(c0, c1)):
-            sample_id = int(order[position])
-            values = draw_values(recipe, family, sample_id)
-            system = family.assemble(grid, values, recipe["boundary"])
-            x0 = previous if plan.warm_start else None
-            x, info = solver.solve(system.A, system.b, x0=x0)
-            used = label
-            if not info.converged and fallback is not None and plan.method != "direct":
-                seconds = info.seconds
-                x, info = fallback.solve(system.A, system.b)
-                info.seconds += seconds
-                used = SOLVER_LABELS.index("fallback-direct")
-                summary.fallbacks += 1
+            values = draw_values(self.recipe, self.family, int(self.order[position]))
+            system = self.assemble(values)
+            x, info, used = self.solve(system, previous if self.plan.warm_start else None)
             if not info.converged:
-                summary.failed += 1
+                self.summary.failed += self.leader
             previous = x if info.converged else None
+            full = self.gather(x)
+            self.summary.solved += self.leader
+            self.progress.update(1)
+            if not self.leader:
+                continue
             for p, name in stored.items():
                 buffers[p][row] = values[name]
-            buffers[f"outputs/{OUT}"][row] = x.reshape(grid.shape)
+            buffers[f"outputs/{OUTPUT_NAME}"][row] = full.reshape(grid.shape)
             stats["stats/iterations"][row] = info.iterations
             stats["stats/residual"][row] = info.residual
             stats["stats/seconds"][row] = info.seconds
             stats["stats/converged"][row] = info.converged
             stats["stats/solver"][row] = used
-            stats["stats/rebuilt"][row] = bool(info.extra.get("rebuilt", row == 0 or plan.method == "direct"))
-            summary.solved += 1
-            progress.update(1)
-        ids = np.asarray(order[c0:c1], dtype=np.int64)
-        for p, array in {**buffers, **stats}.items():
-            writer.write(p, array, c0)
-        writer.write("sample_id", ids, c0)
-        writer.write("split", splits[ids], c0)
-        writer.write("done", np.ones(rows, bool), c0)  # only after the data is written
-        _accumulate(moments, buffers, splits[ids] == 0)
+            stats["stats/rebuilt"][row] = bool(info.extra.get("rebuilt", self.plan.method == "direct" or row == 0))
+        if self.leader:
+            ids = np.asarray(self.order[c0:c1], dtype=np.int64)
+            for p, array in {**buffers, **stats}.items():
+                self.writer.write(p, array, c0)
+            self.writer.write("sample_id", ids, c0)
+            self.writer.write("split", self.splits[ids], c0)
+            self.writer.write("done", np.ones(rows, bool), c0)  # only after the data is written
+            _accumulate(self.moments, buffers, self.splits[ids] == 0)
+        return previous
 
 
-def _account_resumed(writer, moments, c0, c1, splits, order, summary):
+def _account_resumed(writer, moments, c0, c1, splits, summary):
     ids = writer.read("sample_id", c0, c1)
     train = splits[ids] == 0
     _accumulate(moments, {p: writer.read(p, c0, c1) for p in moments}, train)
@@ -380,12 +490,12 @@ def _initialize_petsc() -> None:
         pass
 
 
-def _petsc_self():
+def _petsc_comm(group_comm):
     try:
         from petsc4py import PETSc
-        return PETSc.COMM_SELF
     except ImportError:  # pragma: no cover
         return None
+    return PETSc.COMM_SELF if group_comm is None else PETSc.Comm(group_comm)
 
 
 __all__ = ["BuildError", "BuildSummary", "build", "draw_values", "solve_order"]

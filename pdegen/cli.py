@@ -29,10 +29,16 @@ def _load(recipe, overrides):
     try:
         return load_recipe(recipe, overrides)
     except RecipeError as error:
-        click.echo(f"error: {recipe}: invalid recipe", err=True)
-        for problem in error.problems:
-            click.echo(f"  {problem}", err=True)
+        if _rank() == 0:  # under mpiexec every rank finds the same errors: say them once
+            click.echo(f"error: {recipe}: invalid recipe", err=True)
+            for problem in error.problems:
+                click.echo(f"  {problem}", err=True)
         sys.exit(2)
+
+
+def _rank() -> int:
+    from .mpi import launched_under_mpi, world
+    return world().Get_rank() if launched_under_mpi() else 0
 
 
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))

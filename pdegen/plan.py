@@ -33,6 +33,7 @@ class Plan:
     ordering: str
     warm_start: bool
     reasons: list[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # PETSc options the plan adds
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,7 +60,11 @@ def make_plan(recipe) -> Plan:
     if method == "auto":
         varies = family.operator_varies(data)
         limit = DIRECT_MAX_UNKNOWNS_2D if ndim <= 2 else DIRECT_MAX_UNKNOWNS_3D
-        if not varies:
+        if data["ranks_per_system"] > 1:
+            reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
+                           "so no direct solve")
+            method = "cg" if family.positive_definite else "gcrodr"
+        elif not varies:
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
@@ -72,8 +77,8 @@ def make_plan(recipe) -> Plan:
             method = "cg"
             reasons.append(f"SPD and {unknowns} unknowns (above {limit}): CG with algebraic multigrid")
         else:
-            method = "gmres"
-            reasons.append("nonsymmetric and large: restarted GMRES with ILU")
+            method = "gcrodr"
+            reasons.append("nonsymmetric and large: GCRO-DR with recycling along the sorted sequence")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]
@@ -87,6 +92,12 @@ def make_plan(recipe) -> Plan:
         else:
             preconditioner = "gamg" if family.positive_definite else "ilu"
         reasons.append(f"preconditioner auto -> {preconditioner}")
+    options = {}
+    if data["ranks_per_system"] > 1 and preconditioner in ("ilu", "icc"):
+        options["sub_pc_type"] = preconditioner  # PETSc's ILU/ICC are sequential: one block per rank
+        reasons.append(f"{preconditioner} on {data['ranks_per_system']} ranks per system -> bjacobi "
+                       f"with {preconditioner} on each rank's block")
+        preconditioner = "bjacobi"
     ordering = data["ordering"]["method"]
     if ordering == "auto":
         ordering = "none" if method == "direct" else "greedy"
@@ -94,7 +105,7 @@ def make_plan(recipe) -> Plan:
                        + ("a direct solve does not depend on its neighbours" if ordering == "none"
                           else "similar neighbours make warm starts and recycling pay") + ")")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
-                reasons=reasons)
+                reasons=reasons, options=options)
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
@@ -112,7 +123,7 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
         return GMRES(m=m, rtol=rtol, maxiter=maxiter, backend="numpy", preconditioner=plan.preconditioner,
                      rebuild=rebuild_policy(plan.preconditioner))
     from solvers.ksp import KSPSolver
-    options = dict(solver_options.get("options") or {})
+    options = {**plan.options, **(solver_options.get("options") or {})}
     if plan.method == "direct":
         return KSPSolver("preonly", plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
     if plan.method in ("cg", "gmres"):

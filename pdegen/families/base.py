@@ -54,3 +54,12 @@ class Family:
 
     def assemble(self, grid: Grid, values: dict, boundary: dict) -> LinearSystem:
         raise NotImplementedError
+
+    def assemble_rows(self, grid: Grid, values: dict, boundary: dict, first: int, last: int) -> LinearSystem:
+        """Rows of the cells in slab [first, last) along axis 0 (global column indices).
+        Families override this to assemble only those rows; this fallback slices the
+        full system."""
+        system = self.assemble(grid, values, boundary)
+        stride = grid.size // grid.shape[0]
+        rows = slice(first * stride, last * stride)
+        return LinearSystem(system.A[rows], system.b[rows], system.symmetric, system.positive_definite)

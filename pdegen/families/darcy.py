@@ -86,3 +86,20 @@ class Darcy(Family):
     def assemble(self, grid: Grid, values: dict, boundary: dict) -> LinearSystem:
         A, b = assemble_diffusion(grid, values["coefficient"], values["forcing"], boundary["value"])
         return LinearSystem(A, b, symmetric=True, positive_definite=True)
+
+    def assemble_rows(self, grid: Grid, values: dict, boundary: dict, first: int, last: int) -> LinearSystem:
+        """Only the rows of slab [first, last) along axis 0: assemble on the slab plus one
+        ghost layer each side (whose own rows, cut off from the rest, are discarded)."""
+        lo, hi = max(first - 1, 0), min(last + 1, grid.shape[0])
+        h0, (x0, _) = grid.spacing[0], grid.extent[0]
+        sub = Grid((hi - lo, *grid.shape[1:]), ((x0 + lo * h0, x0 + hi * h0), *grid.extent[1:]))
+        piece = lambda v: v[lo:hi] if np.ndim(v) else v  # noqa: E731
+        A, b = assemble_diffusion(sub, piece(np.broadcast_to(values["coefficient"], grid.shape)),
+                                  piece(values["forcing"]) if np.ndim(values["forcing"]) else values["forcing"],
+                                  boundary["value"])
+        stride = grid.size // grid.shape[0]
+        rows = slice((first - lo) * stride, (last - lo) * stride)
+        local = A[rows]
+        local = sp.csr_matrix((local.data, local.indices + lo * stride, local.indptr),
+                              shape=(local.shape[0], grid.size))
+        return LinearSystem(local, b[rows], symmetric=True, positive_definite=True)

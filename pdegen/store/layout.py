@@ -17,7 +17,7 @@ FORMAT_NAME = "pdegen"
 FORMAT_VERSION = 1
 SPLIT_LABELS = ("train", "val", "test")
 # stats/solver holds an index into this list (stable across versions: append only).
-SOLVER_LABELS = ("none", "direct", "cg", "gmres", "gcrodr", "ksp", "fallback-direct")
+SOLVER_LABELS = ("none", "direct", "cg", "gmres", "gcrodr", "ksp", "fallback-direct", "fallback-krylov")
 OUTPUT_NAME = "solution"
 
 
