@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 import zarr
@@ -45,24 +46,31 @@ def test_failed_solve_falls_back_to_fresh_krylov_then_direct(tmp_path):
     assert np.all(ds["stats/residual"][:] <= 1e-8)
 
 
-def test_resume_after_sigkill_writes_every_sample_exactly_once(tmp_path):
-    recipe = small_recipe(tmp_path, **{"samples": 240, "grid.shape": [48, 48], "output.chunk_samples": 8})
+@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
+def test_resume_after_sigkill_writes_every_sample_exactly_once(tmp_path, fmt):
+    store = tmp_path / f"tiny.{fmt}"
+    recipe = small_recipe(tmp_path, **{"samples": 240, "grid.shape": [48, 48], "output.chunk_samples": 8,
+                                       "output.format": fmt, "output.path": str(store)})
     path = write_recipe(tmp_path, recipe)
-    store = tmp_path / "tiny.zarr"
     process = subprocess.Popen([sys.executable, "-m", "pdegen.cli", "build", str(path), "--quiet"])
     deadline = time.time() + 120
     done = 0
     while time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
         try:
-            done = int(zarr.open_group(str(store), mode="r")["done"][:].sum())
-        except Exception:
+            if fmt == "zarr":
+                done = int(zarr.open_group(str(store), mode="r")["done"][:].sum())
+            else:  # the writer holds HDF5's file lock; peek without it
+                with h5py.File(store, "r", locking=False) as handle:
+                    done = int(handle["done"][:].sum())
+        except Exception:  # not created yet, or caught mid-write
             continue
         if done >= 40:
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    partial = zarr.open_group(str(store), mode="r")["done"][:]
+    with open_dataset(store) as ds:
+        partial = ds["done"][:]
     assert 0 < partial.sum() < 240, "the build must be killed part-way"
     result = CliRunner().invoke(main, ["build", str(path), "--resume"])
     assert result.exit_code == 0, result.output
@@ -70,6 +78,8 @@ def test_resume_after_sigkill_writes_every_sample_exactly_once(tmp_path):
 
     reference = small_recipe(tmp_path, **{"samples": 240, "grid.shape": [48, 48], "output.chunk_samples": 8,
                                           "output.path": str(tmp_path / "ref.zarr")})
+    from pdegen.verify import verify_store
+    assert verify_store(store).ok
     CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, reference, "ref.yaml"))])
     a, b = open_dataset(store), open_dataset(tmp_path / "ref.zarr")
     assert a["done"][:].all()
@@ -155,3 +165,16 @@ def test_recycling_build_on_two_ranks_per_system(tmp_path):
     two = mpi_build(tmp_path, "g2.zarr", 2, ranks_per_system=2, **recipe)
     assert_same_dataset(one, two)
     assert "bjacobi" in two.attrs["plan"]["preconditioner"]
+
+
+@needs_petsc
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_a_failing_rank_aborts_the_job_instead_of_hanging(tmp_path):
+    from pathlib import Path
+    recipe = small_recipe(tmp_path, **{"samples": 16, "output.chunk_samples": 4})
+    script = Path(__file__).parent / "mpi_scripts" / "failing_rank.py"
+    result = subprocess.run([mpiexec(), "-n", "2", sys.executable, str(script), str(write_recipe(tmp_path, recipe))],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "injected failure on rank 1" in result.stderr

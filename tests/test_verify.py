@@ -1,0 +1,92 @@
+"""pdegen verify: clean stores pass; corrupted solutions, inputs, NaNs, unwritten rows fail."""
+
+import h5py
+import numpy as np
+import pytest
+import zarr
+from click.testing import CliRunner
+
+from conftest import small_recipe, write_recipe
+from pdegen.cli import main
+from pdegen.verify import verify_store
+
+
+def build(tmp_path, fmt="zarr", **changes):
+    suffix = {"zarr": "zarr", "hdf5": "h5"}[fmt]
+    recipe = small_recipe(tmp_path, **{"output.format": fmt, "output.path": str(tmp_path / f"s.{suffix}"),
+                                       **changes})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 0, result.output
+    return tmp_path / f"s.{suffix}"
+
+
+def open_rw(store):
+    return zarr.open_group(str(store), mode="r+") if store.suffix == ".zarr" else h5py.File(store, "r+")
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
+def test_clean_store_verifies(tmp_path, fmt):
+    store = build(tmp_path, fmt)
+    report = verify_store(store)
+    assert report.ok and report.checked == 8, report.problems
+    result = CliRunner().invoke(main, ["verify", str(store)])
+    assert result.exit_code == 0 and "8 samples checked" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
+def test_corrupted_solution_is_caught(tmp_path, fmt):
+    store = build(tmp_path, fmt)
+    handle = open_rw(store)
+    u = handle["outputs/solution"][5]
+    u[7, 7] *= 1.01  # a 1% error in one cell
+    handle["outputs/solution"][5] = u
+    if fmt == "hdf5":
+        handle.close()
+    report = verify_store(store)
+    assert len(report.problems) == 1 and report.problems[0].startswith("row 5") and "exceeds rtol" in \
+        report.problems[0]
+    result = CliRunner().invoke(main, ["verify", str(store)])
+    assert result.exit_code == 1 and "row 5" in result.output
+
+
+def test_float64_store_is_held_to_rtol_itself(tmp_path):
+    store = build(tmp_path, **{"output.dtype": "float64"})
+    report = verify_store(store)
+    assert report.ok and report.worst_residual <= 1e-8
+    handle = open_rw(store)
+    u = handle["outputs/solution"][2]
+    u[3, 3] *= 1 + 1e-7  # invisible in float32, caught in float64
+    handle["outputs/solution"][2] = u
+    assert [p[:5] for p in verify_store(store).problems] == ["row 2"]
+
+
+def test_nan_inputs_and_unwritten_rows_are_caught(tmp_path):
+    store = build(tmp_path)
+    handle = open_rw(store)
+    u = handle["outputs/solution"][1]
+    u[0, 0] = np.nan
+    handle["outputs/solution"][1] = u
+    a = handle["inputs/coefficient"][3]
+    a[2, 2] += 0.5
+    handle["inputs/coefficient"][3] = a
+    done = handle["done"][:]
+    done[6] = False
+    handle["done"][:] = done
+    problems = verify_store(store).problems
+    assert any(p.startswith("row 1") and "NaN" in p for p in problems)
+    assert any(p.startswith("row 3") and "differs from a fresh draw" in p for p in problems)
+    assert any(p.startswith("row 6") and "not written" in p for p in problems)
+
+
+def test_failed_samples_are_reported(tmp_path):
+    store = tmp_path / "s.zarr"
+    recipe = small_recipe(tmp_path, **{"solver.method": "gmres", "solver.maxiter": 1, "solver.fallback": False,
+                                       "output.path": str(store), "samples": 3})
+    CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    report = verify_store(store)
+    assert len(report.problems) == 3 and all("recorded as failed" in p for p in report.problems)
+
+
+def test_subset(tmp_path):
+    store = build(tmp_path, samples=12)
+    assert verify_store(store, samples=5).checked == 5
