@@ -102,7 +102,7 @@ SOLVER_KEYS = {
     "restart": Key("int", 40, low=1, doc="Krylov restart length m"),
     "recycle": Key("int", 20, low=0, doc="recycle space dimension k (gcrodr)"),
     "options": Key("mapping", dict, check=_check_options, doc="extra PETSc options"),
-    "fallback": Key("bool", True, doc="retry a failed solve with a direct solver"),
+    "fallback": Key("bool", True, doc="retry a failed solve: fresh Krylov, then direct"),
 }
 ORDERING_KEYS = {"method": Key("str", "auto", choices=ORDERINGS)}
 OUTPUT_KEYS = {
