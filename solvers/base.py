@@ -37,12 +37,16 @@ class SequenceSolver:
     name = "krylov"
 
     def __init__(self, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5):
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs2"):
         if not 0 < rtol < 1:
             raise ValueError(f"rtol must be in (0, 1); got {rtol}")
         if rebuild not in ("never", "always", "adaptive"):
             raise ValueError(f"rebuild must be 'never', 'always' or 'adaptive'; got {rebuild!r}")
         self.rtol, self.maxiter, self.rebuild, self.growth = rtol, int(maxiter), rebuild, float(growth)
+        if orthogonalization not in ("cgs2", "cgs"):
+            raise ValueError(f"orthogonalization must be 'cgs2' (reorthogonalise when needed) or 'cgs'; "
+                             f"got {orthogonalization!r}")
+        self.refine = orthogonalization == "cgs2"
         self.backend = make_backend(backend, preconditioner, options, comm)
         self._needs_pc = True
         self._baseline: int | None = None  # iterations of the first solve after a rebuild

@@ -44,8 +44,9 @@ from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
 
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, update="cycle"):
-        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth)
+                 options=None, comm=None, rebuild="never", growth=1.5, update="cycle",
+                 orthogonalization="cgs2"):
+        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")
         if update not in ("cycle", "solve"):
@@ -114,7 +115,7 @@ class GCRODR(SequenceSolver):
         be = self.backend
         steps = min(self.m, self.maxiter)
         basis = np.empty((b.size, steps + 1), order="F")
-        cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target)
+        cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target, self.refine)
         j = cycle.steps
         x = x + be.apply_M(basis[:, :j] @ cycle.y)
         r = b - be.apply_A(x)
@@ -139,7 +140,7 @@ class GCRODR(SequenceSolver):
         steps = max(1, min(self.m - k, self.maxiter))
         basis = np.empty((b.size, k + steps + 1), order="F")
         basis[:, :k] = C
-        cycle = arnoldi_cycle(be, basis, k, r, rnorm, steps, 0.99 * target)
+        cycle = arnoldi_cycle(be, basis, k, r, rnorm, steps, 0.99 * target, self.refine)
         j = cycle.steps
         # Minimiser over [U V]: y2 from the Hessenberg LS, the U part cancels C^T r
         # (including the component removed by the projection above).

@@ -28,8 +28,8 @@ class GMRES(SequenceSolver):
     """GMRES(m). Keeps nothing between systems except the preconditioner."""
 
     def __init__(self, m=40, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5):
-        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth)
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs2"):
+        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
         if m < 1:
             raise ValueError(f"m must be >= 1; got {m}")
         self.m = int(m)
@@ -52,7 +52,7 @@ class GMRES(SequenceSolver):
         basis = np.empty((b.size, self.m + 1), order="F")
         while rnorm > target and iterations < self.maxiter:
             steps = min(self.m, self.maxiter - iterations)
-            cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target)
+            cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target, self.refine)
             iterations += cycle.steps
             x += be.apply_M(basis[:, : cycle.steps] @ cycle.y)
             r = b - be.apply_A(x)

@@ -22,7 +22,7 @@ BREAKDOWN = 1e-13
 REORTHOGONALIZE = 0.5
 
 
-def project(backend, basis: np.ndarray, ncols: int):
+def project(backend, basis: np.ndarray, ncols: int, refine: bool = True):
     """Orthogonalise column ``ncols`` of ``basis`` against the orthonormal columns before it,
     in place, by classical Gram-Schmidt with DGKS reorthogonalisation when needed.
 
@@ -40,6 +40,8 @@ def project(backend, basis: np.ndarray, ncols: int):
     norm2 = ww - float(h @ h)
     if norm2 > REORTHOGONALIZE * ww:
         return h, float(np.sqrt(norm2))
+    if not refine:  # plain CGS (PETSc's default): accept the pass, but take an honest norm
+        return h, backend.norm(w)
     h2 = backend.dot(Q, w)
     w -= Q @ h2
     return h + h2, backend.norm(w)
@@ -99,12 +101,13 @@ class Cycle:
 
 
 def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float, steps: int,
-                  target: float) -> Cycle:
+                  target: float, refine: bool = True) -> Cycle:
     """Run up to ``steps`` Arnoldi steps of B = (I - C C^T) A M^-1 from r / beta.
 
     ``basis`` is a preallocated (n, k + steps + 1) array whose first k columns hold C
     (orthonormal); the Krylov basis V is written after them. Stops early when the
-    least-squares residual drops to ``target`` or on breakdown.
+    least-squares residual drops to ``target`` or on breakdown. ``refine`` selects CGS
+    with DGKS reorthogonalisation (True) or a single CGS pass (False, PETSc's default).
     """
     basis[:, k] = r / beta
     H = np.zeros((steps + 1, steps))
@@ -114,7 +117,7 @@ def arnoldi_cycle(backend, basis: np.ndarray, k: int, r: np.ndarray, beta: float
     j = 0
     while j < steps:
         backend.apply_A(backend.apply_M(basis[:, k + j]), out=basis[:, k + j + 1])
-        coefficients, norm = project(backend, basis, k + j + 1)
+        coefficients, norm = project(backend, basis, k + j + 1, refine)
         B[:, j] = coefficients[:k]
         H[: j + 1, j] = coefficients[k:]
         H[j + 1, j] = norm
