@@ -115,3 +115,34 @@ def test_distributed_runs_match_serial(tmp_path, kind, pc, allowance):
         assert np.all(parallel["residuals"] <= 1e-8)
         scale = np.abs(serial["solutions"]).max()
         assert np.abs(parallel["solutions"] - serial["solutions"]).max() <= 1e-6 * scale
+
+
+def test_gcrodr_as_a_petsc_python_ksp():
+    from petsc4py import PETSc
+    from solvers import GCRODR
+    from solvers.backends.petsc import MatrixHolder
+    systems = darcy_sequence(n=24, count=4)
+    opts = PETSc.Options()
+    opts["pyk_ksp_type"] = "python"
+    opts["pyk_ksp_python_type"] = "solvers.petsc.GCRODR"
+    opts["pyk_ksp_gcrodr_m"] = 30
+    opts["pyk_ksp_gcrodr_k"] = 10
+    opts["pyk_pc_type"] = "jacobi"
+    opts["pyk_ksp_rtol"] = 1e-9
+    ksp = PETSc.KSP().create()
+    ksp.setOptionsPrefix("pyk_")
+    ksp.setFromOptions()
+    for name in ("ksp_type", "ksp_python_type", "ksp_gcrodr_m", "ksp_gcrodr_k", "pc_type", "ksp_rtol"):
+        opts.delValue(f"pyk_{name}")
+    reference = GCRODR(m=30, k=10, rtol=1e-9, backend="petsc", preconditioner="jacobi", rebuild="always")
+    holder = MatrixHolder()
+    for A, b in systems:
+        mat = holder.update(A)
+        ksp.setOperators(mat)
+        bv, xv = mat.createVecLeft(), mat.createVecRight()
+        bv.getArray()[:] = b
+        ksp.solve(bv, xv)
+        x_ref, info = reference.solve(A, b)
+        assert ksp.getConvergedReason() > 0
+        assert np.linalg.norm(b - A @ xv.getArray()) / np.linalg.norm(b) <= 1e-9
+        assert abs(ksp.getIterationNumber() - info.iterations) <= 2

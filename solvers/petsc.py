@@ -1,0 +1,64 @@
+"""GCRO-DR as a PETSc KSP of type ``python``, reachable from the options database::
+
+    -ksp_type python -ksp_python_type solvers.petsc.GCRODR
+    -ksp_gcrodr_m 40 -ksp_gcrodr_k 20 -ksp_gcrodr_orthogonalization cgs2
+
+The context keeps the recycle space between ``KSPSolve`` calls on the same KSP, uses the
+KSP's operators and preconditioner (right preconditioning) and its tolerances
+(``rtol``, ``max_it``); convergence is on the true residual relative to ||b||.
+
+Example
+-------
+>>> from petsc4py import PETSc
+>>> ksp = PETSc.KSP().create()                                  # doctest: +SKIP
+>>> ksp.setType("python"); ksp.setPythonType("solvers.petsc.GCRODR")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from petsc4py import PETSc
+
+from .backends.petsc import PetscBackend
+from .gcrodr import GCRODR as _GCRODR
+
+
+class GCRODR:
+    """petsc4py KSP context implementing GCRO-DR(m, k)."""
+
+    def __init__(self):
+        self.m, self.k, self.orthogonalization = 40, 20, "cgs2"
+        self.solver: _GCRODR | None = None
+
+    def setFromOptions(self, ksp):
+        options = PETSc.Options(ksp.getOptionsPrefix())
+        self.m = options.getInt("ksp_gcrodr_m", self.m)
+        self.k = options.getInt("ksp_gcrodr_k", self.k)
+        self.orthogonalization = options.getString("ksp_gcrodr_orthogonalization", self.orthogonalization)
+        self.solver = None
+
+    def setUp(self, ksp):
+        pass
+
+    def reset(self, ksp):
+        self.solver = None
+
+    def view(self, ksp, viewer):
+        viewer.printfASCII(f"  GCRO-DR(m={self.m}, k={self.k}), recycle space dimension "
+                           f"{0 if self.solver is None else self.solver.recycle_dimension}\n")
+
+    def solve(self, ksp, b, x):
+        A, _ = ksp.getOperators()
+        rtol, _, _, max_it = ksp.getTolerances()
+        if self.solver is None or (self.solver.rtol, self.solver.maxiter) != (rtol, max_it):
+            recycled = None if self.solver is None else (self.solver.U, self.solver.C)
+            self.solver = _GCRODR(m=self.m, k=self.k, rtol=rtol, maxiter=max_it, orthogonalization=self.orthogonalization,
+                                  backend=PetscBackend(comm=ksp.getComm()))
+            if recycled is not None:
+                self.solver.U, self.solver.C = recycled
+        x0 = x.getArray(readonly=True) if ksp.getInitialGuessNonzero() else None
+        result, info = self.solver.solve(A, b.getArray(readonly=True), x0=x0, M=ksp.getPC())
+        x.getArray()[:] = result
+        ksp.setIterationNumber(info.iterations)
+        ksp.setResidualNorm(info.residual * b.norm())
+        reason = PETSc.KSP.ConvergedReason
+        ksp.setConvergedReason(reason.CONVERGED_RTOL if info.converged else reason.DIVERGED_ITS)
