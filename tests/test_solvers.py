@@ -38,7 +38,7 @@ def test_second_solve_of_the_same_system_needs_fewer_iterations():
     solver = GCRODR(m=40, k=20, rtol=1e-8)
     _, first = solver.solve(A, b)
     x, second = solver.solve(A, b)
-    # Measured: 134 then 60 iterations (k=20 deflates the smallest eigenvalues).
+    # Measured: 138 then 67 iterations (k=20 deflates the smallest eigenvalues).
     assert second.iterations <= 0.6 * first.iterations, (first.iterations, second.iterations)
     assert true_residual(A, x, b) <= 1e-8
 
@@ -53,7 +53,7 @@ def test_recycling_on_darcy_sequence_saves_3x_iterations():
         assert true_residual(A, x1, b) <= 1e-8 and true_residual(A, x2, b) <= 1e-8
         total_gmres += i1.iterations
         total_gcrodr += i2.iterations
-    # Measured: 11672 vs 3088 iterations (3.8x).
+    # Measured: 11672 vs 3087 iterations (3.8x).
     assert total_gmres >= 3 * total_gcrodr, (total_gmres, total_gcrodr)
 
 
