@@ -19,7 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers.info import SolveInfo
+
 from . import __version__
+from .families import get_family
+from .families.base import LinearSystem
 from .fields import sample_parameter, sample_rng, split_rng
 from .grid import Grid
 from .mpi import world
@@ -29,7 +33,6 @@ from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABE
                            dataset_layout, stored_parameters)
 from .store.normalization import RunningMoments
 from .store.writers import create_store, open_part, open_whole
-from solvers.info import SolveInfo
 
 
 class BuildError(RuntimeError):
@@ -152,7 +155,11 @@ def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:
 
 def _coords(recipe: dict) -> dict:
     grid = grid_of(recipe)
-    return {f"coords/{name}": centres for name, centres in zip(grid.axis_names, grid.centers)}
+    coords = {f"coords/{name}": centres for name, centres in zip(grid.axis_names, grid.centers)}
+    times = get_family(recipe["family"]).output_times(recipe)
+    if times is not None:
+        coords["coords/t"] = np.asarray(times)
+    return coords
 
 
 def _same_dataset(stored: dict, recipe: dict) -> str | None:
@@ -369,6 +376,7 @@ class _Segment:
         self.order, self.splits, self.group_comm = order, splits, group_comm
         self.summary, self.moments, self.progress = summary, moments, progress
         self.grid = grid_of(recipe)
+        self.layout = dataset_layout(recipe)
         self.leader = group_comm is None or group_comm.Get_rank() == 0
         petsc_comm = _petsc_comm(group_comm)
         self.solver = make_solver(plan, recipe["solver"], comm=petsc_comm)
@@ -385,8 +393,8 @@ class _Segment:
 
     def assemble(self, values):
         if self.group_comm is None:
-            return self.family.assemble(self.grid, values, self.recipe["boundary"])
-        return self.family.assemble_rows(self.grid, values, self.recipe["boundary"], *self.slab)
+            return self.family.system(self.grid, values, self.recipe)
+        return self.family.system_rows(self.grid, values, self.recipe, *self.slab)
 
     def gather(self, x_local):
         if self.group_comm is None:
@@ -416,6 +424,28 @@ class _Segment:
             self.summary.fallbacks += self.leader
         return x, info, used
 
+    def integrate(self, values):
+        """Time-stepping of one sample (one rank per system): the step matrix is fixed, so
+        its factorisation or preconditioner is reused; each step warm-starts from the last.
+        Returns the saved states, a combined SolveInfo (iterations and seconds summed, the
+        worst residual, converged only if every step converged) and the solver label."""
+        system, rhs = self.family.stepper(self.grid, values, self.recipe)
+        u = self.family.initial_state(self.grid, values)
+        every = self.recipe["discretization"]["save_every"]
+        states, total, used = [], SolveInfo(converged=True, residual=0.0), self.label
+        for step in range(1, self.recipe["discretization"]["steps"] + 1):
+            step_system = LinearSystem(system.A, rhs(u), system.symmetric, system.positive_definite)
+            u, info, step_used = self.solve(step_system, u)
+            total.iterations += info.iterations
+            total.seconds += info.seconds
+            total.residual = max(total.residual, info.residual)
+            total.converged &= info.converged
+            total.extra["rebuilt"] = total.extra.get("rebuilt", False) or info.extra.get("rebuilt", False)
+            used = max(used, step_used) if step_used != self.label else used
+            if step % every == 0:
+                states.append(u)
+        return np.stack(states), total, used
+
     def run(self, start, stop, chunk, done):
         previous = None
         for c0 in range(start, stop, chunk):
@@ -429,29 +459,29 @@ class _Segment:
 
     def run_chunk(self, c0, c1, previous):
         grid, rows = self.grid, c1 - c0
-        dtype = np.dtype(self.recipe["output"]["dtype"])
         stored = stored_parameters(self.recipe)
-        buffers = {p: np.empty((rows, *grid.shape), dtype) if p.startswith("inputs/") else np.empty(rows)
-                   for p in stored}
-        buffers[f"outputs/{OUTPUT_NAME}"] = np.empty((rows, *grid.shape), dtype)
-        stats = {"stats/iterations": np.empty(rows, np.int32), "stats/residual": np.empty(rows),
-                 "stats/seconds": np.empty(rows), "stats/converged": np.empty(rows, bool),
-                 "stats/solver": np.empty(rows, np.int8), "stats/rebuilt": np.zeros(rows, bool)}
+        layout = {spec.path: spec for spec in self.layout}
+        buffers = {p: np.empty((rows, *layout[p].shape[1:]), layout[p].dtype)
+                   for p in [*stored, f"outputs/{OUTPUT_NAME}"]}
+        stats = {p: np.zeros((rows,), layout[p].dtype) for p in layout if p.startswith("stats/")}
         for row, position in enumerate(range(c0, c1)):
             values = draw_values(self.recipe, self.family, int(self.order[position]))
-            system = self.assemble(values)
-            x, info, used = self.solve(system, previous if self.plan.warm_start else None)
+            if self.family.time_dependent:
+                full, info, used = self.integrate(values)
+            else:
+                system = self.assemble(values)
+                x, info, used = self.solve(system, previous if self.plan.warm_start else None)
+                previous = x if info.converged else None
+                full = self.gather(x)
             if not info.converged:
                 self.summary.failed += self.leader
-            previous = x if info.converged else None
-            full = self.gather(x)
             self.summary.solved += self.leader
             self.progress.update(1)
             if not self.leader:
                 continue
             for p, name in stored.items():
                 buffers[p][row] = values[name]
-            buffers[f"outputs/{OUTPUT_NAME}"][row] = full.reshape(grid.shape)
+            buffers[f"outputs/{OUTPUT_NAME}"][row] = full.reshape(buffers[f"outputs/{OUTPUT_NAME}"].shape[1:])
             stats["stats/iterations"][row] = info.iterations
             stats["stats/residual"][row] = info.residual
             stats["stats/seconds"][row] = info.seconds

@@ -49,7 +49,17 @@ SCALAR_DISTRIBUTIONS = {
     "loguniform": {"low": Key("number", low=0.0, low_open=True, doc="lower bound > 0"),
                    "high": Key("number", low=0.0, low_open=True, doc="upper bound > 0")},
 }
-DISTRIBUTIONS = {**FIELD_DISTRIBUTIONS, **SCALAR_DISTRIBUTIONS}
+# Boundary data: a random Fourier series along the boundary (2-D: the perimeter,
+# parametrised by arc length s in [0, 1) so that it is continuous at the corners).
+BOUNDARY_DISTRIBUTIONS = {
+    "fourier": {
+        "modes": Key("int", 4, low=1, high=64, doc="number of Fourier modes K"),
+        "decay": Key("number", 2.0, low=0.0, doc="coefficient k decays like k^-decay"),
+        "amplitude": Key("number", 1.0, low=0.0),
+        "mean": Key("number", 0.0, doc="constant added to the series"),
+    },
+}
+DISTRIBUTIONS = {**FIELD_DISTRIBUTIONS, **SCALAR_DISTRIBUTIONS, **BOUNDARY_DISTRIBUTIONS}
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -116,6 +126,19 @@ def is_random(spec: dict) -> bool:
     return spec["dist"] != "constant"
 
 
+def vector_length(spec: dict) -> int | None:
+    """Length of a vector-valued draw ([mean, a_1..a_K, b_1..b_K]), None otherwise."""
+    return 2 * spec["modes"] + 1 if spec["dist"] == "fourier" else None
+
+
+def fourier_series(coefficients: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """g(s) = c_0 + Σ_k a_k cos(2πks) + b_k sin(2πks), coefficients = [c_0, a_1..a_K, b_1..b_K]."""
+    K = (coefficients.size - 1) // 2
+    k = np.arange(1, K + 1)
+    phase = 2.0 * np.pi * np.multiply.outer(np.asarray(s), k)
+    return coefficients[0] + np.cos(phase) @ coefficients[1:K + 1] + np.sin(phase) @ coefficients[K + 1:]
+
+
 def sample_parameter(spec: dict, shape: tuple[int, ...], rng: np.random.Generator):
     """Draw one value of a validated parameter spec: an array for fields, a float otherwise."""
     dist = spec["dist"]
@@ -127,6 +150,10 @@ def sample_parameter(spec: dict, shape: tuple[int, ...], rng: np.random.Generato
         return float(rng.normal(spec["mean"], spec["std"]))
     if dist == "loguniform":
         return float(np.exp(rng.uniform(np.log(spec["low"]), np.log(spec["high"]))))
+    if dist == "fourier":
+        k = np.arange(1, spec["modes"] + 1, dtype=np.float64)
+        scale = spec["amplitude"] * k ** (-spec["decay"])
+        return np.concatenate([[spec["mean"]], rng.standard_normal(2 * spec["modes"]) * np.concatenate([scale, scale])])
     if dist == "grf":
         g = spec["mean"] + gaussian_random_field(shape, spec["alpha"], spec["tau"], rng, spec["sigma"])
         if spec["transform"] == "exp":

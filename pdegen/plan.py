@@ -64,6 +64,10 @@ def make_plan(recipe) -> Plan:
             reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                            "so no direct solve")
             method = "cg" if family.positive_definite else "gcrodr"
+        elif family.symmetric and not family.positive_definite:
+            method = "direct"
+            reasons.append("symmetric indefinite (Helmholtz-like): AMG- and ILU-preconditioned Krylov "
+                           "methods stall, a sparse LU does not")
         elif not varies:
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "

@@ -30,7 +30,15 @@ def plot_sample(ds, sample_id: int, out) -> None:
     if rows.size == 0 or not ds["done"][int(rows[0])]:
         raise ValueError(f"sample {sample_id} is not in the store (ids 0..{ds.num_samples - 1}, done rows only)")
     row = int(rows[0])
-    panels = [(p, ds[p][row]) for p in ds.fields("inputs")] + [(p, ds[p][row]) for p in ds.fields("outputs")]
+    ndim = len(ds.grid_shape)
+    panels = [(p, ds[p][row]) for p in ds.fields("inputs")]
+    for p in ds.fields("outputs"):
+        values = ds[p][row]
+        if values.ndim > ndim:  # a trajectory: first and last stored time
+            times = ds["coords/t"][:]
+            panels += [(f"{p} t={times[0]:.3g}", values[0]), (f"{p} t={times[-1]:.3g}", values[-1])]
+        else:
+            panels.append((p, values))
     extent = ds.attrs["recipe"]["grid"]["extent"]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
     for ax, (name, values) in zip(axes[0], panels):

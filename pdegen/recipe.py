@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .families import FAMILIES, get_family
-from .fields import DISTRIBUTIONS, FIELD_DISTRIBUTIONS, check_distribution
+from .fields import BOUNDARY_DISTRIBUTIONS, FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS, check_distribution
 from .schema import Key, RecipeError, show, validate_mapping
 
 
@@ -87,6 +87,7 @@ TOP_KEYS = {
     "output": Key("mapping", dict),
     "split": Key("mapping", dict),
     "ranks_per_system": Key("int", 1, low=1),
+    "discretization": Key("mapping", dict, doc="family-specific discretisation settings"),
 }
 GRID_KEYS = {
     "shape": Key("list", check=_check_shape, doc="cells per axis, e.g. [128, 128]"),
@@ -141,11 +142,19 @@ def _validate_parameter(path: str, spec: Any, parameter, ndim: int, problems: li
         problems.append(f"{path}: must be a mapping with a 'dist' key, got {show(spec)}")
         return {}
     dist = spec.get("dist")
-    allowed = DISTRIBUTIONS if parameter.kind == "field" else {
-        k: v for k, v in DISTRIBUTIONS.items() if k not in FIELD_DISTRIBUTIONS}
+    if parameter.kind == "field":
+        allowed = {**FIELD_DISTRIBUTIONS, **SCALAR_DISTRIBUTIONS}
+    elif parameter.kind == "boundary":
+        allowed = {**BOUNDARY_DISTRIBUTIONS, "constant": SCALAR_DISTRIBUTIONS["constant"]}
+    else:
+        allowed = SCALAR_DISTRIBUTIONS
     if dist not in allowed:
         problems.append(f"{path}.dist: must be one of {', '.join(allowed)} for a {parameter.kind} "
                         f"parameter; got {show(dist)}")
+        return {}
+    if dist == "fourier" and ndim != 2:
+        problems.append(f"{path}.dist: 'fourier' boundary data runs along the perimeter of a 2-D grid; "
+                        f"this grid has {ndim} axes (use constant)")
         return {}
     keys = {"dist": Key("str")} | allowed[dist]
     before = len(problems)
@@ -203,6 +212,8 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         data["parameters"] = params
 
     data["boundary"] = validate_mapping("boundary", data.get("boundary"), family.boundary, problems)
+    data["discretization"] = validate_mapping("discretization", data.get("discretization"),
+                                              family.discretization, problems)
     solver = validate_mapping("solver", data.get("solver"), SOLVER_KEYS, problems)
     data["solver"] = solver
     data["ordering"] = validate_mapping("ordering", data.get("ordering"), ORDERING_KEYS, problems)
@@ -239,7 +250,11 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     if solver.get("backend") == "numpy" and data.get("ranks_per_system", 1) > 1:
         problems.append("ranks_per_system: more than 1 rank per system needs solver.backend: petsc, "
                         f"got {data['ranks_per_system']}")
-    problems.extend(family.check(data))
+    if family.time_dependent and data.get("ranks_per_system", 1) > 1:
+        problems.append(f"ranks_per_system: family '{family.name}' is time-dependent and runs one rank per "
+                        f"system; got {data['ranks_per_system']}")
+    if not problems:
+        problems.extend(family.check(data))
     if problems:
         raise RecipeError(problems)
     return data

@@ -25,16 +25,28 @@ class ScipyDirect:
 
     def __init__(self, rtol: float = 1e-8):
         self.rtol = rtol
+        self._factor = None
+        self._matrix = None
 
     def solve(self, A, b: np.ndarray, x0=None, global_size=None):
+        """Solve A x = b; the factorisation is kept while the same matrix comes back."""
         start = time.perf_counter()
         A = sp.csc_matrix(A)
+        rebuilt = False
         try:
-            x = spla.splu(A).solve(b)
-            reason = "factorised"
+            if self._matrix is None or not _same_matrix(self._matrix, A):
+                self._factor, self._matrix, rebuilt = spla.splu(A), A, True
+            x = self._factor.solve(b)
+            reason = "factorised" if rebuilt else "reused factorisation"
         except RuntimeError as error:  # singular matrix
+            self._factor = self._matrix = None
             x, reason = np.full_like(b, np.nan), str(error)
         bnorm = np.linalg.norm(b)
         residual = float(np.linalg.norm(b - A @ x) / (bnorm if bnorm > 0 else 1.0))
         return x, SolveInfo(0, residual, bool(np.isfinite(residual) and residual <= self.rtol),
-                            time.perf_counter() - start, self.method, reason)
+                            time.perf_counter() - start, self.method, reason, {"rebuilt": rebuilt})
+
+
+def _same_matrix(a: sp.csc_matrix, b: sp.csc_matrix) -> bool:
+    return (a.shape == b.shape and a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
+            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))

@@ -8,10 +8,15 @@ updated in place from sample to sample.
 
 from __future__ import annotations
 
+from .advection import AdvectionDiffusion
 from .base import Family, LinearSystem, Parameter
 from .darcy import Darcy
+from .heat import Heat
+from .helmholtz import Helmholtz
+from .poisson import Poisson
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (Darcy(),)}
+FAMILIES: dict[str, Family] = {family.name: family for family in
+                               (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion())}
 
 
 def get_family(name: str) -> Family:

@@ -13,8 +13,9 @@ from ..schema import Key
 
 @dataclass(frozen=True)
 class Parameter:
-    """A family parameter. ``kind`` is "field" (any distribution; scalars broadcast) or
-    "scalar" (scalar distributions only). ``positive`` asks every draw to be > 0."""
+    """A family parameter. ``kind`` is "field" (field or scalar distributions; scalars
+    broadcast), "scalar" (scalar distributions only) or "boundary" (boundary data: a
+    Fourier series or a constant). ``positive`` asks every draw to be > 0."""
 
     kind: str
     default: dict
@@ -39,10 +40,17 @@ class Family:
     doc: str = ""
     parameters: dict[str, Parameter] = {}
     boundary: dict[str, Key] = {}
+    # Family-specific discretisation settings (the recipe's ``discretization`` section).
+    discretization: dict[str, Key] = {}
     symmetric: bool = True
     positive_definite: bool = True
+    time_dependent: bool = False
     # Parameters whose value changes the matrix (not only the right-hand side).
     operator_parameters: tuple[str, ...] = ()
+
+    def output_times(self, recipe: dict):
+        """Times of the stored states (time-dependent families); None when steady."""
+        return None
 
     def check(self, recipe: dict) -> list[str]:
         """Family-specific cross-checks on a validated recipe; returns problems."""
@@ -51,6 +59,14 @@ class Family:
     def operator_varies(self, recipe: dict) -> bool:
         """Whether the matrix changes from sample to sample under this recipe."""
         return any(recipe["parameters"][p]["dist"] != "constant" for p in self.operator_parameters)
+
+    def system(self, grid: Grid, values: dict, recipe: dict) -> LinearSystem:
+        """The linear system of one sample under a recipe (what the build calls)."""
+        return self.assemble(grid, values, recipe["boundary"])
+
+    def system_rows(self, grid: Grid, values: dict, recipe: dict, first: int, last: int) -> LinearSystem:
+        """Rows of slab [first, last) along axis 0 of :meth:`system`."""
+        return self.assemble_rows(grid, values, recipe["boundary"], first, last)
 
     def assemble(self, grid: Grid, values: dict, boundary: dict) -> LinearSystem:
         raise NotImplementedError

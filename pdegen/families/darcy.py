@@ -19,53 +19,17 @@ Example
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
-import scipy.sparse as sp
 
-from ..grid import Grid, stencil_pattern
+from ..grid import Grid
 from ..schema import Key
+from . import fv
 from .base import Family, LinearSystem, Parameter
 
 
-@lru_cache(maxsize=8)
-def _pattern(grid: Grid):
-    return stencil_pattern(grid)
-
-
-def _axis_slice(ndim: int, axis: int, piece: slice) -> tuple:
-    index = [slice(None)] * ndim
-    index[axis] = piece
-    return tuple(index)
-
-
-def assemble_diffusion(grid: Grid, coefficient: np.ndarray, forcing, boundary_value: float = 0.0):
+def assemble_diffusion(grid: Grid, coefficient, forcing, boundary_value: float = 0.0):
     """CSR matrix and right-hand side of -∇·(a∇u) = f with u = g on the boundary."""
-    pattern = _pattern(grid)
-    d, shape = grid.ndim, grid.shape
-    a = np.broadcast_to(np.asarray(coefficient, dtype=np.float64), shape)
-    slot_values = np.zeros((*shape, len(pattern.slots)))
-    diagonal = np.zeros(shape)
-    rhs = np.array(np.broadcast_to(np.asarray(forcing, dtype=np.float64), shape))
-    for axis, h in enumerate(grid.spacing):
-        lower = _axis_slice(d, axis, slice(0, -1))
-        upper = _axis_slice(d, axis, slice(1, None))
-        a_lo, a_hi = a[lower], a[upper]
-        face = 2.0 * a_lo * a_hi / (a_lo + a_hi) / h**2
-        slot_values[lower + (pattern.slot(axis, +1),)] = -face
-        slot_values[upper + (pattern.slot(axis, -1),)] = -face
-        diagonal[lower] += face
-        diagonal[upper] += face
-        for end in (slice(0, 1), slice(-1, None)):
-            side = _axis_slice(d, axis, end)
-            face = 2.0 * a[side] / h**2
-            diagonal[side] += face
-            rhs[side] += face * boundary_value
-    slot_values[..., pattern.slot(-1, 0)] = diagonal
-    data = pattern.compress(slot_values.reshape(grid.size, -1))
-    A = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=(grid.size, grid.size))
-    return A, rhs.ravel()
+    return fv.assemble(grid, forcing, diffusion=coefficient, boundary=fv.Boundary("dirichlet", boundary_value))
 
 
 class Darcy(Family):
@@ -88,18 +52,8 @@ class Darcy(Family):
         return LinearSystem(A, b, symmetric=True, positive_definite=True)
 
     def assemble_rows(self, grid: Grid, values: dict, boundary: dict, first: int, last: int) -> LinearSystem:
-        """Only the rows of slab [first, last) along axis 0: assemble on the slab plus one
-        ghost layer each side (whose own rows, cut off from the rest, are discarded)."""
-        lo, hi = max(first - 1, 0), min(last + 1, grid.shape[0])
-        h0, (x0, _) = grid.spacing[0], grid.extent[0]
-        sub = Grid((hi - lo, *grid.shape[1:]), ((x0 + lo * h0, x0 + hi * h0), *grid.extent[1:]))
-        piece = lambda v: v[lo:hi] if np.ndim(v) else v  # noqa: E731
-        A, b = assemble_diffusion(sub, piece(np.broadcast_to(values["coefficient"], grid.shape)),
-                                  piece(values["forcing"]) if np.ndim(values["forcing"]) else values["forcing"],
-                                  boundary["value"])
-        stride = grid.size // grid.shape[0]
-        rows = slice((first - lo) * stride, (last - lo) * stride)
-        local = A[rows]
-        local = sp.csr_matrix((local.data, local.indices + lo * stride, local.indptr),
-                              shape=(local.shape[0], grid.size))
-        return LinearSystem(local, b[rows], symmetric=True, positive_definite=True)
+        """Only the rows of slab [first, last) along axis 0."""
+        a = np.broadcast_to(values["coefficient"], grid.shape)
+        A, b = fv.rows_of(grid, lambda sub, piece: assemble_diffusion(
+            sub, piece(a), piece(values["forcing"]), boundary["value"]), first, last)
+        return LinearSystem(A, b, symmetric=True, positive_definite=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fields import is_field, is_random
+from ..fields import is_field, is_random, vector_length
 
 FORMAT_NAME = "pdegen"
 FORMAT_VERSION = 1
@@ -54,12 +54,24 @@ def dataset_layout(recipe: dict) -> list[ArraySpec]:
     dtype = recipe["output"]["dtype"]
     specs = []
     for path, name in stored_parameters(recipe).items():
+        spec = recipe["parameters"][name]
         if path.startswith("inputs/"):
             specs.append(ArraySpec(path, (n, *shape), dtype, (c, *shape), np.nan, {"parameter": name}))
+        elif vector_length(spec):
+            length = vector_length(spec)
+            specs.append(ArraySpec(path, (n, length), "float64", (c, length), np.nan,
+                                   {"parameter": name, "description": "Fourier coefficients [c_0, a_1..a_K, b_1..b_K]"}))
         else:
             specs.append(ArraySpec(path, (n,), "float64", (c,), np.nan, {"parameter": name}))
-    specs.append(ArraySpec(f"outputs/{OUTPUT_NAME}", (n, *shape), dtype, (c, *shape), np.nan,
-                           {"description": "solution u at cell centres"}))
+    times = output_times(recipe)
+    if times is None:
+        specs.append(ArraySpec(f"outputs/{OUTPUT_NAME}", (n, *shape), dtype, (c, *shape), np.nan,
+                               {"description": "solution u at cell centres"}))
+    else:
+        t = len(times)
+        specs.append(ArraySpec(f"outputs/{OUTPUT_NAME}", (n, t, *shape), dtype, (c, t, *shape), np.nan,
+                               {"description": "solution u at cell centres at the times coords/t"}))
+        specs.append(ArraySpec("coords/t", (t,), "float64", (t,), 0.0, {"units": "1", "description": "output times"}))
     for axis, (name, (lo, hi)) in enumerate(zip("xyz", recipe["grid"]["extent"])):
         specs.append(ArraySpec(f"coords/{name}", (shape[axis],), "float64", (shape[axis],), 0.0,
                                {"units": "1", "axis": axis, "location": "cell centres",
@@ -77,6 +89,12 @@ def dataset_layout(recipe: dict) -> list[ArraySpec]:
         ArraySpec("done", (n,), "bool", (c,), False, {"description": "row fully written"}),
     ]
     return specs
+
+
+def output_times(recipe: dict):
+    """Output times of a time-dependent recipe (None for a steady one)."""
+    from ..families import get_family
+    return get_family(recipe["family"]).output_times(recipe)
 
 
 def assign_splits(n: int, fractions: dict, rng: np.random.Generator) -> np.ndarray:

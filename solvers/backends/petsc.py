@@ -39,8 +39,10 @@ class MatrixHolder:
         key = (n_local, n_global, indptr.size, indices.size)
         if self.mat is not None and key == self._pattern and np.array_equal(self._indices, indices) \
                 and np.array_equal(self._indptr, indptr):
-            self.mat.setValuesCSR(indptr, indices, data)
-            self.mat.assemble()
+            if not np.array_equal(self._data, data):  # unchanged values keep factorisations valid
+                self.mat.setValuesCSR(indptr, indices, data)
+                self.mat.assemble()
+                self._data = data.copy()
             return self.mat
         if self.mat is not None:
             self.mat.destroy()
@@ -48,7 +50,7 @@ class MatrixHolder:
                                          csr=(indptr, indices, data), comm=self.comm)
         self.mat.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATION_ERR, True)
         self.mat.assemble()
-        self._pattern, self._indptr, self._indices = key, indptr.copy(), indices.copy()
+        self._pattern, self._indptr, self._indices, self._data = key, indptr.copy(), indices.copy(), data.copy()
         return self.mat
 
     def destroy(self):

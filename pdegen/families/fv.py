@@ -1,0 +1,185 @@
+"""Cell-centred finite volumes on structured grids, shared by the families.
+
+:func:`assemble` builds, on the fixed (2d+1)-point pattern of the grid, the matrix and
+right-hand side of
+
+    -∇·(a ∇u) + ∇·(w u) + c u = f
+
+with rows divided by the cell volume:
+
+- diffusion: face coefficient = harmonic mean of the two cells' ``a``, over h²;
+- convection: ``w`` given as normal velocities on the faces (one array per axis, with
+  n_axis + 1 entries along that axis), upwind or central flux; with face velocities from
+  a stream function the discrete divergence is exactly zero;
+- reaction: ``c`` (array or scalar) on the diagonal, e.g. -k² (Helmholtz) or 1/Δt (heat).
+
+Boundary faces sit half a cell from the centre. :class:`Boundary` gives Dirichlet
+(u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0) data per face, with g and β
+scalars or functions of the face centres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..grid import Grid, stencil_pattern
+
+FaceData = float | Callable[[int, int, tuple], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """kind: "dirichlet" or "robin". value g and (robin) beta: a number, or a function
+    ``f(axis, side, centres)`` of the boundary face centres (side 0: low end, 1: high end;
+    ``centres`` is the tuple of coordinate arrays of those faces)."""
+
+    kind: str = "dirichlet"
+    value: FaceData = 0.0
+    beta: FaceData = 0.0
+
+
+@lru_cache(maxsize=16)
+def pattern_of(grid: Grid):
+    return stencil_pattern(grid)
+
+
+def axis_slice(ndim: int, axis: int, piece) -> tuple:
+    index = [slice(None)] * ndim
+    index[axis] = piece
+    return tuple(index)
+
+
+def face_centres(grid: Grid, axis: int, side: int) -> tuple:
+    """Coordinates of the boundary faces on ``side`` of ``axis`` (arrays shaped like the
+    grid with that axis of length 1)."""
+    mesh = list(grid.mesh())
+    lo, hi = grid.extent[axis]
+    index = axis_slice(grid.ndim, axis, slice(0, 1) if side == 0 else slice(-1, None))
+    coords = [m[index] for m in mesh]
+    coords[axis] = np.full_like(coords[axis], lo if side == 0 else hi)
+    return tuple(coords)
+
+
+def _face_data(data: FaceData, grid: Grid, axis: int, side: int):
+    if callable(data):
+        return np.asarray(data(axis, side, face_centres(grid, axis, side)), dtype=np.float64)
+    return float(data)
+
+
+def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=None,
+             scheme: str = "upwind", boundary: Boundary = Boundary()):
+    """CSR matrix (on the grid's fixed pattern) and right-hand side; see the module doc."""
+    pattern = pattern_of(grid)
+    d, shape = grid.ndim, grid.shape
+    slots = np.zeros((*shape, len(pattern.slots)))
+    diagonal = np.zeros(shape)
+    rhs = np.array(np.broadcast_to(np.asarray(forcing, dtype=np.float64), shape))
+    a = None if diffusion is None else np.broadcast_to(np.asarray(diffusion, dtype=np.float64), shape)
+    for axis, h in enumerate(grid.spacing):
+        lower = axis_slice(d, axis, slice(0, -1))
+        upper = axis_slice(d, axis, slice(1, None))
+        plus, minus = pattern.slot(axis, +1), pattern.slot(axis, -1)
+        if a is not None:
+            a_lo, a_hi = a[lower], a[upper]
+            face = 2.0 * a_lo * a_hi / (a_lo + a_hi) / h**2
+            slots[lower + (plus,)] -= face
+            slots[upper + (minus,)] -= face
+            diagonal[lower] += face
+            diagonal[upper] += face
+        if face_velocity is not None:
+            w = np.asarray(face_velocity[axis], dtype=np.float64)
+            inner = w[axis_slice(d, axis, slice(1, -1))] / h  # interior faces, per unit volume
+            if scheme == "upwind":
+                out_lo, in_hi = np.maximum(inner, 0.0), np.minimum(inner, 0.0)
+            else:
+                out_lo = in_hi = 0.5 * inner
+            # Flux from the lower cell to the upper one: out_lo u_lower + in_hi u_upper.
+            diagonal[lower] += out_lo
+            slots[lower + (plus,)] += in_hi
+            slots[upper + (minus,)] -= out_lo
+            diagonal[upper] -= in_hi
+        for side, end in ((0, slice(0, 1)), (1, slice(-1, None))):
+            cells = axis_slice(d, axis, end)
+            g = _face_data(boundary.value, grid, axis, side)
+            if a is not None:
+                a_b = a[cells]
+                if boundary.kind == "dirichlet":
+                    t = 2.0 * a_b / h**2
+                    diagonal[cells] += t
+                    rhs[cells] += t * g
+                else:
+                    beta = _face_data(boundary.beta, grid, axis, side)
+                    diagonal[cells] += 2.0 * a_b * beta / (h * (2.0 * a_b + beta * h))
+                    rhs[cells] += 2.0 * a_b * g / (h * (2.0 * a_b + beta * h))
+            if face_velocity is not None:
+                w = np.asarray(face_velocity[axis], dtype=np.float64)[axis_slice(d, axis, end)] / h
+                outward = -w if side == 0 else w  # velocity along the outward normal
+                if boundary.kind == "dirichlet":
+                    # The face value is u_P on outflow (upwind) and g otherwise; central
+                    # uses g, which is exact on a Dirichlet face.
+                    out = np.maximum(outward, 0.0) if scheme == "upwind" else np.zeros_like(outward)
+                    inflow = outward - out  # multiplies the boundary value g
+                    diagonal[cells] += out
+                    rhs[cells] -= inflow * g
+                else:  # outflow carries u_P; inflow through a Robin boundary brings nothing
+                    diagonal[cells] += np.maximum(outward, 0.0)
+    if reaction is not None:
+        diagonal += np.broadcast_to(np.asarray(reaction, dtype=np.float64), shape)
+    slots[..., pattern.slot(-1, 0)] += diagonal
+    data = pattern.compress(slots.reshape(grid.size, -1))
+    A = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=(grid.size, grid.size))
+    return A, rhs.ravel()
+
+
+def stream_face_velocities(grid: Grid, stream: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
+    """Face normal velocities (u_x on x-faces, u_y on y-faces) of v = (∂ψ/∂y, -∂ψ/∂x), from
+    ψ at cell centres interpolated to the nodes: the discrete divergence is exactly zero."""
+    if grid.ndim != 2:
+        raise ValueError("stream functions describe 2-D velocity fields")
+    padded = np.pad(np.asarray(stream, dtype=np.float64), 1, mode="edge")
+    nodes = 0.25 * (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:])  # (nx+1, ny+1)
+    hx, hy = grid.spacing
+    wx = (nodes[:, 1:] - nodes[:, :-1]) / hy   # on x-faces: shape (nx+1, ny)
+    wy = -(nodes[1:, :] - nodes[:-1, :]) / hx  # on y-faces: shape (nx, ny+1)
+    return [scale * wx, scale * wy]
+
+
+def rows_of(grid: Grid, build, first: int, last: int):
+    """Rows of cells in slab [first, last) of axis 0 from ``build(subgrid, piece)``, where
+    ``piece(v)`` cuts a per-cell array to the slab plus one ghost layer each side (the
+    ghosts' own rows, cut off from the rest of the grid, are discarded)."""
+    lo, hi = max(first - 1, 0), min(last + 1, grid.shape[0])
+    h0, (x0, _) = grid.spacing[0], grid.extent[0]
+    sub = Grid((hi - lo, *grid.shape[1:]), ((x0 + lo * h0, x0 + hi * h0), *grid.extent[1:]))
+
+    def piece(v):
+        return v[lo:hi] if np.ndim(v) else v
+
+    A, b = build(sub, piece)
+    stride = grid.size // grid.shape[0]
+    rows = slice((first - lo) * stride, (last - lo) * stride)
+    local = A[rows]
+    local = sp.csr_matrix((local.data, local.indices + lo * stride, local.indptr), shape=(local.shape[0], grid.size))
+    return local, b[rows]
+
+
+def perimeter_coordinate(grid: Grid, axis: int, side: int, centres: tuple) -> np.ndarray:
+    """Arc-length position s in [0, 1) of 2-D boundary face centres, counter-clockwise from
+    the corner (x0, y0): bottom, right, top, left."""
+    (x0, x1), (y0, y1) = grid.extent
+    lx, ly = x1 - x0, y1 - y0
+    x, y = centres
+    if axis == 1 and side == 0:
+        s = x - x0
+    elif axis == 0 and side == 1:
+        s = lx + (y - y0)
+    elif axis == 1 and side == 1:
+        s = lx + ly + (x1 - x)
+    else:
+        s = 2 * lx + ly + (y1 - y)
+    return s / (2 * (lx + ly))
