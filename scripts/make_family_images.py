@@ -1,0 +1,21 @@
+"""Build a few samples of every recipe at 64x64 (32³ in 3-D) and write one picture per
+recipe to docs/img/<recipe>.png with `pdegen plot`. Rerun after changing a family.
+
+Usage: python scripts/make_family_images.py
+"""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+with tempfile.TemporaryDirectory() as tmp:
+    for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
+        shape = "[32,32,32]" if "3d" in recipe.stem else "[64,64]"
+        store = Path(tmp) / f"{recipe.stem}.zarr"
+        subprocess.run([sys.executable, "-m", "pdegen.cli", "build", str(recipe), "--samples", "2", "--set",
+                        f"grid.shape={shape}", "--out", str(store), "-q"], check=True)
+        subprocess.run([sys.executable, "-m", "pdegen.cli", "plot", str(store), "--sample", "0", "--out",
+                        str(ROOT / "docs" / "img" / f"{recipe.stem}.png")], check=True)
