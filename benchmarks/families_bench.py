@@ -1,0 +1,47 @@
+"""`pdegen bench` on every recipe in recipes/ at a reduced size (64x64, 24³ in 3-D),
+16 samples, maxiter 2000 (a stalling strategy shows up as failures, not as a hang),
+median of 3 round-robin repeats. Records the winning strategy per family.
+
+Usage: python benchmarks/families_bench.py [--samples 16] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.report import write_section  # noqa: E402
+from pdegen.bench import format_table, run_bench  # noqa: E402
+from pdegen.recipe import load_recipe  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    sections, winners = [], []
+    for path in sorted((ROOT / "recipes").glob("*.yaml")):
+        ndim = len(load_recipe(path)["grid"]["shape"])
+        shape = "[24,24,24]" if ndim == 3 else "[64,64]"
+        recipe = load_recipe(path, [f"samples={args.samples}", f"grid.shape={shape}", "solver.maxiter=2000"])
+        report = run_bench(recipe, repeats=args.repeats)
+        table = format_table(report)
+        print(table, flush=True)
+        sections.append("### " + table)
+        ok = [r for r in report["results"] if r["failures"] == 0]
+        best = min(ok, key=lambda r: r["ms_per_sample"])
+        auto = next(r for r in report["results"] if r["name"] == "auto")
+        winners.append(f"| {path.stem} | {best['name']} | {best['ms_per_sample']:.2f} | {auto['ms_per_sample']:.2f} | "
+                       f"{report['plan']['method']} + {report['plan']['preconditioner']} |")
+    summary = ("| recipe | fastest strategy | its ms/sample | auto ms/sample | auto's plan |\n"
+               "|---|---|---|---|---|\n" + "\n".join(winners))
+    write_section("families_bench", f"{args.samples} samples per recipe at 64x64 (24³ in 3-D), maxiter 2000, "
+                  f"median of {args.repeats}; times include assembly.\n\n" + summary + "\n\n" + "\n\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
