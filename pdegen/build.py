@@ -27,7 +27,7 @@ from .families.base import LinearSystem
 from .fields import sample_parameter, sample_rng, split_rng
 from .grid import Grid
 from .mpi import world
-from .ordering import greedy_order, segments, similarity_features, tour_length
+from .ordering import greedy_order, kdtree_order, segments, similarity_features, tour_length
 from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters)
@@ -83,9 +83,9 @@ def solve_order(recipe: dict, family, plan: Plan) -> tuple[np.ndarray, dict]:
     operator = [p for p in family.parameters if recipe["parameters"][p]["dist"] != "constant"]
     features = np.stack([similarity_features({k: v for k, v in draw_values(recipe, family, i).items()
                                               if k in operator}) for i in range(n)])
-    order = greedy_order(features)
+    order = greedy_order(features) if plan.ordering == "greedy" else kdtree_order(features)
     random_length = tour_length(features, np.random.default_rng(0).permutation(n))
-    return order, {"method": "greedy", "tour_length": tour_length(features, order),
+    return order, {"method": plan.ordering, "tour_length": tour_length(features, order),
                    "random_tour_length": random_length}
 
 

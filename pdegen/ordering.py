@@ -2,7 +2,8 @@
 
 ``similarity_features`` describes a sample by the low-frequency Fourier modes of its
 operator fields plus its scalar parameters; ``greedy_order`` is SKR's nearest-neighbour
-tour (start at sample 0, always go to the nearest unvisited sample). ``segments`` cuts an
+tour (start at sample 0, always go to the nearest unvisited sample), exact and O(N²);
+``kdtree_order`` is its scalable approximation for large N. ``segments`` cuts an
 order into contiguous, chunk-aligned, balanced pieces, one per process group.
 """
 
@@ -46,6 +47,43 @@ def greedy_order(features: np.ndarray, start: int = 0) -> np.ndarray:
         d2 = norms - 2.0 * features @ features[current] + norms[current]
         d2[visited] = np.inf
         current = int(np.argmin(d2))
+    return order
+
+
+def kdtree_order(features: np.ndarray, dims: int = 8, neighbours: int = 8, start: int = 0) -> np.ndarray:
+    """Greedy nearest-neighbour order for large N: features projected on their ``dims``
+    leading principal components, nearest unvisited neighbour found among the
+    ``neighbours`` nearest in a KD-tree; when all of those are visited, the tree is
+    rebuilt on the unvisited points (a few dozen times for N = 10⁵).
+    O(N log N) in practice: 100,000 systems in about 5 s on one core (docs/benchmarks.md).
+    """
+    from scipy.spatial import cKDTree
+    features = np.asarray(features, dtype=np.float64)
+    n = len(features)
+    centred = features - features.mean(axis=0)
+    if centred.shape[1] > dims:
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        centred = centred @ vectors[:, ::-1][:, :dims]
+    order = np.empty(n, dtype=np.int64)
+    visited = np.zeros(n, dtype=bool)
+    remaining = np.arange(n)
+    tree = cKDTree(centred)
+    current = start
+    k = min(neighbours, n)
+    for position in range(n):
+        order[position] = current
+        visited[current] = True
+        if position == n - 1:
+            break
+        _, local = tree.query(centred[current], k=min(k, remaining.size))
+        candidates = remaining[np.atleast_1d(local)]
+        free = candidates[~visited[candidates]]
+        if free.size == 0:
+            remaining = np.flatnonzero(~visited)
+            tree = cKDTree(centred[remaining])
+            _, local = tree.query(centred[current], k=1)
+            free = remaining[np.atleast_1d(local)]
+        current = int(free[0])
     return order
 
 

@@ -19,6 +19,8 @@ DIRECT_MAX_UNKNOWNS_3D = 30_000
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
 REUSED_PRECONDITIONERS = ("gamg", "hypre")
+# Exact greedy ordering is O(N²); above this many samples the KD-tree order is used.
+GREEDY_MAX_SAMPLES = 2000
 
 
 def rebuild_policy(preconditioner: str) -> str:
@@ -104,7 +106,7 @@ def make_plan(recipe) -> Plan:
         preconditioner = "bjacobi"
     ordering = data["ordering"]["method"]
     if ordering == "auto":
-        ordering = "none" if method == "direct" else "greedy"
+        ordering = "none" if method == "direct" else ("greedy" if data["samples"] <= GREEDY_MAX_SAMPLES else "kdtree")
         reasons.append(f"ordering auto -> {ordering} ("
                        + ("a direct solve does not depend on its neighbours" if ordering == "none"
                           else "similar neighbours make warm starts and recycling pay") + ")")

@@ -44,7 +44,7 @@ def load_yaml(text: str):
 SOLVER_METHODS = ("auto", "direct", "cg", "gmres", "gcrodr")
 BACKENDS = ("petsc", "numpy")
 PRECONDITIONERS = ("auto", "none", "jacobi", "sor", "ilu", "icc", "bjacobi", "asm", "gamg", "hypre")
-ORDERINGS = ("auto", "none", "greedy")
+ORDERINGS = ("auto", "none", "greedy", "kdtree")
 FORMATS = ("zarr", "hdf5")
 
 
