@@ -24,10 +24,10 @@ from solvers.info import SolveInfo
 from . import __version__
 from .families import get_family
 from .families.base import LinearSystem
-from .fields import sample_parameter, sample_rng, split_rng
+from .fields import parameter_features, sample_parameter, sample_rng, split_rng
 from .grid import Grid
 from .mpi import world
-from .ordering import greedy_order, kdtree_order, segments, similarity_features, tour_length
+from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters)
@@ -75,14 +75,23 @@ def draw_values(recipe: dict, family, sample_id: int) -> dict:
     return {name: sample_parameter(recipe["parameters"][name], shape, rng) for name in family.parameters}
 
 
+def sample_features(recipe: dict, family, sample_id: int) -> np.ndarray:
+    """Similarity features of one sample (low GRF modes and scalar values of its random
+    parameters), from the same generator stream as :func:`draw_values` but without
+    building the fields: about 0.1-0.3 ms per sample at 128²."""
+    rng = sample_rng(recipe["seed"], sample_id)
+    shape = tuple(recipe["grid"]["shape"])
+    parts = [parameter_features(recipe["parameters"][name], shape, rng) for name in family.parameters]
+    return np.concatenate([p for p, name in zip(parts, family.parameters)
+                           if recipe["parameters"][name]["dist"] != "constant"] or [np.zeros(1)])
+
+
 def solve_order(recipe: dict, family, plan: Plan) -> tuple[np.ndarray, dict]:
     """The order in which samples are solved (and stored), and a description of it."""
     n = recipe["samples"]
     if plan.ordering == "none" or n <= 2:
         return np.arange(n, dtype=np.int64), {"method": "none"}
-    operator = [p for p in family.parameters if recipe["parameters"][p]["dist"] != "constant"]
-    features = np.stack([similarity_features({k: v for k, v in draw_values(recipe, family, i).items()
-                                              if k in operator}) for i in range(n)])
+    features = np.stack([sample_features(recipe, family, i) for i in range(n)])
     order = greedy_order(features) if plan.ordering == "greedy" else kdtree_order(features)
     random_length = tour_length(features, np.random.default_rng(0).permutation(n))
     return order, {"method": plan.ordering, "tour_length": tour_length(features, order),

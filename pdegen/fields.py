@@ -164,6 +164,30 @@ def sample_parameter(spec: dict, shape: tuple[int, ...], rng: np.random.Generato
     raise ValueError(f"unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}")
 
 
+def low_mode_index(shape: tuple[int, ...], modes: int) -> tuple:
+    """Index of the lowest |k| <= modes wavenumbers of an FFT array (last axis: k >= 0)."""
+    index = [np.r_[0:min(modes, n // 2), n - min(modes, n // 2):n] for n in shape[:-1]]
+    index.append(np.arange(min(modes, shape[-1] // 2 + 1)))
+    return np.ix_(*index)
+
+
+def parameter_features(spec: dict, shape: tuple[int, ...], rng: np.random.Generator, modes: int = 6) -> np.ndarray:
+    """Similarity features of one parameter draw, consuming ``rng`` exactly as
+    :func:`sample_parameter` does: for a GRF, its lowest Fourier modes taken straight from
+    the spectral coefficients (before any transform; no FFT, no exp), for scalars and
+    vectors the values themselves. Used to order samples cheaply."""
+    if spec["dist"] != "grf":
+        return np.atleast_1d(np.asarray(sample_parameter(spec, shape, rng), dtype=np.float64))
+    sigma = spec["sigma"] if spec["sigma"] is not None else default_sigma(spec["alpha"], spec["tau"], len(shape))
+    xi = rng.standard_normal((2, *shape))
+    index = low_mode_index(shape, modes)
+    symbol = _grf_symbol(shape, spec["alpha"], spec["tau"])[index]
+    amplitude = np.sqrt(2.0) * sigma * symbol ** (-spec["alpha"] / 2.0)
+    amplitude.flat[0] = 0.0
+    coefficients = amplitude * (xi[0][index] + 1j * xi[1][index])
+    return np.concatenate([coefficients.real.ravel(), coefficients.imag.ravel()])
+
+
 def check_distribution(spec: dict) -> str | None:
     """Cross-key checks a distribution needs; returns a message or None."""
     if spec["dist"] in ("uniform", "loguniform") and not spec["low"] < spec["high"]:
