@@ -269,5 +269,37 @@ def plot(store, sample_id, out):
     click.echo(f"wrote {out}")
 
 
+@main.command()
+@click.argument("store", type=click.Path(exists=True, path_type=Path))
+@click.option("--model", type=click.Choice(["fno"]), default="fno", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (one-cycle schedule).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
+@click.option("--modes", type=int, default=12, show_default=True, help="Fourier modes per axis.")
+@click.option("--width", type=int, default=32, show_default=True, help="Hidden channels.")
+@click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train on every k-th grid point.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
+              help="Checkpoints (best.pt, last.pt) and metrics.json.")
+@click.option("--no-amp", is_flag=True, help="Disable bfloat16 mixed precision on CUDA.")
+def train(store, model, epochs, batch_size, lr, device, workers, modes, width, subsample, out, no_amp):
+    """Train a Fourier neural operator on STORE (needs pdegen[train]).
+
+    Inputs are the store's input fields (plus scalar parameters as constant channels
+    and the grid coordinates), targets its outputs, both normalised with the store's
+    train-split statistics; splits come from the store. Reports train/validation
+    relative L2 error per epoch and the test error of the best validation checkpoint.
+    """
+    try:
+        from .train.loop import train as run_train
+    except ImportError as error:
+        raise click.ClickException(f'pdegen train needs PyTorch and neuraloperator: pip install "pdegen[train]" '
+                                   f"({error})") from None
+    run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width, subsample=subsample,
+              amp=not no_amp, progress=sys.stderr.isatty(), log=click.echo)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -25,6 +25,8 @@ Example
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .schema import Key
@@ -180,12 +182,20 @@ def parameter_features(spec: dict, shape: tuple[int, ...], rng: np.random.Genera
         return np.atleast_1d(np.asarray(sample_parameter(spec, shape, rng), dtype=np.float64))
     sigma = spec["sigma"] if spec["sigma"] is not None else default_sigma(spec["alpha"], spec["tau"], len(shape))
     xi = rng.standard_normal((2, *shape))
-    index = low_mode_index(shape, modes)
-    symbol = _grf_symbol(shape, spec["alpha"], spec["tau"])[index]
-    amplitude = np.sqrt(2.0) * sigma * symbol ** (-spec["alpha"] / 2.0)
-    amplitude.flat[0] = 0.0
-    coefficients = amplitude * (xi[0][index] + 1j * xi[1][index])
+    index, amplitude = _low_mode_amplitudes(tuple(shape), spec["alpha"], spec["tau"], modes)
+    coefficients = sigma * amplitude * (xi[0][index] + 1j * xi[1][index])
     return np.concatenate([coefficients.real.ravel(), coefficients.imag.ravel()])
+
+
+@lru_cache(maxsize=32)
+def _low_mode_amplitudes(shape: tuple, alpha: float, tau: float, modes: int):
+    """(index, √2 (4π²|k|² + τ²)^(-α/2)) on the low modes; the zero mode gets 0."""
+    index = low_mode_index(shape, modes)
+    ks = [np.fft.fftfreq(n, d=1.0 / n)[i.ravel()] for n, i in zip(shape, index)]
+    k2 = sum(np.meshgrid(*[k**2 for k in ks], indexing="ij"))
+    amplitude = np.sqrt(2.0) * (4.0 * np.pi**2 * k2 + tau**2) ** (-alpha / 2.0)
+    amplitude.flat[0] = 0.0
+    return index, amplitude
 
 
 def check_distribution(spec: dict) -> str | None:

@@ -4,7 +4,7 @@
 # the wheels). CUDA and Fortran are switched off so the build never depends on nvcc.
 set -euo pipefail
 PY="${PYTHON:-python3}"
-EXTRAS="${PDEGEN_EXTRAS:-dev}"
+EXTRAS="${PDEGEN_EXTRAS:-dev,train}"
 export PETSC_CONFIGURE_OPTIONS="${PETSC_CONFIGURE_OPTIONS:---with-debugging=0 --with-fc=0 --with-fortran-bindings=0 --with-cuda=0 --with-shared-libraries=1}"
 # mpi4py and PETSc must use the same MPI: both build against the mpicc on PATH.
 export MPICC="${MPICC:-mpicc}"
@@ -20,5 +20,9 @@ if ! "$PY" -c "import petsc4py" 2>/dev/null; then
 fi
 if ! "$PY" -c "import mpi4py" 2>/dev/null; then
   "$PY" -m pip install --no-binary mpi4py "mpi4py>=4"
+fi
+if [[ ",${EXTRAS}," == *",train,"* ]] && ! "$PY" -c "import torch" 2>/dev/null; then
+  # The CPU build of PyTorch 2.13.0 (other versions download gigabytes of CUDA wheels).
+  "$PY" -m pip install "torch==2.13.0"
 fi
 "$PY" -m pip install -e ".[${EXTRAS}]"

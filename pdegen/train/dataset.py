@@ -1,0 +1,174 @@
+"""A PyTorch dataset over a pdegen store (Zarr or HDF5).
+
+Each item is ``(x, y)``: x stacks the input fields (``inputs/*``, plus random scalars of
+``params/*`` broadcast to constant channels, plus grid coordinates when asked) as
+channels ``(C_in, *grid)``; y stacks the outputs ``(C_out, *grid)`` (a heat trajectory's
+time axis becomes channels). Samples come from the store's ``split`` array, never by
+position (stores are in solve order, which is correlated).
+
+The store is opened lazily in each process that reads (DataLoader workers included), so
+the dataset pickles as a path. Zarr v3 runs an asyncio event loop in a thread, which a
+``fork``-ed worker inherits in an unusable state: :func:`make_loader` uses the
+``forkserver`` start method (``spawn`` where that is unavailable).
+
+``__getitems__`` reads a whole batch with one orthogonal selection per array, so each
+chunk involved is read and decoded once per batch, not once per sample.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..store.reader import open_dataset
+from .normalize import Normalizer
+
+
+class PDEDataset(Dataset):
+    def __init__(self, path, split: str | None = "train", inputs=None, outputs=None, normalize: bool = True,
+                 subsample: int = 1, coordinates: bool = False, dtype=torch.float32):
+        self.path, self.split, self.subsample, self.coordinates, self.dtype = str(path), split, int(subsample), \
+            coordinates, dtype
+        if self.subsample < 1:
+            raise ValueError(f"subsample must be >= 1; got {subsample}")
+        with open_dataset(self.path) as ds:
+            available_in = ds.fields("inputs") + [p for p in ds.fields("params") if ds[p].ndim == 1]
+            available_out = ds.fields("outputs")
+            self.inputs = _choose(inputs, available_in, "inputs")
+            self.outputs = _choose(outputs, available_out, "outputs")
+            done = ds["done"][:]
+            mask = done if split is None else done & ds.split_mask(split)
+            self.rows = np.flatnonzero(mask)
+            self.grid_shape = ds.grid_shape
+            self.extent = ds.attrs["recipe"]["grid"]["extent"]
+            self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
+            stats = ds.attrs.get("normalization", {})
+            self.input_normalizer = _normalizer([stats.get(p) for p in self.inputs],
+                                                [1] * len(self.inputs)) if normalize else None
+            self.output_normalizer = _normalizer([stats.get(p) for p in self.outputs],
+                                                 [self.time_steps] * len(self.outputs)) if normalize else None
+        self._handle = None
+
+    # Pickling for workers: never carry an open handle across processes.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handle"] = None
+        return state
+
+    def _open(self):
+        if self._handle is None:
+            self._handle = open_dataset(self.path)
+        return self._handle
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.inputs) + (len(self.grid_shape) if self.coordinates else 0)
+
+    @property
+    def out_channels(self) -> int:
+        return len(self.outputs) * self.time_steps
+
+    def sample_ids(self) -> np.ndarray:
+        with open_dataset(self.path) as ds:
+            return ds["sample_id"][:][self.rows]
+
+    def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
+        array = self._open()[name]
+        order = np.argsort(rows)
+        sorted_rows = rows[order]
+        if hasattr(array, "get_orthogonal_selection"):  # zarr: chunk-aware batched read
+            data = array.get_orthogonal_selection((sorted_rows,) + (slice(None),) * (array.ndim - 1))
+        else:  # h5py: increasing indices
+            data = array[sorted_rows]
+        out = np.empty_like(data)
+        out[order] = data
+        return out
+
+    def _batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.rows[np.asarray(indices, dtype=np.int64)]
+        s = self.subsample
+        cut = (slice(None),) + (slice(None, None, s),) * len(self.grid_shape)
+        shape = tuple(-(-n // s) for n in self.grid_shape)
+        channels = []
+        for name in self.inputs:
+            values = self._read(name, rows)
+            if values.ndim == 1:  # a scalar parameter: a constant channel
+                values = np.broadcast_to(values.reshape(-1, *([1] * len(shape))), (len(rows), *shape))
+            else:
+                values = values[cut]
+            channels.append(np.asarray(values, dtype=np.float32))
+        x = torch.from_numpy(np.stack(channels, axis=1)).to(self.dtype)
+        if self.input_normalizer is not None:
+            x = self.input_normalizer.encode(x)
+        if self.coordinates:  # unnormalised coordinates in [low, high]
+            grids = np.meshgrid(*[np.linspace(lo, hi, n)[::s] for (lo, hi), n in zip(self.extent, self.grid_shape)],
+                                indexing="ij")
+            coords = torch.from_numpy(np.stack(grids).astype(np.float32)).expand(len(rows), -1, *shape)
+            x = torch.cat([x, coords.to(self.dtype)], dim=1)
+        outputs = []
+        for name in self.outputs:
+            values = self._read(name, rows)
+            if values.ndim == len(shape) + 2:  # trajectory (rows, T, *grid): time steps as channels
+                values = values[(slice(None), slice(None)) + cut[1:]]
+            else:
+                values = values[cut][:, None]
+            outputs.append(np.asarray(values, dtype=np.float32))
+        y = torch.from_numpy(np.concatenate(outputs, axis=1)).to(self.dtype)
+        if self.output_normalizer is not None:
+            y = self.output_normalizer.encode(y)
+        return x, y
+
+    def __getitem__(self, index: int):
+        x, y = self._batch([index])
+        return x[0], y[0]
+
+    def __getitems__(self, indices):
+        x, y = self._batch(indices)
+        return list(zip(x, y))
+
+
+def _choose(requested, available, what):
+    if requested is None:
+        if not available:
+            raise ValueError(f"the store has no {what}")
+        return list(available)
+    requested = [r if "/" in r else f"{what}/{r}" if what == "outputs" or f"inputs/{r}" in available
+                 else f"params/{r}" for r in requested]
+    missing = [r for r in requested if r not in available]
+    if missing:
+        raise KeyError(f"{', '.join(missing)} not in the store; available {what}: {', '.join(available)}")
+    return requested
+
+
+def _normalizer(stats, repeats):
+    means, stds = [], []
+    for stat, repeat in zip(stats, repeats):
+        mean, std = (stat["mean"], stat["std"]) if stat else (0.0, 1.0)
+        means += [mean] * repeat
+        stds += [std] * repeat
+    return Normalizer(means, stds)
+
+
+def make_loader(dataset: PDEDataset, batch_size: int = 32, shuffle: bool = True, num_workers: int = 0,
+                pin_memory: bool | None = None, **kwargs) -> DataLoader:
+    """A DataLoader with a zarr-safe start method and batched reads."""
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    context = None
+    if num_workers > 0:
+        methods = multiprocessing.get_all_start_methods()
+        context = "forkserver" if "forkserver" in methods else "spawn"
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      pin_memory=pin_memory, multiprocessing_context=context,
+                      persistent_workers=num_workers > 0, collate_fn=_stack, **kwargs)
+
+
+def _stack(items):
+    xs, ys = zip(*items)
+    return torch.stack(xs), torch.stack(ys)

@@ -1,0 +1,33 @@
+"""Per-channel normalisation from a store's statistics, on any device."""
+
+from __future__ import annotations
+
+import torch
+
+
+class Normalizer(torch.nn.Module):
+    """x -> (x - mean) / std per channel (dimension 1 of a batch, 0 of a sample).
+
+    The statistics are buffers, so ``.to(device)`` moves them with the model and they
+    are saved in checkpoints."""
+
+    def __init__(self, mean, std, eps: float = 1e-12):
+        super().__init__()
+        mean = torch.as_tensor(mean, dtype=torch.float32)
+        std = torch.as_tensor(std, dtype=torch.float32).clamp_min(eps)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def _shape(self, x: torch.Tensor, channel_dim: int) -> tuple:
+        shape = [1] * x.dim()
+        shape[channel_dim] = -1
+        return tuple(shape)
+
+    def encode(self, x: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
+        """Normalise; channels on ``channel_dim`` (1 for a batch, 0 for one sample)."""
+        shape = self._shape(x, channel_dim)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
+
+    def decode(self, x: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
+        shape = self._shape(x, channel_dim)
+        return x * self.std.view(shape) + self.mean.view(shape)

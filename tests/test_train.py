@@ -1,0 +1,88 @@
+"""pdegen.train on CPU: tensors equal the store's, splits, normalisation, workers, training."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("neuralop")
+
+from click.testing import CliRunner  # noqa: E402
+
+from conftest import small_recipe, write_recipe  # noqa: E402
+from pdegen.cli import main  # noqa: E402
+from pdegen.store import open_dataset  # noqa: E402
+from pdegen.train import PDEDataset, make_loader  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    recipe = small_recipe(tmp, **{"samples": 64, "output.chunk_samples": 8,
+                                  "parameters.forcing": {"dist": "uniform", "low": 0.5, "high": 1.5}})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp, recipe)), "-q"])
+    assert result.exit_code == 0, result.output
+    return tmp / "tiny.zarr"
+
+
+def test_tensors_equal_the_store_and_normalisation_inverts(store):
+    data = PDEDataset(store, "train")
+    raw = PDEDataset(store, "train", normalize=False)
+    ds = open_dataset(store)
+    rows = np.flatnonzero(ds.split_mask("train") & ds["done"][:])
+    assert len(data) == rows.size and data.in_channels == 2 and data.out_channels == 1
+    items = raw.__getitems__([5, 0, 3])
+    for (x, y), index in zip(items, [5, 0, 3]):
+        row = rows[index]
+        assert torch.equal(x[0], torch.from_numpy(ds["inputs/coefficient"][row]))
+        assert torch.allclose(x[1], torch.full((16, 16), float(ds["params/forcing"][row])))
+        assert torch.equal(y[0], torch.from_numpy(ds["outputs/solution"][row]))
+    x, y = data[5]
+    xr, yr = raw[5]
+    assert torch.allclose(data.input_normalizer.decode(x, channel_dim=0), xr, atol=1e-6, rtol=1e-6)
+    assert torch.allclose(data.output_normalizer.decode(y, channel_dim=0), yr, atol=1e-6, rtol=1e-6)
+    stats = ds.attrs["normalization"]["outputs/solution"]
+    assert abs(float(data.output_normalizer.mean) - stats["mean"]) < 1e-6
+
+
+def test_splits_come_from_the_store(store):
+    ids = {split: set(PDEDataset(store, split).sample_ids()) for split in ("train", "val", "test")}
+    ds = open_dataset(store)
+    for code, split in enumerate(("train", "val", "test")):
+        assert ids[split] == set(ds["sample_id"][:][ds["split"][:] == code])
+    assert not ids["train"] & ids["test"] and sum(map(len, ids.values())) == 64
+
+
+def test_subsampling_and_coordinates(store):
+    data = PDEDataset(store, "train", subsample=2, coordinates=True, normalize=False)
+    x, y = data[0]
+    assert x.shape == (4, 8, 8) and y.shape == (1, 8, 8)
+    assert torch.allclose(x[2, :, 0], torch.linspace(0, 1, 16)[::2])
+    raw = PDEDataset(store, "train", normalize=False)
+    assert torch.equal(raw[0][0][0, ::2, ::2], x[0])
+
+
+def test_loader_with_two_workers_matches_single_process(store):
+    data = PDEDataset(store, "train")
+    serial = list(make_loader(data, batch_size=8, shuffle=False, num_workers=0))
+    parallel = list(make_loader(data, batch_size=8, shuffle=False, num_workers=2))
+    assert len(serial) == len(parallel)
+    for (x1, y1), (x2, y2) in zip(serial, parallel):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_short_training_lowers_the_loss_fivefold(store, tmp_path):
+    from pdegen.train.loop import train
+    metrics = train(store, epochs=40, batch_size=8, lr=5e-3, device="cpu", out=tmp_path / "run", modes=6,
+                    width=16, layers=3, progress=False, log=lambda *_: None)
+    losses = [row["train"]["loss"] for row in metrics["history"]]
+    assert losses[-1] <= losses[0] / 5, losses
+    assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "best.pt").is_file()
+    assert "test" in metrics and np.isfinite(metrics["test"]["rel_l2"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_step(store, tmp_path):
+    from pdegen.train.loop import train
+    metrics = train(store, epochs=2, batch_size=8, device="cuda", out=tmp_path / "gpu", modes=6, width=16,
+                    progress=False, log=lambda *_: None)
+    assert metrics["device"].startswith("cuda")
