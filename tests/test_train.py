@@ -86,3 +86,16 @@ def test_cuda_training_step(store, tmp_path):
     metrics = train(store, epochs=2, batch_size=8, device="cuda", out=tmp_path / "gpu", modes=6, width=16,
                     progress=False, log=lambda *_: None)
     assert metrics["device"].startswith("cuda")
+
+
+def test_chunk_shuffle_sampler_covers_every_item_once_per_epoch(store):
+    from pdegen.train.dataset import ChunkShuffleSampler
+    data = PDEDataset(store, None)  # all 64 rows, chunks of 8
+    sampler = ChunkShuffleSampler(data, batch_size=5, pool_chunks=2, seed=3)
+    chunk_of = data.chunk_of_rows()
+    epochs = [list(sampler), list(sampler)]
+    for batches in epochs:
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(len(data))) and len(batches) == len(sampler)
+        assert all(len(set(chunk_of[b])) <= 2 for b in batches)
+    assert epochs[0] != epochs[1]  # reshuffled every epoch

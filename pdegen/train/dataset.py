@@ -11,17 +11,20 @@ the dataset pickles as a path. Zarr v3 runs an asyncio event loop in a thread, w
 ``fork``-ed worker inherits in an unusable state: :func:`make_loader` uses the
 ``forkserver`` start method (``spawn`` where that is unavailable).
 
-``__getitems__`` reads a whole batch with one orthogonal selection per array, so each
-chunk involved is read and decoded once per batch, not once per sample.
+``__getitems__`` reads a whole batch chunk by chunk through a small cache of decoded
+chunks, and :class:`ChunkShuffleSampler` draws each batch from a pool of chunks, so a
+chunk is decoded about once per epoch rather than once per sample (measured in
+docs/benchmarks.md: `benchmarks/loader_speed.py`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from collections import OrderedDict
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..store.reader import open_dataset
 from .normalize import Normalizer
@@ -29,9 +32,10 @@ from .normalize import Normalizer
 
 class PDEDataset(Dataset):
     def __init__(self, path, split: str | None = "train", inputs=None, outputs=None, normalize: bool = True,
-                 subsample: int = 1, coordinates: bool = False, dtype=torch.float32):
+                 subsample: int = 1, coordinates: bool = False, dtype=torch.float32, cache_chunks: int = 32):
         self.path, self.split, self.subsample, self.coordinates, self.dtype = str(path), split, int(subsample), \
             coordinates, dtype
+        self.cache_chunks = int(cache_chunks)
         if self.subsample < 1:
             raise ValueError(f"subsample must be >= 1; got {subsample}")
         with open_dataset(self.path) as ds:
@@ -56,6 +60,7 @@ class PDEDataset(Dataset):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_handle"] = None
+        state.pop("_cache", None)
         return state
 
     def _open(self):
@@ -79,16 +84,35 @@ class PDEDataset(Dataset):
             return ds["sample_id"][:][self.rows]
 
     def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows of one array, read chunk by chunk through a small LRU cache of decoded
+        chunks: a batch drawn from a few chunks (see ChunkShuffleSampler) decodes each
+        of them once, not once per sample."""
         array = self._open()[name]
-        order = np.argsort(rows)
-        sorted_rows = rows[order]
-        if hasattr(array, "get_orthogonal_selection"):  # zarr: chunk-aware batched read
-            data = array.get_orthogonal_selection((sorted_rows,) + (slice(None),) * (array.ndim - 1))
-        else:  # h5py: increasing indices
-            data = array[sorted_rows]
-        out = np.empty_like(data)
-        out[order] = data
+        chunk = array.chunks[0] if array.chunks else len(rows)
+        out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+        for c in np.unique(rows // chunk):
+            block = self._chunk(name, array, int(c), chunk)
+            where = np.flatnonzero(rows // chunk == c)
+            out[where] = block[rows[where] - c * chunk]
         return out
+
+    def _chunk(self, name, array, index, chunk):
+        key = (name, index)
+        cache = self.__dict__.setdefault("_cache", OrderedDict())
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        block = np.asarray(array[index * chunk:(index + 1) * chunk])
+        cache[key] = block
+        while len(cache) > self.cache_chunks * max(1, len(self.inputs) + len(self.outputs)):
+            cache.popitem(last=False)
+        return block
+
+    def chunk_of_rows(self) -> np.ndarray:
+        """Store chunk index of each item (for chunk-aware sampling)."""
+        with open_dataset(self.path) as ds:
+            chunk = ds[self.outputs[0]].chunks[0]
+        return self.rows // chunk
 
     def _batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         rows = self.rows[np.asarray(indices, dtype=np.int64)]
@@ -155,18 +179,55 @@ def _normalizer(stats, repeats):
     return Normalizer(means, stds)
 
 
+class ChunkShuffleSampler(Sampler):
+    """Batches drawn from pools of ``pool_chunks`` store chunks: chunk order is shuffled
+    every epoch, samples are shuffled within each pool, and each batch comes from one
+    pool, so every chunk is decoded about once per epoch instead of once per sample.
+
+    The price is less mixing: a batch holds samples of ``pool_chunks`` chunks, and stores
+    sorted for recycling keep similar samples in the same chunk. The default pool of 16
+    chunks (512 samples at 32 per chunk) keeps batches varied."""
+
+    def __init__(self, dataset: PDEDataset, batch_size: int, pool_chunks: int = 16, seed: int = 0,
+                 drop_last: bool = False):
+        self.batch_size, self.pool_chunks, self.seed, self.drop_last = batch_size, pool_chunks, seed, drop_last
+        chunk_of = dataset.chunk_of_rows()
+        self.groups = [np.flatnonzero(chunk_of == c) for c in np.unique(chunk_of)]
+        self.epoch = 0
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        chunks = rng.permutation(len(self.groups))
+        for start in range(0, len(chunks), self.pool_chunks):
+            pool = np.concatenate([self.groups[c] for c in chunks[start:start + self.pool_chunks]])
+            pool = rng.permutation(pool)
+            for b in range(0, len(pool), self.batch_size):
+                batch = pool[b:b + self.batch_size]
+                if len(batch) == self.batch_size or not self.drop_last:
+                    yield batch.tolist()
+
+    def __len__(self) -> int:
+        sizes = [sum(len(self.groups[c]) for c in range(s, min(s + self.pool_chunks, len(self.groups))))
+                 for s in range(0, len(self.groups), self.pool_chunks)]
+        return sum(n // self.batch_size if self.drop_last else -(-n // self.batch_size) for n in sizes)
+
+
 def make_loader(dataset: PDEDataset, batch_size: int = 32, shuffle: bool = True, num_workers: int = 0,
-                pin_memory: bool | None = None, **kwargs) -> DataLoader:
-    """A DataLoader with a zarr-safe start method and batched reads."""
+                pin_memory: bool | None = None, chunk_aware: bool = True, seed: int = 0, **kwargs) -> DataLoader:
+    """A DataLoader with a zarr-safe start method and batched, chunk-aware reads
+    (``chunk_aware=False`` gives a plain uniform shuffle)."""
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     context = None
     if num_workers > 0:
         methods = multiprocessing.get_all_start_methods()
         context = "forkserver" if "forkserver" in methods else "spawn"
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      pin_memory=pin_memory, multiprocessing_context=context,
-                      persistent_workers=num_workers > 0, collate_fn=_stack, **kwargs)
+    common = dict(num_workers=num_workers, pin_memory=pin_memory, multiprocessing_context=context,
+                  persistent_workers=num_workers > 0, collate_fn=_stack, **kwargs)
+    if shuffle and chunk_aware:
+        return DataLoader(dataset, batch_sampler=ChunkShuffleSampler(dataset, batch_size, seed=seed), **common)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, **common)
 
 
 def _stack(items):
