@@ -30,7 +30,7 @@ from .mpi import world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
-                           dataset_layout, stored_parameters)
+                           dataset_layout, stored_parameters, write_unit)
 from .store.normalization import RunningMoments
 from .store.writers import create_store, open_part, open_whole
 
@@ -178,8 +178,8 @@ def _same_dataset(stored: dict, recipe: dict) -> str | None:
     for r in (old, new):
         r.pop("output", None)
     old_out, new_out = stored.get("recipe", {}).get("output", {}), recipe["output"]
-    if old != new or {k: old_out.get(k) for k in ("dtype", "chunk_samples", "format")} != \
-            {k: new_out.get(k) for k in ("dtype", "chunk_samples", "format")}:
+    fixed = ("dtype", "chunk_samples", "shard_samples", "format")
+    if old != new or {k: old_out.get(k) for k in fixed} != {k: new_out.get(k) for k in fixed}:
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         return f"the store was built from a different recipe (differs in: {', '.join(keys) or 'output'})"
     return None
@@ -245,7 +245,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     if per_system > 1 and plan.method == "direct" and not _has_parallel_direct():
         raise BuildError("solver.method: direct with ranks_per_system > 1 needs a parallel direct solver "
                          "(MUMPS) that this PETSc lacks; use cg, gcrodr or auto")
-    parts = segments(n, group_count, chunk)
+    parts = segments(n, group_count, write_unit(recipe))
 
     mode = None
     if rank == 0:

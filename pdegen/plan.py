@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# Largest SPD system (unknowns) for which a sparse Cholesky with a reused symbolic
-# factorisation beat CG+GAMG on one core: 128² direct 12.6 ms vs 19.7 ms; 256² direct
-# 106 ms vs 88 ms (Darcy, PETSc 3.26; see docs/benchmarks.md). Crossover near 180².
+# Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
+# factorisation beats CG + GAMG (warm start, reused AMG) on one core: the two are within
+# noise between 180² and 256² on Darcy (docs/benchmarks.md, planner_crossover; measured
+# before: 128² direct 12.6 ms vs 19.7 ms, 256² direct 106 ms vs 88 ms).
 DIRECT_MAX_UNKNOWNS_2D = 180 * 180
 DIRECT_MAX_UNKNOWNS_3D = 30_000
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring

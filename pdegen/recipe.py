@@ -111,6 +111,8 @@ OUTPUT_KEYS = {
     "format": Key("str", "zarr", choices=FORMATS),
     "dtype": Key("str", "float32", choices=("float32", "float64")),
     "chunk_samples": Key("int", 32, low=1),
+    "shard_samples": Key("int", 0, low=0, doc="Zarr v3 shard size in samples (0: no sharding); "
+                                             "a multiple of chunk_samples"),
     "compression": Key("str", "zstd", choices=("zstd", "none")),
 }
 SPLIT_KEYS = {name: Key("number", default, low=0.0, high=1.0)
@@ -226,6 +228,12 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     data["split"] = split
 
     # Impossible combinations.
+    shard, chunk = output.get("shard_samples"), output.get("chunk_samples")
+    if isinstance(shard, int) and isinstance(chunk, int) and shard:
+        if shard % chunk:
+            problems.append(f"output.shard_samples: must be a multiple of output.chunk_samples ({chunk}), got {shard}")
+        if output.get("format") == "hdf5":
+            problems.append(f"output.shard_samples: sharding is a Zarr v3 feature; use 0 with format hdf5, got {shard}")
     if len(split) == 3 and all(isinstance(v, float) for v in split.values()):
         total = sum(split.values())
         if not math.isclose(total, 1.0, abs_tol=1e-9):

@@ -178,3 +178,17 @@ def test_a_failing_rank_aborts_the_job_instead_of_hanging(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "injected failure on rank 1" in result.stderr
+
+
+@needs_petsc
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_sharded_zarr_build_on_three_ranks_matches_serial(tmp_path):
+    """Segments are cut at shard boundaries, so no two ranks ever write the same shard."""
+    direct = {"solver.method": "direct", "output.chunk_samples": 2}
+    one = mpi_build(tmp_path, "plain.zarr", 1, **direct)
+    sharded = mpi_build(tmp_path, "sharded.zarr", 3, **direct, **{"output.shard_samples": 6})
+    assert_same_dataset(one, sharded)
+    assert sharded["outputs/solution"].shards == (6, 16, 16) and sharded["outputs/solution"].chunks == (2, 16, 16)
+    data_files = [f for f in (tmp_path / "sharded.zarr" / "outputs" / "solution" / "c").rglob("*") if f.is_file()]
+    assert len(data_files) == 4  # ceil(22 / 6) shards, not 11 chunk files

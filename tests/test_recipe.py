@@ -44,6 +44,13 @@ INVALID = [
     ({"seed": -3}, "seed: must be >= 0, got -3"),
     ({"ordering.method": "random"}, "ordering.method: must be one of"),
     ({"colour": "blue"}, "colour: unknown key; allowed keys are name, family"),
+    ({"output.shard_samples": 10}, "output.shard_samples: must be a multiple of output.chunk_samples (4), got 10"),
+    ({"output.shard_samples": 8, "output.format": "hdf5"}, "output.shard_samples: sharding is a Zarr v3 feature"),
+    ({"family": "heat", "ranks_per_system": 2, "parameters": None}, "ranks_per_system: family 'heat' is time-dependent"),
+    ({"family": "advection_diffusion", "grid.shape": [8, 8, 8], "parameters": None}, "grid.shape: family 'advection_diffusion' is 2-D"),
+    ({"family": "poisson", "grid.shape": [16], "parameters": {"boundary_data": {"dist": "fourier"}}}, "'fourier' boundary data runs along the perimeter of a 2-D grid"),
+    ({"family": "heat", "parameters": None, "discretization": {"steps": 10, "save_every": 3}}, "discretization.save_every: must divide discretization.steps (10), got 3"),
+    ({"discretization": {"scheme": "rk4"}}, "discretization.scheme: unknown key; allowed keys are (none)"),
 ]
 
 

@@ -7,7 +7,7 @@ and hold samples in *solve order*; ``sample_id`` maps each row back to its draw 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class ArraySpec:
     chunks: tuple[int, ...]
     fill_value: object
     attrs: dict = field(default_factory=dict)
+    shards: tuple[int, ...] | None = None
 
     @property
     def per_sample(self) -> bool:
@@ -88,7 +89,18 @@ def dataset_layout(recipe: dict) -> list[ArraySpec]:
         ArraySpec("split", (n,), "int8", (c,), -1, {"labels": list(SPLIT_LABELS)}),
         ArraySpec("done", (n,), "bool", (c,), False, {"description": "row fully written"}),
     ]
+    shard = write_unit(recipe)
+    if recipe["output"].get("shard_samples"):
+        specs = [replace(spec, shards=(shard, *spec.chunks[1:])) if spec.per_sample else spec for spec in specs]
     return specs
+
+
+def write_unit(recipe: dict) -> int:
+    """Rows that one process owns and writes together: a shard when sharding, else a chunk.
+    Segments between process groups are cut at multiples of this."""
+    n = recipe["samples"]
+    shard = recipe["output"].get("shard_samples") or 0
+    return min(shard or recipe["output"]["chunk_samples"], n)
 
 
 def output_times(recipe: dict):

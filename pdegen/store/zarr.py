@@ -23,7 +23,7 @@ class ZarrWriter:
         group = zarr.open_group(str(path), mode="w-")
         for spec in layout:
             compressors = _compressors(compression) if len(spec.shape) > 1 else _compressors("zstd")
-            group.create_array(spec.path, shape=spec.shape, chunks=spec.chunks, dtype=spec.dtype,
+            group.create_array(spec.path, shape=spec.shape, chunks=spec.chunks, shards=spec.shards, dtype=spec.dtype,
                                fill_value=spec.fill_value, compressors=compressors, attributes=spec.attrs)
         group.attrs.update(attrs)
         return cls(group)
