@@ -80,3 +80,22 @@ def test_peak_memory_does_not_grow_with_samples(tmp_path):
 def test_exit_status_is_nonzero_for_bad_recipe(tmp_path):
     result = run_cli("build", tmp_path / "missing.yaml")
     assert result.returncode == 2 and "no such recipe file" in result.stderr
+
+
+def test_bench_compares_strategies_and_checks_residuals(tmp_path):
+    pytest.importorskip("petsc4py")
+    path = write_recipe(tmp_path, small_recipe(tmp_path, **{"solver.backend": "petsc"}))
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    result = CliRunner().invoke(main, ["bench", str(path), "--samples", "6", "--repeats", "1", "--json", str(out_json),
+                                       "--plot", str(out_png), "--strategy", "auto", "--strategy", "gmres",
+                                       "--strategy", "direct-reuse"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    names = [r["name"] for r in report["results"]]
+    assert names == ["auto", "gmres", "direct-reuse"]
+    for r in report["results"]:
+        assert r["failures"] == 0 and r["worst_residual"] <= 1e-8 and r["ms_per_sample"] > 0
+    assert next(r for r in report["results"] if r["name"] == "gmres")["iterations"] > 0
+    assert "Fastest:" in result.output and out_png.read_bytes()[:4] == b"\x89PNG"
+    bad = CliRunner().invoke(main, ["bench", str(path), "--strategy", "magic"])
+    assert bad.exit_code == 2 and "choose from" in bad.output
