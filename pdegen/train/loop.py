@@ -82,7 +82,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                 optimizer.step()
                 scheduler.step()
             total_loss += float(loss.detach()) * len(x)
-            total_error += float(error.sum())
+            total_error += float(error.detach().sum())
             count += len(x)
         seconds = time.perf_counter() - started
         return {"loss": total_loss / count, "rel_l2": total_error / count, "samples_per_s": count / seconds}
