@@ -94,26 +94,27 @@ class GCRODR(SequenceSolver):
         rnorm = be.norm(r)
         iterations, reason = 0, "maxiter"
         while rnorm > target and iterations < self.maxiter:
-            previous = rnorm
+            before = (x, r, rnorm)
+            budget = self.maxiter - iterations
             if self.C is None or self.k == 0:
-                x, r, rnorm, steps = self._gmres_cycle(b, x, r, rnorm, target)
+                x, r, rnorm, steps = self._gmres_cycle(b, x, r, rnorm, target, budget)
             else:
-                x, r, rnorm, steps = self._recycling_cycle(b, x, r, rnorm, target)
+                x, r, rnorm, steps = self._recycling_cycle(b, x, r, rnorm, target, budget)
             iterations += steps
-            if not np.isfinite(rnorm):
-                reason = "non-finite residual"
-                break
-            if rnorm > 1.0001 * previous:  # impossible for a minimal-residual method
+            if not np.isfinite(rnorm) or rnorm > 1.0001 * before[2]:
+                # Impossible for a minimal-residual method in exact arithmetic: the recycle
+                # space is corrupted. Undo the cycle, drop the space, go on as GMRES.
                 stats["resets"] += 1
                 self.reset()
+                x, r, rnorm = before
         else:
             reason = "converged" if rnorm <= target else reason
         return x, self._info(b, x, iterations, start, reason, recycle=self.recycle_dimension, **stats)
 
-    def _gmres_cycle(self, b, x, r, rnorm, target):
+    def _gmres_cycle(self, b, x, r, rnorm, target, budget):
         """A plain GMRES(m) cycle; afterwards U, C come from its harmonic Ritz vectors."""
         be = self.backend
-        steps = min(self.m, self.maxiter)
+        steps = min(self.m, budget)
         basis = np.empty((b.size, steps + 1), order="F")
         cycle = arnoldi_cycle(be, basis, 0, r, rnorm, steps, 0.99 * target, self.refine)
         j = cycle.steps
@@ -127,7 +128,7 @@ class GCRODR(SequenceSolver):
                 self._set_recycle_space(basis[:, : j + 1] @ Q, basis[:, :j] @ P, R)
         return x, r, be.norm(r), j
 
-    def _recycling_cycle(self, b, x, r, rnorm, target):
+    def _recycling_cycle(self, b, x, r, rnorm, target, budget):
         """One GCRO-DR cycle: Arnoldi against C, minimise over [U V], update U and C."""
         be = self.backend
         C, U = self.C, self.U
@@ -137,7 +138,7 @@ class GCRODR(SequenceSolver):
         coefficients = be.dot(C, r)
         r = r - C @ coefficients
         rnorm = be.norm(r)
-        steps = max(1, min(self.m - k, self.maxiter))
+        steps = max(1, min(self.m - k, budget))
         basis = np.empty((b.size, k + steps + 1), order="F")
         basis[:, :k] = C
         cycle = arnoldi_cycle(be, basis, k, r, rnorm, steps, 0.99 * target, self.refine)
