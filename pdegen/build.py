@@ -472,7 +472,7 @@ class _Segment:
             previous = self.run_chunk(c0, c1, previous)
 
     def run_chunk(self, c0, c1, previous):
-        grid, rows = self.grid, c1 - c0
+        rows = c1 - c0
         stored = stored_parameters(self.recipe)
         layout = {spec.path: spec for spec in self.layout}
         buffers = {p: np.empty((rows, *layout[p].shape[1:]), layout[p].dtype)

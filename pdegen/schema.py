@@ -8,7 +8,7 @@ reported together (:class:`RecipeError`), so users fix them in one pass.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 MISSING = object()
@@ -129,11 +129,3 @@ def validate_mapping(path: str, data: Any, keys: dict[str, Key], problems: list[
         else:
             out[name] = key.default() if callable(key.default) else key.default
     return out
-
-
-@dataclass
-class Section:
-    """A named set of keys, e.g. the keys a distribution accepts."""
-
-    keys: dict[str, Key] = field(default_factory=dict)
-    doc: str = ""

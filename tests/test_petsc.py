@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import mpiexec, needs_petsc
-from problems import convection_diffusion, darcy_sequence
+from problems import darcy_sequence
 
 pytestmark = needs_petsc
 HERE = Path(__file__).parent
