@@ -274,7 +274,7 @@ def plot(store, sample_id, out):
 @click.option("--model", type=click.Choice(["fno"]), default="fno", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (one-cycle schedule).")
+@click.option("--lr", type=float, default=3e-3, show_default=True, help="Peak learning rate (one-cycle schedule).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--modes", type=int, default=12, show_default=True, help="Fourier modes per axis.")

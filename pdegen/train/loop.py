@@ -40,7 +40,7 @@ def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes:
                out_channels=out_channels, n_layers=layers)
 
 
-def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr: float = 1e-3,
+def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr: float = 3e-3,
           device: str = "auto", num_workers: int = 0, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           log=print) -> dict:
@@ -58,7 +58,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                      modes, width, layers).to(dev)
     decode = train_set.output_normalizer.to(dev)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(loaders["train"]))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(loaders["train"]),
+                                                    pct_start=0.1)
     use_amp = amp and dev.type == "cuda"
     history, best = [], float("inf")
 
