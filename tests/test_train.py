@@ -99,3 +99,10 @@ def test_chunk_shuffle_sampler_covers_every_item_once_per_epoch(store):
         assert sorted(flat) == list(range(len(data))) and len(batches) == len(sampler)
         assert all(len(set(chunk_of[b])) <= 2 for b in batches)
     assert epochs[0] != epochs[1]  # reshuffled every epoch
+
+
+def test_choosing_fields_by_name(store):
+    data = PDEDataset(store, "train", inputs=["forcing"], outputs=["solution"], normalize=False)
+    assert data.inputs == ["params/forcing"] and data.outputs == ["outputs/solution"] and data.in_channels == 1
+    with pytest.raises(KeyError, match="inputs/viscosity not in the store; available inputs: inputs/coefficient"):
+        PDEDataset(store, "train", inputs=["inputs/viscosity"])

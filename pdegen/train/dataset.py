@@ -162,8 +162,13 @@ def _choose(requested, available, what):
         if not available:
             raise ValueError(f"the store has no {what}")
         return list(available)
-    requested = [r if "/" in r else f"{what}/{r}" if what == "outputs" or f"inputs/{r}" in available
-                 else f"params/{r}" for r in requested]
+    def resolve(name: str) -> str:  # "coefficient" -> "inputs/coefficient" (or params/...)
+        if "/" in name:
+            return name
+        if what == "outputs" or f"inputs/{name}" in available:
+            return f"{what}/{name}"
+        return f"params/{name}"
+    requested = [resolve(r) for r in requested]
     missing = [r for r in requested if r not in available]
     if missing:
         raise KeyError(f"{', '.join(missing)} not in the store; available {what}: {', '.join(available)}")
