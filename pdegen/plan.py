@@ -66,7 +66,7 @@ def make_plan(recipe) -> Plan:
         if data["ranks_per_system"] > 1:
             reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                            "so no direct solve")
-            method = "cg" if family.positive_definite else "gcrodr"
+            method = "cg" if family.positive_definite else "gmres"
         elif family.symmetric and not family.positive_definite:
             method = "direct"
             reasons.append("symmetric indefinite (Helmholtz-like): AMG- and ILU-preconditioned Krylov "
@@ -84,8 +84,9 @@ def make_plan(recipe) -> Plan:
             method = "cg"
             reasons.append(f"SPD and {unknowns} unknowns (above {limit}): CG with algebraic multigrid")
         else:
-            method = "gcrodr"
-            reasons.append("nonsymmetric and large: GCRO-DR with recycling along the sorted sequence")
+            method = "gmres"
+            reasons.append("nonsymmetric and large: restarted GMRES with ILU (measured faster than GCRO-DR "
+                           "once ILU is on: docs/benchmarks.md, ablation)")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]
@@ -110,7 +111,7 @@ def make_plan(recipe) -> Plan:
         ordering = "none" if method == "direct" else ("greedy" if data["samples"] <= GREEDY_MAX_SAMPLES else "kdtree")
         reasons.append(f"ordering auto -> {ordering} ("
                        + ("a direct solve does not depend on its neighbours" if ordering == "none"
-                          else "similar neighbours make warm starts and recycling pay") + ")")
+                          else "cheap, and warm starts gain a little: docs/benchmarks.md, ablation") + ")")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
                 reasons=reasons, options=options)
 
