@@ -186,8 +186,9 @@ def _normalizer(stats, repeats):
 
 class ChunkShuffleSampler(Sampler):
     """Batches drawn from pools of ``pool_chunks`` store chunks: chunk order is shuffled
-    every epoch, samples are shuffled within each pool, and each batch comes from one
-    pool, so every chunk is decoded about once per epoch instead of once per sample.
+    every epoch, samples are shuffled within each pool, and batches are cut from the pools
+    in turn (a batch spans at most two pools), so every chunk is decoded about once per
+    epoch instead of once per sample, and every epoch has the same number of batches.
 
     The price is less mixing: a batch holds samples of ``pool_chunks`` chunks, and stores
     sorted for recycling keep similar samples in the same chunk. The default pool of 16
@@ -204,18 +205,17 @@ class ChunkShuffleSampler(Sampler):
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
         chunks = rng.permutation(len(self.groups))
-        for start in range(0, len(chunks), self.pool_chunks):
-            pool = np.concatenate([self.groups[c] for c in chunks[start:start + self.pool_chunks]])
-            pool = rng.permutation(pool)
-            for b in range(0, len(pool), self.batch_size):
-                batch = pool[b:b + self.batch_size]
-                if len(batch) == self.batch_size or not self.drop_last:
-                    yield batch.tolist()
+        pools = [rng.permutation(np.concatenate([self.groups[c] for c in chunks[s:s + self.pool_chunks]]))
+                 for s in range(0, len(chunks), self.pool_chunks)]
+        order = np.concatenate(pools)  # batches are cut across pool boundaries: a fixed count
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b:b + self.batch_size]
+            if len(batch) == self.batch_size or not self.drop_last:
+                yield batch.tolist()
 
     def __len__(self) -> int:
-        sizes = [sum(len(self.groups[c]) for c in range(s, min(s + self.pool_chunks, len(self.groups))))
-                 for s in range(0, len(self.groups), self.pool_chunks)]
-        return sum(n // self.batch_size if self.drop_last else -(-n // self.batch_size) for n in sizes)
+        n = sum(len(g) for g in self.groups)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
 def make_loader(dataset: PDEDataset, batch_size: int = 32, shuffle: bool = True, num_workers: int = 0,
