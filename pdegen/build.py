@@ -480,6 +480,7 @@ class _Segment:
         stats = {p: np.zeros((rows,), layout[p].dtype) for p in layout if p.startswith("stats/")}
         for row, position in enumerate(range(c0, c1)):
             values = draw_values(self.recipe, self.family, int(self.order[position]))
+            warm = self.plan.warm_start and (self.family.time_dependent or previous is not None)
             if self.family.time_dependent:
                 full, info, used = self.integrate(values)
             else:
@@ -502,6 +503,8 @@ class _Segment:
             stats["stats/converged"][row] = info.converged
             stats["stats/solver"][row] = used
             stats["stats/rebuilt"][row] = bool(info.extra.get("rebuilt", self.plan.method == "direct" or row == 0))
+            stats["stats/warm_start"][row] = warm
+            stats["stats/recycled"][row] = int(info.extra.get("recycle", 0))
         if self.leader:
             ids = np.asarray(self.order[c0:c1], dtype=np.int64)
             for p, array in {**buffers, **stats}.items():
