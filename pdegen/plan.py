@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
-# factorisation beats CG + GAMG (warm start, reused AMG) on one core: the two are within
-# noise between 180² and 256² on Darcy (docs/benchmarks.md, planner_crossover; measured
-# before: 128² direct 12.6 ms vs 19.7 ms, 256² direct 106 ms vs 88 ms).
-DIRECT_MAX_UNKNOWNS_2D = 180 * 180
+# factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
+# (docs/benchmarks.md, planner_crossover): CG/direct time 1.10 at 224², 0.88 at 256².
+DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 DIRECT_MAX_UNKNOWNS_3D = 30_000
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
