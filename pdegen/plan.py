@@ -14,7 +14,11 @@ from dataclasses import asdict, dataclass, field
 # factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
 # (docs/benchmarks.md, planner_crossover): CG/direct time 1.10 at 224², 0.88 at 256².
 DIRECT_MAX_UNKNOWNS_2D = 240 * 240
-DIRECT_MAX_UNKNOWNS_3D = 30_000
+# In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
+# 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
+# (docs/benchmarks.md, families_bench and planner notes). No direct solves in 3-D unless
+# the matrix is fixed.
+DIRECT_MAX_UNKNOWNS_3D = 0
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -81,7 +85,8 @@ def make_plan(recipe) -> Plan:
                            "factorisation reused (fixed nonzero pattern)")
         elif family.positive_definite:
             method = "cg"
-            reasons.append(f"SPD and {unknowns} unknowns (above {limit}): CG with algebraic multigrid")
+            reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
+                           + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
         else:
             method = "gmres"
             reasons.append("nonsymmetric and large: restarted GMRES with ILU (measured faster than GCRO-DR "
@@ -96,8 +101,10 @@ def make_plan(recipe) -> Plan:
     elif preconditioner == "auto":
         if solver["backend"] == "numpy":
             preconditioner = "ilu" if not family.positive_definite else "jacobi"
+        elif family.positive_definite:
+            preconditioner = "icc" if ndim == 3 else "gamg"
         else:
-            preconditioner = "gamg" if family.positive_definite else "ilu"
+            preconditioner = "ilu"
         reasons.append(f"preconditioner auto -> {preconditioner}")
     options = {}
     if data["ranks_per_system"] > 1 and preconditioner in ("ilu", "icc"):
