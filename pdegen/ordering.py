@@ -1,7 +1,9 @@
 """Solve orders: which system follows which, and how the order is cut between groups.
 
-``similarity_features`` describes a sample by the low-frequency Fourier modes of its
-operator fields plus its scalar parameters; ``greedy_order`` is SKR's nearest-neighbour
+``similarity_features`` describes a sample by the low-frequency Fourier modes of fields
+already in hand plus its scalar values (``pdegen build`` uses the cheaper
+``pdegen.build.sample_features``, which reads the same modes off the GRF's spectral
+coefficients without building the fields); ``greedy_order`` is SKR's nearest-neighbour
 tour (start at sample 0, always go to the nearest unvisited sample), exact and O(N²);
 ``kdtree_order`` is its scalable approximation for large N. ``segments`` cuts an
 order into contiguous, chunk-aligned, balanced pieces, one per process group.

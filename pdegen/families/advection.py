@@ -61,12 +61,6 @@ class AdvectionDiffusion(Family):
     def system(self, grid: Grid, values: dict, recipe: dict) -> LinearSystem:
         return self.assemble(grid, values, recipe["boundary"], recipe["discretization"]["convection"])
 
-    def system_rows(self, grid, values, recipe, first, last) -> LinearSystem:
-        full = self.system(grid, values, recipe)
-        stride = grid.size // grid.shape[0]
-        rows = slice(first * stride, last * stride)
-        return LinearSystem(full.A[rows], full.b[rows], False, False)
-
     def assemble(self, grid: Grid, values: dict, boundary: dict, scheme: str = "upwind") -> LinearSystem:
         A, b = fv.assemble(grid, values["forcing"], diffusion=values["diffusivity"],
                            face_velocity=self.velocities(grid, values), scheme=scheme,

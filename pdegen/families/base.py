@@ -65,17 +65,13 @@ class Family:
         return self.assemble(grid, values, recipe["boundary"])
 
     def system_rows(self, grid: Grid, values: dict, recipe: dict, first: int, last: int) -> LinearSystem:
-        """Rows of slab [first, last) along axis 0 of :meth:`system`."""
-        return self.assemble_rows(grid, values, recipe["boundary"], first, last)
-
-    def assemble(self, grid: Grid, values: dict, boundary: dict) -> LinearSystem:
-        raise NotImplementedError
-
-    def assemble_rows(self, grid: Grid, values: dict, boundary: dict, first: int, last: int) -> LinearSystem:
-        """Rows of the cells in slab [first, last) along axis 0 (global column indices).
-        Families override this to assemble only those rows; this fallback slices the
-        full system."""
-        system = self.assemble(grid, values, boundary)
+        """Rows of the cells in slab [first, last) along axis 0 of :meth:`system` (global
+        column indices). Families override this to assemble only those rows; this
+        fallback slices the full system."""
+        system = self.system(grid, values, recipe)
         stride = grid.size // grid.shape[0]
         rows = slice(first * stride, last * stride)
         return LinearSystem(system.A[rows], system.b[rows], system.symmetric, system.positive_definite)
+
+    def assemble(self, grid: Grid, values: dict, boundary: dict) -> LinearSystem:
+        raise NotImplementedError

@@ -51,9 +51,9 @@ class Darcy(Family):
         A, b = assemble_diffusion(grid, values["coefficient"], values["forcing"], boundary["value"])
         return LinearSystem(A, b, symmetric=True, positive_definite=True)
 
-    def assemble_rows(self, grid: Grid, values: dict, boundary: dict, first: int, last: int) -> LinearSystem:
-        """Only the rows of slab [first, last) along axis 0."""
+    def system_rows(self, grid: Grid, values: dict, recipe: dict, first: int, last: int) -> LinearSystem:
+        """Only the rows of slab [first, last) along axis 0, assembled on that slab."""
         a = np.broadcast_to(values["coefficient"], grid.shape)
         A, b = fv.rows_of(grid, lambda sub, piece: assemble_diffusion(
-            sub, piece(a), piece(values["forcing"]), boundary["value"]), first, last)
+            sub, piece(a), piece(values["forcing"]), recipe["boundary"]["value"]), first, last)
         return LinearSystem(A, b, symmetric=True, positive_definite=True)
