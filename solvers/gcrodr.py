@@ -60,6 +60,15 @@ class GCRODR(SequenceSolver):
         """Forget the recycle space."""
         self.U = self.C = None
 
+    def use_recycle_space(self, U: np.ndarray) -> None:
+        """Start the next solve from the recycle space spanned by the columns of ``U``
+        (this rank's rows, preconditioned variable), e.g. approximate eigenvectors known
+        in advance. C = A M^-1 U is formed, and U rescaled to match, at the next solve."""
+        U = np.asarray(U, dtype=np.float64)
+        if U.ndim != 2 or U.shape[1] == 0:
+            raise ValueError(f"U must be a non-empty (n, k) array; got shape {U.shape}")
+        self.U, self.C = np.asfortranarray(U[:, : self.k]), None
+
     @property
     def recycle_dimension(self) -> int:
         return 0 if self.U is None else self.U.shape[1]
