@@ -1,0 +1,50 @@
+"""Rerun every benchmark that writes a section of docs/benchmarks.md, one after another
+(`make bench`). Each script is a separate process, so one failure does not stop the
+others; the exit status is non-zero if any failed. The GPU check runs only where CUDA is
+available. Expect an hour or more on two cores.
+
+Usage: python benchmarks/run_all.py [NAME ...]   (names without .py; default: all)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# Cheapest first, so a partial run still refreshes most sections.
+SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "loader_speed", "families_bench",
+           "planner_crossover", "ablation", "parallel_throughput", "skr_table1", "train_darcy"]
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def main(names: list[str]) -> int:
+    unknown = [n for n in names if not (HERE / f"{n}.py").exists()]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(SCRIPTS + ['train_gpu'])}")
+        return 2
+    todo = names or SCRIPTS + (["train_gpu"] if cuda_available() else [])
+    failed = []
+    for name in todo:
+        args = [sys.executable, str(HERE / f"{name}.py")] + (["--record"] if name == "train_gpu" else [])
+        start = time.perf_counter()
+        print(f"== {name}", flush=True)
+        if subprocess.run(args).returncode != 0:
+            failed.append(name)
+        print(f"== {name}: {time.perf_counter() - start:.0f} s", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
