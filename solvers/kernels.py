@@ -137,8 +137,11 @@ def harmonic_ritz(G: np.ndarray, WtV: np.ndarray, k: int) -> np.ndarray | None:
     """Real orthonormal basis P (columns <= k) of the harmonic Ritz vectors of smallest
     modulus: G^T G z = theta (G^T WtV) z, as in Parks et al. (2006), eq. (2.16).
 
-    Complex conjugate pairs contribute their real and imaginary parts together, so the
-    basis may have k - 1 columns. Returns None when the small eigenproblem fails.
+    Complex conjugate pairs contribute their real and imaginary parts together; a pair
+    that straddles the cut ends the selection (k - 1 columns) instead of being skipped
+    for a larger value, a jump that made the recycle space, and iteration counts, depend
+    on rounding (a 1e-12 perturbation of b changed them by up to 4; now by at most 1).
+    Returns None when the small eigenproblem fails.
     """
     try:
         values, vectors = sla.eig(G.T @ G, G.T @ WtV, check_finite=False)
@@ -155,7 +158,7 @@ def harmonic_ritz(G: np.ndarray, WtV: np.ndarray, k: int) -> np.ndarray | None:
             continue
         if abs(values[i].imag) > 1e-12 * max(abs(values[i]), 1e-300):
             if len(columns) + 2 > k:
-                continue
+                break  # the pair straddles the cut: stop at k - 1 rather than skip to a larger value
             columns += [vectors[:, i].real, vectors[:, i].imag]
             distance = np.where(np.arange(len(values)) == i, np.inf, np.abs(values - values[i].conj()))
             partner = np.argmin(distance)

@@ -101,16 +101,13 @@ def run_mpi(ranks, out, kind, pc):
 
 @pytest.mark.mpi
 @pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
-# On the drifting nonsymmetric sequence the choice of harmonic Ritz vectors is sensitive
-# to rounding: perturbing b by 1e-15 in a *serial* run moves the sixth system from 75 to
-# 78 iterations, so parallel runs (different summation order) get the same allowance.
-@pytest.mark.parametrize("kind,pc,allowance", [("darcy", "jacobi", 2), ("convection", "none", 4)])
-def test_distributed_runs_match_serial(tmp_path, kind, pc, allowance):
+@pytest.mark.parametrize("kind,pc", [("darcy", "jacobi"), ("convection", "none")])
+def test_distributed_runs_match_serial(tmp_path, kind, pc):
     serial = run_mpi(1, tmp_path / "p1.npz", kind, pc)
     assert np.all(serial["residuals"] <= 1e-8)
     for ranks in (2, 3):
         parallel = run_mpi(ranks, tmp_path / f"p{ranks}.npz", kind, pc)
-        assert np.all(np.abs(parallel["iterations"] - serial["iterations"]) <= allowance), \
+        assert np.all(np.abs(parallel["iterations"] - serial["iterations"]) <= 2), \
             (ranks, parallel["iterations"], serial["iterations"])
         assert np.all(parallel["residuals"] <= 1e-8)
         scale = np.abs(serial["solutions"]).max()
