@@ -40,11 +40,13 @@ number by a bounded factor, and the recycle refresh (20 extra operator and
 preconditioner applications per system) eats most of the 2-6x iteration saving.
 
 Usage: python benchmarks/skr_table1.py [--systems 100] [--quick]
+       (two cores: --rtol 1e-5 --save a.json & --rtol 1e-8 --save b.json, then --record a.json b.json)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -184,53 +186,77 @@ def paper_table() -> dict:
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--systems", type=int, default=100)
-    parser.add_argument("--quick", action="store_true", help="20 systems, rtol 1e-5 only; no docs update")
-    args = parser.parse_args()
-    count = 20 if args.quick else args.systems
-    rtols = (1e-5,) if args.quick else (1e-5, 1e-8)
+TITLES = {"skr": "The paper's matrix (build_darcy as its code builds it, nonsymmetric)",
+          "fv": "pdegen's conservative FV Darcy matrix (SPD), same fields"}
+
+
+def measure(count: int, rtols) -> dict:
+    """Table rows for each matrix kind, and the exact-deflation rows."""
     paper = paper_table() if PAPER.exists() else {}
-    sections = []
-    for kind, title in (("skr", "The paper's matrix (build_darcy as its code builds it, nonsymmetric)"),
-                        ("fv", "pdegen's conservative FV Darcy matrix (SPD), same fields")):
+    out = {"count": count, "skr": [], "fv": [], "ideal": []}
+    for kind in ("skr", "fv"):
         seq = systems(kind, count)
-        rows = []
         for rtol in rtols:
             for pc in PAPER_LAYOUT:
                 r = run(seq, pc, rtol)
                 g, c = r["gmres"], r["gcrodr"]
-                ts = g[0] / c[0]
-                its = g[1] / max(c[1], 1)
                 ref = paper.get((rtol, pc), ("-", "-"))
                 label = pc if pc in ("none", "jacobi", "ilu") else f"{pc} ({RANKS} blocks)"
-                rows.append([f"{rtol:.0e}", label, f"{1e3 * g[0] / count:.1f}", f"{g[1] / count:.0f}",
-                             f"{1e3 * c[0] / count:.1f}", f"{c[1] / count:.0f}", f"**{ts:.2f}**", f"**{its:.1f}**",
-                             f"{ref[0]} / {ref[1]}" if kind == "skr" else "", f"{g[2]}/{c[2]}"])
-                print(kind, rows[-1], flush=True)
-        sections.append(f"### {title}\n\n" + table(
-            ["rtol", "PC", "GMRES(40) ms/system", "GMRES its", "GCRO-DR(40,20) ms/system", "GCRO-DR its",
-             "time speedup", "iteration speedup", "paper time / its", "failures G/R"], rows))
-    ideal_rows = []
+                out[kind].append([f"{rtol:.0e}", label, f"{1e3 * g[0] / count:.1f}", f"{g[1] / count:.0f}",
+                                  f"{1e3 * c[0] / count:.1f}", f"{c[1] / count:.0f}", f"**{g[0] / c[0]:.2f}**",
+                                  f"**{g[1] / max(c[1], 1):.1f}**", f"{ref[0]} / {ref[1]}" if kind == "skr" else "",
+                                  f"{g[2]}/{c[2]}"])
+                print(kind, out[kind][-1], flush=True)
     for rtol in rtols:
         d = exact_deflation(systems("skr", count), rtol, count=10)
-        ideal_rows.append([f"{rtol:.0e}", f"{d['gmres']:.0f}", f"{d['recycled']:.0f}", f"{d['ideal']:.0f}",
-                           f"{d['gmres'] / d['ideal']:.1f}", f"{paper.get((rtol, 'none'), ('-', '-'))[1]}"])
-        print("ideal", ideal_rows[-1], flush=True)
+        out["ideal"].append([f"{rtol:.0e}", f"{d['gmres']:.0f}", f"{d['recycled']:.0f}", f"{d['ideal']:.0f}",
+                             f"{d['gmres'] / d['ideal']:.1f}", f"{paper.get((rtol, 'none'), ('-', '-'))[1]}"])
+        print("ideal", out["ideal"][-1], flush=True)
+    return out
+
+
+def record(parts: list[dict]) -> None:
+    """Write the docs section from one or more ``measure`` results (e.g. one per rtol,
+    measured in parallel processes), rows sorted by tolerance as measured."""
+    count = parts[0]["count"]
+    merged = {key: [row for part in parts for row in part[key]] for key in ("skr", "fv", "ideal")}
+    sections = [f"### {TITLES[kind]}\n\n" + table(
+        ["rtol", "PC", "GMRES(40) ms/system", "GMRES its", "GCRO-DR(40,20) ms/system", "GCRO-DR its",
+         "time speedup", "iteration speedup", "paper time / its", "failures G/R"], merged[kind])
+        for kind in ("skr", "fv")]
     sections.append(
         "### Exact deflation: the best a 20-vector recycle space can do (paper's matrix, no PC)\n\n"
         "First 10 systems of the sequence; mean iterations per system. `ideal` seeds GCRO-DR(40,20) with the "
         "matrix's own 20 smallest-magnitude eigenvectors and solves from zero.\n\n"
         + table(["rtol", "GMRES(40)", "GCRO-DR recycled + warm", "GCRO-DR ideal space", "GMRES / ideal",
-                 "paper iteration speedup"], ideal_rows))
-    if not args.quick:
-        write_section("skr_table1", (
-            f"{count} Darcy systems (a = exp(GRF(2.5, 7)) sampled as the paper does, on {GRID}x{GRID}, n = 6400), "
-            "greedy order; GMRES(40) = PETSc KSPGMRES from zero; GCRO-DR(40,20) = solvers.GCRODR (PETSc backend) "
-            f"warm-started from the previous solution; preconditioner rebuilt for each system; bjacobi, sor and asm "
-            f"with {RANKS} blocks as in the paper's `mpirun -n {RANKS}` runs; solve time only.\n\n"
-            + "\n\n".join(sections)))
+                 "paper iteration speedup"], merged["ideal"]))
+    write_section("skr_table1", (
+        f"{count} Darcy systems (a = exp(GRF(2.5, 7)) sampled as the paper does, on {GRID}x{GRID}, n = 6400), "
+        "greedy order; GMRES(40) = PETSc KSPGMRES from zero; GCRO-DR(40,20) = solvers.GCRODR (PETSc backend) "
+        f"warm-started from the previous solution; preconditioner rebuilt for each system; bjacobi, sor and asm "
+        f"with {RANKS} blocks as in the paper's `mpirun -n {RANKS}` runs; solve time only; maxiter 10000 (GMRES "
+        "failures are runs that hit it, counted at 10000 iterations).\n\n" + "\n\n".join(sections)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", type=int, default=100)
+    parser.add_argument("--rtol", type=float, action="append", help="default: 1e-5 and 1e-8")
+    parser.add_argument("--quick", action="store_true", help="20 systems, rtol 1e-5 only; no docs update")
+    parser.add_argument("--save", type=Path, help="write the measured rows to this JSON file, not the docs")
+    parser.add_argument("--record", type=Path, nargs="+", metavar="JSON",
+                        help="write the docs section from saved JSON files (e.g. one per --rtol run)")
+    args = parser.parse_args()
+    if args.record:
+        record([json.loads(path.read_text()) for path in args.record])
+        return
+    count = 20 if args.quick else args.systems
+    rtols = (1e-5,) if args.quick else tuple(args.rtol or (1e-5, 1e-8))
+    result = measure(count, rtols)
+    if args.save:
+        args.save.write_text(json.dumps(result))
+    elif not args.quick:
+        record([result])
 
 
 if __name__ == "__main__":
