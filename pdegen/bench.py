@@ -41,9 +41,10 @@ class StrategyResult:
 
 def _pc_for(recipe: dict, plan) -> str:
     pc = recipe["solver"]["preconditioner"]
-    if pc != "auto":
-        return pc
-    return "ilu" if plan.method == "direct" else plan.preconditioner
+    if pc == "auto":
+        pc = "ilu" if plan.method == "direct" else plan.preconditioner
+    # GCRO-DR's PETSc backend takes PCs built from the matrix alone, not a grid hierarchy.
+    return "ilu" if pc == "mg" else pc
 
 
 def _strategy(name, recipe, family, plan):

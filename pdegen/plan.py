@@ -40,6 +40,7 @@ class Plan:
     warm_start: bool
     reasons: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # PETSc options the plan adds
+    grid_shape: list = field(default_factory=list)  # for geometric multigrid's hierarchy
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +71,10 @@ def make_plan(recipe) -> Plan:
             reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                            "so no direct solve")
             method = "cg" if family.positive_definite else "gmres"
+        elif solver["preconditioner"] not in ("auto", "none"):
+            method = "cg" if family.positive_definite else "gmres"
+            reasons.append(f"solver.preconditioner: {solver['preconditioner']} set in the recipe, so an "
+                           f"iterative method: {method}")
         elif family.symmetric and not family.positive_definite:
             method = "direct"
             reasons.append("symmetric indefinite (Helmholtz-like): AMG- and ILU-preconditioned Krylov "
@@ -119,7 +124,7 @@ def make_plan(recipe) -> Plan:
                        + ("a direct solve does not depend on its neighbours" if ordering == "none"
                           else "cheap, and warm starts gain a little: docs/benchmarks.md, ablation") + ")")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
-                reasons=reasons, options=options)
+                reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]))
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
@@ -143,7 +148,12 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
     if plan.method in ("cg", "gmres"):
         if plan.method == "gmres":
             options.setdefault("ksp_gmres_restart", solver_options["restart"])
-        return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
+        interpolations = None
+        if plan.preconditioner == "mg":
+            from solvers.multigrid import prolongations
+            interpolations = prolongations(plan.grid_shape)
+        return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
+                         mg_interpolations=interpolations)
     from solvers import GCRODR
     return GCRODR(m=solver_options["restart"], k=solver_options["recycle"], rtol=rtol, maxiter=maxiter,
                   backend="petsc", preconditioner=plan.preconditioner, options=options, comm=comm,

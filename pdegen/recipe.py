@@ -43,7 +43,7 @@ def load_yaml(text: str):
 
 SOLVER_METHODS = ("auto", "direct", "cg", "gmres", "gcrodr")
 BACKENDS = ("petsc", "numpy")
-PRECONDITIONERS = ("auto", "none", "jacobi", "sor", "ilu", "icc", "bjacobi", "asm", "gamg", "hypre")
+PRECONDITIONERS = ("auto", "none", "jacobi", "sor", "ilu", "icc", "bjacobi", "asm", "gamg", "hypre", "mg")
 ORDERINGS = ("auto", "none", "greedy", "kdtree")
 FORMATS = ("zarr", "hdf5")
 
@@ -252,9 +252,21 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         problems.append(f"solver.preconditioner: 'icc' needs a symmetric operator and family "
                         f"'{family.name}' is not; use ilu, asm, bjacobi, ...")
     if solver.get("backend") == "numpy" and solver.get("preconditioner") in ("sor", "icc", "bjacobi", "asm",
-                                                                           "gamg", "hypre"):
+                                                                           "gamg", "hypre", "mg"):
         problems.append(f"solver.preconditioner: {show(solver['preconditioner'])} needs the petsc "
                         f"backend; the numpy backend offers auto, none, jacobi, ilu")
+    if solver.get("preconditioner") == "mg":
+        from solvers.multigrid import level_shapes
+        shape = (data.get("grid") or {}).get("shape")
+        if isinstance(shape, list) and all(isinstance(n, int) for n in shape) and len(level_shapes(shape)) < 3:
+            problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can halve at "
+                            f"least twice (every axis even, >= 32 cells), got grid.shape {shape}; use gamg")
+        if data.get("ranks_per_system", 1) > 1:
+            problems.append("solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system "
+                            f"{data['ranks_per_system']}; use gamg")
+        if solver.get("method") in ("gcrodr", "gmres") and solver.get("backend") != "numpy":
+            problems.append(f"solver.preconditioner: 'mg' is offered with method cg or auto, got "
+                            f"{show(solver['method'])}")
     if solver.get("backend") == "numpy" and data.get("ranks_per_system", 1) > 1:
         problems.append("ranks_per_system: more than 1 rank per system needs solver.backend: petsc, "
                         f"got {data['ranks_per_system']}")

@@ -3,7 +3,8 @@
 This is the "expert script" baseline and the direct path: ``KSPSolver("preonly",
 "cholesky")`` refactors numerically on each new matrix while reusing the symbolic
 factorisation (the nonzero pattern is fixed); ``KSPSolver("cg", "gamg")`` is
-conjugate gradients with algebraic multigrid. Convergence is declared on the true
+conjugate gradients with algebraic multigrid, ``KSPSolver("cg", "mg",
+mg_interpolations=...)`` with geometric multigrid (``solvers.multigrid``). Convergence is declared on the true
 (unpreconditioned) residual, and every returned solution's true relative residual
 is recomputed.
 
@@ -30,7 +31,8 @@ from .info import SolveInfo
 class KSPSolver:
     def __init__(self, ksp_type: str = "cg", pc_type: str = "gamg", rtol: float = 1e-8,
                  maxiter: int = 10000, options: dict | None = None, comm=None,
-                 prefix: str = "pdegen_", factor_package: str | None = None):
+                 prefix: str = "pdegen_", factor_package: str | None = None,
+                 mg_interpolations: list | None = None):
         self.comm = comm or PETSc.COMM_SELF
         self.rtol, self.maxiter = rtol, maxiter
         self.ksp_type, self.pc_type = ksp_type, pc_type
@@ -39,6 +41,14 @@ class KSPSolver:
         self.ksp.setOptionsPrefix(prefix)
         self.ksp.setType(ksp_type)
         self.ksp.getPC().setType(pc_type)
+        options = dict(options or {})
+        if pc_type == "mg":
+            if not mg_interpolations:
+                raise ValueError("pc_type 'mg' needs mg_interpolations (solvers.multigrid.prolongations(shape)); "
+                                 "the grid must be even along every axis")
+            from .multigrid import DEFAULT_OPTIONS, configure
+            configure(self.ksp.getPC(), mg_interpolations, self.comm)
+            options = {**DEFAULT_OPTIONS, **options}
         if factor_package:
             self.ksp.getPC().setFactorSolverType(factor_package)
         if ksp_type != "preonly":
@@ -46,9 +56,9 @@ class KSPSolver:
             if ksp_type in ("gmres", "fgmres", "lgmres"):
                 self.ksp.setPCSide(PETSc.PC.Side.RIGHT)
         self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=maxiter)
-        with options_scope(prefix, options or {}):
+        with options_scope(prefix, options):
             self.ksp.setFromOptions()
-        self.options, self.prefix = dict(options or {}), prefix
+        self.options, self.prefix = options, prefix
         self.method = f"{ksp_type}+{pc_type}" if ksp_type != "preonly" else pc_type
 
     def solve(self, A, b: np.ndarray, x0: np.ndarray | None = None, global_size: int | None = None):

@@ -1,0 +1,64 @@
+"""Geometric multigrid (solvers.multigrid): the interpolation is exact where it should
+be, the hierarchy follows the grid's C order, and CG + MG converges in a number of
+iterations that does not grow with the grid (the point of multigrid)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import needs_petsc
+from problems import darcy_sequence
+
+from pdegen.recipe import RecipeError, load_recipe
+from solvers.multigrid import interpolation_1d, level_shapes, prolongations
+
+
+def centres(n):
+    return (np.arange(n) + 0.5) / n
+
+
+def test_interpolation_1d_is_exact_for_linear_functions_away_from_the_boundary():
+    coarse, P = 16, interpolation_1d(16)
+    f = 3.0 * centres(2 * coarse) - 1.0
+    g = P @ (3.0 * centres(coarse) - 1.0)
+    assert np.allclose(g[1:-1], f[1:-1], atol=1e-14)
+    assert np.allclose(P.sum(axis=1).A1[1:-1], 1.0)
+    assert np.allclose(P.sum(axis=1).A1[[0, -1]], 0.75)  # the boundary cells: parent only
+
+
+def test_hierarchy_shapes_and_c_order():
+    assert level_shapes((64, 32)) == [(64, 32), (32, 16), (16, 8)]
+    assert level_shapes((30, 30)) == [(30, 30), (15, 15)]  # 15 is odd: stop
+    Ps = prolongations((64, 32))
+    assert [P.shape for P in Ps] == [(32 * 16, 16 * 8), (64 * 32, 32 * 16)]
+    # f(x, y) = x + 2 y, x along axis 0, y along axis 1, raveled in C order.
+    X, Y = np.meshgrid(centres(32), centres(16), indexing="ij")
+    Xf, Yf = np.meshgrid(centres(64), centres(32), indexing="ij")
+    fine = (Ps[-1] @ (X + 2 * Y).ravel()).reshape(64, 32)
+    assert np.allclose(fine[1:-1, 1:-1], (Xf + 2 * Yf)[1:-1, 1:-1], atol=1e-14)
+
+
+@needs_petsc
+def test_cg_with_geometric_multigrid_converges_independently_of_the_grid():
+    from solvers.ksp import KSPSolver
+    iterations = {}
+    for n in (32, 64, 128):
+        A, b = darcy_sequence(n=n, count=1)[0]
+        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgtest{n}_",
+                            mg_interpolations=prolongations((n, n))).solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
+        iterations[n] = info.iterations
+    assert max(iterations.values()) <= 12, iterations
+    assert iterations[128] <= iterations[32] + 3, iterations
+
+
+@needs_petsc
+def test_mg_needs_a_hierarchy():
+    from solvers.ksp import KSPSolver
+    with pytest.raises(ValueError, match="mg_interpolations"):
+        KSPSolver("cg", "mg")
+
+
+def test_recipe_rejects_mg_on_a_grid_it_cannot_coarsen():
+    with pytest.raises(RecipeError, match=r"grid.shape \[30, 30\]"):
+        load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "darcy.yaml", ["solver.preconditioner=mg", "grid.shape=[30,30]"])
