@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from solvers.multigrid import level_shapes
+
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
 # factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
 # (docs/benchmarks.md, planner_crossover): CG/direct time 1.10 at 224², 0.88 at 256².
@@ -19,6 +21,13 @@ DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # (docs/benchmarks.md, families_bench and planner notes). No direct solves in 3-D unless
 # the matrix is fixed.
 DIRECT_MAX_UNKNOWNS_3D = 0
+# From this many unknowns up, CG with geometric multigrid (solvers.multigrid: Galerkin
+# hierarchy, SOR smoothing, 6 iterations at every size) beats the reused Cholesky on 2-D
+# Darcy when the grid halves at least twice: 0.96x its time at 96², 0.71x at 128², 0.52x at
+# 256², against 1.05x at 64² (docs/benchmarks.md, planner_crossover). In 3-D the Galerkin
+# products and the coarse factorisation cost more than they save: at 32³ CG + MG took
+# 124 ms/sample against 49 ms for CG + ICC (a one-off run), so 3-D keeps ICC.
+MG_MIN_UNKNOWNS_2D = 96 * 96
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -64,6 +73,7 @@ def make_plan(recipe) -> Plan:
     ndim = len(data["grid"]["shape"])
     reasons = []
     method = solver["method"]
+    mg = False
     if method == "auto":
         varies = family.operator_varies(data)
         limit = DIRECT_MAX_UNKNOWNS_2D if ndim <= 2 else DIRECT_MAX_UNKNOWNS_3D
@@ -83,6 +93,14 @@ def make_plan(recipe) -> Plan:
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
+        elif (ndim == 2 and family.positive_definite and not family.time_dependent
+              and solver["backend"] == "petsc" and unknowns >= MG_MIN_UNKNOWNS_2D
+              and len(level_shapes(data["grid"]["shape"])) >= 3):
+            method = "cg"
+            mg = True
+            reasons.append(f"SPD, {unknowns} unknowns in 2-D on a grid that halves "
+                           f"{len(level_shapes(data['grid']['shape'])) - 1} times: CG with geometric multigrid "
+                           f"(measured faster than the reused Cholesky from {MG_MIN_UNKNOWNS_2D} unknowns)")
         elif unknowns <= limit:
             method = "direct"
             reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
@@ -103,6 +121,8 @@ def make_plan(recipe) -> Plan:
         preconditioner = "cholesky" if family.positive_definite else "lu"
         if solver["backend"] == "numpy":
             preconditioner = "superlu"
+    elif preconditioner == "auto" and mg:
+        preconditioner = "mg"
     elif preconditioner == "auto":
         if solver["backend"] == "numpy":
             preconditioner = "ilu" if not family.positive_definite else "jacobi"

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -98,3 +99,19 @@ def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     assert "Fastest:" in result.output and out_png.read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(main, ["bench", str(path), "--strategy", "magic"])
     assert bad.exit_code == 2 and "choose from" in bad.output
+
+
+@pytest.mark.parametrize("recipe,shape,expected", [
+    ("darcy", [64, 64], ("direct", "cholesky")),       # below the measured MG crossover
+    ("darcy", [128, 128], ("cg", "mg")),               # halves 4 times, above it
+    ("darcy", [250, 250], ("cg", "gamg")),             # 125 is odd: no hierarchy, above the direct limit
+    ("heat", [128, 128], ("direct", "cholesky")),      # one factorisation serves every time step
+    ("darcy3d", [32, 32, 32], ("cg", "icc")),          # 3-D keeps incomplete Cholesky
+    ("advection_diffusion", [128, 128], ("direct", "lu")),  # not SPD: no MG
+])
+def test_planner_rules(recipe, shape, expected):
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    root = Path(__file__).resolve().parents[1]
+    plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}"]))
+    assert (plan.method, plan.preconditioner) == expected, plan.describe()
