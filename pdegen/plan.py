@@ -50,6 +50,7 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # PETSc options the plan adds
     grid_shape: list = field(default_factory=list)  # for geometric multigrid's hierarchy
+    multigrid_coarse: str = "galerkin"  # or "aggregation" for pure diffusion (solvers.multigrid)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,7 +145,8 @@ def make_plan(recipe) -> Plan:
                        + ("a direct solve does not depend on its neighbours" if ordering == "none"
                           else "cheap, and warm starts gain a little: docs/benchmarks.md, ablation") + ")")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
-                reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]))
+                reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]),
+                multigrid_coarse="aggregation" if family.pure_diffusion else "galerkin")
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
@@ -168,12 +170,12 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
     if plan.method in ("cg", "gmres"):
         if plan.method == "gmres":
             options.setdefault("ksp_gmres_restart", solver_options["restart"])
-        interpolations = None
+        multigrid = None
         if plan.preconditioner == "mg":
-            from solvers.multigrid import prolongations
-            interpolations = prolongations(plan.grid_shape)
+            from solvers.multigrid import GeometricMG
+            multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
-                         mg_interpolations=interpolations)
+                         multigrid=multigrid)
     from solvers import GCRODR
     return GCRODR(m=solver_options["restart"], k=solver_options["recycle"], rtol=rtol, maxiter=maxiter,
                   backend="petsc", preconditioner=plan.preconditioner, options=options, comm=comm,

@@ -4,7 +4,8 @@ This is the "expert script" baseline and the direct path: ``KSPSolver("preonly",
 "cholesky")`` refactors numerically on each new matrix while reusing the symbolic
 factorisation (the nonzero pattern is fixed); ``KSPSolver("cg", "gamg")`` is
 conjugate gradients with algebraic multigrid, ``KSPSolver("cg", "mg",
-mg_interpolations=...)`` with geometric multigrid (``solvers.multigrid``). Convergence is declared on the true
+multigrid=GeometricMG(shape))`` with geometric multigrid (``solvers.multigrid``).
+Convergence is declared on the true
 (unpreconditioned) residual, and every returned solution's true relative residual
 is recomputed.
 
@@ -32,7 +33,7 @@ class KSPSolver:
     def __init__(self, ksp_type: str = "cg", pc_type: str = "gamg", rtol: float = 1e-8,
                  maxiter: int = 10000, options: dict | None = None, comm=None,
                  prefix: str = "pdegen_", factor_package: str | None = None,
-                 mg_interpolations: list | None = None):
+                 multigrid=None):
         self.comm = comm or PETSc.COMM_SELF
         self.rtol, self.maxiter = rtol, maxiter
         self.ksp_type, self.pc_type = ksp_type, pc_type
@@ -42,13 +43,13 @@ class KSPSolver:
         self.ksp.setType(ksp_type)
         self.ksp.getPC().setType(pc_type)
         options = dict(options or {})
+        self.multigrid = multigrid
         if pc_type == "mg":
-            if not mg_interpolations:
-                raise ValueError("pc_type 'mg' needs mg_interpolations (solvers.multigrid.prolongations(shape)); "
+            if multigrid is None:
+                raise ValueError("pc_type 'mg' needs multigrid=solvers.multigrid.GeometricMG(grid_shape); "
                                  "the grid must be even along every axis")
-            from .multigrid import DEFAULT_OPTIONS, configure
-            configure(self.ksp.getPC(), mg_interpolations, self.comm)
-            options = {**DEFAULT_OPTIONS, **options}
+            multigrid.setup(self.ksp.getPC(), self.comm)
+            options = {**multigrid.options, **options}
         if factor_package:
             self.ksp.getPC().setFactorSolverType(factor_package)
         if ksp_type != "preonly":
@@ -66,6 +67,8 @@ class KSPSolver:
         start = time.perf_counter()
         mat = A if isinstance(A, PETSc.Mat) else self.holder.update(A, global_size)
         self.ksp.setOperators(mat)
+        if self.multigrid is not None:
+            self.multigrid.update(self.ksp.getPC(), A)
         bv = mat.createVecLeft()
         bv.getArray()[:] = b
         xv = mat.createVecRight()

@@ -10,7 +10,7 @@ from conftest import needs_petsc
 from problems import darcy_sequence
 
 from pdegen.recipe import RecipeError, load_recipe
-from solvers.multigrid import interpolation_1d, level_shapes, prolongations
+from solvers.multigrid import GeometricMG, interpolation_1d, level_shapes, prolongations
 
 
 def centres(n):
@@ -38,14 +38,30 @@ def test_hierarchy_shapes_and_c_order():
     assert np.allclose(fine[1:-1, 1:-1], (Xf + 2 * Yf)[1:-1, 1:-1], atol=1e-14)
 
 
+def test_aggregation_coarse_operator_is_the_rediscretised_laplacian():
+    """(1/2) P0^T A P0 of the 2-D FV Laplacian on 32² is the Laplacian rediscretised on
+    16², times the 2^d = 4 that the restriction P^T (columns summing to 4) carries, as the
+    Galerkin product does."""
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.grid import Grid
+    fine, _ = assemble_diffusion(Grid((32, 32), ((0, 1), (0, 1))), np.ones((32, 32)), 1.0)
+    coarse, _ = assemble_diffusion(Grid((16, 16), ((0, 1), (0, 1))), np.ones((16, 16)), 1.0)
+    ops = GeometricMG((32, 32), coarse="aggregation").coarse_operators(fine)
+    interior = np.ones((16, 16), bool)
+    interior[[0, -1], :] = interior[:, [0, -1]] = False  # Dirichlet cells: the boundary half-cell differs
+    rows = np.flatnonzero(interior.ravel())
+    assert abs(ops[0][rows] - 4 * coarse[rows]).max() <= 1e-12 * abs(coarse).max()
+
+
 @needs_petsc
-def test_cg_with_geometric_multigrid_converges_independently_of_the_grid():
+@pytest.mark.parametrize("coarse", ["galerkin", "aggregation"])
+def test_cg_with_geometric_multigrid_converges_independently_of_the_grid(coarse):
     from solvers.ksp import KSPSolver
     iterations = {}
     for n in (32, 64, 128):
         A, b = darcy_sequence(n=n, count=1)[0]
-        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgtest{n}_",
-                            mg_interpolations=prolongations((n, n))).solve(A, b)
+        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgtest{coarse}{n}_",
+                            multigrid=GeometricMG((n, n), coarse=coarse)).solve(A, b)
         assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
         iterations[n] = info.iterations
     assert max(iterations.values()) <= 12, iterations
@@ -55,10 +71,29 @@ def test_cg_with_geometric_multigrid_converges_independently_of_the_grid():
 @needs_petsc
 def test_mg_needs_a_hierarchy():
     from solvers.ksp import KSPSolver
-    with pytest.raises(ValueError, match="mg_interpolations"):
+    with pytest.raises(ValueError, match="GeometricMG"):
         KSPSolver("cg", "mg")
+    with pytest.raises(ValueError, match="cannot be halved"):
+        GeometricMG((30, 31))
 
 
 def test_recipe_rejects_mg_on_a_grid_it_cannot_coarsen():
     with pytest.raises(RecipeError, match=r"grid.shape \[30, 30\]"):
         load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "darcy.yaml", ["solver.preconditioner=mg", "grid.shape=[30,30]"])
+
+
+def test_aggregation_operators_match_the_explicit_products():
+    """The precomputed scatter plan gives exactly (1/2) P0^T A P0 at every level, also
+    after the matrix values change on the same pattern."""
+    import scipy.sparse as sp
+
+    from solvers.multigrid import aggregation_1d
+    mg = GeometricMG((64, 32), coarse="aggregation")
+    for seed in (1, 2):
+        A, _ = darcy_sequence(n=64, count=1, seed=seed)[0]
+        A = A[: 64 * 32, : 64 * 32].tocsr()  # any matrix on the (64, 32) pattern works
+        expected = A
+        for got, shape in zip(mg.coarse_operators(A), mg.shapes[1:]):
+            P0 = sp.kron(aggregation_1d(shape[0]), aggregation_1d(shape[1]), format="csr")
+            expected = (0.5 * (P0.T @ expected @ P0)).tocsr()
+            assert abs(got - expected).max() <= 1e-12 * abs(expected).max()

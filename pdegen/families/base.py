@@ -45,6 +45,9 @@ class Family:
     symmetric: bool = True
     positive_definite: bool = True
     time_dependent: bool = False
+    # The operator is -div(a grad u) alone (no zeroth-order or advection term), so geometric
+    # multigrid may build its coarse levels by aggregation (solvers.multigrid).
+    pure_diffusion: bool = False
     # Parameters whose value changes the matrix (not only the right-hand side).
     operator_parameters: tuple[str, ...] = ()
 

@@ -34,6 +34,7 @@ def assemble_diffusion(grid: Grid, coefficient, forcing, boundary_value: float =
 
 class Darcy(Family):
     name = "darcy"
+    pure_diffusion = True
     doc = "-div(a grad u) = f, Dirichlet boundary; cell-centred FV, harmonic-mean faces; SPD"
     parameters = {
         "coefficient": Parameter(

@@ -37,6 +37,7 @@ def boundary_function(grid: Grid, data):
 
 class Poisson(Family):
     name = "poisson"
+    pure_diffusion = True
     doc = "-Δu = f, u = g on the boundary (random source and boundary data); fixed operator"
     parameters = {
         "forcing": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "none"}, "source f(x)"),
