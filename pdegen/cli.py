@@ -188,7 +188,7 @@ def _percentiles(values) -> dict:
 @click.option("--samples", type=int, default=32, show_default=True, help="Systems to sample and solve.")
 @set_option
 @click.option("--strategy", "strategies", multiple=True, help="Run only these strategies (repeatable); "
-              "default: auto, skr, gcrodr-unsorted, gmres, cg-gamg, direct, direct-reuse.")
+              "default: auto, skr, gcrodr-unsorted, gmres, cg-gamg, direct, direct-reuse, cg-gamg-reuse.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Round-robin passes; the median time counts.")
 @click.option("--json", "as_json", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON.")

@@ -21,13 +21,15 @@ DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # (docs/benchmarks.md, families_bench and planner notes). No direct solves in 3-D unless
 # the matrix is fixed.
 DIRECT_MAX_UNKNOWNS_3D = 0
-# From this many unknowns up, CG with geometric multigrid (solvers.multigrid: Galerkin
-# hierarchy, SOR smoothing, 6 iterations at every size) beats the reused Cholesky on 2-D
-# Darcy when the grid halves at least twice: 0.96x its time at 96², 0.71x at 128², 0.52x at
-# 256², against 1.05x at 64² (docs/benchmarks.md, planner_crossover). In 3-D the Galerkin
-# products and the coarse factorisation cost more than they save: at 32³ CG + MG took
-# 124 ms/sample against 49 ms for CG + ICC (a one-off run), so 3-D keeps ICC.
-MG_MIN_UNKNOWNS_2D = 96 * 96
+# From this many unknowns up, CG with geometric multigrid (solvers.multigrid, SOR
+# smoothing, 6-8 iterations at every size) beats the reused Cholesky on 2-D Darcy when
+# the grid halves at least twice (docs/benchmarks.md, planner_crossover). With
+# aggregation coarse operators (pure diffusion): 0.61x the direct time at 64², 0.63x at
+# 128², 0.41x at 256². With Galerkin products (any SPD operator): 0.96x at 96², 0.71x at
+# 128², 1.07x at 64² (an earlier run of the same script). In 3-D the Galerkin products and the coarse factorisation cost more
+# than they save: at 32³ CG + MG took 124 ms/sample against 49 ms for CG + ICC (a
+# one-off run), so 3-D keeps ICC.
+MG_MIN_UNKNOWNS_2D = {"aggregation": 64 * 64, "galerkin": 96 * 96}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -75,6 +77,7 @@ def make_plan(recipe) -> Plan:
     reasons = []
     method = solver["method"]
     mg = False
+    coarse = "aggregation" if family.pure_diffusion else "galerkin"
     if method == "auto":
         varies = family.operator_varies(data)
         limit = DIRECT_MAX_UNKNOWNS_2D if ndim <= 2 else DIRECT_MAX_UNKNOWNS_3D
@@ -95,13 +98,14 @@ def make_plan(recipe) -> Plan:
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
         elif (ndim == 2 and family.positive_definite and not family.time_dependent
-              and solver["backend"] == "petsc" and unknowns >= MG_MIN_UNKNOWNS_2D
+              and solver["backend"] == "petsc" and unknowns >= MG_MIN_UNKNOWNS_2D[coarse]
               and len(level_shapes(data["grid"]["shape"])) >= 3):
             method = "cg"
             mg = True
             reasons.append(f"SPD, {unknowns} unknowns in 2-D on a grid that halves "
-                           f"{len(level_shapes(data['grid']['shape'])) - 1} times: CG with geometric multigrid "
-                           f"(measured faster than the reused Cholesky from {MG_MIN_UNKNOWNS_2D} unknowns)")
+                           f"{len(level_shapes(data['grid']['shape'])) - 1} times: CG with geometric multigrid, "
+                           f"{coarse} coarse operators (measured faster than the reused Cholesky from "
+                           f"{MG_MIN_UNKNOWNS_2D[coarse]} unknowns)")
         elif unknowns <= limit:
             method = "direct"
             reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
@@ -146,7 +150,7 @@ def make_plan(recipe) -> Plan:
                           else "cheap, and warm starts gain a little: docs/benchmarks.md, ablation") + ")")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]),
-                multigrid_coarse="aggregation" if family.pure_diffusion else "galerkin")
+                multigrid_coarse=coarse)
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
