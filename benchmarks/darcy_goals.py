@@ -3,7 +3,7 @@
 PETSc expert would write (one matrix updated in place; Cholesky with the symbolic
 factorisation reused, or CG + GAMG with warm starts; goal >= 1.5x, stretch 2x).
 
-`pdegen bench` timings: 40 samples, assembly + solve per sample, median of 3 round-robin
+`pdegen bench` timings: 40 samples, assembly + solve per sample, median of 5 round-robin
 repeats, every true residual checked. Independent GMRES(40) + ILU is left out (the issue
 measured it 10x slower than the others at 128²). `pdegen build` of the same 40 samples is
 timed as well: its per-sample loop, with sampling and writing included.
@@ -49,7 +49,7 @@ def main():
     sections, summary = [], []
     for n in (128, 256):
         recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [f"samples={args.samples}", f"grid.shape=[{n},{n}]"])
-        report = run_bench(recipe, names=STRATEGIES, repeats=3)
+        report = run_bench(recipe, names=STRATEGIES, repeats=5)
         by_name = {r["name"]: r for r in report["results"]}
         assert all(r["failures"] == 0 for r in report["results"]), report["results"]
         auto = by_name["auto"]["ms_per_sample"]

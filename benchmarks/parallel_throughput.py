@@ -45,9 +45,12 @@ def main():
                 print(ranks, times[ranks][-1], flush=True)
     t1, t2 = np.median(times[1]), np.median(times[2])
     rows = [[p, f"{np.median(times[p]):.2f}", f"{args.samples / np.median(times[p]):.1f}"] for p in (1, 2)]
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    plan = make_plan(load_recipe(ROOT / "recipes" / "darcy.yaml"))
     write_section("parallel_throughput", (
-        f"`pdegen build recipes/darcy.yaml --samples {args.samples}` (128x128, direct Cholesky with reused "
-        f"symbolic factorisation), whole command, median of {args.repeats} alternating runs.\n\n"
+        f"`pdegen build recipes/darcy.yaml --samples {args.samples}` (128x128, planner: {plan.method} + "
+        f"{plan.preconditioner}), whole command, median of {args.repeats} alternating runs.\n\n"
         + table(["ranks", "seconds", "samples/s"], rows)
         + f"\n\nSpeed-up P=2 over P=1: **{t1 / t2:.2f}x** (2 cores)."))
     print(f"speedup {t1 / t2:.2f}")

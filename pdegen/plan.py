@@ -22,14 +22,16 @@ DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # the matrix is fixed.
 DIRECT_MAX_UNKNOWNS_3D = 0
 # From this many unknowns up, CG with geometric multigrid (solvers.multigrid, SOR
-# smoothing, 6-8 iterations at every size) beats the reused Cholesky on 2-D Darcy when
+# smoothing, 7-9 iterations at every size) beats the reused Cholesky on 2-D Darcy when
 # the grid halves at least twice (docs/benchmarks.md, planner_crossover). With
-# aggregation coarse operators (pure diffusion): 0.61x the direct time at 64², 0.63x at
-# 128², 0.41x at 256². With Galerkin products (any SPD operator): 0.96x at 96², 0.71x at
-# 128², 1.07x at 64² (an earlier run of the same script). In 3-D the Galerkin products and the coarse factorisation cost more
-# than they save: at 32³ CG + MG took 124 ms/sample against 49 ms for CG + ICC (a
-# one-off run), so 3-D keeps ICC.
-MG_MIN_UNKNOWNS_2D = {"aggregation": 64 * 64, "galerkin": 96 * 96}
+# aggregation coarse operators (pure diffusion), smooth exp(GRF) coefficients: 0.61-0.98x
+# the direct time at 64² (two runs), 0.83x at 96², 0.63x at 128², 0.41x at 256²; the
+# 12/3 thresholded coefficient (darcy_threshold): 1.4x slower at 64², equal at 96², 0.72x
+# at 128² (one-off `pdegen bench` runs). With Galerkin products (any SPD operator; an
+# earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². In 3-D the
+# Galerkin products and the coarse factorisation cost more than they save: at 32³ CG + MG
+# took 124 ms/sample against 49 ms for CG + ICC (a one-off run), so 3-D keeps ICC.
+MG_MIN_UNKNOWNS_2D = {"aggregation": 96 * 96, "galerkin": 96 * 96}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).

@@ -102,7 +102,7 @@ def test_bench_compares_strategies_and_checks_residuals(tmp_path):
 
 
 @pytest.mark.parametrize("recipe,shape,expected", [
-    ("darcy", [48, 48], ("direct", "cholesky")),       # below the measured MG crossover (64²)
+    ("darcy", [64, 64], ("direct", "cholesky")),       # below the measured MG crossover (96²)
     ("darcy", [128, 128], ("cg", "mg")),               # halves 4 times, above it
     ("darcy", [250, 250], ("cg", "gamg")),             # 125 is odd: no hierarchy, above the direct limit
     ("heat", [128, 128], ("direct", "cholesky")),      # one factorisation serves every time step
