@@ -37,6 +37,8 @@ True
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -88,13 +90,6 @@ def aggregation_1d(coarse: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(fine.size), (fine, fine // 2)), shape=(2 * coarse, coarse))
 
 
-def _kron_all(factors) -> sp.csr_matrix:
-    out = factors[0]
-    for f in factors[1:]:
-        out = sp.kron(out, f, format="csr")
-    return out.tocsr()
-
-
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
     ``coarse`` is "galerkin" or "aggregation"."""
@@ -107,10 +102,7 @@ class GeometricMG:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
         self.coarse = coarse
         self.interpolations = prolongations(shape, coarsest)
-        # Fine-to-coarse piecewise-constant prolongations for the aggregation operators.
-        self._aggregations = [_kron_all([aggregation_1d(n) for n in s]) for s in self.shapes[1:]]
-        self._holders = None
-        self._pattern = None
+        self._pattern = self._plan = self._mats = None
 
     @property
     def options(self) -> dict:
@@ -134,8 +126,8 @@ class GeometricMG:
         are computed once per fine pattern; after that each level costs one bincount."""
         A = sp.csr_matrix(A)
         pattern = (A.shape, A.indptr.tobytes(), A.indices.tobytes())
-        if self._pattern != pattern:
-            self._pattern, self._plan = pattern, _aggregation_plan(A, self.shapes)
+        if self._pattern != pattern:  # (P0 itself is aggregation_1d's tensor product)
+            self._pattern, self._plan, self._mats = pattern, _aggregation_plan(A, self.shapes), None
         ops, data = [], A.data
         for (indptr, indices, targets, shape) in self._plan:
             data = 0.5 * np.bincount(targets, weights=data, minlength=indices.size)
@@ -151,19 +143,19 @@ class GeometricMG:
             raise TypeError("aggregation coarse operators need the fine matrix as a SciPy sparse matrix")
         from petsc4py import PETSc
         ops = self.coarse_operators(A)
-        if self._holders is None:  # one PETSc Mat per coarse level, values rewritten in place
-            self._holders = []
+        if self._mats is None:  # one PETSc Mat per coarse level (per fine pattern), values rewritten in place
+            self._mats = []
             for op in ops:
                 mat = PETSc.Mat().createAIJ(size=op.shape, comm=PETSc.COMM_SELF, csr=(
                     op.indptr.astype(PETSc.IntType), op.indices.astype(PETSc.IntType), op.data))
                 mat.assemble()
-                self._holders.append(mat)
+                self._mats.append(mat)
             levels = len(ops)  # PCMG numbers levels from the coarsest (0) to the finest
-            for i, mat in enumerate(self._holders):
+            for i, mat in enumerate(self._mats):
                 level = levels - 1 - i
                 (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
             return
-        for mat, op in zip(self._holders, ops):
+        for mat, op in zip(self._mats, ops):
             mat.setValuesCSR(op.indptr.astype(PETSc.IntType), op.indices.astype(PETSc.IntType), op.data)
             mat.assemble()
 
@@ -174,7 +166,7 @@ def _aggregation_plan(A: sp.csr_matrix, shapes) -> list:
     plan = []
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     cols = A.indices
-    for fine, coarse in zip(shapes[:-1], shapes[1:]):
+    for fine, coarse in pairwise(shapes):
         parent = _parents(fine, coarse)
         n = int(np.prod(coarse))
         keys = parent[rows].astype(np.int64) * n + parent[cols]
