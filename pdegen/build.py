@@ -248,7 +248,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
                          "(MUMPS) that this PETSc lacks; use cg, gcrodr or auto")
     parts = segments(n, group_count, write_unit(recipe))
 
-    mode = None
+    mode = stored_plan = None
     if rank == 0:
         try:
             mode = _check_output(recipe, overwrite, resume)
@@ -257,6 +257,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
                 with open_dataset(path) as ds:
                     reason = _same_dataset(ds.attrs, recipe)
                     groups_before = ds.attrs.get("groups", 1)
+                    stored_plan = ds.attrs.get("plan")
                 if reason:
                     raise BuildError(f"{path}: cannot resume: {reason}; build to a new path or use --overwrite")
                 if fmt == "hdf5" and groups_before != group_count:
@@ -264,9 +265,13 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
                                      f"into part files; resume it with the same number (got {group_count})")
         except BuildError as error:
             mode = error
-    mode = comm.bcast(mode, root=0)
+    mode, stored_plan = comm.bcast((mode, stored_plan), root=0)
     if isinstance(mode, BuildError):
         raise mode
+    if mode == "resume" and stored_plan:
+        # Finish with the plan the store was started with (same order, same method), even
+        # if this pdegen's planner would now choose differently.
+        plan = Plan(**{k: v for k, v in stored_plan.items() if k in Plan.__dataclass_fields__})
 
     order = None
     if rank == 0:

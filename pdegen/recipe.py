@@ -260,11 +260,12 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         shape = (data.get("grid") or {}).get("shape")
         if isinstance(shape, list) and all(isinstance(n, int) for n in shape) and len(level_shapes(shape)) < 3:
             problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can halve at "
-                            f"least twice (every axis even, >= 32 cells), got grid.shape {shape}; use gamg")
+                            f"least twice (every axis a multiple of 4, >= 32 cells), got grid.shape {shape}; "
+                            "use gamg")
         if data.get("ranks_per_system", 1) > 1:
             problems.append("solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system "
                             f"{data['ranks_per_system']}; use gamg")
-        if solver.get("method") in ("gcrodr", "gmres") and solver.get("backend") != "numpy":
+        if solver.get("method") in ("gcrodr", "gmres"):
             problems.append(f"solver.preconditioner: 'mg' is offered with method cg or auto, got "
                             f"{show(solver['method'])}")
     if solver.get("backend") == "numpy" and data.get("ranks_per_system", 1) > 1:

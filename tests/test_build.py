@@ -192,3 +192,29 @@ def test_sharded_zarr_build_on_three_ranks_matches_serial(tmp_path):
     assert sharded["outputs/solution"].shards == (6, 16, 16) and sharded["outputs/solution"].chunks == (2, 16, 16)
     data_files = [f for f in (tmp_path / "sharded.zarr" / "outputs" / "solution" / "c").rglob("*") if f.is_file()]
     assert len(data_files) == 4  # ceil(22 / 6) shards, not 11 chunk files
+
+
+def test_resume_finishes_with_the_plan_the_store_was_started_with(tmp_path, monkeypatch):
+    """A newer planner (here: a patched one that orders greedily and solves with GMRES)
+    must not break resuming: the stored plan fixes the solve order and the method."""
+    import pdegen.build
+    from pdegen.plan import make_plan as real_make_plan
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    store = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")
+    stored_plan = dict(store.attrs["plan"])
+    done = store["done"][:]
+    done[-3:] = False  # as if killed before the last three samples were written
+    store["done"][:] = done
+    before = store["outputs/solution"][:]
+
+    def newer_planner(recipe):
+        plan = real_make_plan(recipe)
+        return type(plan)(**{**plan.as_dict(), "method": "gmres", "preconditioner": "jacobi",
+                             "ordering": "kdtree" if stored_plan["ordering"] != "kdtree" else "none"})
+    monkeypatch.setattr(pdegen.build, "make_plan", newer_planner)
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "(4 already done)" in result.output, result.output  # whole chunks redone
+    ds = open_dataset(tmp_path / "tiny.zarr")
+    assert ds["done"][:].all() and ds.attrs["plan"]["method"] == stored_plan["method"]
+    assert np.allclose(ds["outputs/solution"][:], before, rtol=1e-5, atol=1e-6 * np.abs(before).max())
