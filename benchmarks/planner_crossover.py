@@ -1,5 +1,6 @@
 """Where a sparse direct solve stops beating the iterative alternatives on 2-D Darcy
-(a = exp(GRF)), the planner's DIRECT_MAX_UNKNOWNS_2D / MG rules: all as pdegen runs them
+(a = exp(GRF)), and where geometric multigrid overtakes CG + ICC in 3-D: the planner's
+DIRECT_MAX_UNKNOWNS_2D / MG rules, all as pdegen runs them
 (one matrix updated in place; direct = Cholesky with its symbolic factorisation reused;
 CG with warm starts, preconditioned by GAMG or by geometric multigrid, set up for each
 sample), 12 samples per size, median of 3 round-robin repeats, assembly included.
@@ -20,6 +21,9 @@ from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.multigrid import level_shapes  # noqa: E402
 
 SIZES = (64, 96, 128, 160, 192, 224, 256)
+SIZES_3D = (32, 48)
+METHODS_3D = {"CG+ICC": ["solver.method=cg", "solver.preconditioner=icc"],
+              "CG+MG": ["solver.method=cg", "solver.preconditioner=mg"]}
 METHODS = {"direct": ["solver.method=direct"],
            "cg+gamg": ["solver.method=cg", "solver.preconditioner=gamg"],
            "cg+mg": ["solver.method=cg", "solver.preconditioner=mg"]}
@@ -41,8 +45,21 @@ def main():
         cells = [f"{times[k][0]:.1f} ({times[k][1]:.1f} its)" if k in times else "-" for k in METHODS]
         rows.append([f"{n}x{n}", n * n, *cells, best])
         print(rows[-1], flush=True)
+    rows3 = []
+    for n in SIZES_3D:
+        times = {}
+        for name, settings in METHODS_3D.items():
+            recipe = load_recipe(ROOT / "recipes" / "darcy3d.yaml", ["samples=8", f"grid.shape=[{n},{n},{n}]", *settings])
+            result = run_bench(recipe, names=["auto"], repeats=3)["results"][0]
+            assert result["failures"] == 0
+            times[name] = (result["ms_per_sample"], result["iterations"])
+        best = min(times, key=lambda k: times[k][0])
+        rows3.append([f"{n}³", n**3, *(f"{times[k][0]:.1f} ({times[k][1]:.1f} its)" for k in METHODS_3D), best])
+        print(rows3[-1], flush=True)
     write_section("planner_crossover", table(
-        ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"], rows))
+        ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"], rows)
+        + "\n\n3-D Darcy (recipes/darcy3d.yaml), 8 samples, median of 3:\n\n"
+        + table(["grid", "unknowns", *(f"{k} ms/sample" for k in METHODS_3D), "fastest"], rows3))
 
 
 if __name__ == "__main__":

@@ -28,10 +28,11 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # the direct time at 64² (two runs), 0.83x at 96², 0.63x at 128², 0.41x at 256²; the
 # 12/3 thresholded coefficient (darcy_threshold): 1.4x slower at 64², equal at 96², 0.72x
 # at 128² (one-off `pdegen bench` runs). With Galerkin products (any SPD operator; an
-# earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². In 3-D the
-# Galerkin products and the coarse factorisation cost more than they save: at 32³ CG + MG
-# took 124 ms/sample against 49 ms for CG + ICC (a one-off run), so 3-D keeps ICC.
-MG_MIN_UNKNOWNS_2D = {"aggregation": 96 * 96, "galerkin": 96 * 96}
+# earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². In 3-D,
+# Galerkin products (27-point coarse stencils) cost more than they save: at 32³ CG + MG
+# took 124 ms/sample against 49 ms for CG + ICC (a one-off run); aggregation operators
+# (7-point) win: see planner_crossover's 3-D table. A 24³ grid halves only once.
+MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -99,15 +100,16 @@ def make_plan(recipe) -> Plan:
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
-        elif (ndim == 2 and family.positive_definite and not family.time_dependent
-              and solver["backend"] == "petsc" and unknowns >= MG_MIN_UNKNOWNS_2D[coarse]
+        elif (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
+              and unknowns >= MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
               and len(level_shapes(data["grid"]["shape"])) >= 3):
             method = "cg"
             mg = True
-            reasons.append(f"SPD, {unknowns} unknowns in 2-D on a grid that halves "
+            rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
+            reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that halves "
                            f"{len(level_shapes(data['grid']['shape'])) - 1} times: CG with geometric multigrid, "
-                           f"{coarse} coarse operators (measured faster than the reused Cholesky from "
-                           f"{MG_MIN_UNKNOWNS_2D[coarse]} unknowns)")
+                           f"{coarse} coarse operators (measured faster than {rival} from "
+                           f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns)")
         elif unknowns <= limit:
             method = "direct"
             reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "

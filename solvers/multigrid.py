@@ -47,6 +47,8 @@ DEFAULT_OPTIONS = {
     "mg_levels_ksp_type": "richardson",
     "mg_levels_pc_type": "sor",
     "mg_levels_ksp_max_it": 1,
+    # In 3-D the coarsest level is a few thousand unknowns: order it for little fill.
+    "mg_coarse_pc_factor_mat_ordering_type": "nd",
 }
 
 

@@ -106,7 +106,8 @@ def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     ("darcy", [128, 128], ("cg", "mg")),               # halves 4 times, above it
     ("darcy", [250, 250], ("cg", "gamg")),             # 125 is odd: no hierarchy, above the direct limit
     ("heat", [128, 128], ("direct", "cholesky")),      # one factorisation serves every time step
-    ("darcy3d", [32, 32, 32], ("cg", "icc")),          # 3-D keeps incomplete Cholesky
+    ("darcy3d", [24, 24, 24], ("cg", "icc")),          # halves once only: incomplete Cholesky
+    ("darcy3d", [32, 32, 32], ("cg", "mg")),           # 3-D, halves twice: aggregation multigrid
     ("advection_diffusion", [128, 128], ("direct", "lu")),  # not SPD: no MG
 ])
 def test_planner_rules(recipe, shape, expected):

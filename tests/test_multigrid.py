@@ -97,3 +97,18 @@ def test_aggregation_operators_match_the_explicit_products():
             P0 = sp.kron(aggregation_1d(shape[0]), aggregation_1d(shape[1]), format="csr")
             expected = (0.5 * (P0.T @ expected @ P0)).tocsr()
             assert abs(got - expected).max() <= 1e-12 * abs(expected).max()
+
+
+@needs_petsc
+def test_cg_with_aggregation_multigrid_in_3d():
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.fields import gaussian_random_field, sample_rng
+    from pdegen.grid import Grid
+    from solvers.ksp import KSPSolver
+    n = 32
+    a = np.exp(gaussian_random_field((n, n, n), 2.5, 7.0, sample_rng(3, 0)))
+    A, b = assemble_diffusion(Grid((n, n, n), ((0, 1),) * 3), a, 1.0)
+    x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix="mg3d_",
+                        multigrid=GeometricMG((n, n, n), coarse="aggregation")).solve(A, b)
+    assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
+    assert info.iterations <= 12, info.iterations
