@@ -22,16 +22,15 @@ DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # the matrix is fixed.
 DIRECT_MAX_UNKNOWNS_3D = 0
 # From this many unknowns up, CG with geometric multigrid (solvers.multigrid, SOR
-# smoothing, 7-9 iterations at every size) beats the reused Cholesky on 2-D Darcy when
-# the grid halves at least twice (docs/benchmarks.md, planner_crossover). With
-# aggregation coarse operators (pure diffusion), smooth exp(GRF) coefficients: 0.61-0.98x
-# the direct time at 64² (two runs), 0.83x at 96², 0.63x at 128², 0.41x at 256²; the
-# 12/3 thresholded coefficient (darcy_threshold): 1.4x slower at 64², equal at 96², 0.72x
-# at 128² (one-off `pdegen bench` runs). With Galerkin products (any SPD operator; an
-# earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². In 3-D,
-# Galerkin products (27-point coarse stencils) cost more than they save: at 32³ CG + MG
-# took 124 ms/sample against 49 ms for CG + ICC (a one-off run); aggregation operators
-# (7-point) win: see planner_crossover's 3-D table. A 24³ grid halves only once.
+# smoothing, 7-9 iterations at every size) beats the alternatives on steady SPD problems
+# whose grid halves at least twice (docs/benchmarks.md, planner_crossover). 2-D Darcy,
+# aggregation coarse operators, against the reused Cholesky: 1.17x slower at 64² (0.61x
+# and 0.98x in two earlier runs), 0.48x the time at 96², 0.66x at 128², 0.38x at 256²;
+# the 12/3 thresholded coefficient (darcy_threshold): 1.4x slower at 64², equal at 96²,
+# 0.72x at 128² (one-off `pdegen bench` runs). With Galerkin products (any SPD operator;
+# an earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D
+# Darcy against CG + ICC: aggregation 0.82x at 32³, 0.58x at 48³; Galerkin products
+# (27-point coarse stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
