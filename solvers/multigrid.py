@@ -144,21 +144,20 @@ class GeometricMG:
         if not sp.issparse(A):
             raise TypeError("aggregation coarse operators need the fine matrix as a SciPy sparse matrix")
         from petsc4py import PETSc
+
+        from .backends.petsc import coo_matrix
         ops = self.coarse_operators(A)
         if self._mats is None:  # one PETSc Mat per coarse level (per fine pattern), values rewritten in place
             self._mats = []
             for op in ops:
-                mat = PETSc.Mat().createAIJ(size=op.shape, comm=PETSc.COMM_SELF, csr=(
-                    op.indptr.astype(PETSc.IntType), op.indices.astype(PETSc.IntType), op.data))
-                mat.assemble()
-                self._mats.append(mat)
+                self._mats.append(coo_matrix(op.shape[0], op.shape[1], op.indptr, op.indices, op.data))
             levels = len(ops)  # PCMG numbers levels from the coarsest (0) to the finest
             for i, mat in enumerate(self._mats):
                 level = levels - 1 - i
                 (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
             return
         for mat, op in zip(self._mats, ops):
-            mat.setValuesCSR(op.indptr.astype(PETSc.IntType), op.indices.astype(PETSc.IntType), op.data)
+            mat.setValuesCOO(op.data, addv=PETSc.InsertMode.INSERT_VALUES)
             mat.assemble()
 
 
