@@ -195,8 +195,8 @@ def test_sharded_zarr_build_on_three_ranks_matches_serial(tmp_path):
 
 
 def test_resume_finishes_with_the_plan_the_store_was_started_with(tmp_path, monkeypatch):
-    """A newer planner (here: a patched one that orders greedily and solves with GMRES)
-    must not break resuming: the stored plan fixes the solve order and the method."""
+    """A newer planner (here: a patched one with another order and GMRES) must not break
+    resuming: the stored plan fixes the solve order and the method."""
     import pdegen.build
     from pdegen.plan import make_plan as real_make_plan
     path = write_recipe(tmp_path, small_recipe(tmp_path))
