@@ -29,33 +29,31 @@ METHODS = {"direct": ["solver.method=direct"],
            "cg+mg": ["solver.method=cg", "solver.preconditioner=mg"]}
 
 
+def timed(recipe_file: str, shape: list[int], samples: int, settings: list[str]) -> tuple[float, float]:
+    """(ms/sample, iterations) of `auto` for the recipe with ``settings``, median of 3."""
+    recipe = load_recipe(ROOT / "recipes" / recipe_file, [f"samples={samples}", f"grid.shape={shape}", *settings])
+    result = run_bench(recipe, names=["auto"], repeats=3)["results"][0]
+    assert result["failures"] == 0
+    return result["ms_per_sample"], result["iterations"]
+
+
+def row(label, unknowns, times: dict, methods) -> list:
+    best = min(times, key=lambda k: times[k][0])
+    cells = [f"{times[k][0]:.1f} ({times[k][1]:.1f} its)" if k in times else "-" for k in methods]
+    print([label, unknowns, *cells, best], flush=True)
+    return [label, unknowns, *cells, best]
+
+
 def main():
     rows = []
     for n in SIZES:
-        times = {}
-        for name, settings in METHODS.items():
-            if name == "cg+mg" and len(level_shapes((n, n))) < 3:
-                continue
-            recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", ["samples=12", f"grid.shape=[{n},{n}]", *settings])
-            report = run_bench(recipe, names=["auto"], repeats=3)
-            result = report["results"][0]
-            assert result["failures"] == 0
-            times[name] = (result["ms_per_sample"], result["iterations"])
-        best = min(times, key=lambda k: times[k][0])
-        cells = [f"{times[k][0]:.1f} ({times[k][1]:.1f} its)" if k in times else "-" for k in METHODS]
-        rows.append([f"{n}x{n}", n * n, *cells, best])
-        print(rows[-1], flush=True)
+        times = {name: timed("darcy.yaml", [n, n], 12, settings) for name, settings in METHODS.items()
+                 if name != "cg+mg" or len(level_shapes((n, n))) >= 3}
+        rows.append(row(f"{n}x{n}", n * n, times, METHODS))
     rows3 = []
     for n in SIZES_3D:
-        times = {}
-        for name, settings in METHODS_3D.items():
-            recipe = load_recipe(ROOT / "recipes" / "darcy3d.yaml", ["samples=8", f"grid.shape=[{n},{n},{n}]", *settings])
-            result = run_bench(recipe, names=["auto"], repeats=3)["results"][0]
-            assert result["failures"] == 0
-            times[name] = (result["ms_per_sample"], result["iterations"])
-        best = min(times, key=lambda k: times[k][0])
-        rows3.append([f"{n}³", n**3, *(f"{times[k][0]:.1f} ({times[k][1]:.1f} its)" for k in METHODS_3D), best])
-        print(rows3[-1], flush=True)
+        times = {name: timed("darcy3d.yaml", [n, n, n], 8, settings) for name, settings in METHODS_3D.items()}
+        rows3.append(row(f"{n}³", n**3, times, METHODS_3D))
     write_section("planner_crossover", table(
         ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"], rows)
         + "\n\n3-D Darcy (recipes/darcy3d.yaml), 8 samples, median of 3:\n\n"

@@ -104,7 +104,8 @@ class GeometricMG:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
         self.coarse = coarse
         self.interpolations = prolongations(shape, coarsest)
-        self._pattern = self._plan = self._mats = None
+        self._indptr = self._indices = self._plan = None
+        self._holders = None  # one MatrixHolder per coarse level
 
     @property
     def options(self) -> dict:
@@ -127,9 +128,11 @@ class GeometricMG:
         The sparsity patterns and, for every stored entry, the coarse entry it adds to
         are computed once per fine pattern; after that each level costs one bincount."""
         A = sp.csr_matrix(A)
-        pattern = (A.shape, A.indptr.tobytes(), A.indices.tobytes())
-        if self._pattern != pattern:  # (P0 itself is aggregation_1d's tensor product)
-            self._pattern, self._plan, self._mats = pattern, _aggregation_plan(A, self.shapes), None
+        if self._plan is None or not (np.array_equal(self._indptr, A.indptr)
+                                      and np.array_equal(self._indices, A.indices)):
+            # (P0 itself is aggregation_1d's tensor product.)
+            self._indptr, self._indices = A.indptr.copy(), A.indices.copy()
+            self._plan = _aggregation_plan(A, self.shapes)
         ops, data = [], A.data
         for (indptr, indices, targets, shape) in self._plan:
             data = 0.5 * np.bincount(targets, weights=data, minlength=indices.size)
@@ -143,22 +146,17 @@ class GeometricMG:
             return
         if not sp.issparse(A):
             raise TypeError("aggregation coarse operators need the fine matrix as a SciPy sparse matrix")
-        from petsc4py import PETSc
-
-        from .backends.petsc import coo_matrix
+        from .backends.petsc import MatrixHolder
         ops = self.coarse_operators(A)
-        if self._mats is None:  # one PETSc Mat per coarse level (per fine pattern), values rewritten in place
-            self._mats = []
-            for op in ops:
-                self._mats.append(coo_matrix(op.shape[0], op.shape[1], op.indptr, op.indices, op.data))
-            levels = len(ops)  # PCMG numbers levels from the coarsest (0) to the finest
-            for i, mat in enumerate(self._mats):
+        if self._holders is None:
+            self._holders = [MatrixHolder() for _ in ops]
+        levels = len(ops)  # PCMG numbers levels from the coarsest (0) to the finest
+        for i, (holder, op) in enumerate(zip(self._holders, ops)):
+            before = holder.mat
+            mat = holder.update(op)  # values rewritten in place while the pattern holds
+            if mat is not before:
                 level = levels - 1 - i
                 (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
-            return
-        for mat, op in zip(self._mats, ops):
-            mat.setValuesCOO(op.data, addv=PETSc.InsertMode.INSERT_VALUES)
-            mat.assemble()
 
 
 def _aggregation_plan(A: sp.csr_matrix, shapes) -> list:

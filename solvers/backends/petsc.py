@@ -83,6 +83,7 @@ def coo_matrix(n_local: int, n_global: int, indptr, indices, data, comm=None) ->
     mat.setPreallocationCOO(rows.astype(PETSc.IntType), np.array(indices, dtype=PETSc.IntType))
     mat.setValuesCOO(np.asarray(data, dtype=PETSc.ScalarType), addv=PETSc.InsertMode.INSERT_VALUES)
     mat.assemble()
+    mat.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATION_ERR, True)
     return mat
 
 
