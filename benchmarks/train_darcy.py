@@ -2,7 +2,7 @@
 125 test), a = exp(GRF(2.5, 7)), f = 1; FNO (neuraloperator) with 12 modes, width 32,
 4 layers; relative L2 error of the best-validation checkpoint on the test split.
 
-Usage: python benchmarks/train_darcy.py [--epochs 100] [--device auto]
+Usage: python benchmarks/train_darcy.py [--epochs 100] [--device auto] [--backend petsc]
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ def main():
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--backend", choices=["petsc", "numpy"], default="petsc",
+                        help="solver backend for building the store (numpy where PETSc is not installed)")
     args = parser.parse_args()
     from pdegen.train.loop import train
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "darcy64.zarr"
         recipe = load_recipe(ROOT / "recipes" / "darcy.yaml",
-                             ["samples=1250", "grid.shape=[64,64]", f"output.path={store}"])
+                             ["samples=1250", "grid.shape=[64,64]", f"output.path={store}",
+                              f"solver.backend={args.backend}"])
         start = time.perf_counter()
         build(recipe, quiet=True)
         t_build = time.perf_counter() - start

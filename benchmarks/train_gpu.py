@@ -1,15 +1,29 @@
-"""GPU check for pdegen.train: build a Darcy 128x128 store, train an FNO on CUDA with
-bfloat16 autocast for a few epochs, and report training samples/s, data-loader
-samples/s, and GPU utilisation sampled by nvidia-smi while training.
+"""GPU check for pdegen.train: does the GPU wait on data at batch size 32?
+
+Builds a Darcy 128x128 store (numpy backend, so no PETSc is needed on the GPU machine),
+then measures, in one process on one GPU:
+
+1. the DataLoader alone: training samples/s with 0, 2, 4 and 8 workers (pinned memory,
+   chunk-aware shuffle, second pass timed);
+2. the GPU alone: FNO training steps on batches already resident on the device
+   (bfloat16 autocast and float32), the ceiling the loader has to feed;
+3. the real thing: ``pdegen.train.loop.train`` with 0 and ``--workers`` workers, with
+   GPU utilisation sampled by nvidia-smi every 0.2 s while it trains.
+
+The GPU waits on data when (3) falls short of (2); the report gives the ratio.
 
 Run on a machine with an NVIDIA GPU (one prepared script for a lent machine):
-    python benchmarks/train_gpu.py --epochs 5 --workers 4
-Writes its section of docs/benchmarks.md when run with --record.
+    python benchmarks/train_gpu.py --record
+``--device cpu`` runs the same steps on the CPU, as a smoke test of the script only.
+``--record`` writes its section of docs/benchmarks.md; ``--json PATH`` saves the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import gc
+import json
 import shutil
 import subprocess
 import sys
@@ -22,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def utilisation_sampler(samples: list, stop: threading.Event):
+def sample_utilisation(samples: list, stop: threading.Event, period: float = 0.2) -> None:
+    """Append nvidia-smi's GPU utilisation (%) every ``period`` seconds until ``stop``."""
     if shutil.which("nvidia-smi") is None:
         return
     while not stop.is_set():
@@ -30,44 +45,127 @@ def utilisation_sampler(samples: list, stop: threading.Event):
                              capture_output=True, text=True)
         if out.returncode == 0 and out.stdout.strip():
             samples.append(float(out.stdout.split()[0]))
-        time.sleep(0.5)
+        stop.wait(period)
+
+
+def loader_rate(dataset, batch_size: int, workers: int) -> float:
+    """Samples/s of one shuffled pass over ``dataset`` after a warm-up pass."""
+    from pdegen.train import make_loader
+    loader = make_loader(dataset, batch_size, shuffle=True, num_workers=workers)
+    for _ in loader:  # worker start-up, page cache
+        pass
+    start = time.perf_counter()
+    count = sum(len(x) for x, _ in loader)
+    rate = count / (time.perf_counter() - start)
+    del loader  # stop its persistent workers before the next measurement
+    gc.collect()
+    return rate
+
+
+def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int) -> float:
+    """Training samples/s with the batches already on the device: the GPU's ceiling."""
+    import torch
+    from pdegen.train import make_loader
+    from pdegen.train.loop import make_model, step
+    torch.manual_seed(0)
+    batches = []
+    for x, y in make_loader(dataset, batch_size, shuffle=True, num_workers=0):
+        if len(x) == batch_size:
+            batches.append((x.to(device), y.to(device)))
+        if len(batches) == 8:
+            break
+    net = make_model("fno", dataset.in_channels, dataset.out_channels, len(dataset.grid_shape)).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    decode = copy.deepcopy(dataset.output_normalizer).to(device)
+
+    def run(n):
+        for i in range(n):
+            x, y = batches[i % len(batches)]
+            step(net, x, y, decode, use_amp, optimizer)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    run(10)  # warm-up: cuFFT plans, autocast caches, allocator
+    start = time.perf_counter()
+    run(steps)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def timed_training(store, args, workers: int, out: Path) -> dict:
+    """``train`` for ``args.epochs`` epochs, GPU utilisation sampled meanwhile."""
+    from pdegen.train.loop import train
+    utilisation, stop = [], threading.Event()
+    sampler = threading.Thread(target=sample_utilisation, args=(utilisation, stop), daemon=True)
+    sampler.start()
+    metrics = train(store, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
+                    num_workers=workers, out=out, progress=False, log=lambda *_: None)
+    stop.set()
+    sampler.join()
+    rates = [row["train"]["samples_per_s"] for row in metrics["history"][1:]]  # the first epoch warms up
+    busy = sorted(utilisation)
+    return {"workers": workers, "samples_per_s": sorted(rates)[len(rates) // 2],
+            "gpu_util_median": busy[len(busy) // 2] if busy else None,
+            "gpu_util_samples": len(busy), "test_rel_l2": metrics["test"]["rel_l2"]}
 
 
 def main():
     import torch
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=2048)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=1280,
+                        help="store size (40 chunks of 32: more than the loader's cache of 32 chunks)")
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4, help="DataLoader workers for the second training run")
+    parser.add_argument("--steps", type=int, default=200, help="timed steps on device-resident batches")
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("no CUDA device: this script checks GPU training")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("no CUDA device: this script checks GPU training (--device cpu only smoke-tests it)")
+    device = torch.device(args.device)
     from pdegen.build import build
     from pdegen.recipe import load_recipe
-    from pdegen.train.loop import train
+    from pdegen.train import PDEDataset
+    result = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+              "torch": torch.__version__, "samples": args.samples, "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "d.zarr"
         start = time.perf_counter()
         build(load_recipe(ROOT / "recipes" / "darcy.yaml", [f"samples={args.samples}", f"output.path={store}",
                                                              "solver.backend=numpy"]), quiet=True)
-        print(f"built {args.samples} samples in {time.perf_counter() - start:.1f} s", flush=True)
-        utilisation, stop = [], threading.Event()
-        sampler = threading.Thread(target=utilisation_sampler, args=(utilisation, stop), daemon=True)
-        sampler.start()
-        metrics = train(store, epochs=args.epochs, batch_size=args.batch_size, device="cuda",
-                        num_workers=args.workers, out=Path(tmp) / "run", progress=False)
-        stop.set()
-        sampler.join()
-    rates = [row["train"]["samples_per_s"] for row in metrics["history"][1:]] or \
-        [metrics["history"][0]["train"]["samples_per_s"]]
-    mean_util = sum(utilisation) / len(utilisation) if utilisation else float("nan")
-    body = (f"{torch.cuda.get_device_name(0)}, Darcy 128x128, {args.samples} samples, FNO 12 modes width 32, "
-            f"bf16 autocast, batch {args.batch_size}, {args.workers} workers, {args.epochs} epochs: "
-            f"**{sum(rates) / len(rates):.0f} training samples/s** (epochs after the first), GPU utilisation "
-            f"mean {mean_util:.0f}% (nvidia-smi every 0.5 s), test rel L2 {metrics['test']['rel_l2']:.3f}.")
+        result["build_s"] = time.perf_counter() - start
+        print(f"built {args.samples} samples in {result['build_s']:.1f} s", flush=True)
+        data = PDEDataset(store, "train", coordinates=True)
+        result["train_samples"] = len(data)
+        result["loader"] = {w: loader_rate(data, args.batch_size, w) for w in (0, 2, 4, 8)}
+        print("loader samples/s by workers:", {w: round(r) for w, r in result["loader"].items()}, flush=True)
+        result["resident"] = {"bf16": resident_rate(data, args.batch_size, device, device.type == "cuda", args.steps),
+                              "fp32": resident_rate(data, args.batch_size, device, False, args.steps)}
+        print("device-resident training samples/s:", {k: round(v) for k, v in result["resident"].items()}, flush=True)
+        result["training"] = [timed_training(store, args, w, Path(tmp) / f"run{w}") for w in (0, args.workers)]
+        for run in result["training"]:
+            print("train():", run, flush=True)
+        if device.type == "cuda":
+            result["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    ceiling = result["resident"]["bf16"]
+    rows = [f"| DataLoader alone, {w} workers | {r:,.0f} | |" for w, r in result["loader"].items()]
+    rows += [f"| FNO steps on device-resident batches, bf16 autocast | {ceiling:,.0f} | |",
+             f"| FNO steps on device-resident batches, float32 | {result['resident']['fp32']:,.0f} | |"]
+    rows += [f"| `train()`, {run['workers']} workers | {run['samples_per_s']:,.0f} | "
+             f"{run['gpu_util_median'] if run['gpu_util_median'] is not None else 'n/a'} |"
+             for run in result["training"]]
+    best = max(run["samples_per_s"] for run in result["training"])
+    body = (f"{result['device']}, torch {result['torch']}, Darcy 128x128 ({args.samples} samples built in "
+            f"{result['build_s']:.0f} s, {result['train_samples']} in the train split; input: coefficient + 2 "
+            f"coordinate channels), FNO 12 modes, width 32, 4 layers, batch {args.batch_size}, "
+            f"{args.epochs} epochs per `train()` run (median epoch after the first).\n\n"
+            "| what | training samples/s | GPU utilisation, median % |\n|---|---|---|\n" + "\n".join(rows) +
+            f"\n\nThe real loop reaches **{best / ceiling:.2f}x** the rate of device-resident batches"
+            + (f"; peak GPU memory {result['peak_memory_gib']:.2f} GiB." if "peak_memory_gib" in result else "."))
     print(body)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
     if args.record:
         from benchmarks.report import write_section
         write_section("train_gpu", body)

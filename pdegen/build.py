@@ -121,7 +121,7 @@ def software_versions() -> dict:
         from mpi4py import MPI
         versions["mpi4py"] = mpi4py.__version__
         versions["mpi"] = MPI.Get_library_version().splitlines()[0].strip()
-    except ImportError:
+    except (ImportError, RuntimeError):  # mpi4py without an MPI library to load
         pass
     return versions
 

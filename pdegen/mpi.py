@@ -49,7 +49,7 @@ def world():
     """mpi4py's COMM_WORLD when available, else :class:`SerialComm`."""
     try:
         from mpi4py import MPI
-    except ImportError:  # pragma: no cover - mpi4py is a dependency, but stay usable without it
+    except (ImportError, RuntimeError):  # pragma: no cover - no mpi4py, or no MPI library for it to load
         return SerialComm()
     return MPI.COMM_WORLD
 

@@ -8,6 +8,7 @@ Mixed precision (bfloat16 autocast) and pinned, non-blocking transfers on CUDA.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -35,9 +36,42 @@ def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes:
                layers: int = 4):
     if name != "fno":
         raise ValueError(f"model must be 'fno'; got {name!r}")
+    from neuralop.layers.spectral_convolution import SpectralConv
     from neuralop.models import FNO
-    return FNO(n_modes=(modes,) * ndim, hidden_channels=width, in_channels=in_channels,
-               out_channels=out_channels, n_layers=layers)
+    net = FNO(n_modes=(modes,) * ndim, hidden_channels=width, in_channels=in_channels,
+              out_channels=out_channels, n_layers=layers)
+    for module in net.modules():
+        if isinstance(module, SpectralConv):
+            module.forward = _in_float32(module.forward)
+    return net
+
+
+def _in_float32(forward):
+    """Run a spectral convolution in float32 under autocast: cuFFT has no bfloat16
+    transforms ("Unsupported dtype BFloat16"), and the spectral weights are complex64
+    anyway. The pointwise layers around it still run in bfloat16."""
+    def float32_forward(x, *args, **kwargs):
+        with torch.autocast(x.device.type, enabled=False):
+            return forward(x.float(), *args, **kwargs)
+    return float32_forward
+
+
+def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
+    """One batch: forward (bfloat16 autocast when ``use_amp``), per-sample relative L2 in
+    physical units, and a backward pass and optimizer step when ``optimizer`` is given.
+    Returns the mean loss and the per-sample errors, detached and left on the device."""
+    with torch.set_grad_enabled(optimizer is not None), torch.autocast(x.device.type, dtype=torch.bfloat16,
+                                                                       enabled=use_amp):
+        prediction = net(x)
+    error = relative_l2(decode.decode(prediction.float()), decode.decode(y))
+    loss = error.mean()
+    if optimizer is not None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    return loss.detach(), error.detach()
 
 
 def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr: float = 3e-3,
@@ -56,7 +90,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     train_set = data["train"]
     net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
                      modes, width, layers).to(dev)
-    decode = train_set.output_normalizer.to(dev)
+    decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(loaders["train"]),
                                                     pct_start=0.1)
@@ -65,26 +99,21 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
 
     def run(split: str, training: bool) -> dict:
         net.train(training)
-        total_loss, total_error, count, started = 0.0, 0.0, 0, time.perf_counter()
+        # Sums stay on the device: reading them every batch would stall the GPU.
+        total_loss = torch.zeros((), device=dev)
+        total_error = torch.zeros((), device=dev)
+        count, started = 0, time.perf_counter()
         batches = loaders[split]
         if progress:
             from tqdm import tqdm
             batches = tqdm(batches, desc=f"{split:>5}", leave=False, unit="batch")
         for x, y in batches:
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            with torch.set_grad_enabled(training), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                prediction = net(x)
-            prediction = prediction.float()
-            error = relative_l2(decode.decode(prediction), decode.decode(y))
-            loss = error.mean()
-            if training:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-            total_loss += float(loss.detach()) * len(x)
-            total_error += float(error.detach().sum())
+            loss, error = step(net, x, y, decode, use_amp, optimizer if training else None, scheduler)
+            total_loss += loss * len(x)
+            total_error += error.sum()
             count += len(x)
+        total_loss, total_error = float(total_loss), float(total_error)  # one synchronisation per pass
         seconds = time.perf_counter() - started
         return {"loss": total_loss / count, "rel_l2": total_error / count, "samples_per_s": count / seconds}
 
