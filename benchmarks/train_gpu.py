@@ -6,7 +6,8 @@ then measures, in one process on one GPU:
 1. the DataLoader alone: training samples/s with 0, 2, 4 and 8 workers (pinned memory,
    chunk-aware shuffle, second pass timed);
 2. the GPU alone: FNO training steps on batches already resident on the device
-   (bfloat16 autocast and float32), the ceiling the loader has to feed;
+   (bfloat16 autocast and float32), the ceiling the loader has to feed, with the host and
+   GPU time of one step from torch.profiler (host > GPU: the step is launch-bound);
 3. the real thing: ``pdegen.train.loop.train`` with 0 and ``--workers`` workers, with
    GPU utilisation sampled by nvidia-smi every 0.2 s while it trains.
 
@@ -88,7 +89,23 @@ def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int) -
     run(10)  # warm-up: cuFFT plans, autocast caches, allocator
     start = time.perf_counter()
     run(steps)
-    return steps * batch_size / (time.perf_counter() - start)
+    rate = steps * batch_size / (time.perf_counter() - start)
+    return rate, step_profile(lambda: run(10), 10)
+
+
+def step_profile(run_steps, steps: int) -> dict:
+    """Host and GPU time per step (ms) and kernel launches per step, from torch.profiler:
+    host time above GPU time means the step is launch-bound, whatever feeds it."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities) as prof:
+        run_steps()
+    events = prof.key_averages()
+    host = sum(e.self_cpu_time_total for e in events) / 1e3 / steps
+    gpu = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e3 / steps
+    launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx"))
+    return {"host_ms": host, "gpu_ms": gpu, "launches": launches / steps}
 
 
 def timed_training(store, args, workers: int, out: Path) -> dict:
@@ -140,9 +157,12 @@ def main():
         result["train_samples"] = len(data)
         result["loader"] = {w: loader_rate(data, args.batch_size, w) for w in (0, 2, 4, 8)}
         print("loader samples/s by workers:", {w: round(r) for w, r in result["loader"].items()}, flush=True)
-        result["resident"] = {"bf16": resident_rate(data, args.batch_size, device, device.type == "cuda", args.steps),
-                              "fp32": resident_rate(data, args.batch_size, device, False, args.steps)}
-        print("device-resident training samples/s:", {k: round(v) for k, v in result["resident"].items()}, flush=True)
+        result["resident"], result["step_profile"] = {}, {}
+        for name, amp in (("bf16", device.type == "cuda"), ("fp32", False)):
+            result["resident"][name], result["step_profile"][name] = resident_rate(data, args.batch_size, device, amp,
+                                                                                   args.steps)
+        print("device-resident training samples/s:", {k: round(v) for k, v in result["resident"].items()},
+              "per-step profile:", result["step_profile"], flush=True)
         result["training"] = [timed_training(store, args, w, Path(tmp) / f"run{w}") for w in (0, args.workers)]
         for run in result["training"]:
             print("train():", run, flush=True)
@@ -150,8 +170,8 @@ def main():
             result["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
     ceiling = result["resident"]["bf16"]
     rows = [f"| DataLoader alone, {w} workers | {r:,.0f} | |" for w, r in result["loader"].items()]
-    rows += [f"| FNO steps on device-resident batches, bf16 autocast | {ceiling:,.0f} | |",
-             f"| FNO steps on device-resident batches, float32 | {result['resident']['fp32']:,.0f} | |"]
+    rows += [f"| FNO steps on device-resident batches, {label} | {result['resident'][name]:,.0f} | |"
+             for name, label in (("bf16", "bf16 autocast"), ("fp32", "float32"))]
     rows += [f"| `train()`, {run['workers']} workers | {run['samples_per_s']:,.0f} | "
              f"{run['gpu_util_median'] if run['gpu_util_median'] is not None else 'n/a'} |"
              for run in result["training"]]
@@ -162,7 +182,10 @@ def main():
             f"{args.epochs} epochs per `train()` run (median epoch after the first).\n\n"
             "| what | training samples/s | GPU utilisation, median % |\n|---|---|---|\n" + "\n".join(rows) +
             f"\n\nThe real loop reaches **{best / ceiling:.2f}x** the rate of device-resident batches"
-            + (f"; peak GPU memory {result['peak_memory_gib']:.2f} GiB." if "peak_memory_gib" in result else "."))
+            + (f"; peak GPU memory {result['peak_memory_gib']:.2f} GiB." if "peak_memory_gib" in result else ".")
+            + " Per device-resident step (torch.profiler, 10 steps): " + "; ".join(
+                f"{name} {prof['host_ms']:.1f} ms host, {prof['gpu_ms']:.1f} ms GPU, {prof['launches']:.0f} kernel "
+                "launches" for name, prof in result["step_profile"].items()) + ".")
     print(body)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
