@@ -218,3 +218,29 @@ def test_resume_finishes_with_the_plan_the_store_was_started_with(tmp_path, monk
     ds = open_dataset(tmp_path / "tiny.zarr")
     assert ds["done"][:].all() and ds.attrs["plan"]["method"] == stored_plan["method"]
     assert np.allclose(ds["outputs/solution"][:], before, rtol=1e-5, atol=1e-6 * np.abs(before).max())
+
+
+def test_a_failed_chunk_write_leaves_its_rows_not_done_and_resume_completes(tmp_path, monkeypatch):
+    """A write error stops the build; the chunks before it stay done, the failed one and
+    the rest are not, and --resume completes the store as an uninterrupted build would."""
+    from pdegen.store.zarr import ZarrWriter
+    recipe = small_recipe(tmp_path, **{"output.chunk_samples": 2})
+    path = write_recipe(tmp_path, recipe)
+    reference = write_recipe(tmp_path, {**recipe, "output": {**recipe["output"], "path": str(tmp_path / "ref.zarr")}},
+                             "ref.yaml")
+    assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
+    real_write = ZarrWriter.write
+
+    def failing_write(self, name, data, start=None):
+        if name == "outputs/solution" and start == 4:
+            raise OSError("disk full (simulated)")
+        real_write(self, name, data, start)
+    monkeypatch.setattr(ZarrWriter, "write", failing_write)
+    result = CliRunner().invoke(main, ["build", str(path), "-q"])
+    assert result.exit_code != 0 and isinstance(result.exception, OSError), result.output
+    done = open_dataset(tmp_path / "tiny.zarr")["done"][:]
+    assert done.tolist() == [True] * 4 + [False] * 4
+    monkeypatch.setattr(ZarrWriter, "write", real_write)
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "(4 already done)" in result.output, result.output
+    assert_same_dataset(open_dataset(tmp_path / "ref.zarr"), open_dataset(tmp_path / "tiny.zarr"))
