@@ -3,7 +3,8 @@
 Relative L2 error (per sample, in physical units after undoing the normalisation) is
 reported for train and validation each epoch and for the test split at the end; the
 best validation checkpoint, the last checkpoint and ``metrics.json`` go to ``out``.
-Mixed precision (bfloat16 autocast) and pinned, non-blocking transfers on CUDA.
+Mixed precision (bfloat16 autocast; spectral convolutions in float32, as cuFFT has no
+bfloat16) and pinned, non-blocking transfers on CUDA.
 """
 
 from __future__ import annotations
