@@ -512,10 +512,7 @@ class _Segment:
             stats["stats/recycled"][row] = int(info.extra.get("recycle", 0))
         if self.leader:
             ids = np.asarray(self.order[c0:c1], dtype=np.int64)
-            for p, array in {**buffers, **stats}.items():
-                self.writer.write(p, array, c0)
-            self.writer.write("sample_id", ids, c0)
-            self.writer.write("split", self.splits[ids], c0)
+            self.writer.write_rows({**buffers, **stats, "sample_id": ids, "split": self.splits[ids]}, c0)
             self.writer.write("done", np.ones(rows, bool), c0)  # only after the data is written
             _accumulate(self.moments, buffers, self.splits[ids] == 0)
         return previous

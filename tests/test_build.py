@@ -229,18 +229,19 @@ def test_a_failed_chunk_write_leaves_its_rows_not_done_and_resume_completes(tmp_
     reference = write_recipe(tmp_path, {**recipe, "output": {**recipe["output"], "path": str(tmp_path / "ref.zarr")}},
                              "ref.yaml")
     assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
-    real_write = ZarrWriter.write
+    real_write_rows = ZarrWriter.write_rows
 
-    def failing_write(self, name, data, start=None):
-        if name == "outputs/solution" and start == 4:
+    def failing_write_rows(self, arrays, start):
+        if start == 4:  # the third chunk: write part of it, then fail
+            real_write_rows(self, {"outputs/solution": arrays["outputs/solution"]}, start)
             raise OSError("disk full (simulated)")
-        real_write(self, name, data, start)
-    monkeypatch.setattr(ZarrWriter, "write", failing_write)
+        real_write_rows(self, arrays, start)
+    monkeypatch.setattr(ZarrWriter, "write_rows", failing_write_rows)
     result = CliRunner().invoke(main, ["build", str(path), "-q"])
     assert result.exit_code != 0 and isinstance(result.exception, OSError), result.output
     done = open_dataset(tmp_path / "tiny.zarr")["done"][:]
     assert done.tolist() == [True] * 4 + [False] * 4
-    monkeypatch.setattr(ZarrWriter, "write", real_write)
+    monkeypatch.setattr(ZarrWriter, "write_rows", real_write_rows)
     result = CliRunner().invoke(main, ["build", str(path), "--resume"])
     assert result.exit_code == 0 and "(4 already done)" in result.output, result.output
     assert_same_dataset(open_dataset(tmp_path / "ref.zarr"), open_dataset(tmp_path / "tiny.zarr"))

@@ -88,6 +88,10 @@ class HDF5Writer:
         if name == "done":
             self.handle.flush()  # the row's data went first; now its done flags
 
+    def write_rows(self, arrays: dict[str, np.ndarray], start: int) -> None:
+        for name, data in arrays.items():
+            self.write(name, data, start)
+
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
         return self.handle[name][start - self.offset: stop - self.offset]
 
