@@ -70,10 +70,12 @@ class Grid:
 class StencilPattern:
     """CSR pattern of a (2d+1)-point stencil, fixed for a grid.
 
-    ``offsets`` lists the stencil slots in sorted column order (for C-order
+    ``slots`` lists the stencil slots in sorted column order (for C-order
     flattening): axis 0 minus, axis 1 minus, ..., centre, ..., axis 1 plus, axis 0 plus.
     ``mask[c, s]`` says whether slot ``s`` of cell ``c`` is inside the grid;
-    ``compress(values)`` turns a dense ``(ncells, 2d+1)`` slot array into CSR data.
+    ``compress(values)`` turns a dense slot-major ``(2d+1, *grid.shape)`` array (one
+    contiguous grid array per slot) into CSR data. Index arrays are int32 when they fit,
+    as SciPy and PETSc would convert them to that on every matrix otherwise.
     """
 
     grid: Grid
@@ -81,9 +83,10 @@ class StencilPattern:
     mask: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
+    gather: np.ndarray  # position of each CSR entry in the flattened slot-major array
 
     def compress(self, slot_values: np.ndarray) -> np.ndarray:
-        return slot_values[self.mask]
+        return slot_values.reshape(-1).take(self.gather)
 
     def slot(self, axis: int, step: int) -> int:
         return self.slots.index((axis, step))
@@ -103,7 +106,8 @@ def stencil_pattern(grid: Grid) -> StencilPattern:
         cols[:, s] = index.ravel() + step * strides[axis]
         position = np.indices(grid.shape)[axis].ravel()
         mask[:, s] = (position + step >= 0) & (position + step < grid.shape[axis])
-    counts = mask.sum(axis=1)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return StencilPattern(grid, tuple(slots), mask, indptr, cols[mask])
+    index_type = np.int32 if n * len(slots) < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, dtype=index_type)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    cells, slot = np.nonzero(mask)  # row-major: CSR order
+    return StencilPattern(grid, tuple(slots), mask, indptr, cols[mask].astype(index_type), slot * n + cells)

@@ -76,7 +76,7 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
     """CSR matrix (on the grid's fixed pattern) and right-hand side; see the module doc."""
     pattern = pattern_of(grid)
     d, shape = grid.ndim, grid.shape
-    slots = np.zeros((*shape, len(pattern.slots)))
+    slots = np.zeros((len(pattern.slots), *shape))  # slot-major: each slot a contiguous grid array
     diagonal = np.zeros(shape)
     rhs = np.array(np.broadcast_to(np.asarray(forcing, dtype=np.float64), shape))
     a = None if diffusion is None else np.broadcast_to(np.asarray(diffusion, dtype=np.float64), shape)
@@ -87,8 +87,8 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
         if a is not None:
             a_lo, a_hi = a[lower], a[upper]
             face = 2.0 * a_lo * a_hi / (a_lo + a_hi) / h**2
-            slots[lower + (plus,)] -= face
-            slots[upper + (minus,)] -= face
+            slots[plus][lower] -= face
+            slots[minus][upper] -= face
             diagonal[lower] += face
             diagonal[upper] += face
         if face_velocity is not None:
@@ -100,8 +100,8 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
                 out_lo = in_hi = 0.5 * inner
             # Flux from the lower cell to the upper one: out_lo u_lower + in_hi u_upper.
             diagonal[lower] += out_lo
-            slots[lower + (plus,)] += in_hi
-            slots[upper + (minus,)] -= out_lo
+            slots[plus][lower] += in_hi
+            slots[minus][upper] -= out_lo
             diagonal[upper] -= in_hi
         for side, end in ((0, slice(0, 1)), (1, slice(-1, None))):
             cells = axis_slice(d, axis, end)
@@ -130,8 +130,8 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
                     diagonal[cells] += np.maximum(outward, 0.0)
     if reaction is not None:
         diagonal += np.broadcast_to(np.asarray(reaction, dtype=np.float64), shape)
-    slots[..., pattern.slot(-1, 0)] += diagonal
-    data = pattern.compress(slots.reshape(grid.size, -1))
+    slots[pattern.slot(-1, 0)] += diagonal
+    data = pattern.compress(slots)
     A = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=(grid.size, grid.size))
     return A, rhs.ravel()
 
