@@ -109,5 +109,6 @@ def stencil_pattern(grid: Grid) -> StencilPattern:
     index_type = np.int32 if n * len(slots) < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n + 1, dtype=index_type)
     np.cumsum(mask.sum(axis=1), out=indptr[1:])
-    cells, slot = np.nonzero(mask)  # row-major: CSR order
-    return StencilPattern(grid, tuple(slots), mask, indptr, cols[mask].astype(index_type), slot * n + cells)
+    cells, slot_of_entry = np.nonzero(mask)  # row-major: CSR order
+    return StencilPattern(grid, tuple(slots), mask, indptr, cols[mask].astype(index_type),
+                          slot_of_entry * n + cells)

@@ -80,6 +80,40 @@ def test_short_training_lowers_the_loss_fivefold(store, tmp_path):
     assert "test" in metrics and np.isfinite(metrics["test"]["rel_l2"])
 
 
+def test_spectral_convolutions_leave_bfloat16_autocast(monkeypatch):
+    """cuFFT has no bfloat16 transforms (training crashed on a GPU): simulate that on
+    the CPU; the model's spectral convolutions must transform in float32."""
+    from pdegen.train.loop import make_model
+    real_rfftn = torch.fft.rfftn
+
+    def rfftn_without_bfloat16(x, *args, **kwargs):
+        if x.dtype == torch.bfloat16:
+            raise RuntimeError("Unsupported dtype BFloat16")
+        return real_rfftn(x, *args, **kwargs)
+    monkeypatch.setattr(torch.fft, "rfftn", rfftn_without_bfloat16)
+    net = make_model("fno", 3, 1, 2, modes=4, width=8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = net(torch.randn(2, 3, 16, 16))
+    assert y.shape == (2, 1, 16, 16) and torch.isfinite(y.float()).all()
+
+
+def test_a_copied_model_uses_its_own_spectral_weights():
+    import copy
+
+    from neuralop.layers.spectral_convolution import SpectralConv
+
+    from pdegen.train.loop import make_model
+    net = make_model("fno", 3, 1, 2, modes=4, width=8)
+    twin = copy.deepcopy(net)
+    with torch.no_grad():
+        for module in twin.modules():
+            if isinstance(module, SpectralConv):
+                for parameter in module.parameters():
+                    parameter.mul_(2.0)
+    x = torch.randn(2, 3, 16, 16)
+    assert not torch.allclose(net(x), twin(x))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("workers", [0, 2])
 def test_cuda_training_with_autocast_lowers_the_loss(store, tmp_path, workers):

@@ -51,7 +51,7 @@ class ZarrWriter:
     def write_rows(self, arrays: dict[str, np.ndarray], start: int) -> None:
         """Rows ``start:start + len`` of several arrays at once: the writes run
         concurrently on zarr's event loop (a chunk of a dozen small arrays is written in
-        ~0.6x the time of one write after another) and all have finished on return."""
+        ~0.7x the time of one write after another) and all have finished on return."""
         selections = [(self._array(path).async_array, slice(start, start + len(data)), data)
                       for path, data in arrays.items()]
 

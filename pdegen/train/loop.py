@@ -10,6 +10,7 @@ bfloat16) and pinned, non-blocking transfers on CUDA.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import time
 from pathlib import Path
@@ -43,18 +44,18 @@ def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes:
               out_channels=out_channels, n_layers=layers)
     for module in net.modules():
         if isinstance(module, SpectralConv):
-            module.forward = _in_float32(module.forward)
+            # A partial of the module itself (not a closure over its bound method), so
+            # deep copies and pickles of the model call their own weights.
+            module.forward = functools.partial(_forward_in_float32, module)
     return net
 
 
-def _in_float32(forward):
-    """Run a spectral convolution in float32 under autocast: cuFFT has no bfloat16
+def _forward_in_float32(module, x, *args, **kwargs):
+    """A spectral convolution's forward in float32 under autocast: cuFFT has no bfloat16
     transforms ("Unsupported dtype BFloat16"), and the spectral weights are complex64
     anyway. The pointwise layers around it still run in bfloat16."""
-    def float32_forward(x, *args, **kwargs):
-        with torch.autocast(x.device.type, enabled=False):
-            return forward(x.float(), *args, **kwargs)
-    return float32_forward
+    with torch.autocast(x.device.type, enabled=False):
+        return type(module).forward(module, x.float(), *args, **kwargs)
 
 
 def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
