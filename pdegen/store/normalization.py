@@ -18,8 +18,9 @@ class RunningMoments:
     def add(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.size:
-            self.merge(RunningMoments(values.size, float(values.mean()),
-                                      float(((values - values.mean()) ** 2).sum())))
+            mean = values.mean()
+            deviations = values - mean
+            self.merge(RunningMoments(values.size, float(mean), float(deviations @ deviations)))
 
     def merge(self, other: "RunningMoments") -> None:
         if other.count == 0:
