@@ -276,7 +276,8 @@ def plot(store, sample_id, out):
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True, help="Peak learning rate (one-cycle schedule).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader workers.  [default: 4 on CUDA (at most half the cores), 0 on the CPU]")
 @click.option("--modes", type=int, default=12, show_default=True, help="Fourier modes per axis.")
 @click.option("--width", type=int, default=32, show_default=True, help="Hidden channels.")
 @click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,

@@ -160,3 +160,19 @@ def test_choosing_fields_by_name(store):
     assert data.inputs == ["params/forcing"] and data.outputs == ["outputs/solution"] and data.in_channels == 1
     with pytest.raises(KeyError, match="inputs/viscosity not in the store; available inputs: inputs/coefficient"):
         PDEDataset(store, "train", inputs=["inputs/viscosity"])
+
+
+def test_default_workers_follow_the_device():
+    from pdegen.train.loop import default_workers
+    assert default_workers(torch.device("cpu"), cpu_count=16) == 0
+    assert default_workers(torch.device("cuda"), cpu_count=16) == 4
+    assert default_workers(torch.device("cuda"), cpu_count=2) == 1
+
+
+def test_cli_train_records_its_workers(store, tmp_path):
+    import json
+    result = CliRunner().invoke(main, ["train", str(store), "--epochs", "1", "--batch-size", "16", "--device", "cpu",
+                                       "--modes", "4", "--width", "8", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["num_workers"] == 0 and metrics["device"] == "cpu"

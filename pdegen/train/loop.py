@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import time
 from pathlib import Path
 
@@ -32,6 +33,17 @@ def pick_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda: no CUDA device is available to PyTorch")
     return torch.device(device)
+
+
+def default_workers(device: torch.device, cpu_count: int | None = None) -> int:
+    """DataLoader workers when none are asked for: on CUDA 4 (at most half the cores),
+    which took an H200's training loop from 976 to 1,546 samples/s at 128²
+    (docs/benchmarks.md, train_gpu); on the CPU none, as workers compete with the model
+    for the same cores (loader_speed)."""
+    if device.type != "cuda":
+        return 0
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return max(0, min(4, cores // 2))
 
 
 def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes: int = 12, width: int = 32,
@@ -77,11 +89,13 @@ def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
 
 
 def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr: float = 3e-3,
-          device: str = "auto", num_workers: int = 0, out="runs/train", modes: int = 12, width: int = 32,
+          device: str = "auto", num_workers: int | None = None, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           log=print) -> dict:
     torch.manual_seed(seed)
     dev = pick_device(device)
+    if num_workers is None:
+        num_workers = default_workers(dev)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = {split: PDEDataset(store, split, subsample=subsample, coordinates=True) for split in ("train", "val", "test")}
@@ -134,8 +148,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             + (f"  val rel L2 {row['val']['rel_l2']:.4f}" if "val" in row else "")
             + f"  ({row['train']['samples_per_s']:.0f} samples/s)")
     torch.save({"model": net.state_dict(), "epoch": epochs}, out / "last.pt")
-    metrics = {"store": str(store), "device": str(dev), "epochs": epochs, "history": history,
-               "best_val_rel_l2": best}
+    metrics = {"store": str(store), "device": str(dev), "epochs": epochs, "num_workers": num_workers,
+               "history": history, "best_val_rel_l2": best}
     if "test" in loaders:
         net.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
         with torch.no_grad():
