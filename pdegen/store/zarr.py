@@ -6,9 +6,13 @@ import asyncio
 
 import numpy as np
 import zarr
-from zarr.core.sync import sync
 
 from .layout import ArraySpec
+
+try:  # zarr's own event loop, which its synchronous API runs on (zarr.core is not public API)
+    from zarr.core.sync import sync as _on_zarr_loop
+except ImportError:  # pragma: no cover - a zarr that moved it: write one array after another
+    _on_zarr_loop = None
 
 
 def _compressors(compression: str):
@@ -52,12 +56,16 @@ class ZarrWriter:
         """Rows ``start:start + len`` of several arrays at once: the writes run
         concurrently on zarr's event loop (a chunk of a dozen small arrays is written in
         ~0.7x the time of one write after another) and all have finished on return."""
+        if _on_zarr_loop is None:
+            for path, data in arrays.items():
+                self.write(path, data, start)
+            return
         selections = [(self._array(path).async_array, slice(start, start + len(data)), data)
                       for path, data in arrays.items()]
 
         async def write_all():
             await asyncio.gather(*(array.setitem(rows, data) for array, rows, data in selections))
-        sync(write_all())  # zarr's own loop, as its synchronous API uses
+        _on_zarr_loop(write_all())
 
     def read(self, path: str, start: int, stop: int) -> np.ndarray:
         return self._array(path)[start:stop]
