@@ -102,17 +102,17 @@ def test_bench_compares_strategies_and_checks_residuals(tmp_path):
 
 
 @pytest.mark.parametrize("recipe,shape,expected", [
-    ("darcy", [64, 64], ("direct", "cholesky")),       # below the measured MG crossover (96²)
-    ("darcy", [128, 128], ("cg", "mg")),               # halves 4 times, above it
-    ("darcy", [250, 250], ("cg", "gamg")),             # 125 is odd: no hierarchy, above the direct limit
-    ("heat", [128, 128], ("direct", "cholesky")),      # one factorisation serves every time step
-    ("darcy3d", [24, 24, 24], ("cg", "icc")),          # halves once only: incomplete Cholesky
-    ("darcy3d", [32, 32, 32], ("cg", "mg")),           # 3-D, halves twice: aggregation multigrid
-    ("advection_diffusion", [128, 128], ("direct", "lu")),  # not SPD: no MG
+    ("darcy", [64, 64], ("direct", "cholesky", "none")),   # below the measured MG crossover (96²)
+    ("darcy", [128, 128], ("cg", "mg", "none")),           # halves 4 times; MG gains nothing from an order
+    ("darcy", [250, 250], ("cg", "gamg", "greedy")),       # 125 is odd: no hierarchy, above the direct limit
+    ("heat", [128, 128], ("direct", "cholesky", "none")),  # one factorisation serves every time step
+    ("darcy3d", [24, 24, 24], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
+    ("darcy3d", [32, 32, 32], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
+    ("advection_diffusion", [128, 128], ("direct", "lu", "none")),  # not SPD: no MG
 ])
 def test_planner_rules(recipe, shape, expected):
     from pdegen.plan import make_plan
     from pdegen.recipe import load_recipe
     root = Path(__file__).resolve().parents[1]
     plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}"]))
-    assert (plan.method, plan.preconditioner) == expected, plan.describe()
+    assert (plan.method, plan.preconditioner, plan.ordering) == expected, plan.describe()
