@@ -63,8 +63,9 @@ def loader_rate(dataset, batch_size: int, workers: int) -> float:
     return rate
 
 
-def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int) -> float:
-    """Training samples/s with the batches already on the device: the GPU's ceiling."""
+def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int) -> tuple[float, dict]:
+    """Training samples/s with the batches already on the device (the GPU's ceiling), and
+    the per-step profile of :func:`step_profile`."""
     import torch
     from pdegen.train import make_loader
     from pdegen.train.loop import make_model, step
