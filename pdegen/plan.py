@@ -80,6 +80,7 @@ def make_plan(recipe) -> Plan:
     method = solver["method"]
     mg = False
     coarse = "aggregation" if family.pure_diffusion else "galerkin"
+    halvings = len(level_shapes(data["grid"]["shape"])) - 1
     if method == "auto":
         varies = family.operator_varies(data)
         limit = DIRECT_MAX_UNKNOWNS_2D if ndim <= 2 else DIRECT_MAX_UNKNOWNS_3D
@@ -101,12 +102,12 @@ def make_plan(recipe) -> Plan:
                            "forward/back substitutions")
         elif (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
               and unknowns >= MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
-              and len(level_shapes(data["grid"]["shape"])) >= 3):
+              and halvings >= 2):
             method = "cg"
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that halves "
-                           f"{len(level_shapes(data['grid']['shape'])) - 1} times: CG with geometric multigrid, "
+                           f"{halvings} times: CG with geometric multigrid, "
                            f"{coarse} coarse operators (measured faster than {rival} from "
                            f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns)")
         elif unknowns <= limit:
@@ -151,7 +152,7 @@ def make_plan(recipe) -> Plan:
             ordering, why = "none", "a direct solve does not depend on its neighbours"
         elif preconditioner == "mg":
             ordering, why = "none", ("multigrid hardly depends on the starting guess: the order buys 0.6% fewer "
-                                     "iterations and costs 4% of the build at 10,000 samples (docs/benchmarks.md, "
+                                     "iterations and costs about 4% of the build at 10,000 samples (docs/benchmarks.md, "
                                      "ordering)")
         else:
             ordering = "greedy" if data["samples"] <= GREEDY_MAX_SAMPLES else "kdtree"

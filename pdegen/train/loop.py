@@ -43,7 +43,7 @@ def default_workers(device: torch.device, cpu_count: int | None = None) -> int:
     if device.type != "cuda":
         return 0
     cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
-    return max(0, min(4, cores // 2))
+    return min(4, cores // 2)
 
 
 def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes: int = 12, width: int = 32,
