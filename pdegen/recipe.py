@@ -113,7 +113,9 @@ OUTPUT_KEYS = {
     "chunk_samples": Key("int", 32, low=1),
     "shard_samples": Key("int", 0, low=0, doc="Zarr v3 shard size in samples (0: no sharding); "
                                              "a multiple of chunk_samples"),
-    "compression": Key("str", "zstd", choices=("zstd", "none")),
+    "compression": Key("str", "lz4", choices=("lz4", "zstd", "none"),
+                       doc="field arrays: lz4 = Blosc LZ4 + bit shuffle (zarr), gzip-1 + byte shuffle "
+                           "(hdf5); zstd = Zstandard 3 (zarr), gzip-1 (hdf5)"),
 }
 SPLIT_KEYS = {name: Key("number", default, low=0.0, high=1.0)
               for name, default in (("train", 0.8), ("val", 0.1), ("test", 0.1))}

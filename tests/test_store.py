@@ -131,3 +131,35 @@ def test_overwrite_refuses_to_delete_a_foreign_directory(tmp_path):
 def test_solver_labels_are_stable():
     # Stored codes index this list: it may only grow at the end.
     assert SOLVER_LABELS[:7] == ("none", "direct", "cg", "gmres", "gcrodr", "ksp", "fallback-direct")
+
+
+def test_compression_settings_store_the_same_values_with_their_codecs(tmp_path):
+    import h5py
+    values, sizes = {}, {}
+    for fmt in ("zarr", "hdf5"):
+        for compression in ("lz4", "zstd", "none"):
+            name = f"{compression}.{'zarr' if fmt == 'zarr' else 'h5'}"
+            recipe, summary, store = built(tmp_path, name, samples=8, **{
+                "output.format": fmt, "output.compression": compression, "grid.shape": [32, 32]})
+            assert summary.ok
+            with open_dataset(store) as ds:
+                values[fmt, compression] = ds["inputs/coefficient"][:], ds["outputs/solution"][:]
+            if fmt == "zarr":
+                codecs = [type(c).__name__ for c in zarr.open_array(str(store / "inputs/coefficient")).compressors]
+                assert codecs == {"lz4": ["BloscCodec"], "zstd": ["ZstdCodec"], "none": []}[compression]
+                blosc = zarr.open_array(str(store / "inputs/coefficient")).compressors
+                if compression == "lz4":
+                    assert blosc[0].cname.value == "lz4" and blosc[0].shuffle.value == "bitshuffle"
+                sizes[fmt, compression] = sum(f.stat().st_size for f in (store / "inputs").rglob("*")
+                                              if f.is_file() and f.name != "zarr.json")
+            else:
+                with h5py.File(store, "r") as f:
+                    dset = f["inputs/coefficient"]
+                    assert dset.compression == (None if compression == "none" else "gzip")
+                    assert dset.shuffle == (compression == "lz4")
+                    sizes[fmt, compression] = dset.id.get_storage_size()
+    reference = values["zarr", "none"]
+    for key, (coefficient, solution) in values.items():
+        assert np.array_equal(coefficient, reference[0]) and np.array_equal(solution, reference[1]), key
+    for fmt in ("zarr", "hdf5"):  # shuffled bytes compress better than plain ones, both better than none
+        assert sizes[fmt, "lz4"] < sizes[fmt, "zstd"] < sizes[fmt, "none"], sizes

@@ -17,7 +17,9 @@ import numpy as np
 
 from .layout import ArraySpec
 
-COMPRESSION = {"zstd": {"compression": "gzip", "compression_opts": 1}, "none": {}}
+# HDF5 has no built-in zstd or Blosc filter and pdegen stores must open without plugins.
+COMPRESSION = {"lz4": {"compression": "gzip", "compression_opts": 1, "shuffle": True},
+               "zstd": {"compression": "gzip", "compression_opts": 1}, "none": {}}
 
 
 def part_path(path, index: int) -> Path:

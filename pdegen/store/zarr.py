@@ -16,6 +16,12 @@ except ImportError:  # pragma: no cover - a zarr that moved it: write one array 
 
 
 def _compressors(compression: str):
+    """Codecs for ``output.compression``. Bit-shuffled LZ4 is the default for fields: on
+    float32 Darcy fields it stores 1.5x smaller than Zstandard-3 alone (which finds
+    little to match in unshuffled float bytes: 1.12-1.19) and encodes and decodes 2-3x
+    faster (``benchmarks/compression.py``)."""
+    if compression == "lz4":
+        return (zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),)
     return (zarr.codecs.ZstdCodec(level=3),) if compression == "zstd" else None
 
 
@@ -27,7 +33,7 @@ class ZarrWriter:
         self._arrays: dict[str, zarr.Array] = {}  # opening an array reads its metadata file
 
     @classmethod
-    def create(cls, path, layout: list[ArraySpec], attrs: dict, compression: str = "zstd") -> "ZarrWriter":
+    def create(cls, path, layout: list[ArraySpec], attrs: dict, compression: str = "lz4") -> "ZarrWriter":
         group = zarr.open_group(str(path), mode="w-")
         for spec in layout:
             compressors = _compressors(compression) if len(spec.shape) > 1 else _compressors("zstd")
