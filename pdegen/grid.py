@@ -110,5 +110,7 @@ def stencil_pattern(grid: Grid) -> StencilPattern:
     indptr = np.zeros(n + 1, dtype=index_type)
     np.cumsum(mask.sum(axis=1), out=indptr[1:])
     cells, slot_of_entry = np.nonzero(mask)  # row-major: CSR order
-    return StencilPattern(grid, tuple(slots), mask, indptr, cols[mask].astype(index_type),
-                          slot_of_entry * n + cells)
+    arrays = (mask, indptr, cols[mask].astype(index_type), slot_of_entry * n + cells)
+    for array in arrays:  # shared by every matrix on this grid; read-only, so solvers may trust
+        array.flags.writeable = False  # that the same index arrays mean the same pattern
+    return StencilPattern(grid, tuple(slots), *arrays)

@@ -42,6 +42,8 @@ from itertools import pairwise
 import numpy as np
 import scipy.sparse as sp
 
+from .pattern import PatternMemo
+
 # PCMG defaults for the hierarchy built here; recipe/user options override them.
 DEFAULT_OPTIONS = {
     "mg_levels_ksp_type": "richardson",
@@ -104,7 +106,7 @@ class GeometricMG:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
         self.coarse = coarse
         self.interpolations = prolongations(shape, coarsest)
-        self._indptr = self._indices = self._plan = None
+        self._plan, self._memo = None, PatternMemo()
         self._holders = None  # one MatrixHolder per coarse level
 
     @property
@@ -122,22 +124,27 @@ class GeometricMG:
             mat.assemble()
             pc.setMGInterpolation(level, mat)
 
-    def coarse_operators(self, A) -> list:
-        """(1/2) P0^T A P0 level by level, finest first (the "aggregation" operators).
+    def coarse_operators(self, A) -> list[sp.csr_matrix]:
+        """(1/2) P0^T A P0 level by level, finest first (the "aggregation" operators)."""
+        values = self._coarse_values(A)  # (re)plans first
+        return [sp.csr_matrix((data, indices, indptr), shape=shape)
+                for data, (indptr, indices, _, shape) in zip(values, self._plan)]
+
+    def _coarse_values(self, A) -> list[np.ndarray]:
+        """The coarse operators' CSR values, in the patterns of ``self._plan``.
 
         The sparsity patterns and, for every stored entry, the coarse entry it adds to
         are computed once per fine pattern; after that each level costs one bincount."""
-        A = sp.csr_matrix(A)
-        if self._plan is None or not (np.array_equal(self._indptr, A.indptr)
-                                      and np.array_equal(self._indices, A.indices)):
+        A = A.tocsr()
+        if self._plan is None or not self._memo.same(A.indptr, A.indices):
             # (P0 itself is aggregation_1d's tensor product.)
-            self._indptr, self._indices = A.indptr.copy(), A.indices.copy()
             self._plan = _aggregation_plan(A, self.shapes)
-        ops, data = [], A.data
-        for (indptr, indices, targets, shape) in self._plan:
+            self._memo.remember(A.indptr, A.indices)
+        values, data = [], A.data
+        for (_, indices, targets, _) in self._plan:
             data = 0.5 * np.bincount(targets, weights=data, minlength=indices.size)
-            ops.append(sp.csr_matrix((data, indices, indptr), shape=shape))
-        return ops
+            values.append(data)
+        return values
 
     def update(self, pc, A) -> None:
         """Give the coarse levels their operators for the fine matrix ``A`` (CSR); PETSc
@@ -147,16 +154,18 @@ class GeometricMG:
         if not sp.issparse(A):
             raise TypeError("aggregation coarse operators need the fine matrix as a SciPy sparse matrix")
         from .backends.petsc import MatrixHolder
-        ops = self.coarse_operators(A)
-        if self._holders is None:
-            self._holders = [MatrixHolder() for _ in ops]
-        levels = len(ops)  # PCMG numbers levels from the coarsest (0) to the finest
-        for i, (holder, op) in enumerate(zip(self._holders, ops)):
-            before = holder.mat
-            mat = holder.update(op)  # values rewritten in place while the pattern holds
-            if mat is not before:
-                level = levels - 1 - i
-                (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
+        plan = self._plan
+        values = self._coarse_values(A)
+        levels = len(values)  # PCMG numbers levels from the coarsest (0) to the finest
+        if self._holders is not None and self._plan is plan:
+            for holder, data in zip(self._holders, values):
+                holder.set_values(data)  # same coarse patterns: values rewritten in place
+            return
+        self._holders = [MatrixHolder() for _ in values]
+        for i, (holder, data, (indptr, indices, _, shape)) in enumerate(zip(self._holders, values, self._plan)):
+            mat = holder.update(sp.csr_matrix((data, indices, indptr), shape=shape))
+            level = levels - 1 - i
+            (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
 
 
 def _aggregation_plan(A: sp.csr_matrix, shapes) -> list:

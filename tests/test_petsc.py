@@ -54,6 +54,39 @@ def test_matrix_is_updated_in_place_on_the_same_pattern():
     assert holder.update(A3.tocsr()) is not m2
 
 
+def test_matrix_holder_trusts_only_read_only_index_arrays():
+    """The same read-only index arrays mean the same pattern; a writable array changed in
+    place must still be noticed (a new Mat with the right entries, not values scattered
+    into the old pattern)."""
+    import scipy.sparse as sp
+    from solvers.backends.petsc import MatrixHolder
+    from solvers.pattern import PatternMemo
+    A = sp.csr_matrix(np.array([[4.0, 1.0, 0.0], [1.0, 4.0, 0.0], [0.0, 2.0, 5.0]]))
+    indptr, indices = A.indptr.copy(), A.indices.copy()
+    memo = PatternMemo()
+    memo.remember(indptr, indices)
+    assert memo.same(indptr, indices) and memo.same(indptr.copy(), indices.copy())
+    indices[-2] = 0  # row 2 now holds (2, 0) instead of (2, 1): same sizes, other pattern
+    assert not memo.same(indptr, indices)
+
+    holder = MatrixHolder()
+    B = sp.csr_matrix((A.data.copy(), A.indices.copy(), A.indptr.copy()), shape=A.shape)
+    first = holder.update(B)
+    B.indices[-2] = 0  # in place, on the writable array the holder saw
+    second = holder.update(B)
+    assert second is not first
+    assert np.array_equal(second.getValuesCSR()[1], B.indices)
+    for array in (B.indptr, B.indices):
+        array.flags.writeable = False
+    third = holder.update(B)
+    assert third is second  # compared once and remembered as frozen
+    B.data[:] = 2.0 * B.data  # values may change in place: always compared
+    assert holder.update(B) is third and np.allclose(third.getValuesCSR()[2], B.data)
+    assert holder._memo._frozen is not None and holder._memo._frozen[1] is B.indices
+    with pytest.raises(ValueError, match="values in its CSR order"):
+        holder.set_values(np.ones(3))
+
+
 def test_direct_and_cg_ksp():
     from solvers.ksp import KSPSolver
     direct, cg = KSPSolver("preonly", "cholesky", rtol=1e-8), KSPSolver("cg", "gamg", rtol=1e-8)

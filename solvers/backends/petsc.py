@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from petsc4py import PETSc
 
+from ..pattern import PatternMemo
+
 
 class MatrixHolder:
     """One PETSc AIJ matrix reused across a sequence of CSR matrices.
@@ -30,6 +32,7 @@ class MatrixHolder:
         self.comm = comm or PETSc.COMM_SELF
         self.mat: PETSc.Mat | None = None
         self._pattern: tuple | None = None
+        self._memo = PatternMemo()
 
     def update(self, csr: sp.csr_matrix, global_size: int | None = None) -> PETSc.Mat:
         csr = csr.tocsr()
@@ -39,20 +42,29 @@ class MatrixHolder:
         n_local = csr.shape[0]
         n_global = global_size if global_size is not None else csr.shape[1]
         key = (n_local, n_global, indptr.size, indices.size)
-        same = self.mat is not None and key == self._pattern and np.array_equal(self._indices, indices) \
-            and np.array_equal(self._indptr, indptr)
+        same = self.mat is not None and key == self._pattern and self._memo.same(indptr, indices)
         # Both branches are collective: every rank must take the same one.
         if _on_all_ranks(self.comm, same):
-            # Unchanged values keep factorisations valid.
-            if not _on_all_ranks(self.comm, _same_values(self._data, data)):
-                self.mat.setValuesCOO(data, addv=PETSc.InsertMode.INSERT_VALUES)
-                self.mat.assemble()
-                self._data = data.copy()
-            return self.mat
+            return self.set_values(data)
         if self.mat is not None:
             self.mat.destroy()
         self.mat = coo_matrix(csr.shape[0], n_global, indptr, indices, data, self.comm)
-        self._pattern, self._indptr, self._indices, self._data = key, indptr.copy(), indices.copy(), data.copy()
+        self._pattern, self._data = key, data.copy()
+        self._memo.remember(indptr, indices)
+        return self.mat
+
+    def set_values(self, data: np.ndarray) -> PETSc.Mat:
+        """New values for the current Mat, in the CSR order of the pattern it was made
+        with (the caller vouches that the pattern is unchanged). Collective."""
+        if self.mat is None or np.shape(data) != self._data.shape:
+            raise ValueError(f"set_values needs a Mat made by update() and {self._data.size if self.mat else 0} "
+                             f"values in its CSR order; got shape {np.shape(data)}")
+        data = np.asarray(data, dtype=PETSc.ScalarType)
+        # Unchanged values keep factorisations valid.
+        if not _on_all_ranks(self.comm, _same_values(self._data, data)):
+            self.mat.setValuesCOO(data, addv=PETSc.InsertMode.INSERT_VALUES)
+            self.mat.assemble()
+            self._data = data.copy()
         return self.mat
 
     def destroy(self):
