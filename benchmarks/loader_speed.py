@@ -1,4 +1,4 @@
-"""DataLoader throughput from a 128x128 Darcy store (Zarr, 32-sample chunks, zstd;
+"""DataLoader throughput from a 128x128 Darcy store (Zarr, 32-sample chunks, lz4;
 4,096 samples = 128 chunks, more than the loader's cache of 32 decoded chunks per array):
 samples/s with 0, 2 and 4 workers at batch size 32, shuffled, two passes, the second
 timed. Compared with what an FNO step consumes, this says whether a GPU would wait.

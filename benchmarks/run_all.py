@@ -15,8 +15,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # Cheapest first, so a partial run still refreshes most sections.
-SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "loader_speed", "families_bench", "darcy_goals",
-           "planner_crossover", "ablation", "parallel_throughput", "skr_table1", "skr_seed_spread", "train_darcy"]
+SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "compression", "loader_speed", "families_bench",
+           "darcy_goals", "planner_crossover", "ablation", "parallel_throughput", "skr_table1", "skr_seed_spread", "train_darcy"]
 
 
 def cuda_available() -> bool:

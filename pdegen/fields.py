@@ -92,7 +92,11 @@ def gaussian_random_field(shape, alpha: float, tau: float, rng: np.random.Genera
         sigma = default_sigma(alpha, tau, len(shape))
     sqrt_eig = _sqrt_eigenvalues(shape, float(alpha), float(tau), float(sigma))
     xi = rng.standard_normal((2, *shape))
-    return np.fft.ifftn(sqrt_eig * (xi[0] + 1j * xi[1])).real
+    # Re(ifftn(sqrt_eig * (xi[0] + 1j xi[1]))), bit for bit, without complex temporaries.
+    spectrum = np.empty(shape, dtype=np.complex128)
+    np.multiply(sqrt_eig, xi[0], out=spectrum.real)
+    np.multiply(sqrt_eig, xi[1], out=spectrum.imag)
+    return np.fft.ifftn(spectrum).real
 
 
 @lru_cache(maxsize=16)
