@@ -17,9 +17,9 @@ except ImportError:  # pragma: no cover - a zarr that moved it: write one array 
 
 def _compressors(compression: str):
     """Codecs for ``output.compression``. Bit-shuffled LZ4 is the default for fields: on
-    float32 Darcy fields it stores 1.5x smaller than Zstandard-3 alone (which finds
-    little to match in unshuffled float bytes: 1.12-1.19) and encodes and decodes 2-3x
-    faster (``benchmarks/compression.py``)."""
+    float32 Darcy fields it compresses 1.38x against Zstandard-3's 1.15x (which finds
+    little to match in unshuffled float bytes) and writes and reads faster
+    (``benchmarks/compression.py``)."""
     if compression == "lz4":
         return (zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),)
     return (zarr.codecs.ZstdCodec(level=3),) if compression == "zstd" else None
