@@ -112,3 +112,31 @@ def test_cg_with_aggregation_multigrid_in_3d():
                         multigrid=GeometricMG((n, n, n), coarse="aggregation")).solve(A, b)
     assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
     assert info.iterations <= 12, info.iterations
+
+
+@needs_petsc
+def test_pcmg_levels_hold_the_current_coarse_operators_across_pattern_changes():
+    """Coarse values are written into the level Mats in place while the fine pattern
+    holds, and the hierarchy is re-planned and re-wired when it changes (here a 9-point
+    matrix between 5-point ones): PCMG's level operators must equal the explicit products
+    of the matrix just solved, and every solve converge."""
+    import scipy.sparse as sp
+
+    from solvers.ksp import KSPSolver
+    n = 32
+    (A1, b), (A2, _), (A3, _) = darcy_sequence(n=n, count=3)
+    T = sp.diags([1.0, 2.0, 1.0], [-1, 0, 1], shape=(n, n))
+    nine_point = (A2 + 1e-3 * A2.diagonal().mean() * sp.kron(T, T)).tocsr()  # SPD, diagonal couplings
+    mg = GeometricMG((n, n), coarse="aggregation")
+    solver = KSPSolver("cg", "mg", rtol=1e-8, prefix="mgpattern_", multigrid=mg)
+    pc = solver.ksp.getPC()
+    levels = len(mg.shapes)
+    for A in (A1, A2, nine_point, A3):
+        x, info = solver.solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+        for i, expected in enumerate(mg.coarse_operators(A)):
+            level = levels - 2 - i
+            ksp = pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)
+            indptr, indices, values = ksp.getOperators()[0].getValuesCSR()
+            got = sp.csr_matrix((values, indices, indptr), shape=expected.shape)
+            assert abs(got - expected).max() <= 1e-12 * abs(expected).max()
