@@ -26,23 +26,40 @@ class PatternMemo:
 
     def __init__(self):
         self._indptr = self._indices = None
-        self._frozen: tuple | None = None  # the arrays themselves, when both were read-only
+        self._frozen: tuple | None = None  # where the arrays live, when both are immutable
 
     def remember(self, indptr: np.ndarray, indices: np.ndarray) -> None:
         self._indptr, self._indices = indptr.copy(), indices.copy()
-        self._frozen = (indptr, indices) if _read_only(indptr, indices) else None
+        self._frozen = _where(indptr, indices)
 
     def same(self, indptr: np.ndarray, indices: np.ndarray) -> bool:
         if self._indptr is None:
             return False
-        if self._frozen is not None and indptr is self._frozen[0] and indices is self._frozen[1] \
-                and _read_only(indptr, indices):
+        where = _where(indptr, indices)
+        if where is not None and self._frozen is not None and _same_place(where, self._frozen):
             return True
         same = np.array_equal(self._indptr, indptr) and np.array_equal(self._indices, indices)
-        if same and _read_only(indptr, indices):
-            self._frozen = (indptr, indices)  # next time identity will do
+        if same and where is not None:
+            self._frozen = where  # next time the address will do
         return same
 
 
-def _read_only(*arrays: np.ndarray) -> bool:
-    return not any(a.flags.writeable for a in arrays)
+def _where(*arrays: np.ndarray) -> tuple | None:
+    """For arrays nobody can write to, their owner and exact place in its memory; else None.
+
+    An array is immutable when it and the array owning its memory are read-only: NumPy
+    refuses writable views of a read-only owner. (SciPy wraps the index arrays it is given
+    in new views, so identity of the arrays themselves does not survive a csr_matrix.)"""
+    places = []
+    for a in arrays:
+        owner = a
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        if a.flags.writeable or owner.flags.writeable or owner.base is not None:
+            return None
+        places.append((owner, a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str))
+    return tuple(places)
+
+
+def _same_place(a: tuple, b: tuple) -> bool:
+    return all(x[0] is y[0] and x[1:] == y[1:] for x, y in zip(a, b))

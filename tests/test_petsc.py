@@ -54,10 +54,11 @@ def test_matrix_is_updated_in_place_on_the_same_pattern():
     assert holder.update(A3.tocsr()) is not m2
 
 
-def test_matrix_holder_trusts_only_read_only_index_arrays():
-    """The same read-only index arrays mean the same pattern; a writable array changed in
-    place must still be noticed (a new Mat with the right entries, not values scattered
-    into the old pattern)."""
+def test_matrix_holder_trusts_only_immutable_index_arrays():
+    """Index arrays nobody can write to (read-only, and so is the array owning their
+    memory) at the same place mean the same pattern; a writable array changed in place
+    must still be noticed: a new Mat with the right entries, not values scattered into
+    the old pattern."""
     import scipy.sparse as sp
     from solvers.backends.petsc import MatrixHolder
     from solvers.pattern import PatternMemo
@@ -76,15 +77,25 @@ def test_matrix_holder_trusts_only_read_only_index_arrays():
     second = holder.update(B)
     assert second is not first
     assert np.array_equal(second.getValuesCSR()[1], B.indices)
-    for array in (B.indptr, B.indices):
+
+    frozen_indptr, frozen_indices = B.indptr.copy(), B.indices.copy()
+    for array in (frozen_indptr, frozen_indices):
         array.flags.writeable = False
-    third = holder.update(B)
-    assert third is second  # compared once and remembered as frozen
-    B.data[:] = 2.0 * B.data  # values may change in place: always compared
-    assert holder.update(B) is third and np.allclose(third.getValuesCSR()[2], B.data)
-    assert holder._memo._frozen is not None and holder._memo._frozen[1] is B.indices
-    with pytest.raises(ValueError, match="values in its CSR order"):
+    C = sp.csr_matrix((B.data.copy(), frozen_indices, frozen_indptr), shape=B.shape)  # SciPy keeps views
+    assert holder.update(C) is second and holder._memo._frozen is not None  # compared once, then trusted
+    D = sp.csr_matrix((2.0 * B.data, frozen_indices, frozen_indptr), shape=B.shape)
+    assert holder.update(D) is second and np.allclose(second.getValuesCSR()[2], D.data)  # values always compared
+    with pytest.raises(ValueError, match="needs 6 values"):
         holder.set_values(np.ones(3))
+    with pytest.raises(ValueError, match="a Mat made by update"):
+        MatrixHolder().set_values(np.ones(6))
+
+    writable = B.indices.copy()
+    view = writable.view()
+    view.flags.writeable = False  # a read-only view of a writable owner can still change
+    memo = PatternMemo()
+    memo.remember(B.indptr, view)
+    assert memo._frozen is None
 
 
 def test_direct_and_cg_ksp():

@@ -32,6 +32,7 @@ class MatrixHolder:
         self.comm = comm or PETSc.COMM_SELF
         self.mat: PETSc.Mat | None = None
         self._pattern: tuple | None = None
+        self._data: np.ndarray | None = None  # the values in the Mat, to skip rewriting them
         self._memo = PatternMemo()
 
     def update(self, csr: sp.csr_matrix, global_size: int | None = None) -> PETSc.Mat:
@@ -57,8 +58,9 @@ class MatrixHolder:
         """New values for the current Mat, in the CSR order of the pattern it was made
         with (the caller vouches that the pattern is unchanged). Collective."""
         if self.mat is None or np.shape(data) != self._data.shape:
-            raise ValueError(f"set_values needs a Mat made by update() and {self._data.size if self.mat else 0} "
-                             f"values in its CSR order; got shape {np.shape(data)}")
+            expected = "a Mat made by update() first" if self.mat is None else f"{self._data.size} values"
+            raise ValueError(f"set_values needs {expected} (in the CSR order of the Mat's pattern); "
+                             f"got shape {np.shape(data)}")
         data = np.asarray(data, dtype=PETSc.ScalarType)
         # Unchanged values keep factorisations valid.
         if not _on_all_ranks(self.comm, _same_values(self._data, data)):
