@@ -3,8 +3,8 @@
 Builds a 128x128 Darcy store (the default recipe, float32), then writes its coefficient
 and solution fields again with each compression setting, in the store's own chunks
 (32 samples), through the same Zarr codecs and HDF5 filters that `pdegen build` uses,
-and reads them back. Times are per sample (both fields), medians of 5 repeats, one
-thread (Blosc runs single-threaded inside zarr's codec pipeline as well).
+and reads them back. Times are per sample (both fields), medians of 5 repeats (zarr runs
+codecs in worker threads, where numcodecs' Blosc starts no threads of its own).
 
 Usage: python benchmarks/compression.py [--samples 256]
 """
