@@ -25,7 +25,9 @@ class MatrixHolder:
     PETSc reuses symbolic factorisations and preconditioner structure); otherwise a new
     Mat is created. ``csr`` holds this rank's rows with global column indices. The Mat
     is preallocated for COO assembly with exactly that pattern, so an update is one
-    vectorised scatter of the values (4x faster than ``setValuesCSR`` at 128²).
+    vectorised scatter of the values (4x faster than ``setValuesCSR`` at 128²). Immutable
+    index arrays at the same place are recognised without comparing them
+    (:mod:`solvers.pattern`); ``set_values`` skips the question for callers that know.
     """
 
     def __init__(self, comm=None):
