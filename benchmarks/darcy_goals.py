@@ -3,13 +3,18 @@
 PETSc expert would write (one matrix updated in place; Cholesky with the symbolic
 factorisation reused, or CG + GAMG with warm starts; goal >= 1.5x, stretch 2x).
 
-`pdegen bench` timings: 40 samples, assembly + solve per sample, median of 5 round-robin
-repeats, every true residual checked. Independent GMRES(40) + ILU is left out (the issue
-measured it 10x slower than the others at 128²). `pdegen build` of 200 samples is timed
-as well: its per-sample loop, with sampling and writing included (the issue's goal is
-end to end; the baselines' times, like the issue's table, are assembly + solve).
+`pdegen bench` timings: 40 samples, assembly + solve per sample, every true residual
+checked. Independent GMRES(40) + ILU is left out (the issue measured it 10x slower than
+the others at 128²). `pdegen build` of 200 samples is timed as well: its per-sample loop,
+with sampling and writing included (the issue's goal is end to end; the baselines' times,
+like the issue's table, are assembly + solve).
 
-Usage: python benchmarks/darcy_goals.py [--samples 40]
+Five rounds, each one bench pass over every strategy followed by one build, so that the
+build and the baselines it is compared with are measured minutes apart, not one after
+the other's whole run (this VM's speed drifts by 20% over a quarter of an hour). Times are
+medians over the rounds; every ratio is the median of the five per-round ratios.
+
+Usage: python benchmarks/darcy_goals.py [--samples 40] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,43 +38,76 @@ BUILD_SAMPLES = 200  # enough that the first solve's set-up (hierarchy, symbolic
 
 
 def build_ms_per_sample(n: int, samples: int) -> float:
-    """`pdegen build`'s own per-sample time at n x n (sampling, assembly, solve and
-    writing; process start and store creation excluded), median of 3 builds."""
+    """One `pdegen build` at n x n: its own per-sample time (sampling, assembly, solve and
+    writing; process start and store creation excluded)."""
     from pdegen.build import build
-    times = []
-    for _ in range(3):
-        with tempfile.TemporaryDirectory() as tmp:
-            recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [
-                f"samples={samples}", f"grid.shape=[{n},{n}]", f"output.path={Path(tmp) / 'd.zarr'}"])
-            summary = build(recipe, quiet=True)
-            times.append(1e3 * summary.seconds / samples)
-    return sorted(times)[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [
+            f"samples={samples}", f"grid.shape=[{n},{n}]", f"output.path={Path(tmp) / 'd.zarr'}"])
+        summary = build(recipe, quiet=True)
+    return 1e3 * summary.seconds / samples
+
+
+def merged(reports: list[dict]) -> dict:
+    """One report from several single-round ones: median times, summed failures, worst
+    residual, mean iterations."""
+    out = {**reports[-1], "repeats": len(reports), "results": []}
+    for rows in zip(*(r["results"] for r in reports)):
+        out["results"].append({**rows[-1],
+                               "ms_per_sample": float(np.median([r["ms_per_sample"] for r in rows])),
+                               "iterations": float(np.mean([r["iterations"] for r in rows])),
+                               "failures": sum(r["failures"] for r in rows),
+                               "worst_residual": max(r["worst_residual"] for r in rows)})
+    return out
+
+
+def measure(n: int, samples: int, rounds: int) -> tuple[dict, dict]:
+    """Paired rounds at n x n: the merged bench report and, per round, the times of auto,
+    the best independent and the best expert strategy, and of the build."""
+    recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [f"samples={samples}", f"grid.shape=[{n},{n}]"])
+    reports, times = [], {"auto": [], "independent": [], "expert": [], "build": []}
+    for _ in range(rounds):
+        report = run_bench(recipe, names=STRATEGIES, repeats=1)
+        assert all(r["failures"] == 0 for r in report["results"]), report["results"]
+        by_name = {r["name"]: r["ms_per_sample"] for r in report["results"]}
+        times["auto"].append(by_name["auto"])
+        times["independent"].append(min(by_name[k] for k in INDEPENDENT))
+        times["expert"].append(min(by_name[k] for k in EXPERT_STRATEGIES))
+        times["build"].append(build_ms_per_sample(n, max(samples, BUILD_SAMPLES)))
+        reports.append(report)
+    return merged(reports), {k: np.array(v) for k, v in times.items()}
+
+
+def paired_ratio(times: dict):
+    """Formats baseline/ours as the median of the per-round ratios, with their range."""
+    def ratio(baseline: str, ours: str) -> str:
+        spread = times[baseline] / times[ours]
+        return f"**{np.median(spread):.2f}x** ({spread.min():.2f}-{spread.max():.2f})"
+    return ratio
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     sections, summary = [], []
     for n in (128, 256):
-        recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [f"samples={args.samples}", f"grid.shape=[{n},{n}]"])
-        report = run_bench(recipe, names=STRATEGIES, repeats=5)
-        by_name = {r["name"]: r for r in report["results"]}
-        assert all(r["failures"] == 0 for r in report["results"]), report["results"]
-        auto = by_name["auto"]["ms_per_sample"]
-        independent = min(by_name[k]["ms_per_sample"] for k in INDEPENDENT)
-        expert = min(by_name[k]["ms_per_sample"] for k in EXPERT_STRATEGIES)
-        build_ms = build_ms_per_sample(n, max(args.samples, BUILD_SAMPLES))
+        report, t = measure(n, args.samples, args.rounds)
+        ratio = paired_ratio(t)
+        median = {k: float(np.median(v)) for k, v in t.items()}
         summary.append([f"{n}x{n}", report["plan"]["method"] + " + " + report["plan"]["preconditioner"],
-                        f"{auto:.1f}", f"{independent:.1f}", f"**{independent / auto:.2f}x**", f"{expert:.1f}",
-                        f"**{expert / auto:.2f}x**", f"{build_ms:.1f}", f"**{independent / build_ms:.2f}x**",
-                        f"**{expert / build_ms:.2f}x**"])
+                        f"{median['auto']:.1f}", f"{median['independent']:.1f}", ratio("independent", "auto"),
+                        f"{median['expert']:.1f}", ratio("expert", "auto"), f"{median['build']:.1f}",
+                        ratio("independent", "build"), ratio("expert", "build")])
         print(summary[-1], flush=True)
         sections.append("### " + format_table(report))
     write_section("darcy_goals", (
-        "Goals: auto >= 4x the best independent strategy, >= 1.5x the best expert script (stretch 2x), end to "
-        "end. The last columns hold `pdegen build`'s own time per sample (sampling, assembly, solve, writing) "
-        "and its ratios to the same baselines.\n\n"
+        f"Goals: auto >= 4x the best independent strategy, >= 1.5x the best expert script (stretch 2x), end to "
+        f"end. The last columns hold `pdegen build`'s own time per sample (sampling, assembly, solve, writing) "
+        f"and its ratios to the same baselines. {args.rounds} rounds of (one pass over every strategy, one "
+        f"build of {BUILD_SAMPLES} samples); times are medians over rounds, ratios the median of the per-round "
+        f"ratios (their range in brackets).\n\n"
         + table(["grid", "auto's plan", "auto ms/sample", "best independent", "auto vs independent",
                  "best expert", "auto vs expert", "`pdegen build` ms/sample", "build vs independent",
                  "build vs expert"], summary)
