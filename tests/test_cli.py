@@ -4,11 +4,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from conftest import run_cli, small_recipe, write_recipe
 from pdegen.cli import main
+from pdegen.recipe import load_recipe
 
 
 def test_build_info_plot(tmp_path):
@@ -99,6 +101,23 @@ def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     assert "Fastest:" in result.output and out_png.read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(main, ["bench", str(path), "--strategy", "magic"])
     assert bad.exit_code == 2 and "choose from" in bad.output
+
+
+def test_bench_rounds_rotate_so_every_strategy_runs_first_once(tmp_path, monkeypatch):
+    from pdegen import bench
+    calls = []
+
+    def fake_run_once(name, *args):
+        calls.append(name)
+        return np.array([1e-3]), np.array([0]), np.array([0.0])
+    monkeypatch.setattr(bench, "_run_once", fake_run_once)
+    recipe = load_recipe(write_recipe(tmp_path, small_recipe(tmp_path)))
+    names = ["auto", "gmres", "direct-reuse"]
+    report = bench.run_bench(recipe, names=names, repeats=3)
+    rounds = [calls[i:i + 3] for i in range(0, 9, 3)]
+    assert [r[0] for r in rounds] == names                 # each strategy leads one round
+    assert all(sorted(r) == sorted(names) for r in rounds)  # and every round runs each once
+    assert [r["name"] for r in report["results"]] == names  # the report keeps the asked order
 
 
 @pytest.mark.parametrize("recipe,shape,expected", [
