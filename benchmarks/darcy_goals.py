@@ -66,8 +66,8 @@ def measure(n: int, samples: int, rounds: int) -> tuple[dict, dict]:
     the best independent and the best expert strategy, and of the build."""
     recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [f"samples={samples}", f"grid.shape=[{n},{n}]"])
     reports, times = [], {"auto": [], "independent": [], "expert": [], "build": []}
-    for _ in range(rounds):
-        report = run_bench(recipe, names=STRATEGIES, repeats=1)
+    for round_ in range(rounds):
+        report = run_bench(recipe, names=STRATEGIES, repeats=1, first_round=round_)  # rotates the order
         assert all(r["failures"] == 0 for r in report["results"]), report["results"]
         by_name = {r["name"]: r["ms_per_sample"] for r in report["results"]}
         times["auto"].append(by_name["auto"])

@@ -138,8 +138,9 @@ def rotated(names: list[str], repeat: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
-def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None) -> dict:
-    """Run the strategies round-robin; returns a JSON-ready report."""
+def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None, first_round: int = 0) -> dict:
+    """Run the strategies round-robin; returns a JSON-ready report. ``first_round`` numbers
+    the first round for the rotation (callers that run one round at a time pass a counter)."""
     recipe, family = recipe_obj.data, recipe_obj.family
     plan = make_plan(recipe_obj)
     grid = grid_of(recipe)
@@ -149,7 +150,7 @@ def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None) -> dict:
     totals = {name: [] for name in names}
     details = {}
     for repeat in range(repeats):
-        for name in rotated(names, repeat):
+        for name in rotated(names, first_round + repeat):
             key = _strategy(name, recipe, family, plan)[0]
             seconds, its, residuals = _run_once(name, recipe, family, plan, grid, orders[key])
             totals[name].append(seconds.mean())

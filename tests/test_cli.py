@@ -118,6 +118,9 @@ def test_bench_rounds_rotate_so_every_strategy_runs_first_once(tmp_path, monkeyp
     assert [r[0] for r in rounds] == names                 # each strategy leads one round
     assert all(sorted(r) == sorted(names) for r in rounds)  # and every round runs each once
     assert [r["name"] for r in report["results"]] == names  # the report keeps the asked order
+    calls.clear()
+    bench.run_bench(recipe, names=names, repeats=1, first_round=2)  # one round at a time, third round
+    assert calls == ["direct-reuse", "auto", "gmres"]
 
 
 @pytest.mark.parametrize("recipe,shape,expected", [
