@@ -190,7 +190,7 @@ def _percentiles(values) -> dict:
 @click.option("--strategy", "strategies", multiple=True, help="Run only these strategies (repeatable); "
               "default: auto, skr, gcrodr-unsorted, gmres, cg-gamg, direct, direct-reuse, cg-gamg-reuse.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Round-robin passes; the median time counts.")
+              help="Round-robin passes, each starting one strategy later; the median time counts.")
 @click.option("--json", "as_json", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a bar chart (PNG).")
 def bench(recipe, samples, assignments, strategies, repeats, as_json, plot_path):
