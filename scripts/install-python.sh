@@ -2,10 +2,13 @@
 # Install pdegen and its Python stack into the active Python (a venv is fine).
 # PETSc and petsc4py are built from source by pip (about 10 minutes once; pip caches
 # the wheels). CUDA and Fortran are switched off so the build never depends on nvcc.
+# COPTFLAGS=-O3: PyPI's petsc compiles with "-g -O" (-O1) otherwise; -O3 solved Darcy 128²
+# 4-9% faster (docs/benchmarks.md, petsc_optflags). No -march: cached wheels must run on
+# any x86-64 machine they are copied to.
 set -euo pipefail
 PY="${PYTHON:-python3}"
 EXTRAS="${PDEGEN_EXTRAS:-dev,train}"
-export PETSC_CONFIGURE_OPTIONS="${PETSC_CONFIGURE_OPTIONS:---with-debugging=0 --with-fc=0 --with-fortran-bindings=0 --with-cuda=0 --with-shared-libraries=1}"
+export PETSC_CONFIGURE_OPTIONS="${PETSC_CONFIGURE_OPTIONS:---with-debugging=0 --with-fc=0 --with-fortran-bindings=0 --with-cuda=0 --with-shared-libraries=1 COPTFLAGS=-O3 CXXOPTFLAGS=-O3}"
 # mpi4py and PETSc must use the same MPI: both build against the mpicc on PATH.
 export MPICC="${MPICC:-mpicc}"
 "$PY" -m pip install --upgrade pip setuptools wheel
