@@ -1,9 +1,10 @@
 """Where a sparse direct solve stops beating the iterative alternatives on 2-D Darcy
-(a = exp(GRF)), and where geometric multigrid overtakes CG + ICC in 3-D: the planner's
-DIRECT_MAX_UNKNOWNS_2D / MG rules, all as pdegen runs them
-(one matrix updated in place; direct = Cholesky with its symbolic factorisation reused;
-CG with warm starts, preconditioned by GAMG or by geometric multigrid, set up for each
-sample), 12 samples per size, median of 3 round-robin repeats, assembly included.
+(a = exp(GRF), and the 12/3 thresholded field of recipes/darcy_threshold.yaml), and where
+geometric multigrid overtakes CG + ICC in 3-D: the planner's DIRECT_MAX_UNKNOWNS_2D / MG
+rules, all as pdegen runs them (one matrix updated in place; direct = Cholesky with its
+symbolic factorisation reused; CG with warm starts, preconditioned by GAMG or by geometric
+multigrid, set up for each sample), assembly included. 24 samples per 2-D size, 8 in 3-D;
+the methods of one size take turns, three rounds in a rotating order, median of the rounds.
 
 Usage: python benchmarks/planner_crossover.py
 """
@@ -13,15 +14,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.bench import run_bench  # noqa: E402
+from pdegen.bench import rotated, run_bench  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.multigrid import level_shapes  # noqa: E402
 
 SIZES = (64, 96, 128, 160, 192, 224, 256)
 SIZES_3D = (32, 48)
+SIZES_THRESHOLD = (64, 96, 128)
 METHODS_3D = {"CG+ICC": ["solver.method=cg", "solver.preconditioner=icc"],
               "CG+MG": ["solver.method=cg", "solver.preconditioner=mg"]}
 METHODS = {"direct": ["solver.method=direct"],
@@ -29,12 +33,20 @@ METHODS = {"direct": ["solver.method=direct"],
            "cg+mg": ["solver.method=cg", "solver.preconditioner=mg"]}
 
 
-def timed(recipe_file: str, shape: list[int], samples: int, settings: list[str]) -> tuple[float, float]:
-    """(ms/sample, iterations) of `auto` for the recipe with ``settings``, median of 3."""
-    recipe = load_recipe(ROOT / "recipes" / recipe_file, [f"samples={samples}", f"grid.shape={shape}", *settings])
-    result = run_bench(recipe, names=["auto"], repeats=3)["results"][0]
-    assert result["failures"] == 0
-    return result["ms_per_sample"], result["iterations"]
+def timed(recipe_file: str, shape: list[int], samples: int, methods: dict, rounds: int = 3) -> dict:
+    """{method: (ms/sample, iterations)} of `auto` for the recipe with each method's settings,
+    the methods interleaved round by round (this VM drifts), median over the rounds."""
+    recipes = {name: load_recipe(ROOT / "recipes" / recipe_file, [f"samples={samples}", f"grid.shape={shape}",
+                                                                   *settings])
+               for name, settings in methods.items()}
+    times, iterations = {name: [] for name in recipes}, {}
+    for round_ in range(rounds):
+        for name in rotated(list(recipes), round_):
+            result = run_bench(recipes[name], names=["auto"], repeats=1)["results"][0]
+            assert result["failures"] == 0, (recipe_file, shape, name, result)
+            times[name].append(result["ms_per_sample"])
+            iterations[name] = result["iterations"]
+    return {name: (float(np.median(times[name])), iterations[name]) for name in recipes}
 
 
 def row(label, unknowns, times: dict, methods) -> list:
@@ -47,17 +59,17 @@ def row(label, unknowns, times: dict, methods) -> list:
 def main():
     rows = []
     for n in SIZES:
-        times = {name: timed("darcy.yaml", [n, n], 12, settings) for name, settings in METHODS.items()
-                 if name != "cg+mg" or len(level_shapes((n, n))) >= 3}
-        rows.append(row(f"{n}x{n}", n * n, times, METHODS))
-    rows3 = []
-    for n in SIZES_3D:
-        times = {name: timed("darcy3d.yaml", [n, n, n], 8, settings) for name, settings in METHODS_3D.items()}
-        rows3.append(row(f"{n}³", n**3, times, METHODS_3D))
-    write_section("planner_crossover", table(
-        ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"], rows)
-        + "\n\n3-D Darcy (recipes/darcy3d.yaml), 8 samples, median of 3:\n\n"
-        + table(["grid", "unknowns", *(f"{k} ms/sample" for k in METHODS_3D), "fastest"], rows3))
+        methods = {k: v for k, v in METHODS.items() if k != "cg+mg" or len(level_shapes((n, n))) >= 3}
+        rows.append(row(f"{n}x{n}", n * n, timed("darcy.yaml", [n, n], 24, methods), METHODS))
+    rows_threshold = [row(f"{n}x{n}", n * n, timed("darcy_threshold.yaml", [n, n], 24, METHODS), METHODS)
+                      for n in SIZES_THRESHOLD]
+    rows3 = [row(f"{n}³", n**3, timed("darcy3d.yaml", [n, n, n], 8, METHODS_3D), METHODS_3D) for n in SIZES_3D]
+    header = ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"]
+    write_section("planner_crossover", table(header, rows)
+                  + "\n\nThresholded coefficient (recipes/darcy_threshold.yaml: 12 or 3, a 4:1 jump):\n\n"
+                  + table(header, rows_threshold)
+                  + "\n\n3-D Darcy (recipes/darcy3d.yaml), 8 samples:\n\n"
+                  + table(["grid", "unknowns", *(f"{k} ms/sample" for k in METHODS_3D), "fastest"], rows3))
 
 
 if __name__ == "__main__":

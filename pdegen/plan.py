@@ -14,7 +14,8 @@ from solvers.multigrid import level_shapes
 
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
 # factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
-# (docs/benchmarks.md, planner_crossover): CG/direct time 1.10 at 224², 0.88 at 256².
+# (docs/benchmarks.md, planner_crossover): CG/direct time 1.06 at 224², 0.98 at 256²
+# (1.10 and 0.88 in an earlier run).
 DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
@@ -24,12 +25,13 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # From this many unknowns up, CG with geometric multigrid (solvers.multigrid, SOR
 # smoothing, 7-9 iterations at every size) beats the alternatives on steady SPD problems
 # whose grid halves at least twice (docs/benchmarks.md, planner_crossover). 2-D Darcy,
-# aggregation coarse operators, against the reused Cholesky: 1.17x slower at 64² (0.61x
-# and 0.98x in two earlier runs), 0.48x the time at 96², 0.66x at 128², 0.38x at 256²;
-# the 12/3 thresholded coefficient (darcy_threshold): 1.4x slower at 64², equal at 96²,
-# 0.72x at 128² (one-off `pdegen bench` runs). With Galerkin products (any SPD operator;
+# aggregation coarse operators, against the reused Cholesky (methods interleaved, 24
+# samples): 0.93x the time at 64² (1.17x, 0.61x and 0.98x in earlier, non-interleaved
+# runs), 0.79x at 96², 0.58x at 128², 0.42x at 256²; the 12/3 thresholded coefficient
+# (darcy_threshold): 1.08x at 64², 0.75x at 96², 0.91x at 128². 64² is a tie, so the
+# direct solve (no iteration count to go wrong) keeps it. With Galerkin products (any SPD operator;
 # an earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D
-# Darcy against CG + ICC: aggregation 0.82x at 32³, 0.58x at 48³; Galerkin products
+# Darcy against CG + ICC: aggregation 0.64x at 32³, 0.54x at 48³ (0.82x, 0.58x before); Galerkin products
 # (27-point coarse stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
