@@ -33,6 +33,10 @@ METHODS = {"direct": ["solver.method=direct"],
            "cg+mg": ["solver.method=cg", "solver.preconditioner=mg"]}
 
 
+INTRO = ("2-D Darcy (recipes/darcy.yaml), 24 samples per size; the methods of a size take turns over three "
+         "rounds in a rotating order, median of the rounds; assembly included.\n\n")
+
+
 def timed(recipe_file: str, shape: list[int], samples: int, methods: dict, rounds: int = 3) -> dict:
     """{method: (ms/sample, iterations)} of `auto` for the recipe with each method's settings,
     the methods interleaved round by round (this VM drifts), median over the rounds."""
@@ -65,7 +69,7 @@ def main():
                       for n in SIZES_THRESHOLD]
     rows3 = [row(f"{n}³", n**3, timed("darcy3d.yaml", [n, n, n], 8, METHODS_3D), METHODS_3D) for n in SIZES_3D]
     header = ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"]
-    write_section("planner_crossover", table(header, rows)
+    write_section("planner_crossover", INTRO + table(header, rows)
                   + "\n\nThresholded coefficient (recipes/darcy_threshold.yaml: 12 or 3, a 4:1 jump):\n\n"
                   + table(header, rows_threshold)
                   + "\n\n3-D Darcy (recipes/darcy3d.yaml), 8 samples:\n\n"
