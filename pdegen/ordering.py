@@ -57,7 +57,8 @@ def kdtree_order(features: np.ndarray, dims: int = 8, neighbours: int = 8, start
     leading principal components, nearest unvisited neighbour found among the
     ``neighbours`` nearest in a KD-tree; when all of those are visited, the tree is
     rebuilt on the unvisited points (a few dozen times for N = 10⁵).
-    O(N log N) in practice: 100,000 systems in about 5 s on one core (docs/benchmarks.md).
+    O(N log N) in practice: 100,000 systems in 8.5-9.1 s on one core of the 2-core VM of
+    docs/benchmarks.md (`ordering`; the similarity features take longer than the order).
     """
     from scipy.spatial import cKDTree
     features = np.asarray(features, dtype=np.float64)
