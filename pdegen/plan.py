@@ -29,10 +29,11 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # samples): 0.93x the time at 64² (1.17x, 0.61x and 0.98x in earlier, non-interleaved
 # runs), 0.79x at 96², 0.58x at 128², 0.42x at 256²; the 12/3 thresholded coefficient
 # (darcy_threshold): 1.08x at 64², 0.75x at 96², 0.91x at 128². 64² is a tie, so the
-# direct solve (no iteration count to go wrong) keeps it. With Galerkin products (any SPD operator;
-# an earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D
-# Darcy against CG + ICC: aggregation 0.64x at 32³, 0.54x at 48³ (0.82x, 0.58x before); Galerkin products
-# (27-point coarse stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run).
+# direct solve (no iteration count to go wrong) keeps it. With Galerkin products (any
+# SPD operator; an earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at
+# 128². 3-D Darcy against CG + ICC: aggregation 0.64x at 32³, 0.54x at 48³ (0.82x and
+# 0.58x in an earlier run); Galerkin products (27-point coarse stencils) lost, 124 against
+# 49 ms/sample at 32³ (a one-off run).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
