@@ -49,12 +49,13 @@ def build_ms_per_sample(n: int, samples: int) -> float:
 
 
 def merged(reports: list[dict]) -> dict:
-    """One report from several single-round ones: median times, summed failures, worst
-    residual, mean iterations."""
+    """One report from several single-round ones: median times (all samples, first, later),
+    summed failures, worst residual, mean iterations."""
     out = {**reports[-1], "repeats": len(reports), "results": []}
     for rows in zip(*(r["results"] for r in reports)):
         out["results"].append({**rows[-1],
-                               "ms_per_sample": float(np.median([r["ms_per_sample"] for r in rows])),
+                               **{key: float(np.median([r[key] for r in rows]))
+                                  for key in ("ms_per_sample", "first_ms", "later_ms_per_sample")},
                                "iterations": float(np.mean([r["iterations"] for r in rows])),
                                "failures": sum(r["failures"] for r in rows),
                                "worst_residual": max(r["worst_residual"] for r in rows)})

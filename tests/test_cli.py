@@ -97,6 +97,9 @@ def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     assert names == ["auto", "gmres", "direct-reuse"]
     for r in report["results"]:
         assert r["failures"] == 0 and r["worst_residual"] <= 1e-8 and r["ms_per_sample"] > 0
+        # one round: the mean over all 6 samples is the first sample and the 5 others, exactly
+        assert r["first_ms"] > 0 and r["later_ms_per_sample"] > 0
+        assert abs(6 * r["ms_per_sample"] - r["first_ms"] - 5 * r["later_ms_per_sample"]) < 1e-9 * r["first_ms"] * 6
     assert next(r for r in report["results"] if r["name"] == "gmres")["iterations"] > 0
     assert "Fastest:" in result.output and out_png.read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(main, ["bench", str(path), "--strategy", "magic"])
