@@ -21,8 +21,8 @@ from pdegen.recipe import load_recipe  # noqa: E402
 # configuration; the table should not be read as one beating the other.
 SAME_CONFIGURATION = ("Where auto's plan is a direct solve it runs exactly the `direct-reuse` configuration (one "
                       "matrix updated in place, the symbolic factorisation reused); the gap between the two rows "
-                      "is noise, mostly the first sample's symbolic factorisation landing on "
-                      "a busy or a quiet moment of this shared VM.")
+                      "is noise, mostly the first sample's symbolic factorisation (first-sample column) landing "
+                      "on a busy or a quiet moment of this shared VM: compare the later-samples column.")
 
 
 def main():
