@@ -46,8 +46,8 @@ class StrategyResult:
     failures: int
     worst_residual: float
     description: str
-    first_ms: float = float("nan")  # the first sample (matrix, factorisation or hierarchy set up)
-    later_ms_per_sample: float = float("nan")  # the others: the cost per sample of a long build
+    first_ms: float  # the first sample (matrix, factorisation or hierarchy set up)
+    later_ms_per_sample: float  # the others (NaN for one sample): the cost per sample of a long build
 
 
 def _pc_for(recipe: dict, plan) -> str:
@@ -190,9 +190,9 @@ def format_table(report: dict) -> str:
     for r in rows:
         vs_ind = f"{best_independent['ms_per_sample'] / r['ms_per_sample']:.2f}x" if best_independent else "-"
         vs_exp = f"{expert['ms_per_sample'] / r['ms_per_sample']:.2f}x" if expert else "-"
-        first, later = r.get("first_ms", float("nan")), r.get("later_ms_per_sample", float("nan"))
-        lines.append(f"| {r['name']} ({r['description']}) | {r['ms_per_sample']:.2f} | {first:.2f} | {later:.2f} | "
-                     f"{r['iterations']:.1f} | {r['failures']} | {r['worst_residual']:.1e} | {vs_ind} | {vs_exp} |")
+        lines.append(f"| {r['name']} ({r['description']}) | {r['ms_per_sample']:.2f} | {r['first_ms']:.2f} | "
+                     f"{r['later_ms_per_sample']:.2f} | {r['iterations']:.1f} | {r['failures']} | "
+                     f"{r['worst_residual']:.1e} | {vs_ind} | {vs_exp} |")
     winner = min(ok, key=lambda r: r["ms_per_sample"]) if ok else None
     head = (f"{report['recipe']} ({report['family']}, grid {'x'.join(map(str, report['grid']))}, "
             f"{report['samples']} samples, rtol {report['rtol']:.0e}, median of {report['repeats']})")
