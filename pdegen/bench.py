@@ -184,8 +184,8 @@ def format_table(report: dict) -> str:
     best_independent = min(independent, key=lambda r: r["ms_per_sample"]) if independent else None
     experts = [r for r in ok if r["name"] in EXPERT_STRATEGIES]
     expert = min(experts, key=lambda r: r["ms_per_sample"]) if experts else None
-    lines = ["| strategy | ms/sample | first sample ms | later samples ms | iterations | failures | worst residual "
-             "| vs best independent | vs expert |",
+    lines = [("| strategy | ms/sample | first sample ms | later samples ms | iterations | failures | worst residual "
+              "| vs best independent | vs expert |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         vs_ind = f"{best_independent['ms_per_sample'] / r['ms_per_sample']:.2f}x" if best_independent else "-"
