@@ -35,6 +35,13 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # 0.58x in an earlier run); Galerkin products (27-point coarse stencils) lost, 124 against
 # 49 ms/sample at 32³ (a one-off run).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
+# Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
+# and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
+# relative to C order without start cycles, median over systems; the range is three
+# runs). 2-D aggregation, red-black + 1 cycle: 0.83x at 128² (0.83-0.96), 0.80x at 256²
+# (0.78-0.83), 0.87x on the thresholded coefficient (0.84-0.94); 2-D Galerkin,
+# red-black alone: 0.90x (0.85-0.93); 3-D (32³): red-black 1.07-1.19x, so C order.
+MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -58,6 +65,8 @@ class Plan:
     options: dict = field(default_factory=dict)  # PETSc options the plan adds
     grid_shape: list = field(default_factory=list)  # for geometric multigrid's hierarchy
     multigrid_coarse: str = "galerkin"  # or "aggregation" for pure diffusion (solvers.multigrid)
+    multigrid_ordering: str = "natural"  # or "red-black"
+    multigrid_start_cycles: int = 0  # full-multigrid cycles before CG
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -83,6 +92,7 @@ def make_plan(recipe) -> Plan:
     method = solver["method"]
     mg = False
     coarse = "aggregation" if family.pure_diffusion else "galerkin"
+    mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
     halvings = len(level_shapes(data["grid"]["shape"])) - 1
     if method == "auto":
         varies = family.operator_varies(data)
@@ -112,7 +122,9 @@ def make_plan(recipe) -> Plan:
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that halves "
                            f"{halvings} times: CG with geometric multigrid, "
                            f"{coarse} coarse operators (measured faster than {rival} from "
-                           f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns)")
+                           f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns), {mg_ordering} numbering, "
+                           f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
+                           f"measured variant in {ndim}-D)")
         elif unknowns <= limit:
             method = "direct"
             reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
@@ -163,7 +175,8 @@ def make_plan(recipe) -> Plan:
         reasons.append(f"ordering auto -> {ordering} ({why})")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]),
-                multigrid_coarse=coarse)
+                multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
+                multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0)
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
@@ -190,7 +203,8 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
         multigrid = None
         if plan.preconditioner == "mg":
             from solvers.multigrid import GeometricMG
-            multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse)
+            multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
+                                    start_cycles=plan.multigrid_start_cycles)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

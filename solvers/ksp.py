@@ -4,8 +4,8 @@ This is the "expert script" baseline and the direct path: ``KSPSolver("preonly",
 "cholesky")`` refactors numerically on each new matrix while reusing the symbolic
 factorisation (the nonzero pattern is fixed); ``KSPSolver("cg", "gamg")`` is
 conjugate gradients with algebraic multigrid, ``KSPSolver("cg", "mg",
-multigrid=GeometricMG(shape))`` with geometric multigrid (``solvers.multigrid``).
-Convergence is declared on the true
+multigrid=GeometricMG(shape))`` with geometric multigrid (``solvers.multigrid``; its
+full-multigrid start cycles count as iterations). Convergence is declared on the true
 (unpreconditioned) residual, and every returned solution's true relative residual
 is recomputed.
 
@@ -37,13 +37,16 @@ class KSPSolver:
         self.comm = comm or PETSc.COMM_SELF
         self.rtol, self.maxiter = rtol, maxiter
         self.ksp_type, self.pc_type = ksp_type, pc_type
-        self.holder = MatrixHolder(self.comm)
+        self.multigrid = multigrid
+        # Geometric multigrid may number the unknowns its own way (red-black): the Mat,
+        # b and x are kept in that numbering, the caller's arrays stay in theirs.
+        self.position = multigrid.position if multigrid is not None and pc_type == "mg" else None
+        self.holder = MatrixHolder(self.comm, position=self.position)
         self.ksp = PETSc.KSP().create(comm=self.comm)
         self.ksp.setOptionsPrefix(prefix)
         self.ksp.setType(ksp_type)
         self.ksp.getPC().setType(pc_type)
         options = dict(options or {})
-        self.multigrid = multigrid
         if pc_type == "mg":
             if multigrid is None:
                 raise ValueError("pc_type 'mg' needs multigrid=solvers.multigrid.GeometricMG(grid_shape); "
@@ -65,31 +68,38 @@ class KSPSolver:
     def solve(self, A, b: np.ndarray, x0: np.ndarray | None = None, global_size: int | None = None):
         """Solve ``A x = b``; A is a local CSR block (rows of this rank) or a PETSc Mat."""
         start = time.perf_counter()
+        if isinstance(A, PETSc.Mat) and self.position is not None:
+            raise TypeError("this solver renumbers the unknowns for its multigrid (ordering='red-black'): "
+                            "pass A as a SciPy sparse matrix, or use GeometricMG(..., ordering='natural')")
         mat = A if isinstance(A, PETSc.Mat) else self.holder.update(A, global_size)
         self.ksp.setOperators(mat)
-        if self.multigrid is not None:
-            self.multigrid.update(self.ksp.getPC(), A)
+        mg = self.multigrid if self.pc_type == "mg" else None
+        if mg is not None:
+            mg.update(self.ksp.getPC(), A)
+        where = slice(None) if self.position is None else self.position
         bv = mat.createVecLeft()
-        bv.getArray()[:] = b
+        bv.getArray()[where] = b
         xv = mat.createVecRight()
-        if x0 is not None and self.ksp_type != "preonly":
-            xv.getArray()[:] = x0
-            self.ksp.setInitialGuessNonzero(True)
-        else:
-            self.ksp.setInitialGuessNonzero(False)
-        reason = ""
+        warm = x0 is not None and self.ksp_type != "preonly"
+        if warm:
+            xv.getArray()[where] = x0
+        reason, start_cycles = "", 0
         try:
-            with options_scope(self.prefix, self.options):  # the PC is set up inside solve
-                self.ksp.solve(bv, xv)
+            with options_scope(self.prefix, self.options):  # the PC is set up here
+                self.ksp.setUp()
+            if mg is not None:
+                start_cycles = mg.start(self.ksp.getPC(), mat, bv, xv, zero_guess=not warm)
+            self.ksp.setInitialGuessNonzero(warm or start_cycles > 0)
+            self.ksp.solve(bv, xv)
             reason = reason_name(self.ksp.getConvergedReason())
         except PETSc.Error as error:  # factorisation failure, indefinite PC, ...
             reason = f"PETSc error {error.ierr}"
         residual = true_residual(mat, bv, xv)
-        iterations = 0 if self.ksp_type == "preonly" else int(self.ksp.getIterationNumber())
+        iterations = 0 if self.ksp_type == "preonly" else int(self.ksp.getIterationNumber()) + start_cycles
         info = SolveInfo(iterations=iterations, residual=residual,
                          converged=bool(np.isfinite(residual) and residual <= self.rtol),
                          seconds=time.perf_counter() - start, method=self.method, reason=reason)
-        return xv.getArray().copy(), info
+        return xv.getArray()[where].copy(), info
 
 
 def true_residual(mat, bv, xv) -> float:

@@ -8,6 +8,19 @@ sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarse
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
 
+Two options trade smoother strength for speed (docs/benchmarks.md, multigrid_variants;
+the planner turns them on where they measured faster: 2-D grids):
+
+- ``ordering="red-black"`` numbers every level's cells by colour (cells whose index sum
+  is even first). For 5-point stencils a cell then depends only on cells of the other
+  colour, so PETSc's SOR sweep has no chain of dependent rows and runs faster, and a
+  zero-guess symmetric sweep skips half its work. The smoother becomes red-black
+  Gauss-Seidel, a little weaker: about one more CG iteration. The solver renumbers b
+  and x; callers keep the grid's C order.
+- ``start_cycles`` full-multigrid (nested iteration) cycles of Richardson iteration
+  before CG, which get the smooth part of the solution in one go; with red-black
+  smoothing, whose first CG step gains little, one cycle pays for itself.
+
 Coarse operators, recomputed for every new fine matrix:
 
 - ``"galerkin"``: P^T A P by PETSc. Works for any SPD operator on the grid.
@@ -88,6 +101,12 @@ def prolongations(shape, coarsest: int = 8) -> list[sp.csr_matrix]:
     return out
 
 
+def red_black_order(shape) -> np.ndarray:
+    """C-order indices of the cells of ``shape``: those with an even index sum, then the rest."""
+    parity = np.indices(shape).sum(axis=0).ravel() % 2
+    return np.concatenate([np.flatnonzero(parity == 0), np.flatnonzero(parity == 1)])
+
+
 def aggregation_1d(coarse: int) -> sp.csr_matrix:
     """(2 coarse) x coarse piecewise-constant prolongation: each fine cell copies its parent."""
     fine = np.arange(2 * coarse)
@@ -96,16 +115,26 @@ def aggregation_1d(coarse: int) -> sp.csr_matrix:
 
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
-    ``coarse`` is "galerkin" or "aggregation"."""
+    ``coarse`` is "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
+    ``start_cycles`` the full-multigrid cycles run before the Krylov method."""
 
-    def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8):
+    def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
+                 start_cycles: int = 0):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
+        if ordering not in ("red-black", "natural"):
+            raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
+        if int(start_cycles) != start_cycles or start_cycles < 0:
+            raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
         self.shapes = level_shapes(shape, coarsest)
         if len(self.shapes) < 2:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
-        self.coarse = coarse
-        self.interpolations = prolongations(shape, coarsest)
+        self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
+        self.interpolations = prolongations(shape, coarsest)  # in C order; setup() renumbers them
+        # Per level (finest first): the C-order cell at each position of the solver's
+        # numbering (None: C order itself), and the inverse map.
+        self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
+        self._positions = [None if o is None else np.argsort(o) for o in self.orders]
         self._plan, self._memo = None, PatternMemo()
         self._holders = None  # one MatrixHolder per coarse level
 
@@ -113,12 +142,21 @@ class GeometricMG:
     def options(self) -> dict:
         return {**DEFAULT_OPTIONS, "pc_mg_galerkin": "both" if self.coarse == "galerkin" else "none"}
 
+    @property
+    def position(self) -> np.ndarray | None:
+        """Where each fine cell (C order) sits in the solver's numbering; None for C order."""
+        return self._positions[0]
+
     def setup(self, pc, comm=None) -> None:
         """Make ``pc`` a PCMG over this hierarchy."""
         from petsc4py import PETSc
         pc.setType("mg")
-        pc.setMGLevels(len(self.interpolations) + 1)
+        levels = len(self.interpolations) + 1
+        pc.setMGLevels(levels)
         for level, P in enumerate(self.interpolations, start=1):
+            fine, coarse = self.orders[levels - 1 - level], self.orders[levels - level]
+            if fine is not None:
+                P = P[fine][:, coarse].tocsr()
             mat = PETSc.Mat().createAIJ(size=P.shape, comm=comm or PETSc.COMM_SELF,
                                         csr=(P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data))
             mat.assemble()
@@ -161,11 +199,36 @@ class GeometricMG:
             for holder, data in zip(self._holders, values):
                 holder.set_values(data)  # same coarse patterns: values rewritten in place
             return
-        self._holders = [MatrixHolder() for _ in values]
+        self._holders = [MatrixHolder(position=position) for position in self._positions[1:]]
         for i, (holder, data, (indptr, indices, _, shape)) in enumerate(zip(self._holders, values, self._plan)):
             mat = holder.update(sp.csr_matrix((data, indices, indptr), shape=shape))
             level = levels - 1 - i
             (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
+
+    def start(self, pc, mat, b, x, zero_guess: bool) -> int:
+        """Run ``start_cycles`` full-multigrid cycles of Richardson iteration on
+        ``mat x = b`` (PETSc Vecs; ``x`` updated in place) with the set-up PCMG ``pc``;
+        returns the number of cycles."""
+        if not self.start_cycles:
+            return 0
+        from petsc4py import PETSc
+        kind = pc.getMGType()
+        pc.setMGType(PETSc.PC.MGType.FULL)
+        r, e = b.duplicate(), x.duplicate()
+        try:
+            for cycle in range(self.start_cycles):
+                if cycle == 0 and zero_guess:
+                    pc.apply(b, x)
+                    continue
+                mat.mult(x, r)
+                r.aypx(-1.0, b)  # r = b - A x
+                pc.apply(r, e)
+                x.axpy(1.0, e)
+        finally:
+            pc.setMGType(kind)
+            r.destroy()
+            e.destroy()
+        return self.start_cycles
 
 
 def _aggregation_plan(A: sp.csr_matrix, shapes) -> list:

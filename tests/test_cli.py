@@ -141,3 +141,16 @@ def test_planner_rules(recipe, shape, expected):
     root = Path(__file__).resolve().parents[1]
     plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}"]))
     assert (plan.method, plan.preconditioner, plan.ordering) == expected, plan.describe()
+
+
+@pytest.mark.parametrize("recipe,shape,changes,expected", [
+    ("darcy", [128, 128], [], ("red-black", 1)),                      # 2-D aggregation: the fastest variant
+    ("darcy3d", [32, 32, 32], [], ("natural", 0)),                    # red-black smoothing lost in 3-D
+    ("darcy", [128, 128], ["solver.preconditioner=gamg"], ("natural", 0)),  # no geometric MG: nothing to choose
+])
+def test_planner_picks_the_measured_multigrid_variant(recipe, shape, changes, expected):
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    root = Path(__file__).resolve().parents[1]
+    plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}", *changes]))
+    assert (plan.multigrid_ordering, plan.multigrid_start_cycles) == expected, plan.describe()

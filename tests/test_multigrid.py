@@ -54,14 +54,15 @@ def test_aggregation_coarse_operator_is_the_rediscretised_laplacian():
 
 
 @needs_petsc
-@pytest.mark.parametrize("coarse", ["galerkin", "aggregation"])
-def test_cg_with_geometric_multigrid_converges_independently_of_the_grid(coarse):
+@pytest.mark.parametrize("coarse,ordering,cycles", [("galerkin", "natural", 0), ("aggregation", "natural", 0),
+                                                    ("galerkin", "red-black", 0), ("aggregation", "red-black", 1)])
+def test_cg_with_geometric_multigrid_converges_independently_of_the_grid(coarse, ordering, cycles):
     from solvers.ksp import KSPSolver
     iterations = {}
     for n in (32, 64, 128):
         A, b = darcy_sequence(n=n, count=1)[0]
-        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgtest{coarse}{n}_",
-                            multigrid=GeometricMG((n, n), coarse=coarse)).solve(A, b)
+        mg = GeometricMG((n, n), coarse=coarse, ordering=ordering, start_cycles=cycles)
+        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgtest{coarse}{ordering}{n}_", multigrid=mg).solve(A, b)
         assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
         iterations[n] = info.iterations
     assert max(iterations.values()) <= 12, iterations
@@ -100,7 +101,8 @@ def test_aggregation_operators_match_the_explicit_products():
 
 
 @needs_petsc
-def test_cg_with_aggregation_multigrid_in_3d():
+@pytest.mark.parametrize("ordering", ["natural", "red-black"])
+def test_cg_with_aggregation_multigrid_in_3d(ordering):
     from pdegen.families.darcy import assemble_diffusion
     from pdegen.fields import gaussian_random_field, sample_rng
     from pdegen.grid import Grid
@@ -108,18 +110,19 @@ def test_cg_with_aggregation_multigrid_in_3d():
     n = 32
     a = np.exp(gaussian_random_field((n, n, n), 2.5, 7.0, sample_rng(3, 0)))
     A, b = assemble_diffusion(Grid((n, n, n), ((0, 1),) * 3), a, 1.0)
-    x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix="mg3d_",
-                        multigrid=GeometricMG((n, n, n), coarse="aggregation")).solve(A, b)
+    x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mg3d{ordering}_",
+                        multigrid=GeometricMG((n, n, n), coarse="aggregation", ordering=ordering)).solve(A, b)
     assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
     assert info.iterations <= 12, info.iterations
 
 
 @needs_petsc
-def test_pcmg_levels_hold_the_current_coarse_operators_across_pattern_changes():
+@pytest.mark.parametrize("ordering", ["natural", "red-black"])
+def test_pcmg_levels_hold_the_current_coarse_operators_across_pattern_changes(ordering):
     """Coarse values are written into the level Mats in place while the fine pattern
     holds, and the hierarchy is re-planned and re-wired when it changes (here a 9-point
     matrix between 5-point ones): PCMG's level operators must equal the explicit products
-    of the matrix just solved, and every solve converge."""
+    of the matrix just solved (renumbered as the level is), and every solve converge."""
     import scipy.sparse as sp
 
     from solvers.ksp import KSPSolver
@@ -127,8 +130,8 @@ def test_pcmg_levels_hold_the_current_coarse_operators_across_pattern_changes():
     (A1, b), (A2, _), (A3, _) = darcy_sequence(n=n, count=3)
     T = sp.diags([1.0, 2.0, 1.0], [-1, 0, 1], shape=(n, n))
     nine_point = (A2 + 1e-3 * A2.diagonal().mean() * sp.kron(T, T)).tocsr()  # SPD, diagonal couplings
-    mg = GeometricMG((n, n), coarse="aggregation")
-    solver = KSPSolver("cg", "mg", rtol=1e-8, prefix="mgpattern_", multigrid=mg)
+    mg = GeometricMG((n, n), coarse="aggregation", ordering=ordering)
+    solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgpattern{ordering}_", multigrid=mg)
     pc = solver.ksp.getPC()
     levels = len(mg.shapes)
     for A in (A1, A2, nine_point, A3):
@@ -136,7 +139,63 @@ def test_pcmg_levels_hold_the_current_coarse_operators_across_pattern_changes():
         assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
         for i, expected in enumerate(mg.coarse_operators(A)):
             level = levels - 2 - i
+            order = mg.orders[i + 1]
+            if order is not None:
+                expected = expected[order][:, order]
             ksp = pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)
             indptr, indices, values = ksp.getOperators()[0].getValuesCSR()
             got = sp.csr_matrix((values, indices, indptr), shape=expected.shape)
             assert abs(got - expected).max() <= 1e-12 * abs(expected).max()
+
+
+@pytest.mark.parametrize("shape", [(8, 6), (4, 6, 8)])
+def test_red_black_order_decouples_each_colour(shape):
+    """In red-black order the 5-point (7-point in 3-D) operator couples no two cells of
+    one colour: both diagonal blocks are diagonal, so an SOR sweep has no dependent rows."""
+    import scipy.sparse as sp
+
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.grid import Grid
+    from solvers.multigrid import red_black_order
+    A, _ = assemble_diffusion(Grid(shape, ((0, 1),) * len(shape)), np.ones(shape), 1.0)
+    order = red_black_order(shape)
+    assert np.array_equal(np.sort(order), np.arange(A.shape[0]))
+    reds = int(np.ceil(A.shape[0] / 2))
+    B = A[order][:, order].tocsr()
+    for block in (B[:reds, :reds], B[reds:, reds:]):
+        assert sp.triu(block, 1).nnz == 0 and sp.tril(block, -1).nnz == 0
+    assert B[:reds, reds:].nnz > 0
+
+
+@needs_petsc
+def test_full_multigrid_start_cycles_save_cg_iterations_and_are_counted():
+    """Start cycles run before CG: fewer CG iterations afterwards, each cycle counted in
+    info.iterations, and in red-black numbering the caller still gets x in C order."""
+    from solvers.ksp import KSPSolver
+    n = 64
+    A, b = darcy_sequence(n=n, count=1)[0]
+    cg_iterations = {}
+    for ordering, cycles in [("natural", 0), ("natural", 2), ("red-black", 2)]:
+        mg = GeometricMG((n, n), coarse="aggregation", ordering=ordering, start_cycles=cycles)
+        solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgstart{ordering}{cycles}_", multigrid=mg)
+        x, info = solver.solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), info
+        assert info.iterations == solver.ksp.getIterationNumber() + cycles
+        cg_iterations[ordering, cycles] = solver.ksp.getIterationNumber()
+    assert cg_iterations["natural", 2] <= cg_iterations["natural", 0] - 2, cg_iterations
+
+
+@needs_petsc
+def test_red_black_multigrid_refuses_a_petsc_mat_and_bad_options():
+    from petsc4py import PETSc
+
+    from solvers.ksp import KSPSolver
+    A, b = darcy_sequence(n=32, count=1)[0]
+    mat = PETSc.Mat().createAIJ(size=A.shape, csr=(A.indptr, A.indices, A.data), comm=PETSc.COMM_SELF)
+    solver = KSPSolver("cg", "mg", prefix="mgrbmat_", multigrid=GeometricMG((32, 32), ordering="red-black"))
+    with pytest.raises(TypeError, match="ordering='natural'"):
+        solver.solve(mat, b)
+    with pytest.raises(ValueError, match="ordering must be"):
+        GeometricMG((32, 32), ordering="zebra")
+    with pytest.raises(ValueError, match="start_cycles must be"):
+        GeometricMG((32, 32), start_cycles=-1)

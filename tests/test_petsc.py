@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from conftest import mpiexec, needs_petsc
 from problems import darcy_sequence
@@ -52,6 +53,21 @@ def test_matrix_is_updated_in_place_on_the_same_pattern():
     A3 = A2.tolil()
     A3[0, 5] = 1.0  # new pattern: a new Mat
     assert holder.update(A3.tocsr()) is not m2
+
+
+def test_matrix_holder_renumbers_rows_and_columns():
+    """With ``position``, CSR row/column i lands at row/column position[i] of the Mat,
+    on creation and on in-place updates."""
+    from solvers.backends.petsc import MatrixHolder
+    (A1, _), (A2, _) = darcy_sequence(n=8, count=2)
+    order = np.random.default_rng(1).permutation(A1.shape[0])  # the CSR row at each Mat row
+    holder = MatrixHolder(position=np.argsort(order))
+    for A in (A1, A2):
+        mat = holder.update(A)
+        indptr, indices, values = mat.getValuesCSR()
+        got = sp.csr_matrix((values, indices, indptr), shape=A.shape)
+        assert abs(got - A[order][:, order]).max() == 0.0
+    assert mat is holder.update(A1)  # same pattern: updated in place
 
 
 def test_matrix_holder_trusts_only_immutable_index_arrays():

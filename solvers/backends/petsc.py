@@ -28,10 +28,17 @@ class MatrixHolder:
     vectorised scatter of the values (4x faster than ``setValuesCSR`` at 128²). Immutable
     index arrays at the same place are recognised without comparing them
     (:mod:`solvers.pattern`); ``set_values`` skips the question for callers that know.
+
+    ``position`` (one process only) renumbers the unknowns: row and column ``i`` of each
+    CSR matrix become row and column ``position[i]`` of the Mat, at no cost per update
+    (the COO coordinates are permuted once; the values keep their CSR order).
     """
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, position: np.ndarray | None = None):
         self.comm = comm or PETSc.COMM_SELF
+        if position is not None and self.comm.getSize() > 1:
+            raise ValueError("MatrixHolder: renumbering (position) needs a one-process communicator")
+        self.position = None if position is None else np.asarray(position, dtype=PETSc.IntType)
         self.mat: PETSc.Mat | None = None
         self._pattern: tuple | None = None
         self._data: np.ndarray | None = None  # the values in the Mat, to skip rewriting them
@@ -51,7 +58,7 @@ class MatrixHolder:
             return self.set_values(data)
         if self.mat is not None:
             self.mat.destroy()
-        self.mat = coo_matrix(csr.shape[0], n_global, indptr, indices, data, self.comm)
+        self.mat = coo_matrix(csr.shape[0], n_global, indptr, indices, data, self.comm, self.position)
         self._pattern, self._data = key, data.copy()
         self._memo.remember(indptr, indices)
         return self.mat
@@ -92,9 +99,11 @@ def _on_all_ranks(comm, flag) -> bool:
     return comm.tompi4py().allreduce(bool(flag), op=MPI.LAND)
 
 
-def coo_matrix(n_local: int, n_global: int, indptr, indices, data, comm=None) -> PETSc.Mat:
+def coo_matrix(n_local: int, n_global: int, indptr, indices, data, comm=None,
+               position: np.ndarray | None = None) -> PETSc.Mat:
     """An assembled AIJ Mat (this rank's ``n_local`` rows, CSR with global columns),
-    preallocated for ``setValuesCOO`` updates on the same pattern."""
+    preallocated for ``setValuesCOO`` updates on the same pattern; with ``position``
+    (serial), CSR row/column i is the Mat's row/column ``position[i]``."""
     comm = comm or PETSc.COMM_SELF
     mat = PETSc.Mat().create(comm=comm)
     mat.setSizes(((n_local, n_global), (n_local, n_global)))
@@ -102,8 +111,11 @@ def coo_matrix(n_local: int, n_global: int, indptr, indices, data, comm=None) ->
     # PETSc's default layout: ranks own consecutive row blocks in rank order.
     first = comm.tompi4py().exscan(n_local) if comm.getSize() > 1 else 0
     rows = (first or 0) + np.repeat(np.arange(n_local, dtype=PETSc.IntType), np.diff(indptr))
+    cols = np.asarray(indices)
+    if position is not None:
+        rows, cols = position[rows], position[cols]
     # PETSc may reorder the index arrays it is given in place: hand it copies.
-    mat.setPreallocationCOO(rows.astype(PETSc.IntType), np.array(indices, dtype=PETSc.IntType))
+    mat.setPreallocationCOO(rows.astype(PETSc.IntType), np.array(cols, dtype=PETSc.IntType))
     mat.setValuesCOO(np.asarray(data, dtype=PETSc.ScalarType), addv=PETSc.InsertMode.INSERT_VALUES)
     mat.assemble()
     mat.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATION_ERR, True)
