@@ -48,35 +48,20 @@ def build_ms_per_sample(n: int, samples: int) -> float:
     return 1e3 * summary.seconds / samples
 
 
-def merged(reports: list[dict]) -> dict:
-    """One report from several single-round ones: median times (all samples, first, later),
-    summed failures, worst residual, mean iterations."""
-    out = {**reports[-1], "repeats": len(reports), "results": []}
-    for rows in zip(*(r["results"] for r in reports)):
-        out["results"].append({**rows[-1],
-                               **{key: float(np.median([r[key] for r in rows]))
-                                  for key in ("ms_per_sample", "first_ms", "later_ms_per_sample")},
-                               "iterations": float(np.mean([r["iterations"] for r in rows])),
-                               "failures": sum(r["failures"] for r in rows),
-                               "worst_residual": max(r["worst_residual"] for r in rows)})
-    return out
-
-
 def measure(n: int, samples: int, rounds: int) -> tuple[dict, dict]:
-    """Paired rounds at n x n: the merged bench report and, per round, the times of auto,
-    the best independent and the best expert strategy, and of the build."""
+    """Paired rounds at n x n: the bench report and, per round, the times of auto, the
+    best independent and the best expert strategy, and of the build run after it."""
     recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [f"samples={samples}", f"grid.shape=[{n},{n}]"])
-    reports, times = [], {"auto": [], "independent": [], "expert": [], "build": []}
-    for round_ in range(rounds):
-        report = run_bench(recipe, names=STRATEGIES, repeats=1, first_round=round_)  # rotates the order
-        assert all(r["failures"] == 0 for r in report["results"]), report["results"]
-        by_name = {r["name"]: r["ms_per_sample"] for r in report["results"]}
-        times["auto"].append(by_name["auto"])
-        times["independent"].append(min(by_name[k] for k in INDEPENDENT))
-        times["expert"].append(min(by_name[k] for k in EXPERT_STRATEGIES))
-        times["build"].append(build_ms_per_sample(n, max(samples, BUILD_SAMPLES)))
-        reports.append(report)
-    return merged(reports), {k: np.array(v) for k, v in times.items()}
+    builds = []
+    report = run_bench(recipe, names=STRATEGIES, repeats=rounds,  # rotates the order round by round
+                       after_round=lambda _: builds.append(build_ms_per_sample(n, max(samples, BUILD_SAMPLES))))
+    assert all(r["failures"] == 0 for r in report["results"]), report["results"]
+    per_round = {r["name"]: np.array(r["round_ms"]) for r in report["results"]}
+    times = {"auto": per_round["auto"],
+             "independent": np.min([per_round[k] for k in INDEPENDENT], axis=0),
+             "expert": np.min([per_round[k] for k in EXPERT_STRATEGIES], axis=0),
+             "build": np.array(builds)}
+    return report, times
 
 
 def paired_ratio(times: dict):

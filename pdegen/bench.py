@@ -48,6 +48,7 @@ class StrategyResult:
     description: str
     first_ms: float  # the first sample (matrix, factorisation or hierarchy set up)
     later_ms_per_sample: float  # the others (NaN for one sample): the cost per sample of a long build
+    round_ms: list  # ms/sample of each round, in round order (for ratios paired round by round)
 
 
 def _pc_for(recipe: dict, plan) -> str:
@@ -143,9 +144,11 @@ def rotated(names: list[str], repeat: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
-def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None, first_round: int = 0) -> dict:
+def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None, first_round: int = 0,
+              after_round=None) -> dict:
     """Run the strategies round-robin; returns a JSON-ready report. ``first_round`` numbers
-    the first round for the rotation (callers that run one round at a time pass a counter)."""
+    the first round for the rotation; ``after_round(r)``, if given, runs after round r (to
+    time something else side by side with every round)."""
     recipe, family = recipe_obj.data, recipe_obj.family
     plan = make_plan(recipe_obj)
     grid = grid_of(recipe)
@@ -164,6 +167,8 @@ def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None, first_rou
             details[name] = (its, residuals)
             if progress is not None:
                 progress.update(1)
+        if after_round is not None:
+            after_round(repeat)
     rtol = recipe["solver"]["rtol"]
     results = []
     for name in names:
@@ -171,7 +176,8 @@ def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None, first_rou
         results.append(StrategyResult(name, 1e3 * float(np.median(totals[name])), float(its.mean()),
                                       int((residuals > rtol * (1 + 1e-6)).sum()), float(residuals.max()),
                                       _strategy(name, recipe, family, plan)[4],
-                                      1e3 * float(np.median(firsts[name])), 1e3 * float(np.median(laters[name]))))
+                                      1e3 * float(np.median(firsts[name])), 1e3 * float(np.median(laters[name])),
+                                      [1e3 * float(t) for t in totals[name]]))
     return {"recipe": recipe["name"], "family": recipe["family"], "grid": recipe["grid"]["shape"],
             "samples": recipe["samples"], "repeats": repeats, "rtol": rtol, "plan": plan.as_dict(),
             "greedy_tour": ordering, "results": [asdict(r) for r in results]}

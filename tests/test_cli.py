@@ -112,14 +112,19 @@ def test_bench_rounds_rotate_so_every_strategy_runs_first_once(tmp_path, monkeyp
 
     def fake_run_once(name, *args):
         calls.append(name)
-        return np.array([1e-3]), np.array([0]), np.array([0.0])
+        return np.array([1e-3 * len(calls)]), np.array([0]), np.array([0.0])  # call k takes k ms
     monkeypatch.setattr(bench, "_run_once", fake_run_once)
     recipe = load_recipe(write_recipe(tmp_path, small_recipe(tmp_path)))
     names = ["auto", "gmres", "direct-reuse"]
-    report = bench.run_bench(recipe, names=names, repeats=3)
+    finished = []
+    report = bench.run_bench(recipe, names=names, repeats=3, after_round=lambda r: finished.append((r, len(calls))))
     rounds = [calls[i:i + 3] for i in range(0, 9, 3)]
     assert [r[0] for r in rounds] == names                 # each strategy leads one round
     assert all(sorted(r) == sorted(names) for r in rounds)  # and every round runs each once
+    assert finished == [(0, 3), (1, 6), (2, 9)]             # the hook runs after each whole round
+    for r in report["results"]:  # per-round times in round order, from the call that ran it
+        expected = [1.0 + rounds[k].index(r["name"]) + 3 * k for k in range(3)]
+        assert r["round_ms"] == pytest.approx(expected) and r["ms_per_sample"] == pytest.approx(expected[1])
     assert [r["name"] for r in report["results"]] == names  # the report keeps the asked order
     calls.clear()
     bench.run_bench(recipe, names=names, repeats=1, first_round=2)  # one round at a time, third round
