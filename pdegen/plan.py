@@ -25,14 +25,15 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # From this many unknowns up, CG with geometric multigrid (solvers.multigrid, SOR
 # smoothing, 7-9 iterations at every size) beats the alternatives on steady SPD problems
 # whose grid halves at least twice (docs/benchmarks.md, planner_crossover). 2-D Darcy,
-# aggregation coarse operators, against the reused Cholesky (methods interleaved, 24
-# samples): 0.93x the time at 64² (1.17x, 0.61x and 0.98x in earlier, non-interleaved
-# runs), 0.79x at 96², 0.58x at 128², 0.42x at 256²; the 12/3 thresholded coefficient
-# (darcy_threshold): 1.08x at 64², 0.75x at 96², 0.91x at 128². 64² is a tie, so the
-# direct solve (no iteration count to go wrong) keeps it. With Galerkin products (any
+# aggregation coarse operators, red-black numbering + 1 start cycle, against the reused
+# Cholesky (methods interleaved, 24 samples): 0.88x the time at 64², 0.86x at 96², 0.68x
+# at 128², 0.26x at 256² (with C-order smoothing, the previous run: 0.93x, 0.79x, 0.58x,
+# 0.42x); the 12/3 thresholded coefficient (darcy_threshold): 1.00x at 64², 0.88x at 96²,
+# 0.59x at 128² (C order: 1.08x, 0.75x, 0.91x). 64² stays a near-tie, so the direct
+# solve (no iteration count to go wrong) keeps it. With Galerkin products (any
 # SPD operator; an earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at
-# 128². 3-D Darcy against CG + ICC: aggregation 0.64x at 32³, 0.54x at 48³ (0.82x and
-# 0.58x in an earlier run); Galerkin products (27-point coarse stencils) lost, 124 against
+# 128². 3-D Darcy against CG + ICC: aggregation 0.85x at 32³, 0.62x at 48³ (0.64x / 0.54x
+# and 0.82x / 0.58x in earlier runs); Galerkin products (27-point coarse stencils) lost, 124 against
 # 49 ms/sample at 32³ (a one-off run).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
