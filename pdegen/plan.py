@@ -167,8 +167,8 @@ def make_plan(recipe) -> Plan:
         if method == "direct":
             ordering, why = "none", "a direct solve does not depend on its neighbours"
         elif preconditioner == "mg":
-            ordering, why = "none", ("multigrid hardly depends on the starting guess: the order buys 0.6% fewer "
-                                     "iterations and costs 3-4% of the build at 10,000 samples "
+            ordering, why = "none", ("multigrid hardly depends on the starting guess: the order buys 0.4% fewer "
+                                     "iterations and costs 3-4.4% of the build at 10,000 samples "
                                      "(docs/benchmarks.md, ordering)")
         else:
             ordering = "greedy" if data["samples"] <= GREEDY_MAX_SAMPLES else "kdtree"

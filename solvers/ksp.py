@@ -85,12 +85,12 @@ class KSPSolver:
             xv.getArray()[where] = x0
         reason, start_cycles = "", 0
         try:
-            with options_scope(self.prefix, self.options):  # the PC is set up here
+            with options_scope(self.prefix, self.options):  # read while the PC is set up and by solve
                 self.ksp.setUp()
-            if mg is not None:
-                start_cycles = mg.start(self.ksp.getPC(), mat, bv, xv, zero_guess=not warm)
-            self.ksp.setInitialGuessNonzero(warm or start_cycles > 0)
-            self.ksp.solve(bv, xv)
+                if mg is not None:
+                    start_cycles = mg.start(self.ksp.getPC(), mat, bv, xv, zero_guess=not warm)
+                self.ksp.setInitialGuessNonzero(warm or start_cycles > 0)
+                self.ksp.solve(bv, xv)
             reason = reason_name(self.ksp.getConvergedReason())
         except PETSc.Error as error:  # factorisation failure, indefinite PC, ...
             reason = f"PETSc error {error.ierr}"
