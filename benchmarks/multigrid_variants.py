@@ -1,6 +1,7 @@
 """Geometric multigrid variants (solvers.multigrid) side by side: C order or red-black
-numbering of every level, and 0-2 full-multigrid start cycles before CG. The planner's
-MG_VARIANTS table comes from this.
+numbering of every level, 0-2 full-multigrid start cycles before CG, restriction by a
+stored P^T or by PETSc's transpose product. The planner's MG_VARIANTS table comes from
+this.
 
 Each case solves one recipe's systems in sequence, as `pdegen build` does (one
 KSPSolver per variant, warm start from that variant's previous solution, matrix and
@@ -31,7 +32,14 @@ from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
 
-VARIANTS = [("natural", 0), ("natural", 1), ("red-black", 0), ("red-black", 1), ("red-black", 2)]
+# label: GeometricMG options (the first is the reference; restriction is P^T stored unless said)
+VARIANTS = {"natural, 0 start": {"ordering": "natural", "start_cycles": 0},
+            "natural, 1 start": {"ordering": "natural", "start_cycles": 1},
+            "red-black, 0 start": {"ordering": "red-black", "start_cycles": 0},
+            "red-black, 1 start": {"ordering": "red-black", "start_cycles": 1},
+            "red-black, 1 start, transpose restriction": {"ordering": "red-black", "start_cycles": 1,
+                                                          "explicit_restriction": False},
+            "red-black, 2 start": {"ordering": "red-black", "start_cycles": 2}}
 # (recipe, grid shape, coarse operators, number of systems relative to --systems)
 CASES = [("darcy", [128, 128], "aggregation", 1.0), ("darcy", [256, 256], "aggregation", 0.5),
          ("darcy_threshold", [128, 128], "aggregation", 1.0), ("darcy", [128, 128], "galerkin", 1.0),
@@ -49,13 +57,13 @@ def systems_of(recipe_name: str, shape: list[int], count: int):
 
 def compare(recipe_name: str, shape: list[int], coarse: str, count: int) -> dict:
     """{variant: (per-system times relative to the first variant, mean iterations, median ms)}."""
-    names = [f"{ordering}, {cycles} start" for ordering, cycles in VARIANTS]
+    names = list(VARIANTS)
     solvers, previous, times, iterations = {}, {}, {n: [] for n in names}, {n: [] for n in names}
     for i, (A, b, rtol) in enumerate(systems_of(recipe_name, shape, count + 1)):
         if not solvers:
             solvers = {name: KSPSolver("cg", "mg", rtol=rtol, prefix=f"mgvariant{k}_",
-                                       multigrid=GeometricMG(shape, coarse=coarse, ordering=o, start_cycles=c))
-                       for k, (name, (o, c)) in enumerate(zip(names, VARIANTS))}
+                                       multigrid=GeometricMG(shape, coarse=coarse, **VARIANTS[name]))
+                       for k, name in enumerate(names)}
             previous = dict.fromkeys(names)
         for name in rotated(names, i):
             best = np.inf
@@ -90,7 +98,8 @@ def main():
         "CG + geometric multigrid (SOR V-cycles) on each recipe's systems in sequence, warm-started, every "
         f"true residual <= rtol (1e-8). Per system, each variant's fastest of {REPEATS} solves, the variants "
         "in a rotating order; `ratio` = median over systems of time / time of C order with no start cycle "
-        "(quartiles beside it). Iterations count start cycles.\n\n"
+        "(quartiles beside it). Iterations count start cycles. Restriction is a stored P^T except where the "
+        "variant says transpose (PETSc's MatMultTranspose with the interpolation).\n\n"
         + table(["recipe", "grid", "coarse", "systems", "numbering, start cycles", "iterations", "ms/solve",
                  "ratio", "quartiles"], rows)))
 

@@ -116,10 +116,11 @@ def aggregation_1d(coarse: int) -> sp.csr_matrix:
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
     ``coarse`` is "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
-    ``start_cycles`` the full-multigrid cycles run before the Krylov method."""
+    ``start_cycles`` the full-multigrid cycles run before the Krylov method;
+    ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
-                 start_cycles: int = 0):
+                 start_cycles: int = 0, explicit_restriction: bool = True):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if ordering not in ("red-black", "natural"):
@@ -130,6 +131,9 @@ class GeometricMG:
         if len(self.shapes) < 2:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
         self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
+        # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
+        # (4-5% of a 128² solve, docs/benchmarks.md, multigrid_variants).
+        self.explicit_restriction = explicit_restriction
         self.interpolations = prolongations(shape, coarsest)  # in C order; setup() renumbers them
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
@@ -149,7 +153,6 @@ class GeometricMG:
 
     def setup(self, pc, comm=None) -> None:
         """Make ``pc`` a PCMG over this hierarchy."""
-        from petsc4py import PETSc
         pc.setType("mg")
         levels = len(self.interpolations) + 1
         pc.setMGLevels(levels)
@@ -157,10 +160,9 @@ class GeometricMG:
             fine, coarse = self.orders[levels - 1 - level], self.orders[levels - level]
             if fine is not None:
                 P = P[fine][:, coarse].tocsr()
-            mat = PETSc.Mat().createAIJ(size=P.shape, comm=comm or PETSc.COMM_SELF,
-                                        csr=(P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data))
-            mat.assemble()
-            pc.setMGInterpolation(level, mat)
+            pc.setMGInterpolation(level, _aij(P, comm))
+            if self.explicit_restriction:
+                pc.setMGRestriction(level, _aij(P.T.tocsr(), comm))
 
     def coarse_operators(self, A) -> list[sp.csr_matrix]:
         """(1/2) P0^T A P0 level by level, finest first (the "aggregation" operators)."""
@@ -229,6 +231,15 @@ class GeometricMG:
             r.destroy()
             e.destroy()
         return self.start_cycles
+
+
+def _aij(M: sp.csr_matrix, comm=None):
+    """An assembled PETSc AIJ copy of a SciPy CSR matrix (one process)."""
+    from petsc4py import PETSc
+    mat = PETSc.Mat().createAIJ(size=M.shape, comm=comm or PETSc.COMM_SELF,
+                                csr=(M.indptr.astype(PETSc.IntType), M.indices.astype(PETSc.IntType), M.data))
+    mat.assemble()
+    return mat
 
 
 def _aggregation_plan(A: sp.csr_matrix, shapes) -> list:

@@ -199,3 +199,33 @@ def test_red_black_multigrid_refuses_a_petsc_mat_and_bad_options():
         GeometricMG((32, 32), ordering="zebra")
     with pytest.raises(ValueError, match="start_cycles must be"):
         GeometricMG((32, 32), start_cycles=-1)
+
+
+@needs_petsc
+def test_explicit_restriction_is_the_transpose_of_the_interpolation():
+    """The stored restriction is P^T entry for entry (in the solver's numbering), so it
+    changes the speed, not the arithmetic: same iterations, same solution to rounding."""
+    import scipy.sparse as sp
+
+    from solvers.ksp import KSPSolver
+    n = 64
+    A, b = darcy_sequence(n=n, count=1)[0]
+    results = {}
+    for explicit in (True, False):
+        mg = GeometricMG((n, n), coarse="aggregation", ordering="red-black", start_cycles=1,
+                         explicit_restriction=explicit)
+        solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgrestrict{explicit}_", multigrid=mg)
+        results[explicit] = solver.solve(A, b)
+        pc = solver.ksp.getPC()
+        for level in range(1, pc.getMGLevels()):
+            P, R = pc.getMGInterpolation(level), pc.getMGRestriction(level)
+            if not explicit:
+                assert R.handle == P.handle  # PCMG falls back to P's transpose product
+                continue
+            (pi, pj, pv), (ri, rj, rv) = P.getValuesCSR(), R.getValuesCSR()
+            Ps = sp.csr_matrix((pv, pj, pi), shape=P.getSize())
+            Rs = sp.csr_matrix((rv, rj, ri), shape=R.getSize())
+            assert abs(Rs - Ps.T).max() == 0.0
+    (x1, i1), (x2, i2) = results[True], results[False]
+    assert i1.iterations == i2.iterations and i1.converged
+    assert np.linalg.norm(x1 - x2) <= 1e-10 * np.linalg.norm(x1)
