@@ -131,6 +131,22 @@ def test_bench_rounds_rotate_so_every_strategy_runs_first_once(tmp_path, monkeyp
     assert calls == ["direct-reuse", "auto", "gmres"]
 
 
+def test_bench_counts_a_failure_in_any_round_and_a_nan_residual(tmp_path, monkeypatch):
+    """Failures are per sample over all rounds: a residual above rtol in one round only, or
+    a NaN (a solve that blew up), is a failure; the worst residual shows it."""
+    from pdegen import bench
+    rounds = {"auto": iter([[1e-9, 1e-6], [1e-9, 1e-9]]), "gmres": iter([[1e-9, 1e-9], [np.nan, 1e-9]])}
+
+    def fake_run_once(name, *args):
+        return np.array([1e-3, 1e-3]), np.array([3, 5]), np.array(next(rounds[name]))
+    monkeypatch.setattr(bench, "_run_once", fake_run_once)
+    recipe = load_recipe(write_recipe(tmp_path, small_recipe(tmp_path)))
+    report = bench.run_bench(recipe, names=["auto", "gmres"], repeats=2)
+    auto, gmres = report["results"]
+    assert auto["failures"] == 1 and auto["worst_residual"] == pytest.approx(1e-6) and auto["iterations"] == 4.0
+    assert gmres["failures"] == 1 and np.isnan(gmres["worst_residual"])
+
+
 @pytest.mark.parametrize("recipe,shape,expected", [
     ("darcy", [64, 64], ("direct", "cholesky", "none")),   # below the measured MG crossover (96²)
     ("darcy", [128, 128], ("cg", "mg", "none")),           # halves 4 times; MG gains nothing from an order
