@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+
+# One process per core: OpenBLAS must not start threads of its own (solvers/__init__.py
+# says why). Set before numpy loads its OpenBLAS; a value the user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 import numpy as np

@@ -203,3 +203,24 @@ def test_gcrodr_as_a_petsc_python_ksp():
         assert ksp.getConvergedReason() > 0
         assert np.linalg.norm(b - A @ xv.getArray()) / np.linalg.norm(b) <= 1e-9
         assert abs(ksp.getIterationNumber() - info.iterations) <= 2
+
+
+def test_solvers_runs_openblas_single_threaded_unless_told_otherwise():
+    """Importing solvers before PETSc leaves the OpenBLAS that PETSc loads with one thread
+    (its threads made CG + MG 2x slower, docs/benchmarks.md); a value the user set wins."""
+    import os
+    probe = ("import ctypes, solvers.ksp; "
+             "print(ctypes.CDLL('libopenblas.so.0').openblas_get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+
+    def threads(**extra):
+        result = subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, cwd=HERE.parent,
+                                capture_output=True, text=True, timeout=120)
+        if "libopenblas.so.0" in result.stderr:
+            pytest.skip("PETSc is not linked with OpenBLAS here")
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout.split()[-1])
+
+    assert threads() == 1
+    if (os.cpu_count() or 1) >= 2:
+        assert threads(OPENBLAS_NUM_THREADS="2") == 2
