@@ -8,6 +8,7 @@ Usage: python benchmarks/run_all.py [NAME ...]   (names without .py; default: al
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -39,7 +40,10 @@ def main(names: list[str]) -> int:
         args = [sys.executable, str(HERE / f"{name}.py")] + (["--record"] if name == "train_gpu" else [])
         start = time.perf_counter()
         print(f"== {name}", flush=True)
-        if subprocess.run(args).returncode != 0:
+        # The numbers in docs/benchmarks.md were measured with single-threaded OpenBLAS (numpy's
+        # and PETSc's; see benchmarks/blas_threads.py); blas_threads sets its own.
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+        if subprocess.run(args, env=env).returncode != 0:
             failed.append(name)
         print(f"== {name}: {time.perf_counter() - start:.0f} s", flush=True)
     if failed:
