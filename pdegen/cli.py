@@ -159,7 +159,9 @@ def info(store, as_json):
             "split": {name: int((split == i).sum()) for i, name in enumerate(("train", "val", "test"))},
             "iterations": _percentiles(its), "residual": _percentiles(res), "seconds": _percentiles(secs),
             "solvers": {str(k): int(v) for k, v in zip(*np.unique(solvers, return_counts=True))},
-            "plan": ds.attrs.get("plan", {}).get("method"), "ordering": ds.attrs.get("ordering", {}).get("method"),
+            "plan": ds.attrs.get("plan", {}).get("method"),
+            "preconditioner": ds.attrs.get("plan", {}).get("preconditioner"),
+            "ordering": ds.attrs.get("ordering", {}).get("method"),
             "rtol": ds.attrs["recipe"]["solver"]["rtol"],
         }
     if as_json:
@@ -171,7 +173,9 @@ def info(store, as_json):
                ", ".join(f"{k} {v}" for k, v in report["split"].items()))
     for p, shape in report["fields"].items():
         click.echo(f"  {p:<23}{tuple(shape)}")
-    click.echo(f"  solver     {report['plan']} (ordering {report['ordering']}); used: " +
+    how = (f"{report['plan']} ({report['preconditioner']})" if report["plan"] == "direct"
+           else f"{report['plan']} + {report['preconditioner']}")
+    click.echo(f"  solver     {how}, ordering {report['ordering']}; used: " +
                ", ".join(f"{k} x{v}" for k, v in report["solvers"].items()))
     for key, fmt in (("iterations", "{:.0f}"), ("residual", "{:.2e}"), ("seconds", "{:.4f}")):
         q = report[key]

@@ -24,6 +24,10 @@ def test_build_info_plot(tmp_path):
     assert report["residual"]["p100"] <= 1e-8
     text = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")])
     assert "8/8 done, 0 failed" in text.output and "inputs/coefficient" in text.output
+    from pdegen.plan import make_plan
+    plan = make_plan(load_recipe(path))
+    assert (report["plan"], report["preconditioner"]) == (plan.method, plan.preconditioner) == ("direct", "superlu")
+    assert "solver     direct (superlu), ordering none" in text.output
     pytest.importorskip("matplotlib")
     png = tmp_path / "s.png"
     result = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "3", "--out", str(png)])
