@@ -2,10 +2,9 @@
 in fresh processes with OpenBLAS single-threaded (pdegen's default) and with one thread
 per core (OpenBLAS's own default), alternating, median of the rounds.
 
-PETSc's vector kernels (VecDot, VecAXPY, VecNorm) call BLAS; OpenBLAS splits a call over
-threads once a vector is long enough, and on a machine whose cores already run one MPI
-process each (or a single process, for the short vectors of a multigrid hierarchy) the
-hand-off costs more than the arithmetic.
+PETSc's vector kernels (VecDot, VecAXPY, VecNorm) call BLAS, and OpenBLAS splits a call
+over its threads once a vector is long enough (16,384 entries at 128² is); the numbers
+below say what that costs here.
 
 Usage: python benchmarks/blas_threads.py [--rounds 3] [--samples 24]
 """
