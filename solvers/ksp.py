@@ -37,10 +37,10 @@ class KSPSolver:
         self.comm = comm or PETSc.COMM_SELF
         self.rtol, self.maxiter = rtol, maxiter
         self.ksp_type, self.pc_type = ksp_type, pc_type
-        self.multigrid = multigrid
+        self.multigrid = multigrid if pc_type == "mg" else None  # the hierarchy PCMG runs on
         # Geometric multigrid may number the unknowns its own way (red-black): the Mat,
         # b and x are kept in that numbering, the caller's arrays stay in theirs.
-        self.position = multigrid.position if multigrid is not None and pc_type == "mg" else None
+        self.position = self.multigrid.position if self.multigrid is not None else None
         self.holder = MatrixHolder(self.comm, position=self.position)
         self.ksp = PETSc.KSP().create(comm=self.comm)
         self.ksp.setOptionsPrefix(prefix)
@@ -73,7 +73,7 @@ class KSPSolver:
                             "pass A as a SciPy sparse matrix, or use GeometricMG(..., ordering='natural')")
         mat = A if isinstance(A, PETSc.Mat) else self.holder.update(A, global_size)
         self.ksp.setOperators(mat)
-        mg = self.multigrid if self.pc_type == "mg" else None
+        mg = self.multigrid
         if mg is not None:
             mg.update(self.ksp.getPC(), A)
         where = slice(None) if self.position is None else self.position
