@@ -23,9 +23,10 @@ def test_greedy_is_nearest_neighbour_by_definition():
         assert np.isclose(np.linalg.norm(features[following] - features[current]), distances.min())
 
 
-def test_kdtree_order_is_a_permutation_close_to_greedy():
+@pytest.mark.parametrize("eps", [0.0, 1.0])  # exact and approximate (the default) tree queries
+def test_kdtree_order_is_a_permutation_close_to_greedy(eps):
     features = grf_features(400)
-    exact, fast = greedy_order(features), kdtree_order(features)
+    exact, fast = greedy_order(features), kdtree_order(features, eps=eps)
     assert sorted(fast) == list(range(400))
     random = tour_length(features, np.random.default_rng(1).permutation(400))
     # Measured: greedy 0.60 of a random tour (GRF features are high-dimensional, so even
