@@ -17,6 +17,14 @@ from solvers.multigrid import level_shapes
 # (docs/benchmarks.md, planner_crossover): CG/direct time 1.06 at 224², 0.98 at 256²
 # (1.10 and 0.88 in an earlier run).
 DIRECT_MAX_UNKNOWNS_2D = 240 * 240
+# Nonsymmetric 2-D systems have no multigrid-class alternative here: a reused sparse LU
+# beat GMRES(40) + ILU and GCRO-DR(40,20) + ILU (warm, greedy order) at every measured size
+# on advection-diffusion, and its lead did not shrink with size: 4.2x / 6.4x at 128², 5.8x /
+# 5.3x at 256², 7.3x / 5.2x at 384², 6.9x / 6.2x at 512² (docs/benchmarks.md,
+# nonsymmetric_crossover). The limit is set by memory, not time: the factor's fill grew from
+# 40 to 49 to 57 nonzeros per unknown at 128², 256², 512² (~0.2 GB at 512²), so ~0.8 GB at
+# 1024²; above that, with every rank holding its own factor, the iterative solve is chosen.
+DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
 # (docs/benchmarks.md, families_bench and planner notes). No direct solves in 3-D unless
@@ -97,7 +105,10 @@ def make_plan(recipe) -> Plan:
     halvings = len(level_shapes(data["grid"]["shape"])) - 1
     if method == "auto":
         varies = family.operator_varies(data)
-        limit = DIRECT_MAX_UNKNOWNS_2D if ndim <= 2 else DIRECT_MAX_UNKNOWNS_3D
+        if ndim > 2:
+            limit = DIRECT_MAX_UNKNOWNS_3D
+        else:
+            limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
         if data["ranks_per_system"] > 1:
             reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                            "so no direct solve")
@@ -126,6 +137,11 @@ def make_plan(recipe) -> Plan:
                            f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns), {mg_ordering} numbering, "
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
                            f"measured variant in {ndim}-D)")
+        elif unknowns <= limit and not family.positive_definite:
+            method = "direct"
+            reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D (direct limit {limit}): sparse LU with "
+                           "the symbolic factorisation reused, measured 4-7x faster than GMRES or GCRO-DR + ILU "
+                           "from 128² to 512² (docs/benchmarks.md, nonsymmetric_crossover)")
         elif unknowns <= limit:
             method = "direct"
             reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
@@ -136,9 +152,11 @@ def make_plan(recipe) -> Plan:
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
                            + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
         else:
-            method = "gmres"
-            reasons.append("nonsymmetric and large: restarted GMRES with ILU (measured faster than GCRO-DR "
-                           "once ILU is on: docs/benchmarks.md, ablation)")
+            method = "gcrodr"
+            reasons.append(f"nonsymmetric and above the direct limit ({limit}): GCRO-DR with ILU, warm-started in "
+                           "sorted order (0.71-0.91x the time of GMRES + ILU from 256² to 512², with 2.5-3.1x "
+                           "fewer iterations; slower than GMRES below 256²: "
+                           "docs/benchmarks.md, nonsymmetric_crossover)")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]

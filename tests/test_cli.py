@@ -159,6 +159,8 @@ def test_bench_counts_a_failure_in_any_round_and_a_nan_residual(tmp_path, monkey
     ("darcy3d", [24, 24, 24], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("advection_diffusion", [128, 128], ("direct", "lu", "none")),  # not SPD: no MG
+    ("advection_diffusion", [512, 512], ("direct", "lu", "none")),  # nonsymmetric: LU won at every measured size
+    ("advection_diffusion", [1100, 1100], ("gcrodr", "ilu", "greedy")),  # above the memory limit: recycling
 ])
 def test_planner_rules(recipe, shape, expected):
     from pdegen.plan import make_plan
