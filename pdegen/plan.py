@@ -19,11 +19,14 @@ from solvers.multigrid import level_shapes
 DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # Nonsymmetric 2-D systems have no multigrid-class alternative here: a reused sparse LU
 # beat GMRES(40) + ILU and GCRO-DR(40,20) + ILU (warm, greedy order) at every measured size
-# on advection-diffusion, and its lead did not shrink with size: 4.2x / 6.4x at 128², 5.8x /
-# 5.3x at 256², 7.3x / 5.2x at 384², 6.9x / 6.2x at 512² (docs/benchmarks.md,
-# nonsymmetric_crossover). The limit is set by memory, not time: the factor's fill grew from
-# 40 to 49 to 57 nonzeros per unknown at 128², 256², 512² (~0.2 GB at 512²), so ~0.8 GB at
-# 1024²; above that, with every rank holding its own factor, the iterative solve is chosen.
+# on advection-diffusion, by more as the grid grows (docs/benchmarks.md,
+# nonsymmetric_crossover, two runs; time of GMRES / GCRO-DR over LU): 4.0-4.2x / 6.0-6.4x at
+# 128², 5.8-8.3x / 5.3-7.4x at 256², 7.3-10.6x / 5.2-8.9x at 384², 6.9-9.3x / 6.2-8.2x at
+# 512², 8.3x / 10.4x at 768² (one sample); a one-off 1024² sample: LU 18 s, GCRO-DR 204 s. So the limit is set by
+# memory, not time: the factor's fill grows slowly (32, 40, 49, 54, 57, 62 nonzeros per
+# unknown from 64² to 768²), about 0.8 GB at 1024² (that process peaked at 1.9 GB with the
+# Krylov run's basis); above it, with every rank holding its own factor, the iterative
+# solve is chosen.
 DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
@@ -140,8 +143,8 @@ def make_plan(recipe) -> Plan:
         elif unknowns <= limit and not family.positive_definite:
             method = "direct"
             reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D (direct limit {limit}): sparse LU with "
-                           "the symbolic factorisation reused, measured 4-7x faster than GMRES or GCRO-DR + ILU "
-                           "from 128² to 512² (docs/benchmarks.md, nonsymmetric_crossover)")
+                           "the symbolic factorisation reused, measured 4-11x faster than GMRES or GCRO-DR + ILU "
+                           "from 128² to 768² (docs/benchmarks.md, nonsymmetric_crossover)")
         elif unknowns <= limit:
             method = "direct"
             reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
@@ -154,9 +157,9 @@ def make_plan(recipe) -> Plan:
         else:
             method = "gcrodr"
             reasons.append(f"nonsymmetric and above the direct limit ({limit}): GCRO-DR with ILU, warm-started in "
-                           "sorted order (0.71-0.91x the time of GMRES + ILU from 256² to 512², with 2.5-3.1x "
-                           "fewer iterations; slower than GMRES below 256²: "
-                           "docs/benchmarks.md, nonsymmetric_crossover)")
+                           "sorted order (on sequences from 256² to 512²: 2.5-3.1x fewer iterations and 0.70-0.91x "
+                           "the time of GMRES + ILU; slower below 256², and on a lone 768² system with nothing to "
+                           "recycle: docs/benchmarks.md, nonsymmetric_crossover)")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]
