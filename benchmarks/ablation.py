@@ -1,9 +1,13 @@
 """Where sorting, recycling and warm starts each matter: total iterations and time for
 the same systems under GMRES(40) and GCRO-DR(40,20), cold or warm-started, in draw order
-or greedy order, for several preconditioners (PETSc backend, one process). Runs on the
-advection-diffusion recipe (nonsymmetric, the case GCRO-DR is for) and on Darcy.
+or greedy order, for every preconditioner of the SKR paper's Table 1 (none, jacobi,
+bjacobi, sor, asm, ilu; the block preconditioners with 20 blocks as in benchmarks/
+skr_table1.py), PETSc backend, one process. Runs on the advection-diffusion recipe
+(nonsymmetric, the case GCRO-DR is for) and on Darcy. For each preconditioner the seven
+variants take turns over ``--rounds`` passes in a rotating order; times are the median of
+the passes (iterations do not change between passes).
 
-Usage: python benchmarks/ablation.py [--samples 32] [--size 64]
+Usage: python benchmarks/ablation.py [--samples 32] [--size 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
+from benchmarks.skr_table1 import PAPER_LAYOUT  # noqa: E402
+from pdegen.bench import rotated  # noqa: E402
 from pdegen.build import draw_values, grid_of, solve_order  # noqa: E402
 from pdegen.plan import make_plan  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
@@ -29,8 +37,9 @@ VARIANTS = [  # (solver, warm start, sorted)
 
 def run(systems, kind, pc, warm, rtol=1e-8):
     from solvers import GCRODR, GMRES
-    solver = (GMRES(40, rtol, 5000, "petsc", pc, rebuild="always") if kind == "gmres"
-              else GCRODR(40, 20, rtol, 5000, "petsc", pc, rebuild="always"))
+    pc_type, options = PAPER_LAYOUT[pc]
+    solver = (GMRES(40, rtol, 5000, "petsc", pc_type, options, rebuild="always") if kind == "gmres"
+              else GCRODR(40, 20, rtol, 5000, "petsc", pc_type, options, rebuild="always"))
     x, iterations, failures = None, 0, 0
     start = time.perf_counter()
     for A, b in systems:
@@ -45,9 +54,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     sections = []
-    for name, pcs in (("advection_diffusion", ("none", "jacobi", "ilu")), ("darcy", ("none", "jacobi", "ilu"))):
+    for name in ("advection_diffusion", "darcy"):
         recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml",
                              [f"samples={args.samples}", f"grid.shape=[{args.size},{args.size}]", "solver.method=gcrodr"])
         data, family = recipe.data, recipe.family
@@ -56,16 +66,24 @@ def main():
         systems = {False: [family.system(grid, draw_values(data, family, i), data) for i in range(args.samples)]}
         systems[True] = [systems[False][i] for i in greedy]
         rows = []
-        for pc in pcs:
-            baseline = None
+        for pc in PAPER_LAYOUT:
+            times, results = {v: [] for v in VARIANTS}, {}
+            for round_ in range(args.rounds):
+                for kind, warm, ordered in rotated(VARIANTS, round_):
+                    seconds, its, failures = run([(s.A, s.b) for s in systems[ordered]], kind, pc, warm)
+                    times[(kind, warm, ordered)].append(seconds)
+                    results[(kind, warm, ordered)] = (its, failures)
+            baseline = float(np.median(times[VARIANTS[0]]))
             for kind, warm, ordered in VARIANTS:
-                seconds, its, failures = run([(s.A, s.b) for s in systems[ordered]], kind, pc, warm)
-                baseline = baseline or seconds
-                rows.append([pc, f"{kind}{'(40)' if kind == 'gmres' else '(40,20)'}", "warm" if warm else "cold",
+                seconds = float(np.median(times[(kind, warm, ordered)]))
+                its, failures = results[(kind, warm, ordered)]
+                label = f"{pc} (20 blocks)" if pc in ("bjacobi", "sor", "asm") else pc
+                rows.append([label, f"{kind}{'(40)' if kind == 'gmres' else '(40,20)'}", "warm" if warm else "cold",
                              "greedy" if ordered else "draw", f"{its:.0f}", f"{1e3 * seconds:.1f}",
                              f"{baseline / seconds:.2f}x", failures])
                 print(name, rows[-1], flush=True)
-        sections.append(f"### {name} ({args.size}x{args.size}, {args.samples} systems, rtol 1e-8)\n\n" + table(
+        sections.append(f"### {name} ({args.size}x{args.size}, {args.samples} systems, rtol 1e-8, median of "
+                        f"{args.rounds} interleaved passes)\n\n" + table(
             ["PC", "solver", "start", "order", "iterations/system", "ms/system", "speed-up vs cold GMRES", "failures"],
             rows))
     write_section("ablation", "\n\n".join(sections))
