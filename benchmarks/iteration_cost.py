@@ -43,12 +43,14 @@ def main():
         "KSPGMRES (CGS, refine if needed)": KSPSolver(
             "gmres", "jacobi", options={"ksp_gmres_restart": 40, "ksp_gmres_cgs_refinement_type": "refine_ifneeded"},
             prefix="it_b_", **common),
-        "solvers.GMRES(40), PETSc backend, CGS": GMRES(m=40, backend="petsc", preconditioner="jacobi",
-                                                       orthogonalization="cgs", **common),
+        "solvers.GMRES(40), PETSc backend, CGS (default)": GMRES(m=40, backend="petsc", preconditioner="jacobi",
+                                                                 orthogonalization="cgs", **common),
         "solvers.GMRES(40), PETSc backend, CGS2 if needed": GMRES(m=40, backend="petsc", preconditioner="jacobi",
-                                                                  **common),
-        "solvers.GCRODR(40,20), PETSc backend": GCRODR(m=40, k=20, backend="petsc", preconditioner="jacobi",
-                                                       **common),
+                                                                  orthogonalization="cgs2", **common),
+        "solvers.GCRODR(40,20), PETSc backend, CGS (default)": GCRODR(
+            m=40, k=20, backend="petsc", preconditioner="jacobi", orthogonalization="cgs", **common),
+        "solvers.GCRODR(40,20), PETSc backend, CGS2 if needed": GCRODR(
+            m=40, k=20, backend="petsc", preconditioner="jacobi", orthogonalization="cgs2", **common),
     }
     times = {name: [] for name in solvers}
     iterations = {}

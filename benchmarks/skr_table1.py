@@ -24,8 +24,8 @@ What the paper's published scripts do, and what we match:
   PETSc's KSPGMRES (right preconditioned, true residual) and GCRO-DR is ours; HPDDM's
   GCRO-DR has the same structure (m - k Arnoldi steps per cycle, C = A M^-1 U
   recomputed by QR at the first iteration of each new system, iterations counted as
-  Arnoldi steps). The paper times whole processes, including PETSc binary file I/O; we
-  time the solves.
+  Arnoldi steps, one classical Gram-Schmidt pass per step by default, as ours). The
+  paper times whole processes, including PETSc binary file I/O; we time the solves.
 
 What decides the result is the matrix. With the intended -a_neighbour coupling
 (A = L diag(a), similar to a symmetric positive definite matrix) GMRES(40) needs about

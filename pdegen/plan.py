@@ -22,11 +22,11 @@ DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # on advection-diffusion, by more as the grid grows (docs/benchmarks.md,
 # nonsymmetric_crossover, two runs; time of GMRES / GCRO-DR over LU): 4.0-4.2x / 6.0-6.4x at
 # 128², 5.8-8.3x / 5.3-7.4x at 256², 7.3-10.6x / 5.2-8.9x at 384², 6.9-9.3x / 6.2-8.2x at
-# 512², 8.3x / 10.4x at 768² (one sample); a one-off 1024² sample: LU 18 s, GCRO-DR 204 s. So the limit is set by
-# memory, not time: the factor's fill grows slowly (32, 40, 49, 54, 57, 62 nonzeros per
-# unknown from 64² to 768²), about 0.8 GB at 1024² (that process peaked at 1.9 GB with the
-# Krylov run's basis); above it, with every rank holding its own factor, the iterative
-# solve is chosen.
+# 512², 8.3x / 10.4x at 768² (one sample); a one-off 1024² sample: LU 18 s, GCRO-DR 204 s.
+# So the limit is set by memory, not time: the factor's fill grows slowly (32, 40, 49, 54,
+# 57, 62 nonzeros per unknown from 64² to 768²), about 0.8 GB at 1024² (that process
+# peaked at 1.9 GB with the Krylov run's basis); above it, with every rank holding its own
+# factor, the iterative solve is chosen.
 DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms

@@ -32,12 +32,20 @@ class SequenceSolver:
     ``rebuild_preconditioner()`` or passing ``M`` rebuilds once. PETSc builds it on a
     private copy of the matrix, so reusing it after the matrix changed in place stays
     consistent.
+
+    ``orthogonalization``: "cgs" (the default, as in PETSc's KSPGMRES and HPDDM) is one
+    classical Gram-Schmidt pass per Arnoldi step; "cgs2" adds a second pass whenever the
+    first cancelled more than half of the vector's squared norm (DGKS). In GCRO-DR that
+    happens at most steps; the second pass took 20-36% of the time and changed iteration
+    counts by under 1% on every sequence measured, except the SKR paper's far-from-normal
+    matrix without a preconditioner (1.6-1.9% fewer); docs/benchmarks.md (iteration_cost,
+    skr_table1). Convergence is judged on the true residual either way.
     """
 
     name = "krylov"
 
     def __init__(self, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs2"):
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs"):
         if not 0 < rtol < 1:
             raise ValueError(f"rtol must be in (0, 1); got {rtol}")
         if rebuild not in ("never", "always", "adaptive"):

@@ -45,7 +45,7 @@ from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
                  options=None, comm=None, rebuild="never", growth=1.5, update="cycle",
-                 orthogonalization="cgs2"):
+                 orthogonalization="cgs"):
         super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")

@@ -1,6 +1,7 @@
 """Restarted GMRES(m) with right preconditioning, on the same backend and cost model as
-GCRO-DR (CGS2 Arnoldi, one preconditioner application per step, convergence on the true
-residual at the end of each cycle).
+GCRO-DR (classical Gram-Schmidt Arnoldi with one reduction per step, reorthogonalised when
+needed with ``orthogonalization="cgs2"``; one preconditioner application per step;
+convergence on the true residual at the end of each cycle).
 
 Reference: Y. Saad and M. H. Schultz, "GMRES: a generalized minimal residual algorithm
 for solving nonsymmetric linear systems", SIAM J. Sci. Stat. Comput. 7(3), 1986.
@@ -28,7 +29,7 @@ class GMRES(SequenceSolver):
     """GMRES(m). Keeps nothing between systems except the preconditioner."""
 
     def __init__(self, m=40, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs2"):
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs"):
         super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
         if m < 1:
             raise ValueError(f"m must be >= 1; got {m}")

@@ -1,7 +1,7 @@
 """GCRO-DR as a PETSc KSP of type ``python``, reachable from the options database::
 
     -ksp_type python -ksp_python_type solvers.petsc.GCRODR
-    -ksp_gcrodr_m 40 -ksp_gcrodr_k 20 -ksp_gcrodr_orthogonalization cgs2
+    -ksp_gcrodr_m 40 -ksp_gcrodr_k 20 -ksp_gcrodr_orthogonalization cgs   (or cgs2)
 
 The context keeps the recycle space between ``KSPSolve`` calls on the same KSP, uses the
 KSP's operators and preconditioner (right preconditioning) and its tolerances
@@ -26,7 +26,7 @@ class GCRODR:
     """petsc4py KSP context implementing GCRO-DR(m, k)."""
 
     def __init__(self):
-        self.m, self.k, self.orthogonalization = 40, 20, "cgs2"
+        self.m, self.k, self.orthogonalization = 40, 20, "cgs"
         self.solver: _GCRODR | None = None
 
     def setFromOptions(self, ksp):
