@@ -19,14 +19,14 @@ from solvers.multigrid import level_shapes
 DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # Nonsymmetric 2-D systems have no multigrid-class alternative here: a reused sparse LU
 # beat GMRES(40) + ILU and GCRO-DR(40,20) + ILU (warm, greedy order) at every measured size
-# on advection-diffusion, by more as the grid grows (docs/benchmarks.md,
-# nonsymmetric_crossover, two runs; time of GMRES / GCRO-DR over LU): 4.0-4.2x / 6.0-6.4x at
-# 128², 5.8-8.3x / 5.3-7.4x at 256², 7.3-10.6x / 5.2-8.9x at 384², 6.9-9.3x / 6.2-8.2x at
-# 512², 8.3x / 10.4x at 768² (one sample); a one-off 1024² sample: LU 18 s, GCRO-DR 204 s.
-# So the limit is set by memory, not time: the factor's fill grows slowly (32, 40, 49, 54,
-# 57, 62 nonzeros per unknown from 64² to 768²), about 0.8 GB at 1024² (that process
-# peaked at 1.9 GB with the Krylov run's basis); above it, with every rank holding its own
-# factor, the iterative solve is chosen.
+# on advection-diffusion (docs/benchmarks.md, nonsymmetric_crossover, three runs; time of
+# GMRES / GCRO-DR over LU): 4.0-5.1x / 5.9-6.4x at 128², 5.8-8.3x / 4.7-7.4x at 256²,
+# 7.3-10.6x / 5.2-8.9x at 384², 6.9-10.9x / 6.2-8.2x at 512², 6.9-8.3x / 6.9-10.4x at 768²
+# (one sample); a one-off 1024² sample: LU 18 s, GCRO-DR 204 s. So the limit is set by
+# memory, not time: the factor's fill grows slowly (32, 40, 49, 54, 57, 62 nonzeros per
+# unknown from 64² to 768²), about 0.8 GB at 1024² (that process peaked at 1.9 GB with the
+# Krylov run's basis); above it, with every rank holding its own factor, the iterative
+# solve is chosen.
 DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
@@ -157,9 +157,9 @@ def make_plan(recipe) -> Plan:
         else:
             method = "gcrodr"
             reasons.append(f"nonsymmetric and above the direct limit ({limit}): GCRO-DR with ILU, warm-started in "
-                           "sorted order (on sequences from 256² to 512²: 2.5-3.1x fewer iterations and 0.70-0.91x "
-                           "the time of GMRES + ILU; slower below 256², and on a lone 768² system with nothing to "
-                           "recycle: docs/benchmarks.md, nonsymmetric_crossover)")
+                           "sorted order (on sequences from 256² to 512²: 2.5-3.1x fewer iterations and 0.58-0.91x "
+                           "the time of GMRES + ILU; slower below 256², and no faster on a lone 768² system with "
+                           "nothing to recycle: docs/benchmarks.md, nonsymmetric_crossover)")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]
