@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.planner_crossover import row, timed  # noqa: E402
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.build import draw_values  # noqa: E402
-from pdegen.grid import Grid  # noqa: E402
+from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 
 # (grid side, samples, rounds)
@@ -36,8 +35,7 @@ def lu_fill(n: int) -> float:
     """Nonzeros per unknown of the LU factor of the first sample's matrix on an n x n grid."""
     from solvers.ksp import KSPSolver
     recipe = load_recipe(ROOT / "recipes" / "advection_diffusion.yaml", [f"grid.shape=[{n},{n}]"])
-    grid = Grid(tuple(recipe.data["grid"]["shape"]), tuple(map(tuple, recipe.data["grid"]["extent"])))
-    system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, 0), recipe.data)
+    system = recipe.family.system(grid_of(recipe.data), draw_values(recipe.data, recipe.family, 0), recipe.data)
     solver = KSPSolver("preonly", "lu", rtol=1e-8)
     _, info = solver.solve(system.A, system.b)
     assert info.converged, info
