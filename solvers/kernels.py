@@ -1,6 +1,7 @@
-"""Building blocks shared by GMRES and GCRO-DR: Arnoldi with CGS2 against a fixed
-orthonormal block, Givens-rotation least squares, harmonic Ritz vectors and a
-rank-revealing orthonormalisation of distributed blocks.
+"""Building blocks shared by GMRES and GCRO-DR: Arnoldi by classical Gram-Schmidt (one
+reduction per step; a DGKS second pass on request) against a fixed orthonormal block,
+Givens-rotation least squares, harmonic Ritz vectors and a rank-revealing
+orthonormalisation of distributed blocks.
 
 All distributed work goes through a backend (``apply_A``, ``apply_M``, ``dot``); the
 small dense matrices (Hessenberg, Ritz problems) are replicated on every rank.
@@ -24,12 +25,13 @@ REORTHOGONALIZE = 0.5
 
 def project(backend, basis: np.ndarray, ncols: int, refine: bool = True):
     """Orthogonalise column ``ncols`` of ``basis`` against the orthonormal columns before it,
-    in place, by classical Gram-Schmidt with DGKS reorthogonalisation when needed.
+    in place, by classical Gram-Schmidt, with DGKS reorthogonalisation when needed if
+    ``refine`` (the solvers' ``orthogonalization="cgs2"``).
 
     One pass costs one reduction: the block inner product [Q w]^T w gives the
     coefficients and w·w together, and the norm after projection follows from Pythagoras.
-    When that pass cancelled most of w (the criterion above), a second pass restores
-    orthogonality (CGS2) and the norm is recomputed explicitly.
+    When that pass cancelled most of w (the criterion above), the norm is recomputed
+    explicitly, and with ``refine`` a second pass restores orthogonality first (CGS2).
     Returns (coefficients, norm of the projected column).
     """
     Q = basis[:, :ncols]
