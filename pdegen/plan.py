@@ -140,16 +140,16 @@ def make_plan(recipe) -> Plan:
                            f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns), {mg_ordering} numbering, "
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
                            f"measured variant in {ndim}-D)")
-        elif unknowns <= limit and not family.positive_definite:
-            method = "direct"
-            reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D (direct limit {limit}): sparse LU with "
-                           "the symbolic factorisation reused, measured 4-11x faster than GMRES or GCRO-DR + ILU "
-                           "from 128² to 768² (docs/benchmarks.md, nonsymmetric_crossover)")
         elif unknowns <= limit:
             method = "direct"
-            reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
-                           f"crossover ({limit}): sparse factorisation with the symbolic "
-                           "factorisation reused (fixed nonzero pattern)")
+            if family.positive_definite:
+                reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
+                               f"crossover ({limit}): sparse factorisation with the symbolic "
+                               "factorisation reused (fixed nonzero pattern)")
+            else:
+                reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D (direct limit {limit}): sparse LU "
+                               "with the symbolic factorisation reused, measured 4-11x faster than GMRES or "
+                               "GCRO-DR + ILU from 128² to 768² (docs/benchmarks.md, nonsymmetric_crossover)")
         elif family.positive_definite:
             method = "cg"
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
@@ -189,7 +189,7 @@ def make_plan(recipe) -> Plan:
             ordering, why = "none", "a direct solve does not depend on its neighbours"
         elif preconditioner == "mg":
             ordering, why = "none", ("multigrid hardly depends on the starting guess: the order buys 0.4% fewer "
-                                     "iterations and costs 3-4.4% of the build at 10,000 samples "
+                                     "iterations and costs 3-4.6% of the build at 10,000 samples "
                                      "(docs/benchmarks.md, ordering)")
         else:
             ordering = "greedy" if data["samples"] <= GREEDY_MAX_SAMPLES else "kdtree"
