@@ -6,12 +6,15 @@ then measures, in one process on one GPU:
 1. the DataLoader alone: training samples/s with 0, 2, 4 and 8 workers (pinned memory,
    chunk-aware shuffle, second pass timed);
 2. the GPU alone: FNO training steps on batches already resident on the device
-   (bfloat16 autocast and float32), the ceiling the loader has to feed, with the host and
-   GPU time of one step from torch.profiler (host > GPU: the step is launch-bound);
-3. the real thing: ``pdegen.train.loop.train`` with 0 and ``--workers`` workers, with
-   GPU utilisation sampled by nvidia-smi every 0.2 s while it trains.
+   (bfloat16 autocast eager, float32 eager, bfloat16 replayed as a CUDA graph), the
+   ceiling a data feed has to reach, with the host and GPU time of one step from
+   torch.profiler (host > GPU: the step is launch-bound);
+3. the real thing: ``pdegen.train.loop.train`` fed by the DataLoader (0 and ``--workers``
+   workers) or from splits held in GPU memory, with an eager or a CUDA-graph step
+   (``TRAINING_RUNS``), GPU utilisation sampled by nvidia-smi every 0.2 s meanwhile.
 
-The GPU waits on data when (3) falls short of (2); the report gives the ratio.
+The GPU waits on data when (3) falls short of (2) for the same step; the report gives the
+ratios. Each measurement that fails is recorded and the rest go on.
 
 Run on a machine with an NVIDIA GPU (one prepared script for a lent machine):
     python benchmarks/train_gpu.py --record
@@ -63,11 +66,14 @@ def loader_rate(dataset, batch_size: int, workers: int) -> float:
     return rate
 
 
-def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int) -> tuple[float, dict]:
-    """Training samples/s with the batches already on the device (the GPU's ceiling), and
-    the per-step profile of :func:`step_profile`."""
+def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int, graph: bool = False
+                  ) -> tuple[float, dict]:
+    """Training samples/s with the batches already on the device (the GPU's ceiling for
+    this step), eager or replayed as a CUDA graph, and the per-step profile of
+    :func:`step_profile`."""
     import torch
     from pdegen.train import make_loader
+    from pdegen.train.graphed import GraphedStep, capturable_adamw
     from pdegen.train.loop import make_model, step
     torch.manual_seed(0)
     batches = []
@@ -77,17 +83,22 @@ def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int) -
         if len(batches) == 8:
             break
     net = make_model("fno", dataset.in_channels, dataset.out_channels, len(dataset.grid_shape)).to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
     decode = copy.deepcopy(dataset.output_normalizer).to(device)
+    if graph:
+        train_step = GraphedStep(net, decode, capturable_adamw(net.parameters(), lr=1e-3), use_amp=use_amp)
+    else:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        train_step = lambda x, y: step(net, x, y, decode, use_amp, optimizer)  # noqa: E731
 
     def run(n):
         for i in range(n):
-            x, y = batches[i % len(batches)]
-            step(net, x, y, decode, use_amp, optimizer)
+            train_step(*batches[i % len(batches)])
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    run(10)  # warm-up: cuFFT plans, autocast caches, allocator
+    run(10)  # warm-up: cuFFT plans, autocast caches, allocator, graph capture
+    if graph and train_step.capture_error:
+        raise RuntimeError(train_step.capture_error)
     start = time.perf_counter()
     run(steps)
     rate = steps * batch_size / (time.perf_counter() - start)
@@ -105,23 +116,34 @@ def step_profile(run_steps, steps: int) -> dict:
     events = prof.key_averages()
     host = sum(e.self_cpu_time_total for e in events) / 1e3 / steps
     gpu = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e3 / steps
-    launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx"))
+    launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx",
+                                                         "cudaGraphLaunch"))
     return {"host_ms": host, "gpu_ms": gpu, "launches": launches / steps}
 
 
-def timed_training(store, args, workers: int, out: Path) -> dict:
+# train() configurations measured: (name, data on the device, DataLoader workers, CUDA graph)
+TRAINING_RUNS = [("stream-0-eager", False, 0, False), ("stream-W-eager", False, None, False),
+                 ("stream-W-graph", False, None, True), ("device-eager", True, 0, False),
+                 ("device-graph", True, 0, True)]
+
+
+def timed_training(store, args, on_device: bool, workers: int, graph: bool, out: Path) -> dict:
     """``train`` for ``args.epochs`` epochs, GPU utilisation sampled meanwhile."""
     from pdegen.train.loop import train
     utilisation, stop = [], threading.Event()
     sampler = threading.Thread(target=sample_utilisation, args=(utilisation, stop), daemon=True)
     sampler.start()
-    metrics = train(store, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
-                    num_workers=workers, out=out, progress=False, log=lambda *_: None)
-    stop.set()
-    sampler.join()
+    try:
+        metrics = train(store, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
+                        num_workers=workers, out=out, progress=False, log=lambda *_: None,
+                        data_on_device=on_device, cuda_graph=graph)
+    finally:
+        stop.set()
+        sampler.join()
     rates = [row["train"]["samples_per_s"] for row in metrics["history"][1:]]  # the first epoch warms up
     busy = sorted(utilisation)
-    return {"workers": workers, "samples_per_s": sorted(rates)[len(rates) // 2],
+    return {"data_on_device": on_device, "workers": workers, "cuda_graph": metrics["cuda_graph"],
+            "cuda_graph_error": metrics["cuda_graph_error"], "samples_per_s": sorted(rates)[len(rates) // 2],
             "gpu_util_median": busy[len(busy) // 2] if busy else None,
             "gpu_util_samples": len(busy), "test_rel_l2": metrics["test"]["rel_l2"]}
 
@@ -158,38 +180,60 @@ def main():
         result["train_samples"] = len(data)
         result["loader"] = {w: loader_rate(data, args.batch_size, w) for w in (0, 2, 4, 8)}
         print("loader samples/s by workers:", {w: round(r) for w, r in result["loader"].items()}, flush=True)
-        result["resident"], result["step_profile"] = {}, {}
-        for name, amp in (("bf16", device.type == "cuda"), ("fp32", False)):
-            result["resident"][name], result["step_profile"][name] = resident_rate(data, args.batch_size, device, amp,
-                                                                                   args.steps)
+        cuda = device.type == "cuda"
+        result["resident"], result["step_profile"], result["errors"] = {}, {}, {}
+        for name, amp, graph in (("bf16", cuda, False), ("fp32", False, False), ("bf16-graph", cuda, True)):
+            if graph and not cuda:
+                continue
+            try:
+                result["resident"][name], result["step_profile"][name] = resident_rate(
+                    data, args.batch_size, device, amp, args.steps, graph)
+            except Exception as error:  # noqa: BLE001  (one prepared run: record and go on)
+                result["errors"][f"resident {name}"] = f"{type(error).__name__}: {error}"
         print("device-resident training samples/s:", {k: round(v) for k, v in result["resident"].items()},
-              "per-step profile:", result["step_profile"], flush=True)
-        result["training"] = [timed_training(store, args, w, Path(tmp) / f"run{w}") for w in (0, args.workers)]
-        for run in result["training"]:
-            print("train():", run, flush=True)
-        if device.type == "cuda":
+              "per-step profile:", result["step_profile"], "errors:", result["errors"], flush=True)
+        result["training"] = {}
+        for name, on_device, workers, graph in TRAINING_RUNS:
+            if graph and not cuda:
+                continue
+            workers = args.workers if workers is None else workers
+            try:
+                result["training"][name] = timed_training(store, args, on_device, workers, graph, Path(tmp) / name)
+                print(f"train() {name}:", result["training"][name], flush=True)
+            except Exception as error:  # noqa: BLE001
+                result["errors"][f"train {name}"] = f"{type(error).__name__}: {error}"
+                print(f"train() {name} failed: {result['errors'][f'train {name}']}", flush=True)
+        if cuda:
             result["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    ceiling = result["resident"]["bf16"]
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    labels = {"bf16": "bf16 autocast, eager", "fp32": "float32, eager", "bf16-graph": "bf16 autocast, CUDA graph"}
     rows = [f"| DataLoader alone, {w} workers | {r:,.0f} | |" for w, r in result["loader"].items()]
-    rows += [f"| FNO steps on device-resident batches, {label} | {result['resident'][name]:,.0f} | |"
-             for name, label in (("bf16", "bf16 autocast"), ("fp32", "float32"))]
-    rows += [f"| `train()`, {run['workers']} workers | {run['samples_per_s']:,.0f} | "
-             f"{run['gpu_util_median'] if run['gpu_util_median'] is not None else 'n/a'} |"
-             for run in result["training"]]
-    best = max(run["samples_per_s"] for run in result["training"])
+    rows += [f"| FNO steps on device-resident batches, {labels[name]} | {rate:,.0f} | |"
+             for name, rate in result["resident"].items()]
+    for name, run in result["training"].items():
+        feed = "splits in GPU memory" if run["data_on_device"] else f"DataLoader, {run['workers']} workers"
+        step_kind = "CUDA graph" if run["cuda_graph"] else "eager"
+        util = run["gpu_util_median"] if run["gpu_util_median"] is not None else "n/a"
+        rows.append(f"| `train()`, {feed}, {step_kind} step | {run['samples_per_s']:,.0f} | {util} |")
+    rows += [f"| {what}: failed | {error} | |" for what, error in result["errors"].items()]
+    ratios = []
+    for name, ceiling in (("device-eager", "bf16"), ("device-graph", "bf16-graph"), ("stream-W-graph", "bf16-graph"),
+                          ("stream-W-eager", "bf16")):
+        if name in result["training"] and ceiling in result["resident"]:
+            ratios.append(f"{name} {result['training'][name]['samples_per_s'] / result['resident'][ceiling]:.2f}x")
     body = (f"{result['device']}, torch {result['torch']}, Darcy 128x128 ({args.samples} samples built in "
             f"{result['build_s']:.0f} s, {result['train_samples']} in the train split; input: coefficient + 2 "
             f"coordinate channels), FNO 12 modes, width 32, 4 layers, batch {args.batch_size}, "
             f"{args.epochs} epochs per `train()` run (median epoch after the first).\n\n"
             "| what | training samples/s | GPU utilisation, median % |\n|---|---|---|\n" + "\n".join(rows) +
-            f"\n\nThe real loop reaches **{best / ceiling:.2f}x** the rate of device-resident batches"
+            "\n\n`train()` against device-resident batches with the same step (1.00x: the GPU never waits on "
+            "data): " + ", ".join(ratios)
             + (f"; peak GPU memory {result['peak_memory_gib']:.2f} GiB." if "peak_memory_gib" in result else ".")
             + " Per device-resident step (torch.profiler, 10 steps): " + "; ".join(
                 f"{name} {prof['host_ms']:.1f} ms host, {prof['gpu_ms']:.1f} ms GPU, {prof['launches']:.0f} kernel "
-                "launches" for name, prof in result["step_profile"].items()) + ".")
+                "or graph launches" for name, prof in result["step_profile"].items()) + ".")
     print(body)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
     if args.record:
         from benchmarks.report import write_section
         write_section("train_gpu", body)

@@ -285,8 +285,14 @@ def plot(store, sample_id, out):
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True, help="Peak learning rate (one-cycle schedule).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--data-on-device", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+              help="Hold the splits in GPU memory and cut batches there (no DataLoader); auto: on CUDA when "
+                   "they take at most a quarter of the free memory.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="DataLoader workers.  [default: 4 on CUDA (at most half the cores), 0 on the CPU]")
+              help="DataLoader workers when the data streams from the store.  "
+                   "[default: 4 on CUDA (at most half the cores), 0 on the CPU]")
+@click.option("--cuda-graph/--no-cuda-graph", default=None,
+              help="Replay each training step as one CUDA graph.  [default: on with CUDA]")
 @click.option("--modes", type=int, default=12, show_default=True, help="Fourier modes per axis.")
 @click.option("--width", type=int, default=32, show_default=True, help="Hidden channels.")
 @click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
@@ -294,7 +300,8 @@ def plot(store, sample_id, out):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
 @click.option("--no-amp", is_flag=True, help="Disable bfloat16 mixed precision on CUDA.")
-def train(store, model, epochs, batch_size, lr, device, workers, modes, width, subsample, out, no_amp):
+def train(store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
+          subsample, out, no_amp):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -307,8 +314,13 @@ def train(store, model, epochs, batch_size, lr, device, workers, modes, width, s
     except ImportError as error:
         raise click.ClickException(f'pdegen train needs PyTorch and neuraloperator: pip install "pdegen[train]" '
                                    f"({error})") from None
-    run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width, subsample=subsample,
-              amp=not no_amp, progress=sys.stderr.isatty(), log=click.echo)
+    on_device = {"auto": "auto", "yes": True, "no": False}[data_on_device]
+    try:
+        run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width, subsample=subsample,
+                  amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph, progress=sys.stderr.isatty(),
+                  log=click.echo)
+    except ValueError as error:  # bad options or an empty split: no traceback
+        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,7 @@
 """pdegen.train on CPU: tensors equal the store's, splits, normalisation, workers, training."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -70,12 +72,14 @@ def test_loader_with_two_workers_matches_single_process(store):
         assert torch.equal(x1, x2) and torch.equal(y1, y2)
 
 
-def test_short_training_lowers_the_loss_fivefold(store, tmp_path):
+@pytest.mark.parametrize("on_device", [False, True])
+def test_short_training_lowers_the_loss_fivefold(store, tmp_path, on_device):
     from pdegen.train.loop import train
     metrics = train(store, epochs=40, batch_size=8, lr=5e-3, device="cpu", out=tmp_path / "run", modes=6,
-                    width=16, layers=3, progress=False, log=lambda *_: None)
+                    width=16, layers=3, progress=False, log=lambda *_: None, data_on_device=on_device)
     losses = [row["train"]["loss"] for row in metrics["history"]]
     assert losses[-1] <= losses[0] / 5, losses
+    assert metrics["data_on_device"] is on_device and metrics["cuda_graph"] is False
     assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "best.pt").is_file()
     assert "test" in metrics and np.isfinite(metrics["test"]["rel_l2"])
 
@@ -115,17 +119,84 @@ def test_a_copied_model_uses_its_own_spectral_weights():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("workers", [0, 2])
-def test_cuda_training_with_autocast_lowers_the_loss(store, tmp_path, workers):
+@pytest.mark.parametrize("workers, on_device, graph", [(0, False, False), (2, False, True), (0, True, True)])
+def test_cuda_training_with_autocast_lowers_the_loss(store, tmp_path, workers, on_device, graph):
     """bfloat16 autocast on CUDA (spectral convolutions kept in float32: cuFFT has no
-    bfloat16), with the batches made in the main process or in workers."""
+    bfloat16), with the batches made in the main process, in workers or on the device,
+    and the step eager or a CUDA graph."""
     from pdegen.train.loop import train
     metrics = train(store, epochs=40, batch_size=8, lr=5e-3, device="cuda", num_workers=workers,
-                    out=tmp_path / "gpu", modes=6, width=16, layers=3, progress=False, log=lambda *_: None)
+                    out=tmp_path / "gpu", modes=6, width=16, layers=3, progress=False, log=lambda *_: None,
+                    data_on_device=on_device, cuda_graph=graph)
     assert metrics["device"].startswith("cuda")
+    assert metrics["data_on_device"] is on_device and metrics["cuda_graph"] is graph
     losses = [row["train"]["loss"] for row in metrics["history"]]
     assert losses[-1] <= losses[0] / 5, losses
     assert np.isfinite(metrics["test"]["rel_l2"])
+
+
+def _row_indices(batches, full):
+    """Index in ``full`` of every row of the concatenated ``batches`` (rows are distinct)."""
+    rows = torch.cat([x for x, _ in batches]).flatten(1)
+    match = (rows[:, None, :] == full.flatten(1)[None, :, :]).all(dim=2)
+    assert bool((match.sum(dim=1) == 1).all())
+    return match.int().argmax(dim=1).tolist()
+
+
+def test_resident_batches_hold_the_dataset_and_shuffle_each_pass(store):
+    from pdegen.train.resident import ResidentBatches, split_bytes
+    data = PDEDataset(store, "train", coordinates=True)
+    x_all, y_all = data.batch(np.arange(len(data)))
+    ordered = ResidentBatches(data, 5, torch.device("cpu"), shuffle=False, read_batch=7)
+    assert torch.equal(ordered.x, x_all) and torch.equal(ordered.y, y_all)
+    assert split_bytes(data) == ordered.x.nbytes + ordered.y.nbytes
+    assert _row_indices(list(ordered), x_all) == list(range(len(data))) and len(ordered) == -(-len(data) // 5)
+    shuffled = ResidentBatches(data, 5, torch.device("cpu"), seed=1)
+    passes = [list(shuffled), list(shuffled)]
+    orders = [_row_indices(batches, x_all) for batches in passes]
+    for batches, order in zip(passes, orders):
+        assert sorted(order) == list(range(len(data))) and len(batches) == len(shuffled)
+        for x, y in batches:  # pairs stay pairs
+            assert torch.equal(y, y_all[_row_indices([(x, y)], x_all)])
+    assert orders[0] != orders[1] and orders[0] != list(range(len(data)))
+
+
+def test_training_options_are_checked(store, tmp_path):
+    from pdegen.train.loop import train
+    from pdegen.train.resident import fits_on_device
+    assert not fits_on_device([PDEDataset(store, "train")], torch.device("cpu"))
+    with pytest.raises(ValueError, match="data_on_device must be 'auto', True or False; got 'gpu'"):
+        train(store, epochs=1, device="cpu", out=tmp_path, data_on_device="gpu")
+    with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device; the device is cpu"):
+        train(store, epochs=1, device="cpu", out=tmp_path, cuda_graph=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", [False, True])
+def test_cuda_graph_steps_follow_the_eager_steps(store, amp):
+    """The same model, batches and schedule trained eagerly and through the captured graph
+    (3 warm-up steps, capture, replays, one partial batch taking the eager path)."""
+    from pdegen.train.graphed import GraphedStep, capturable_adamw
+    from pdegen.train.loop import make_model, step
+    data = PDEDataset(store, "train", coordinates=True)
+    batches = [(x.cuda(), y.cuda()) for x, y in make_loader(data, 8, shuffle=False)][:4]
+    batches = batches * 2 + [(batches[0][0][:5], batches[0][1][:5])] + batches[1:3]
+    decode = copy.deepcopy(data.output_normalizer).to("cuda")
+    losses = {}
+    for mode in ("eager", "graph"):
+        torch.manual_seed(0)
+        net = make_model("fno", data.in_channels, data.out_channels, 2, modes=6, width=16).cuda()
+        optimizer = capturable_adamw(net.parameters(), lr=3e-3)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=len(batches))
+        if mode == "graph":
+            train_step = GraphedStep(net, decode, optimizer, scheduler, use_amp=amp)
+            losses[mode] = [float(train_step(x, y)[0]) for x, y in batches]
+            assert train_step.replays == len(batches) - 3 - 1  # warm-up 3, one partial batch
+        else:
+            losses[mode] = [float(step(net, x, y, decode, amp, optimizer, scheduler)[0]) for x, y in batches]
+    tolerance = 2e-2 if amp else 1e-3
+    assert np.allclose(losses["graph"], losses["eager"], rtol=tolerance), losses
+    assert losses["graph"][-1] < losses["graph"][0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -114,7 +114,8 @@ class PDEDataset(Dataset):
             chunk = ds[self.outputs[0]].chunks[0]
         return self.rows // chunk
 
-    def _batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items ``indices`` stacked: ``x`` of shape ``(B, C_in, *grid)``, ``y`` ``(B, C_out, *grid)``."""
         rows = self.rows[np.asarray(indices, dtype=np.int64)]
         s = self.subsample
         cut = (slice(None),) + (slice(None, None, s),) * len(self.grid_shape)
@@ -149,11 +150,11 @@ class PDEDataset(Dataset):
         return x, y
 
     def __getitem__(self, index: int):
-        x, y = self._batch([index])
+        x, y = self.batch([index])
         return x[0], y[0]
 
     def __getitems__(self, indices):
-        x, y = self._batch(indices)
+        x, y = self.batch(indices)
         return list(zip(x, y))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .dataset import PDEDataset, make_loader
+from .resident import ResidentBatches, fits_on_device
 
 
 def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -31,7 +32,7 @@ def pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: no CUDA device is available to PyTorch")
+        raise ValueError("--device cuda: no CUDA device is available to PyTorch (choose --device cpu or auto)")
     return torch.device(device)
 
 
@@ -70,15 +71,22 @@ def _forward_in_float32(module, x, *args, **kwargs):
         return type(module).forward(module, x.float(), *args, **kwargs)
 
 
-def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
-    """One batch: forward (bfloat16 autocast when ``use_amp``), per-sample relative L2 in
-    physical units, and a backward pass and optimizer step when ``optimizer`` is given.
-    Returns the mean loss and the per-sample errors, detached and left on the device."""
-    with torch.set_grad_enabled(optimizer is not None), torch.autocast(x.device.type, dtype=torch.bfloat16,
-                                                                       enabled=use_amp):
+def batch_loss(net, x, y, decode, use_amp: bool, cache_autocast: bool = True):
+    """Forward (bfloat16 autocast when ``use_amp``) and per-sample relative L2 in physical
+    units: ``(mean loss, per-sample errors)``, attached to the graph when grad is on.
+    ``cache_autocast=False`` is what CUDA-graph capture requires."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_amp, cache_enabled=cache_autocast):
         prediction = net(x)
     error = relative_l2(decode.decode(prediction.float()), decode.decode(y))
-    loss = error.mean()
+    return error.mean(), error
+
+
+def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
+    """One batch: :func:`batch_loss`, and a backward pass and optimizer step when
+    ``optimizer`` is given. Returns the mean loss and the per-sample errors, detached and
+    left on the device."""
+    with torch.set_grad_enabled(optimizer is not None):
+        loss, error = batch_loss(net, x, y, decode, use_amp)
     if optimizer is not None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -91,26 +99,55 @@ def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
 def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr: float = 3e-3,
           device: str = "auto", num_workers: int | None = None, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
-          log=print) -> dict:
+          data_on_device: str | bool = "auto", cuda_graph: bool | None = None, log=print) -> dict:
+    """Train ``model`` on ``store``'s train split; see the module docstring.
+
+    ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
+    of streaming them through DataLoader workers; ``"auto"`` does so on CUDA when they
+    take at most a quarter of the free memory. ``cuda_graph``: replay each training step
+    as a CUDA graph (:mod:`.graphed`); None means on CUDA. Both are recorded in the
+    metrics."""
     torch.manual_seed(seed)
     dev = pick_device(device)
-    if num_workers is None:
-        num_workers = default_workers(dev)
+    if data_on_device not in ("auto", True, False):
+        raise ValueError(f"data_on_device must be 'auto', True or False; got {data_on_device!r}")
+    if cuda_graph is None:
+        cuda_graph = dev.type == "cuda"
+    if cuda_graph and dev.type != "cuda":
+        raise ValueError(f"cuda_graph=True needs a CUDA device; the device is {dev}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = {split: PDEDataset(store, split, subsample=subsample, coordinates=True) for split in ("train", "val", "test")}
     if len(data["train"]) == 0:
         raise ValueError(f"{store}: the train split is empty")
-    loaders = {split: make_loader(ds, batch_size, shuffle=split == "train", num_workers=num_workers)
-               for split, ds in data.items() if len(ds)}
+    data = {split: ds for split, ds in data.items() if len(ds)}
+    resident = fits_on_device(data.values(), dev) if data_on_device == "auto" else data_on_device
+    if resident:
+        num_workers = 0
+        loaders = {split: ResidentBatches(ds, batch_size, dev, shuffle=split == "train", seed=seed)
+                   for split, ds in data.items()}
+    else:
+        if num_workers is None:
+            num_workers = default_workers(dev)
+        loaders = {split: make_loader(ds, batch_size, shuffle=split == "train", num_workers=num_workers, seed=seed)
+                   for split, ds in data.items()}
     train_set = data["train"]
     net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
                      modes, width, layers).to(dev)
     decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    if cuda_graph:
+        from .graphed import GraphedStep, capturable_adamw
+        optimizer = capturable_adamw(net.parameters(), lr=lr)
+    else:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(loaders["train"]),
                                                     pct_start=0.1)
     use_amp = amp and dev.type == "cuda"
+    if cuda_graph:
+        train_step = GraphedStep(net, decode, optimizer, scheduler, use_amp)
+    else:
+        train_step = functools.partial(step, net, decode=decode, use_amp=use_amp, optimizer=optimizer,
+                                       scheduler=scheduler)
     history, best = [], float("inf")
 
     def run(split: str, training: bool) -> dict:
@@ -125,7 +162,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             batches = tqdm(batches, desc=f"{split:>5}", leave=False, unit="batch")
         for x, y in batches:
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            loss, error = step(net, x, y, decode, use_amp, optimizer if training else None, scheduler)
+            loss, error = train_step(x, y) if training else step(net, x, y, decode, use_amp)
             total_loss += loss * len(x)
             total_error += error.sum()
             count += len(x)
@@ -139,6 +176,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             with torch.no_grad():
                 row["val"] = run("val", False)
         history.append(row)
+        if epoch == 1 and getattr(train_step, "capture_error", None):
+            log(f"CUDA graph capture failed, training eagerly: {train_step.capture_error}")
         score = row.get("val", row["train"])["rel_l2"]
         if score < best:
             best = score
@@ -149,6 +188,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             + f"  ({row['train']['samples_per_s']:.0f} samples/s)")
     torch.save({"model": net.state_dict(), "epoch": epochs}, out / "last.pt")
     metrics = {"store": str(store), "device": str(dev), "epochs": epochs, "num_workers": num_workers,
+               "data_on_device": bool(resident), "cuda_graph": bool(cuda_graph),
+               "cuda_graph_error": getattr(train_step, "capture_error", None),
                "history": history, "best_val_rel_l2": best}
     if "test" in loaders:
         net.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
