@@ -177,7 +177,7 @@ def test_cuda_graph_steps_follow_the_eager_steps(store, amp):
     """The same model, batches and schedule trained eagerly and through the captured graph
     (3 warm-up steps, capture, replays, one partial batch taking the eager path)."""
     from pdegen.train.graphed import GraphedStep, capturable_adamw
-    from pdegen.train.loop import make_model, step
+    from pdegen.train.loop import make_model, one_cycle, step
     data = PDEDataset(store, "train", coordinates=True)
     batches = [(x.cuda(), y.cuda()) for x, y in make_loader(data, 8, shuffle=False)][:4]
     batches = batches * 2 + [(batches[0][0][:5], batches[0][1][:5])] + batches[1:3]
@@ -187,7 +187,7 @@ def test_cuda_graph_steps_follow_the_eager_steps(store, amp):
         torch.manual_seed(0)
         net = make_model("fno", data.in_channels, data.out_channels, 2, modes=6, width=16).cuda()
         optimizer = capturable_adamw(net.parameters(), lr=3e-3)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=len(batches))
+        scheduler = one_cycle(optimizer, 3e-3, len(batches))
         if mode == "graph":
             train_step = GraphedStep(net, decode, optimizer, scheduler, use_amp=amp)
             losses[mode] = [float(train_step(x, y)[0]) for x, y in batches]

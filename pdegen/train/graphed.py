@@ -96,7 +96,9 @@ class GraphedStep:
         self.static_x, self.static_y = x.clone(), y.clone()
         self.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # thread_local: a DataLoader's pin-memory thread may allocate pinned memory
+        # while this thread captures ("global" mode makes that an error).
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             loss, error = batch_loss(self.net, self.static_x, self.static_y, self.decode, self.use_amp,
                                      cache_autocast=False)
             loss.backward()
