@@ -247,3 +247,17 @@ def test_cli_train_records_its_workers(store, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["num_workers"] == 0 and metrics["device"] == "cpu"
+
+
+def test_cli_train_holds_the_data_on_the_device_when_asked(store, tmp_path):
+    import json
+    result = CliRunner().invoke(main, ["train", str(store), "--epochs", "1", "--batch-size", "16", "--device", "cpu",
+                                       "--modes", "4", "--width", "8", "--data-on-device", "yes",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["data_on_device"] is True and metrics["cuda_graph"] is False
+    refused = CliRunner().invoke(main, ["train", str(store), "--epochs", "1", "--device", "cpu", "--cuda-graph",
+                                        "--out", str(tmp_path / "graph")])
+    assert refused.exit_code != 0 and "cuda_graph=True needs a CUDA device; the device is cpu" in refused.output
+    assert "Traceback" not in refused.output

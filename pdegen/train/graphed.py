@@ -10,7 +10,8 @@ a few eager warm-up steps on a side stream (they are real training steps), gradi
 to None before capture so backward allocates them in the graph's memory pool, autocast
 without its weight cache, and an optimizer whose step reads its learning rate and step
 count from device tensors (``capturable=True``, a tensor ``lr`` that the scheduler
-updates in place). Batches of another shape (the last, partial batch) take an eager step
+updates in place; momentum must not be scheduled, as ``betas`` are Python floats baked
+into the graph). Batches of another shape (the last, partial batch) take an eager step
 with the same model and optimizer.
 
 Example::
