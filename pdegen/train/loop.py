@@ -135,6 +135,9 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     data = {split: ds for split, ds in data.items() if len(ds)}
     resident = fits_on_device(data.values(), dev) if data_on_device == "auto" else data_on_device
     if resident:
+        if num_workers:
+            log(f"the splits are held in {dev.type} memory: no DataLoader, so {num_workers} workers are not used "
+                "(--data-on-device no streams them)")
         num_workers = 0
         loaders = {split: ResidentBatches(ds, batch_size, dev, shuffle=split == "train", seed=seed)
                    for split, ds in data.items()}
