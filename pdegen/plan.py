@@ -28,6 +28,13 @@ DIRECT_MAX_UNKNOWNS_2D = 240 * 240
 # Krylov run's basis); above it, with every rank holding its own factor, the iterative
 # solve is chosen.
 DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
+# Without the LU (several ranks per system), GCRO-DR(40,20) beats GMRES(40) on nonsymmetric
+# sequences from this size up, and loses below it (docs/benchmarks.md,
+# distributed_nonsymmetric: advection-diffusion, 2 ranks per system, block Jacobi + ILU,
+# time of GCRO-DR over GMRES in two runs: 1.28-1.59x at 128², 0.81-0.82x at 256²,
+# 0.64-0.70x at 384², with 1.9x, 2.5x and 2.9x fewer iterations; one rank with ILU,
+# nonsymmetric_crossover: 1.15-1.5x at 128², 0.80-0.91x at 256²).
+GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
 # (docs/benchmarks.md, families_bench and planner notes). No direct solves in 3-D unless
@@ -115,7 +122,18 @@ def make_plan(recipe) -> Plan:
         if data["ranks_per_system"] > 1:
             reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                            "so no direct solve")
-            method = "cg" if family.positive_definite else "gmres"
+            if family.positive_definite:
+                method = "cg"
+            elif unknowns >= GCRODR_MIN_UNKNOWNS_NONSYMMETRIC:
+                method = "gcrodr"
+                reasons.append(f"nonsymmetric, {unknowns} unknowns: GCRO-DR, measured 0.64-0.82x the time of GMRES "
+                               "from 256² to 384² on 2 ranks per system (docs/benchmarks.md, "
+                               "distributed_nonsymmetric)")
+            else:
+                method = "gmres"
+                reasons.append(f"nonsymmetric, {unknowns} unknowns (below {GCRODR_MIN_UNKNOWNS_NONSYMMETRIC}): GMRES, "
+                               "as GCRO-DR's recycling cost more than it saved at 128² (docs/benchmarks.md, "
+                               "distributed_nonsymmetric)")
         elif solver["preconditioner"] not in ("auto", "none"):
             method = "cg" if family.positive_definite else "gmres"
             reasons.append(f"solver.preconditioner: {solver['preconditioner']} set in the recipe, so an "

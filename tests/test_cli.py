@@ -151,22 +151,25 @@ def test_bench_counts_a_failure_in_any_round_and_a_nan_residual(tmp_path, monkey
     assert gmres["failures"] == 1 and np.isnan(gmres["worst_residual"])
 
 
-@pytest.mark.parametrize("recipe,shape,expected", [
-    ("darcy", [64, 64], ("direct", "cholesky", "none")),   # below the measured MG crossover (96²)
-    ("darcy", [128, 128], ("cg", "mg", "none")),           # halves 4 times; MG gains nothing from an order
-    ("darcy", [250, 250], ("cg", "gamg", "greedy")),       # 125 is odd: no hierarchy, above the direct limit
-    ("heat", [128, 128], ("direct", "cholesky", "none")),  # one factorisation serves every time step
-    ("darcy3d", [24, 24, 24], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
-    ("darcy3d", [32, 32, 32], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
-    ("advection_diffusion", [128, 128], ("direct", "lu", "none")),  # not SPD: no MG
-    ("advection_diffusion", [512, 512], ("direct", "lu", "none")),  # nonsymmetric: LU won at every measured size
-    ("advection_diffusion", [1100, 1100], ("gcrodr", "ilu", "greedy")),  # above the memory limit: recycling
+@pytest.mark.parametrize("recipe,shape,changes,expected", [
+    ("darcy", [64, 64], [], ("direct", "cholesky", "none")),   # below the measured MG crossover (96²)
+    ("darcy", [128, 128], [], ("cg", "mg", "none")),           # halves 4 times; MG gains nothing from an order
+    ("darcy", [250, 250], [], ("cg", "gamg", "greedy")),       # 125 is odd: no hierarchy, above the direct limit
+    ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
+    ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
+    ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
+    ("advection_diffusion", [128, 128], [], ("direct", "lu", "none")),  # not SPD: no MG
+    ("advection_diffusion", [512, 512], [], ("direct", "lu", "none")),  # nonsymmetric: LU won at every measured size
+    ("advection_diffusion", [1100, 1100], [], ("gcrodr", "ilu", "greedy")),  # above the memory limit: recycling
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gcrodr", "bjacobi", "greedy")),  # no LU: recycling
+    ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "bjacobi", "greedy")),  # too small to recycle
+    ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
 ])
-def test_planner_rules(recipe, shape, expected):
+def test_planner_rules(recipe, shape, changes, expected):
     from pdegen.plan import make_plan
     from pdegen.recipe import load_recipe
     root = Path(__file__).resolve().parents[1]
-    plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}"]))
+    plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}", *changes]))
     assert (plan.method, plan.preconditioner, plan.ordering) == expected, plan.describe()
 
 
