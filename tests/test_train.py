@@ -46,6 +46,38 @@ def test_tensors_equal_the_store_and_normalisation_inverts(store):
     assert abs(float(data.output_normalizer.mean) - stats["mean"]) < 1e-6
 
 
+def test_batches_are_written_once_and_handed_on_without_a_copy(store, monkeypatch):
+    from pdegen.train.dataset import _stack
+    data = PDEDataset(store, "train", coordinates=True)
+    items = data.__getitems__([3, 1, 4])
+    x, y = _stack(items)
+    assert x.shape == (3, 4, 16, 16) and x.data_ptr() == items[0][0].data_ptr()  # the items are views of x
+    x2, y2 = _stack(list(items))  # a plain list of items is stacked
+    assert torch.equal(x, x2) and torch.equal(y, y2) and x2.data_ptr() != x.data_ptr()
+    raw_x, raw_y = PDEDataset(store, "train", coordinates=True, normalize=False).batch([3, 1, 4])
+    assert torch.equal(data.input_normalizer.encode(raw_x[:, :2]), x[:, :2])  # encode_ is encode, bit for bit
+    assert torch.equal(data.output_normalizer.encode(raw_y), y) and torch.equal(raw_x[:, 2:], x[:, 2:])
+    assert not x.is_shared()
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())  # as in a DataLoader worker
+    xw, yw = data.batch([3, 1, 4])
+    assert xw.is_shared() and yw.is_shared() and torch.equal(xw, x) and torch.equal(yw, y)
+
+
+def test_a_trajectory_becomes_output_channels(tmp_path):
+    recipe = small_recipe(tmp_path, **{"family": "heat", "samples": 6, "name": "heat",
+                                       "output.path": str(tmp_path / "heat.zarr"),
+                                       "parameters.initial": {"dist": "grf", "alpha": 2.5, "tau": 7.0},
+                                       "discretization": {"t_end": 0.01, "steps": 4, "save_every": 1}})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 0, result.output
+    data = PDEDataset(tmp_path / "heat.zarr", None, normalize=False, subsample=2)
+    stored = open_dataset(tmp_path / "heat.zarr")["outputs/solution"][:]
+    assert data.out_channels == stored.shape[1] >= 4
+    x, y = data.batch([0, 5])
+    assert y.shape == (2, stored.shape[1], 8, 8)
+    assert torch.equal(y, torch.from_numpy(stored[data.rows[[0, 5]]][:, :, ::2, ::2]))
+
+
 def test_splits_come_from_the_store(store):
     ids = {split: set(PDEDataset(store, split).sample_ids()) for split in ("train", "val", "test")}
     ds = open_dataset(store)

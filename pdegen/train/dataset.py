@@ -115,38 +115,42 @@ class PDEDataset(Dataset):
         return self.rows // chunk
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        """Items ``indices`` stacked: ``x`` of shape ``(B, C_in, *grid)``, ``y`` ``(B, C_out, *grid)``."""
+        """Items ``indices`` stacked: ``x`` of shape ``(B, C_in, *grid)``, ``y`` ``(B, C_out, *grid)``.
+
+        Each channel is written once, straight into the result; in a DataLoader worker the
+        result lives in shared memory, so handing it to the main process copies nothing
+        (a tensor made elsewhere is copied into shared memory when it is sent)."""
         rows = self.rows[np.asarray(indices, dtype=np.int64)]
         s = self.subsample
         cut = (slice(None),) + (slice(None, None, s),) * len(self.grid_shape)
         shape = tuple(-(-n // s) for n in self.grid_shape)
-        channels = []
-        for name in self.inputs:
+        x = _output((len(rows), self.in_channels, *shape), self.dtype)
+        xv = x.numpy()
+        for c, name in enumerate(self.inputs):
             values = self._read(name, rows)
             if values.ndim == 1:  # a scalar parameter: a constant channel
-                values = np.broadcast_to(values.reshape(-1, *([1] * len(shape))), (len(rows), *shape))
+                values = values.reshape(-1, *([1] * len(shape)))
             else:
                 values = values[cut]
-            channels.append(np.asarray(values, dtype=np.float32))
-        x = torch.from_numpy(np.stack(channels, axis=1)).to(self.dtype)
+            xv[:, c] = values
         if self.input_normalizer is not None:
-            x = self.input_normalizer.encode(x)
+            self.input_normalizer.encode_(x[:, :len(self.inputs)])
         if self.coordinates:  # unnormalised coordinates in [low, high]
             grids = np.meshgrid(*[np.linspace(lo, hi, n)[::s] for (lo, hi), n in zip(self.extent, self.grid_shape)],
                                 indexing="ij")
-            coords = torch.from_numpy(np.stack(grids).astype(np.float32)).expand(len(rows), -1, *shape)
-            x = torch.cat([x, coords.to(self.dtype)], dim=1)
-        outputs = []
+            xv[:, len(self.inputs):] = np.stack(grids).astype(np.float32)
+        y = _output((len(rows), self.out_channels, *shape), self.dtype)
+        yv, c = y.numpy(), 0
         for name in self.outputs:
             values = self._read(name, rows)
             if values.ndim == len(shape) + 2:  # trajectory (rows, T, *grid): time steps as channels
                 values = values[(slice(None), slice(None)) + cut[1:]]
             else:
                 values = values[cut][:, None]
-            outputs.append(np.asarray(values, dtype=np.float32))
-        y = torch.from_numpy(np.concatenate(outputs, axis=1)).to(self.dtype)
+            yv[:, c:c + values.shape[1]] = values
+            c += values.shape[1]
         if self.output_normalizer is not None:
-            y = self.output_normalizer.encode(y)
+            self.output_normalizer.encode_(y)
         return x, y
 
     def __getitem__(self, index: int):
@@ -155,7 +159,27 @@ class PDEDataset(Dataset):
 
     def __getitems__(self, indices):
         x, y = self.batch(indices)
-        return list(zip(x, y))
+        return _Items(x, y)
+
+
+class _Items(list):
+    """``__getitems__``'s result: the list of ``(x, y)`` items that any collate function
+    takes, and the stacked batch they are views of, which :func:`make_loader`'s collate
+    function hands on as it is instead of stacking a copy."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        super().__init__(zip(x, y))
+        self.stacked = (x, y)
+
+
+def _output(shape: tuple, dtype) -> torch.Tensor:
+    """An uninitialised tensor, in shared memory when made in a DataLoader worker (as
+    PyTorch's default collate function does)."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    count = int(np.prod(shape))
+    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(count)
+    return torch.empty(0, dtype=dtype).new(storage).view(shape)
 
 
 def _choose(requested, available, what):
@@ -237,5 +261,7 @@ def make_loader(dataset: PDEDataset, batch_size: int = 32, shuffle: bool = True,
 
 
 def _stack(items):
+    if isinstance(items, _Items):
+        return items.stacked
     xs, ys = zip(*items)
     return torch.stack(xs), torch.stack(ys)

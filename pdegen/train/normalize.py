@@ -28,6 +28,11 @@ class Normalizer(torch.nn.Module):
         shape = self._shape(x, channel_dim)
         return (x - self.mean.view(shape)) / self.std.view(shape)
 
+    def encode_(self, x: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
+        """:meth:`encode` in place (the same arithmetic, so the same bits)."""
+        shape = self._shape(x, channel_dim)
+        return x.sub_(self.mean.view(shape)).div_(self.std.view(shape))
+
     def decode(self, x: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
         shape = self._shape(x, channel_dim)
         return x * self.std.view(shape) + self.mean.view(shape)
