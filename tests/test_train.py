@@ -61,6 +61,8 @@ def test_batches_are_written_once_and_handed_on_without_a_copy(store, monkeypatc
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())  # as in a DataLoader worker
     xw, yw = data.batch([3, 1, 4])
     assert xw.is_shared() and yw.is_shared() and torch.equal(xw, x) and torch.equal(yw, y)
+    xb, yb = PDEDataset(store, "train", coordinates=True, dtype=torch.bfloat16).batch([3, 1, 4])
+    assert xb.dtype == yb.dtype == torch.bfloat16 and torch.equal(xb, x.to(torch.bfloat16))
 
 
 def test_a_trajectory_becomes_output_channels(tmp_path):

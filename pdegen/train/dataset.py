@@ -124,7 +124,9 @@ class PDEDataset(Dataset):
         s = self.subsample
         cut = (slice(None),) + (slice(None, None, s),) * len(self.grid_shape)
         shape = tuple(-(-n // s) for n in self.grid_shape)
-        x = _output((len(rows), self.in_channels, *shape), self.dtype)
+        # Written in float32 or float64 (what numpy can hold), cast once at the end if needed.
+        work = self.dtype if self.dtype in (torch.float32, torch.float64) else torch.float32
+        x = _output((len(rows), self.in_channels, *shape), work)
         xv = x.numpy()
         for c, name in enumerate(self.inputs):
             values = self._read(name, rows)
@@ -139,7 +141,7 @@ class PDEDataset(Dataset):
             grids = np.meshgrid(*[np.linspace(lo, hi, n)[::s] for (lo, hi), n in zip(self.extent, self.grid_shape)],
                                 indexing="ij")
             xv[:, len(self.inputs):] = np.stack(grids).astype(np.float32)
-        y = _output((len(rows), self.out_channels, *shape), self.dtype)
+        y = _output((len(rows), self.out_channels, *shape), work)
         yv, c = y.numpy(), 0
         for name in self.outputs:
             values = self._read(name, rows)
@@ -151,7 +153,7 @@ class PDEDataset(Dataset):
             c += values.shape[1]
         if self.output_normalizer is not None:
             self.output_normalizer.encode_(y)
-        return x, y
+        return x.to(self.dtype), y.to(self.dtype)
 
     def __getitem__(self, index: int):
         x, y = self.batch([index])

@@ -162,7 +162,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     else:
         train_step = functools.partial(step, net, decode=decode, use_amp=use_amp, optimizer=optimizer,
                                        scheduler=scheduler)
-    history, best = [], float("inf")
+    history, best, graph_failure_logged = [], float("inf"), False
 
     def run(split: str, training: bool) -> dict:
         net.train(training)
@@ -190,8 +190,9 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             with torch.no_grad():
                 row["val"] = run("val", False)
         history.append(row)
-        if epoch == 1 and getattr(train_step, "capture_error", None):
+        if getattr(train_step, "capture_error", None) and not graph_failure_logged:
             log(f"CUDA graph capture failed, training eagerly: {train_step.capture_error}")
+            graph_failure_logged = True
         score = row.get("val", row["train"])["rel_l2"]
         if score < best:
             best = score
@@ -202,7 +203,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             + f"  ({row['train']['samples_per_s']:.0f} samples/s)")
     torch.save({"model": net.state_dict(), "epoch": epochs}, out / "last.pt")
     metrics = {"store": str(store), "device": str(dev), "epochs": epochs, "num_workers": num_workers,
-               "data_on_device": bool(resident), "cuda_graph": bool(cuda_graph),
+               "data_on_device": bool(resident),
+               "cuda_graph": bool(cuda_graph) and not getattr(train_step, "capture_error", None),
                "cuda_graph_error": getattr(train_step, "capture_error", None),
                "history": history, "best_val_rel_l2": best}
     if "test" in loaders:
