@@ -264,9 +264,22 @@ def verify(store, samples, seed, quiet):
 @click.option("--sample", "sample_id", type=int, default=0, show_default=True,
               help="Sample id (draw index, as in the sample_id array) to show.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG file to write (default: <store>-sample<ID>.png).")
+              help="PNG file to write (default: <store>-sample<ID>.png, or RUN/curves.png).")
 def plot(store, sample_id, out):
-    """Plot one sample: its input field(s) beside its solution, with colour bars."""
+    """Plot one sample of STORE: its input field(s) beside its solution, with colour bars.
+
+    Given a `pdegen train` output folder instead (one holding metrics.json), plot its
+    learning curves: train and validation relative L2 error per epoch, and the test error.
+    """
+    if (Path(store) / "metrics.json").is_file():
+        from .plot import plot_learning_curves
+        out = out or Path(store) / "curves.png"
+        try:
+            plot_learning_curves(json.loads((Path(store) / "metrics.json").read_text()), out)
+        except (KeyError, ValueError) as error:
+            raise click.ClickException(f"{Path(store) / 'metrics.json'}: {error}") from None
+        click.echo(f"wrote {out}")
+        return
     from .plot import plot_sample
     ds = _open(store)
     with ds:
@@ -308,6 +321,11 @@ def train(store, model, epochs, batch_size, lr, device, data_on_device, workers,
     and the grid coordinates), targets its outputs, both normalised with the store's
     train-split statistics; splits come from the store. Reports train/validation
     relative L2 error per epoch and the test error of the best validation checkpoint.
+    OUT gets best.pt, last.pt, metrics.json and curves.png (learning curves).
+
+    \b
+    On CUDA the splits are held in GPU memory when they fit and each step is replayed
+    as one CUDA graph, so the GPU does not wait on data (docs/benchmarks.md, train_gpu).
     """
     try:
         from .train.loop import train as run_train
@@ -316,11 +334,17 @@ def train(store, model, epochs, batch_size, lr, device, data_on_device, workers,
                                    f"({error})") from None
     on_device = {"auto": "auto", "yes": True, "no": False}[data_on_device]
     try:
-        run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width, subsample=subsample,
-                  amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph, progress=sys.stderr.isatty(),
-                  log=click.echo)
+        metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
+                            subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
+                            progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
+    try:
+        from .plot import plot_learning_curves
+        plot_learning_curves(metrics, out / "curves.png")
+        click.echo(f"wrote {out / 'curves.png'} (learning curves; again with: pdegen plot {out})")
+    except ImportError:  # matplotlib is optional
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,3 +58,35 @@ def plot_sample(ds, sample_id: int, out) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def plot_learning_curves(metrics: dict, out) -> dict:
+    """Train and validation relative L2 error per epoch (log scale) from a ``pdegen train``
+    run's ``metrics.json``, with the test error of the best checkpoint as a dashed line.
+    Returns the plotted series."""
+    plt = _pyplot()
+    history = metrics.get("history") or []
+    if not history:
+        raise ValueError("metrics.json has no epochs (history is empty)")
+    series = {"epoch": [row["epoch"] for row in history],
+              "train": [row["train"]["rel_l2"] for row in history],
+              "val": [row["val"]["rel_l2"] for row in history if "val" in row]}
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.semilogy(series["epoch"], series["train"], label="train")
+    if len(series["val"]) == len(series["epoch"]):
+        ax.semilogy(series["epoch"], series["val"], label="validation")
+    if "test" in metrics:
+        series["test"] = metrics["test"]["rel_l2"]
+        ax.axhline(series["test"], color="k", linestyle="--", linewidth=1,
+                   label=f"test (best checkpoint) {series['test']:.2e}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("relative L2 error")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    rate = history[-1]["train"].get("samples_per_s")
+    ax.set_title(f"{metrics.get('store', '')}\n{metrics.get('device', '')}"
+                 + (f", {rate:,.0f} training samples/s" if rate else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return series

@@ -1,6 +1,7 @@
 """pdegen.train on CPU: tensors equal the store's, splits, normalisation, workers, training."""
 
 import copy
+import importlib.util
 
 import numpy as np
 import pytest
@@ -291,6 +292,14 @@ def test_cli_train_holds_the_data_on_the_device_when_asked(store, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["data_on_device"] is True and metrics["cuda_graph"] is False
+    if importlib.util.find_spec("matplotlib"):  # installed with pdegen[train]: the learning curves too
+        from pdegen.plot import plot_learning_curves
+        assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+        series = plot_learning_curves(metrics, tmp_path / "again.png")
+        assert series["train"] == [row["train"]["rel_l2"] for row in metrics["history"]]
+        assert series["test"] == metrics["test"]["rel_l2"]
+        replot = CliRunner().invoke(main, ["plot", str(tmp_path / "run"), "--out", str(tmp_path / "cli.png")])
+        assert replot.exit_code == 0 and (tmp_path / "cli.png").stat().st_size > 1000, replot.output
     refused = CliRunner().invoke(main, ["train", str(store), "--epochs", "1", "--device", "cpu", "--cuda-graph",
                                         "--out", str(tmp_path / "graph")])
     assert refused.exit_code != 0 and "cuda_graph=True needs a CUDA device; the device is cpu" in refused.output
