@@ -18,6 +18,8 @@ ratios. Each measurement that fails is recorded and the rest go on.
 
 Run on a machine with an NVIDIA GPU (one prepared script for a lent machine):
     python benchmarks/train_gpu.py --record
+or, with the tests and train_darcy, and the packages such a machine lacks carried as
+wheels: ``benchmarks/gpu/fetch_wheels.sh`` here, then ``benchmarks/gpu/run.sh`` there.
 ``--device cpu`` runs the same steps on the CPU, as a smoke test of the script only.
 ``--record`` writes its section of docs/benchmarks.md; ``--json PATH`` saves the numbers.
 """
