@@ -244,6 +244,11 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     leader = rank % per_system == 0
     plan = make_plan(recipe_obj)
     if per_system > 1 and plan.method == "direct" and not _has_parallel_direct():
+        if recipe["solver"]["method"] == "auto":  # the planner's choice: Krylov methods stall on this family
+            raise BuildError(f"ranks_per_system: {per_system}: {recipe['family']} needs a direct solve (Krylov "
+                             "methods stall on it), and one system over several ranks needs a parallel direct "
+                             "solver (MUMPS) that this PETSc lacks; use ranks_per_system: 1 (one system per "
+                             "rank, as many systems at once as ranks)")
         raise BuildError("solver.method: direct with ranks_per_system > 1 needs a parallel direct solver "
                          "(MUMPS) that this PETSc lacks; use cg, gcrodr or auto")
     parts = segments(n, group_count, write_unit(recipe))

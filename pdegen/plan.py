@@ -119,7 +119,11 @@ def make_plan(recipe) -> Plan:
             limit = DIRECT_MAX_UNKNOWNS_3D
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
-        if data["ranks_per_system"] > 1:
+        if data["ranks_per_system"] > 1 and family.symmetric and not family.positive_definite:
+            method = "direct"
+            reasons.append("symmetric indefinite (Helmholtz-like): Krylov methods with ILU or AMG stall, so a "
+                           "direct solve even across ranks (which needs PETSc with MUMPS)")
+        elif data["ranks_per_system"] > 1:
             reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                            "so no direct solve")
             if family.positive_definite:
@@ -196,6 +200,8 @@ def make_plan(recipe) -> Plan:
             preconditioner = "ilu"
         reasons.append(f"preconditioner auto -> {preconditioner}")
     options = {}
+    if data["ranks_per_system"] > 1 and method == "direct":
+        options["pc_factor_mat_solver_type"] = "mumps"  # PETSc's own LU/Cholesky are sequential
     if data["ranks_per_system"] > 1 and preconditioner in ("ilu", "icc"):
         options["sub_pc_type"] = preconditioner  # PETSc's ILU/ICC are sequential: one block per rank
         reasons.append(f"{preconditioner} on {data['ranks_per_system']} ranks per system -> bjacobi "

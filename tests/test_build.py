@@ -263,3 +263,26 @@ def test_a_failed_chunk_write_leaves_its_rows_not_done_and_resume_completes(tmp_
     result = CliRunner().invoke(main, ["build", str(path), "--resume"])
     assert result.exit_code == 0 and "(4 already done)" in result.output, result.output
     assert_same_dataset(open_dataset(tmp_path / "ref.zarr"), open_dataset(tmp_path / "tiny.zarr"))
+
+
+@needs_petsc
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_helmholtz_over_several_ranks_per_system_needs_mumps(tmp_path):
+    """Krylov methods stall on Helmholtz, so `auto` plans a direct solve even across ranks;
+    without MUMPS the build stops before writing anything, saying what to change."""
+    from pathlib import Path
+
+    import yaml
+
+    from pdegen.build import _has_parallel_direct
+    if _has_parallel_direct():
+        pytest.skip("this PETSc has MUMPS: the direct solve across ranks is available")
+    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes" / "helmholtz.yaml").read_text())
+    recipe.update({"grid": {"shape": [16, 16]}, "samples": 4, "ranks_per_system": 2,
+                   "output": {"path": str(tmp_path / "h.zarr")}})
+    result = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "pdegen.cli", "build",
+                             str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "helmholtz needs a direct solve" in result.stderr and "use ranks_per_system: 1" in result.stderr
+    assert not (tmp_path / "h.zarr").exists()

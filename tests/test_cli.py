@@ -164,6 +164,7 @@ def test_bench_counts_a_failure_in_any_round_and_a_nan_residual(tmp_path, monkey
     ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gcrodr", "bjacobi", "greedy")),  # no LU: recycling
     ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "bjacobi", "greedy")),  # too small to recycle
     ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
+    ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
 ])
 def test_planner_rules(recipe, shape, changes, expected):
     from pdegen.plan import make_plan
