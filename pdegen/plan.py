@@ -119,7 +119,8 @@ def make_plan(recipe) -> Plan:
             limit = DIRECT_MAX_UNKNOWNS_3D
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
-        if data["ranks_per_system"] > 1 and family.symmetric and not family.positive_definite:
+        if (data["ranks_per_system"] > 1 and family.symmetric and not family.positive_definite
+                and solver["preconditioner"] in ("auto", "none")):
             method = "direct"
             reasons.append("symmetric indefinite (Helmholtz-like): Krylov methods with ILU or AMG stall, so a "
                            "direct solve even across ranks (which needs PETSc with MUMPS)")
