@@ -313,8 +313,11 @@ def plot(store, sample_id, out):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
 @click.option("--no-amp", is_flag=True, help="Disable bfloat16 mixed precision on CUDA.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from OUT/last.pt (saved after every epoch); the other options "
+                   "must be the ones it was started with.")
 def train(store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
-          subsample, out, no_amp):
+          subsample, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -336,7 +339,7 @@ def train(store, model, epochs, batch_size, lr, device, data_on_device, workers,
     try:
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
-                            progress=sys.stderr.isatty(), log=click.echo)
+                            resume=resume, progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     try:

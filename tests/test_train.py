@@ -304,3 +304,35 @@ def test_cli_train_holds_the_data_on_the_device_when_asked(store, tmp_path):
                                         "--out", str(tmp_path / "graph")])
     assert refused.exit_code != 0 and "cuda_graph=True needs a CUDA device; the device is cpu" in refused.output
     assert "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_an_interrupted_run_resumes_to_the_same_result(store, tmp_path, on_device):
+    """Stopped after epoch 2 of 4 and resumed: the same history, weights and test error as
+    four epochs in one go (model, optimizer, schedule, shuffles and random state restored)."""
+    from pdegen.train.loop import train
+    settings = dict(epochs=4, batch_size=8, lr=5e-3, device="cpu", modes=4, width=8, layers=2, progress=False,
+                    data_on_device=on_device)
+    whole = train(store, out=tmp_path / "whole", log=lambda *_: None, **settings)
+
+    def stop_after_epoch_2(line):
+        if line.startswith("epoch   2"):
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(store, out=tmp_path / "split", log=stop_after_epoch_2, **settings)
+    assert torch.load(tmp_path / "split" / "last.pt", weights_only=False)["epoch"] == 2
+    lines = []
+    resumed = train(store, out=tmp_path / "split", log=lines.append, resume=True, **settings)
+    assert lines[0] == f"resuming {tmp_path / 'split'} after epoch 2 of 4"
+    strip = [{k: v for k, v in part.items() if k != "samples_per_s"} for row in resumed["history"]
+             for part in (row["train"], row.get("val", {}))]
+    expected = [{k: v for k, v in part.items() if k != "samples_per_s"} for row in whole["history"]
+                for part in (row["train"], row.get("val", {}))]
+    assert strip == expected and resumed["test"]["rel_l2"] == whole["test"]["rel_l2"]
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
+    with pytest.raises(ValueError, match=r"trained with other settings \(lr 0.005 -> 0.001\)"):
+        train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **{**settings, "lr": 1e-3})
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train(store, out=tmp_path / "none", log=lambda *_: None, resume=True, **settings)

@@ -108,17 +108,52 @@ def one_cycle(optimizer, lr: float, total_steps: int):
                                                cycle_momentum=False)
 
 
+def _save(state: dict, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename: never a half-written file."""
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _load_state(path: Path, config: dict) -> dict:
+    if not path.is_file():
+        raise ValueError(f"resume: {path} not found, so there is nothing to resume (train without --resume)")
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    if "optimizer" not in state:
+        raise ValueError(f"resume: {path} holds no training state (written by an older pdegen?)")
+    changed = [f"{key} {state['config'].get(key)!r} -> {value!r}" for key, value in config.items()
+               if state["config"].get(key) != value]
+    if changed:
+        raise ValueError(f"resume: {path} was trained with other settings ({'; '.join(changed)}); resume with "
+                         "the same ones, or train afresh into another --out")
+    return state
+
+
+def _shuffle_counter(loader):
+    """What counts a loader's passes (its shuffle is seeded by it): ResidentBatches itself,
+    a DataLoader's ChunkShuffleSampler; None for an unshuffled DataLoader."""
+    if isinstance(loader, ResidentBatches):
+        return loader
+    return loader.batch_sampler if hasattr(loader.batch_sampler, "epoch") else None
+
+
 def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr: float = 3e-3,
           device: str = "auto", num_workers: int | None = None, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
-          data_on_device: str | bool = "auto", cuda_graph: bool | None = None, log=print) -> dict:
+          data_on_device: str | bool = "auto", cuda_graph: bool | None = None, resume: bool = False,
+          log=print) -> dict:
     """Train ``model`` on ``store``'s train split; see the module docstring.
 
     ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
     of streaming them through DataLoader workers; ``"auto"`` does so on CUDA when they
     take at most a quarter of the free memory. ``cuda_graph``: replay each training step
     as a CUDA graph (:mod:`.graphed`); None means on CUDA. Both are recorded in the
-    metrics."""
+    metrics.
+
+    ``out/last.pt`` holds the whole training state after every epoch (model, optimizer,
+    schedule, history, shuffles, random state), written through a rename so that an
+    interrupted save leaves the previous one whole; ``resume=True`` continues from it and
+    ends where the uninterrupted run would have."""
     torch.manual_seed(seed)
     dev = pick_device(device)
     if data_on_device not in ("auto", True, False):
@@ -163,6 +198,22 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         train_step = functools.partial(step, net, decode=decode, use_amp=use_amp, optimizer=optimizer,
                                        scheduler=scheduler)
     history, best, graph_failure_logged = [], float("inf"), False
+    config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
+              "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed}
+    first_epoch = 1
+    if resume:
+        state = _load_state(out / "last.pt", config)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:  # a tensor learning rate (capturable AdamW) back on the device
+            if torch.is_tensor(group["lr"]):
+                group["lr"] = group["lr"].to(dev)
+        scheduler.load_state_dict(state["scheduler"])
+        history, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
+        for split, passes in state["passes"].items():
+            _shuffle_counter(loaders[split]).epoch = passes
+        torch.set_rng_state(state["rng"])
+        log(f"resuming {out} after epoch {state['epoch']} of {epochs}")
 
     def run(split: str, training: bool) -> dict:
         net.train(training)
@@ -184,7 +235,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         seconds = time.perf_counter() - started
         return {"loss": total_loss / count, "rel_l2": total_error / count, "samples_per_s": count / seconds}
 
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         row = {"epoch": epoch, "train": run("train", True)}
         if "val" in loaders:
             with torch.no_grad():
@@ -196,12 +247,15 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         score = row.get("val", row["train"])["rel_l2"]
         if score < best:
             best = score
-            torch.save({"model": net.state_dict(), "epoch": epoch, "config": {"modes": modes, "width": width,
-                        "layers": layers, "model": model}}, out / "best.pt")
+            _save({"model": net.state_dict(), "epoch": epoch, "config": {"modes": modes, "width": width,
+                   "layers": layers, "model": model}}, out / "best.pt")
+        _save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "epoch": epoch, "history": history, "best": best, "config": config, "rng": torch.get_rng_state(),
+               "passes": {split: _shuffle_counter(loader).epoch for split, loader in loaders.items()
+                          if _shuffle_counter(loader) is not None}}, out / "last.pt")
         log(f"epoch {epoch:3d}  train rel L2 {row['train']['rel_l2']:.4f}"
             + (f"  val rel L2 {row['val']['rel_l2']:.4f}" if "val" in row else "")
             + f"  ({row['train']['samples_per_s']:.0f} samples/s)")
-    torch.save({"model": net.state_dict(), "epoch": epochs}, out / "last.pt")
     metrics = {"store": str(store), "device": str(dev), "epochs": epochs, "num_workers": num_workers,
                "data_on_device": bool(resident),
                "cuda_graph": bool(cuda_graph) and not getattr(train_step, "capture_error", None),
