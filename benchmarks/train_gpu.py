@@ -218,7 +218,7 @@ def main():
         step_kind = "CUDA graph" if run["cuda_graph"] else "eager"
         util = run["gpu_util_median"] if run["gpu_util_median"] is not None else "n/a"
         rows.append(f"| `train()`, {feed}, {step_kind} step | {run['samples_per_s']:,.0f} | {util} |")
-    rows += [f"| {what}: failed | {error} | |" for what, error in result["errors"].items()]
+    rows += [f"| {what}: failed | {' '.join(error.split())[:200]} | |" for what, error in result["errors"].items()]
     ratios = []
     for name, ceiling in (("device-eager", "bf16"), ("device-graph", "bf16-graph"), ("stream-W-graph", "bf16-graph"),
                           ("stream-W-eager", "bf16")):
