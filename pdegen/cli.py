@@ -271,13 +271,14 @@ def plot(store, sample_id, out):
     Given a `pdegen train` output folder instead (one holding metrics.json), plot its
     learning curves: train and validation relative L2 error per epoch, and the test error.
     """
-    if (Path(store) / "metrics.json").is_file():
+    metrics = Path(store) / "metrics.json"
+    if metrics.is_file():
         from .plot import plot_learning_curves
         out = out or Path(store) / "curves.png"
         try:
-            plot_learning_curves(json.loads((Path(store) / "metrics.json").read_text()), out)
+            plot_learning_curves(json.loads(metrics.read_text()), out)
         except (KeyError, ValueError) as error:
-            raise click.ClickException(f"{Path(store) / 'metrics.json'}: {error}") from None
+            raise click.ClickException(f"{metrics}: {error}") from None
         click.echo(f"wrote {out}")
         return
     from .plot import plot_sample

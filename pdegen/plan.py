@@ -119,26 +119,26 @@ def make_plan(recipe) -> Plan:
             limit = DIRECT_MAX_UNKNOWNS_3D
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
-        if (data["ranks_per_system"] > 1 and family.symmetric and not family.positive_definite
-                and solver["preconditioner"] in ("auto", "none")):
-            method = "direct"
-            reasons.append("symmetric indefinite (Helmholtz-like): Krylov methods with ILU or AMG stall, so a "
-                           "direct solve even across ranks (which needs PETSc with MUMPS)")
-        elif data["ranks_per_system"] > 1:
-            reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
-                           "so no direct solve")
-            if family.positive_definite:
-                method = "cg"
-            elif unknowns >= GCRODR_MIN_UNKNOWNS_NONSYMMETRIC:
-                method = "gcrodr"
-                reasons.append(f"nonsymmetric, {unknowns} unknowns: GCRO-DR, measured 0.64-0.82x the time of GMRES "
-                               "from 256² to 384² on 2 ranks per system (docs/benchmarks.md, "
-                               "distributed_nonsymmetric)")
+        if data["ranks_per_system"] > 1:
+            if family.symmetric and not family.positive_definite and solver["preconditioner"] in ("auto", "none"):
+                method = "direct"
+                reasons.append("symmetric indefinite (Helmholtz-like): Krylov methods with ILU or AMG stall, so "
+                               "a direct solve even across ranks (which needs PETSc with MUMPS)")
             else:
-                method = "gmres"
-                reasons.append(f"nonsymmetric, {unknowns} unknowns (below {GCRODR_MIN_UNKNOWNS_NONSYMMETRIC}): GMRES, "
-                               "as GCRO-DR's recycling cost more than it saved at 128² (docs/benchmarks.md, "
-                               "distributed_nonsymmetric)")
+                reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
+                               "so no direct solve")
+                if family.positive_definite:
+                    method = "cg"
+                elif unknowns >= GCRODR_MIN_UNKNOWNS_NONSYMMETRIC:
+                    method = "gcrodr"
+                    reasons.append(f"nonsymmetric, {unknowns} unknowns: GCRO-DR, measured 0.64-0.82x the time of "
+                                   "GMRES from 256² to 384² on 2 ranks per system (docs/benchmarks.md, "
+                                   "distributed_nonsymmetric)")
+                else:
+                    method = "gmres"
+                    reasons.append(f"nonsymmetric, {unknowns} unknowns (below {GCRODR_MIN_UNKNOWNS_NONSYMMETRIC}): "
+                                   "GMRES, as GCRO-DR's recycling cost more than it saved at 128² "
+                                   "(docs/benchmarks.md, distributed_nonsymmetric)")
         elif solver["preconditioner"] not in ("auto", "none"):
             method = "cg" if family.positive_definite else "gmres"
             reasons.append(f"solver.preconditioner: {solver['preconditioner']} set in the recipe, so an "

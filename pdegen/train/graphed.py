@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import torch
 
-from .loop import batch_loss
+from .loop import WEIGHT_DECAY, batch_loss
 
 
-def capturable_adamw(parameters, lr: float, weight_decay: float = 1e-4) -> torch.optim.AdamW:
+def capturable_adamw(parameters, lr: float, weight_decay: float = WEIGHT_DECAY) -> torch.optim.AdamW:
     """AdamW whose step can be captured in a CUDA graph; its learning rate is a device
     tensor, so LR schedulers (which update a tensor ``lr`` in place) reach the graph."""
     parameters = list(parameters)
@@ -63,7 +63,6 @@ class GraphedStep:
                 self._capture(x, y)
             except RuntimeError as error:  # an operation the graph cannot hold: stay eager
                 self.graph, self.capture_error = False, f"{type(error).__name__}: {error}"
-                self.optimizer.zero_grad(set_to_none=True)
                 result = self._eager(x, y)
             else:
                 result = self._replay(x, y)

@@ -25,6 +25,8 @@ import torch
 from .dataset import PDEDataset, make_loader
 from .resident import ResidentBatches, fits_on_device
 
+WEIGHT_DECAY = 1e-4  # AdamW's, eager and CUDA-graph steps alike
+
 
 def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample ||p - t|| / ||t|| over all channels and grid points."""
@@ -189,7 +191,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         from .graphed import GraphedStep, capturable_adamw
         optimizer = capturable_adamw(net.parameters(), lr=lr)
     else:
-        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     scheduler = one_cycle(optimizer, lr, epochs * len(loaders["train"]))
     use_amp = amp and dev.type == "cuda"
     if cuda_graph:
@@ -198,6 +200,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         train_step = functools.partial(step, net, decode=decode, use_amp=use_amp, optimizer=optimizer,
                                        scheduler=scheduler)
     history, best, graph_failure_logged = [], float("inf"), False
+    shuffle_counters = {split: counter for split, loader in loaders.items()
+                        if (counter := _shuffle_counter(loader)) is not None}
     config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed}
     first_epoch = 1
@@ -211,7 +215,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         scheduler.load_state_dict(state["scheduler"])
         history, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
         for split, passes in state["passes"].items():
-            _shuffle_counter(loaders[split]).epoch = passes
+            shuffle_counters[split].epoch = passes
         torch.set_rng_state(state["rng"])
         log(f"resuming {out} after epoch {state['epoch']} of {epochs}")
 
@@ -251,8 +255,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                    "layers": layers, "model": model}}, out / "best.pt")
         _save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "epoch": epoch, "history": history, "best": best, "config": config, "rng": torch.get_rng_state(),
-               "passes": {split: _shuffle_counter(loader).epoch for split, loader in loaders.items()
-                          if _shuffle_counter(loader) is not None}}, out / "last.pt")
+               "passes": {split: counter.epoch for split, counter in shuffle_counters.items()}}, out / "last.pt")
         log(f"epoch {epoch:3d}  train rel L2 {row['train']['rel_l2']:.4f}"
             + (f"  val rel L2 {row['val']['rel_l2']:.4f}" if "val" in row else "")
             + f"  ({row['train']['samples_per_s']:.0f} samples/s)")
