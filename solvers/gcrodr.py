@@ -44,14 +44,11 @@ from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
 
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, update="cycle",
-                 orthogonalization="cgs"):
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs"):
         super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")
-        if update not in ("cycle", "solve"):
-            raise ValueError(f"update must be 'cycle' (Parks et al.) or 'solve' (last cycle only); got {update!r}")
-        self.m, self.k, self.update = int(m), int(k), update
+        self.m, self.k = int(m), int(k)
         self.name = f"gcrodr({self.m},{self.k})"
         self.U: np.ndarray | None = None
         self.C: np.ndarray | None = None
@@ -158,7 +155,7 @@ class GCRODR(SequenceSolver):
         x = x + be.apply_M(z)
         r = b - be.apply_A(x)
         rnorm = be.norm(r)
-        if j > 0 and (self.update == "cycle" or rnorm <= target):
+        if j > 0:
             self._update_recycle_space(basis, U, cycle)
         return x, r, rnorm, j
 
