@@ -12,6 +12,13 @@ from pdegen.recipe import RecipeError, load_recipe, parse_recipe
 INVALID = [
     ({"samples": 0}, "samples: must be >= 1"),
     ({"samples": "many"}, "samples: must be an integer"),
+    ({"samples": 4.0}, None),  # a whole float is taken as the integer
+    ({"samples": 4.5}, "samples: must be an integer, got 4.5 (number)"),
+    ({"name": 7}, "name: must be a string, got 7 (integer)"),
+    ({"split": "random"}, "split: must be a mapping, got 'random' (string)"),
+    ({"grid.shape": 128}, "grid.shape: must be a list, got 128 (integer)"),
+    ({"solver.fallback": "yes"}, "solver.fallback: must be true or false, got 'yes' (string)"),
+    ({"solver.rtol": float("nan")}, "solver.rtol: must be a finite number"),
     ({"family": "navier"}, "family: must be one of"),
     ({"family": None}, "family: required key is missing"),
     ({"grid.shape": [16]}, None),  # valid 1-D: sanity check of the harness (see below)
