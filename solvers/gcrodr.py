@@ -109,10 +109,16 @@ class GCRODR(SequenceSolver):
             iterations += steps
             if not np.isfinite(rnorm) or rnorm > 1.0001 * before[2]:
                 # Impossible for a minimal-residual method in exact arithmetic: the recycle
-                # space is corrupted. Undo the cycle, drop the space, go on as GMRES.
+                # space is corrupted. Undo the cycle, drop the space, go on as GMRES from
+                # the true residual (the residual kept in `before` came from projecting
+                # with the corrupted C, so it may not be b - A x at all).
                 stats["resets"] += 1
                 self.reset()
-                x, r, rnorm = before
+                x = before[0]
+                if not np.all(np.isfinite(x)):
+                    x = np.zeros_like(b)
+                r = b - be.apply_A(x)
+                rnorm = be.norm(r)
         else:
             reason = "converged" if rnorm <= target else reason
         return x, self._info(b, x, iterations, start, reason, recycle=self.recycle_dimension, **stats)

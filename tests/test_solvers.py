@@ -122,6 +122,34 @@ def test_degenerate_recycle_space_is_repaired():
     assert np.abs(A @ solver.U - solver.C).max() < 1e-8
 
 
+def test_inconsistent_recycle_space_is_dropped_and_the_solve_still_converges():
+    """C orthonormal but no longer A U (U overwritten): the projection step then makes up a
+    residual that is not b - A x. The cycle's true residual exposes it; the solver must
+    drop the space and go on as GMRES from the true residual (it used to restart from the
+    made-up one and loop to maxiter)."""
+    A, b = darcy_sequence(n=20, count=1)[0]
+    solver = GCRODR(m=20, k=6, rtol=1e-9, maxiter=2000)
+    first = solver.solve(A, b)[1]
+    solver.U = np.asfortranarray(np.random.default_rng(0).standard_normal(solver.U.shape))
+    x, info = solver.solve(A, b + 1.0)
+    assert info.converged and true_residual(A, x, b + 1.0) <= 1e-9, info
+    assert info.extra["resets"] >= 1
+    assert info.iterations < 3 * first.iterations  # one wasted cycle, not a stall
+    # The space rebuilt after the reset is consistent again: A U = C.
+    assert np.abs(A @ solver.U - solver.C).max() < 1e-8
+
+
+def test_reset_forgets_the_recycle_space():
+    A, b = darcy_sequence(n=20, count=1)[0]
+    solver = GCRODR(m=20, k=6, rtol=1e-9)
+    cold = solver.solve(A, b)[1].iterations
+    assert solver.solve(A, b + 1.0)[1].iterations < cold  # recycling helps ...
+    solver.reset()
+    assert solver.U is None and solver.C is None
+    x, info = solver.solve(A, b)  # ... and after reset() the solve starts from nothing again
+    assert info.iterations == cold and true_residual(A, x, b) <= 1e-9
+
+
 def test_breakdown_and_trivial_cases():
     n = 50
     identity = sp.identity(n, format="csr")
