@@ -148,6 +148,10 @@ def test_reset_forgets_the_recycle_space():
     assert solver.U is None and solver.C is None
     x, info = solver.solve(A, b)  # ... and after reset() the solve starts from nothing again
     assert info.iterations == cold and true_residual(A, x, b) <= 1e-9
+    # A recycle space with nothing in it (A U = 0) is dropped the same way.
+    solver.use_recycle_space(np.zeros((b.size, 3)))
+    x, info = solver.solve(A, b)
+    assert info.iterations == cold and info.extra["recycle_matvecs"] == 3 and true_residual(A, x, b) <= 1e-9
 
 
 def test_breakdown_and_trivial_cases():
