@@ -27,18 +27,19 @@ def test_unsolvable_sample_is_recorded_as_failed(tmp_path):
     assert np.all(ds["stats/residual"][:] > 1e-8) and ds.attrs["status"] == "complete-with-failures"
 
 
-def test_failed_solve_falls_back_to_fresh_krylov_then_direct(tmp_path):
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("petsc", marks=needs_petsc)])
+def test_failed_solve_falls_back_to_fresh_krylov_then_direct(tmp_path, backend):
     # GMRES without preconditioner needs ~100 iterations here: with maxiter 30 it fails,
-    # and the fresh GMRES(100) + ILU fallback converges.
+    # and the fresh GMRES(100) fallback (+ ILU on numpy, + GAMG on PETSc) converges.
     recipe = small_recipe(tmp_path, **{"solver.method": "gmres", "solver.preconditioner": "none",
-                                       "solver.maxiter": 30, "samples": 4})
+                                       "solver.maxiter": 30, "samples": 4, "solver.backend": backend})
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe))])
     assert result.exit_code == 0 and "4 needed the fallback" in result.output, result.output
     ds = open_dataset(tmp_path / "tiny.zarr")
     assert ds["stats/converged"][:].all() and set(ds.solver_names()) == {"fallback-krylov"}
     # With maxiter 1 every Krylov attempt fails and the direct solve takes over.
     recipe = small_recipe(tmp_path, **{"solver.method": "gmres", "solver.maxiter": 1, "samples": 4,
-                                       "output.path": str(tmp_path / "direct.zarr")})
+                                       "solver.backend": backend, "output.path": str(tmp_path / "direct.zarr")})
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe, "d.yaml"))])
     assert result.exit_code == 0, result.output
     ds = open_dataset(tmp_path / "direct.zarr")
