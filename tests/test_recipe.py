@@ -58,6 +58,22 @@ INVALID = [
     ({"family": "poisson", "grid.shape": [16], "parameters": {"boundary_data": {"dist": "fourier"}}}, "'fourier' boundary data runs along the perimeter of a 2-D grid"),
     ({"family": "heat", "parameters": None, "discretization": {"steps": 10, "save_every": 3}}, "discretization.save_every: must divide discretization.steps (10), got 3"),
     ({"discretization": {"scheme": "rk4"}}, "discretization.scheme: unknown key; allowed keys are (none)"),
+    ({"parameters.coefficient": 2.0}, "parameters.coefficient: must be a mapping with a 'dist' key, got 2.0"),
+    ({"parameters.coefficient": {"dist": "grf", "transform": "threshold", "low": -1.0, "high": 2.0}},
+     "parameters.coefficient: threshold values must be > 0 for a positive parameter, got low=-1.0, high=2.0"),
+    ({"parameters.coefficient": {"dist": "uniform", "low": 0.0, "high": 1.0}},
+     "parameters.coefficient: this parameter must be positive, got a lower value 0.0"),
+    ({"family": "advection_diffusion", "parameters": None, "solver.method": "cg"},
+     "solver.method: 'cg' needs a symmetric positive definite operator and family 'advection_diffusion' is not"),
+    ({"family": "advection_diffusion", "parameters": None, "solver.backend": "petsc", "solver.preconditioner": "icc"},
+     "solver.preconditioner: 'icc' needs a symmetric operator and family 'advection_diffusion' is not"),
+    ({"solver.backend": "petsc", "solver.preconditioner": "mg"},
+     "solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can halve at least twice"),
+    ({"solver.backend": "petsc", "solver.preconditioner": "mg", "grid.shape": [32, 32], "solver.method": "gmres"},
+     "solver.preconditioner: 'mg' is offered with method cg or auto, got 'gmres'"),
+    ({"solver.backend": "petsc", "solver.preconditioner": "mg", "grid.shape": [32, 32], "ranks_per_system": 2},
+     "solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system 2"),
+    ({"ranks_per_system": 2}, "ranks_per_system: more than 1 rank per system needs solver.backend: petsc, got 2"),
 ]
 
 
@@ -96,6 +112,24 @@ def test_defaults_are_filled_and_overrides_apply(tmp_path):
     assert recipe["output"]["path"] == "x.zarr"
     with pytest.raises(RecipeError, match="expected KEY.PATH=VALUE"):
         load_recipe(path, ["solver.rtol"])
+    with pytest.raises(RecipeError, match="--set =3: empty key path"):
+        load_recipe(path, ["=3"])
+    with pytest.raises(RecipeError, match="--set samples.count=3: samples is not a mapping"):
+        load_recipe(path, ["samples.count=3"])
+
+
+@pytest.mark.parametrize("text,message", [
+    ("family: darcy\ngrid: {shape: [16, 16]", "recipe.yaml: not valid YAML"),
+    ("- darcy\n- 16", "recipe.yaml: must be a YAML mapping at the top level"),
+])
+def test_unreadable_recipe_text_is_named(tmp_path, text, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert message in str(info.value)
+    with pytest.raises(RecipeError, match="no such recipe file"):
+        load_recipe(tmp_path / "missing.yaml")
 
 
 def test_validate_command_prints_resolved_recipe(tmp_path):
