@@ -204,6 +204,14 @@ def test_training_options_are_checked(store, tmp_path):
         train(store, epochs=1, device="cpu", out=tmp_path, data_on_device="gpu")
     with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device; the device is cpu"):
         train(store, epochs=1, device="cpu", out=tmp_path, cuda_graph=True)
+    with pytest.raises(ValueError, match="model must be 'fno'; got 'unet'"):
+        train(store, epochs=1, device="cpu", out=tmp_path, model="unet")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="--device cuda: no CUDA device is available"):
+            train(store, epochs=1, device="cuda", out=tmp_path)
+    torch.save({"model": {}}, tmp_path / "last.pt")  # weights only, as an older pdegen saved them
+    with pytest.raises(ValueError, match="last.pt holds no training state"):
+        train(store, epochs=1, device="cpu", out=tmp_path, resume=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
