@@ -75,8 +75,7 @@ def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int, g
     :func:`step_profile`."""
     import torch
     from pdegen.train import make_loader
-    from pdegen.train.graphed import GraphedStep, capturable_adamw
-    from pdegen.train.loop import make_model, step
+    from pdegen.train.loop import make_model, make_train_step
     torch.manual_seed(0)
     batches = []
     for x, y in make_loader(dataset, batch_size, shuffle=True, num_workers=0):
@@ -86,11 +85,8 @@ def resident_rate(dataset, batch_size: int, device, use_amp: bool, steps: int, g
             break
     net = make_model("fno", dataset.in_channels, dataset.out_channels, len(dataset.grid_shape)).to(device)
     decode = copy.deepcopy(dataset.output_normalizer).to(device)
-    if graph:
-        train_step = GraphedStep(net, decode, capturable_adamw(net.parameters(), lr=1e-3), use_amp=use_amp)
-    else:
-        optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
-        train_step = lambda x, y: step(net, x, y, decode, use_amp, optimizer)  # noqa: E731
+    # train()'s own step (AdamW, one-cycle schedule), over every step taken below.
+    train_step, _, _ = make_train_step(net, decode, 1e-3, steps + 20, use_amp, graph)
 
     def run(n):
         for i in range(n):

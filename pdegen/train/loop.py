@@ -110,6 +110,22 @@ def one_cycle(optimizer, lr: float, total_steps: int):
                                                cycle_momentum=False)
 
 
+def make_train_step(net, decode, lr: float, total_steps: int, use_amp: bool, cuda_graph: bool):
+    """AdamW, its one-cycle schedule over ``total_steps`` and the step ``train_step(x, y)``
+    that applies both: eager, or captured and replayed as one CUDA graph (:mod:`.graphed`).
+    Returns ``(train_step, optimizer, scheduler)``; ``train`` and
+    ``benchmarks/train_gpu.py`` build their steps here, so both time the same step."""
+    if cuda_graph:
+        from .graphed import GraphedStep, capturable_adamw
+        optimizer = capturable_adamw(net.parameters(), lr=lr)
+        scheduler = one_cycle(optimizer, lr, total_steps)
+        return GraphedStep(net, decode, optimizer, scheduler, use_amp), optimizer, scheduler
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    scheduler = one_cycle(optimizer, lr, total_steps)
+    train_step = functools.partial(step, net, decode=decode, use_amp=use_amp, optimizer=optimizer, scheduler=scheduler)
+    return train_step, optimizer, scheduler
+
+
 def _save(state: dict, path: Path) -> None:
     """``torch.save`` through a temporary file and a rename: never a half-written file."""
     partial = path.with_name(path.name + ".partial")
@@ -187,18 +203,9 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
                      modes, width, layers).to(dev)
     decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
-    if cuda_graph:
-        from .graphed import GraphedStep, capturable_adamw
-        optimizer = capturable_adamw(net.parameters(), lr=lr)
-    else:
-        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
-    scheduler = one_cycle(optimizer, lr, epochs * len(loaders["train"]))
     use_amp = amp and dev.type == "cuda"
-    if cuda_graph:
-        train_step = GraphedStep(net, decode, optimizer, scheduler, use_amp)
-    else:
-        train_step = functools.partial(step, net, decode=decode, use_amp=use_amp, optimizer=optimizer,
-                                       scheduler=scheduler)
+    train_step, optimizer, scheduler = make_train_step(net, decode, lr, epochs * len(loaders["train"]), use_amp,
+                                                       cuda_graph)
     history, best, graph_failure_logged = [], float("inf"), False
     shuffle_counters = {split: counter for split, loader in loaders.items()
                         if (counter := _shuffle_counter(loader)) is not None}
