@@ -26,6 +26,7 @@ from .families import get_family
 from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
 from .grid import Grid
+from .interrupt import StopRequest
 from .mpi import world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
@@ -312,8 +313,10 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     progress = _progress(int((~done).sum()), quiet or rank != 0)
     t0 = time.perf_counter()
     try:
-        segment = _Segment(recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress)
-        segment.run(start, stop, chunk, done)
+        with StopRequest(announce=rank == 0) as stop_request:
+            segment = _Segment(recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
+                               stop_request)
+            segment.run(start, stop, chunk, done)
     finally:
         progress.close()
         if writer is not None:
@@ -391,10 +394,12 @@ class _Segment:
     gathers each solution and writes.
     """
 
-    def __init__(self, recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress):
+    def __init__(self, recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
+                 stop: StopRequest | None = None):
         self.recipe, self.family, self.plan, self.writer = recipe, family, plan, writer
         self.order, self.splits, self.group_comm = order, splits, group_comm
         self.summary, self.moments, self.progress = summary, moments, progress
+        self.stop = stop or StopRequest(announce=False)
         self.grid = grid_of(recipe)
         self.layout = dataset_layout(recipe)
         self.leader = group_comm is None or group_comm.Get_rank() == 0
@@ -481,6 +486,16 @@ class _Segment:
                 continue
             previous = self.run_chunk(c0, c1, previous)
 
+    def stop_if_asked(self):
+        """KeyboardInterrupt once Ctrl-C was pressed (:mod:`pdegen.interrupt`); the ranks of
+        a group decide together, or one would wait for the others' next solve forever."""
+        asked = self.stop.requested
+        if self.group_comm is not None:
+            from mpi4py import MPI
+            asked = self.group_comm.allreduce(asked, op=MPI.LOR)
+        if asked:
+            raise KeyboardInterrupt
+
     def run_chunk(self, c0, c1, previous):
         rows = c1 - c0
         stored = stored_parameters(self.recipe)
@@ -489,6 +504,7 @@ class _Segment:
                    for p in [*stored, f"outputs/{OUTPUT_NAME}"]}
         stats = {p: np.zeros((rows,), layout[p].dtype) for p in layout if p.startswith("stats/")}
         for row, position in enumerate(range(c0, c1)):
+            self.stop_if_asked()
             values = draw_values(self.recipe, self.family, int(self.order[position]))
             warm = self.plan.warm_start and (self.family.time_dependent or previous is not None)
             if self.family.time_dependent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -68,6 +69,19 @@ def main():
     """
 
 
+def _resume_command(recipe, samples, seed, out, fmt, assignments, quiet) -> str:
+    """The command that resumes this build: the same recipe and overrides (a resume with
+    other values would be refused, or would go to another store), plus --resume."""
+    words = ["pdegen", "build", str(recipe)]
+    for flag, value in (("--samples", samples), ("--seed", seed), ("--out", out), ("--format", fmt)):
+        if value is not None:
+            words += [flag, str(value)]
+    for assignment in assignments:
+        words += ["--set", assignment]
+    words += ["-q"] * bool(quiet) + ["--resume"]
+    return shlex.join(words)
+
+
 @main.command()
 @recipe_argument
 @click.option("--samples", type=int, help="Override the number of samples.")
@@ -99,8 +113,9 @@ def build(recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet
             click.echo(f"error: {error}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: finished chunks are kept; continue with "
-                   f"pdegen build {recipe} --resume", err=True)
+        if comm.Get_rank() == 0:  # mpiexec passes Ctrl-C to every rank: say it once
+            again = _resume_command(recipe, samples, seed, out, fmt, assignments, quiet)
+            click.echo(f"\ninterrupted: finished chunks are kept; continue with {again}", err=True)
         sys.exit(130)
     except Exception as error:  # one rank failing must not leave the others waiting
         from .mpi import abort_on_error

@@ -185,3 +185,23 @@ def test_planner_picks_the_measured_multigrid_variant(recipe, shape, changes, ex
     root = Path(__file__).resolve().parents[1]
     plan = make_plan(load_recipe(root / "recipes" / f"{recipe}.yaml", [f"grid.shape={shape}", *changes]))
     assert (plan.multigrid_ordering, plan.multigrid_start_cycles) == expected, plan.describe()
+
+
+def test_an_interrupted_build_says_how_to_resume_it_with_the_same_overrides(tmp_path, monkeypatch):
+    """Ctrl-C: exit status 130 and the command that resumes this very build, overrides
+    included (without them --resume would be refused, or would look for another store)."""
+    import shlex
+
+    import pdegen.build
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pdegen.build, "build", interrupted)
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    out = tmp_path / "my store.zarr"
+    result = CliRunner().invoke(main, ["build", str(path), "--samples", "5", "--out", str(out),
+                                       "--set", "solver.rtol=1e-6", "-q"])
+    assert result.exit_code == 130
+    command = result.output.split("continue with ", 1)[1].strip()
+    assert shlex.split(command) == ["pdegen", "build", str(path), "--samples", "5", "--out", str(out),
+                                    "--set", "solver.rtol=1e-6", "-q", "--resume"]
