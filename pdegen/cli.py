@@ -69,17 +69,25 @@ def main():
     """
 
 
-def _resume_command(recipe, samples, seed, out, fmt, assignments, quiet) -> str:
-    """The command that resumes this build: the same recipe and overrides (a resume with
-    other values would be refused, or would go to another store), plus --resume."""
-    words = ["pdegen", "build", str(recipe)]
-    for flag, value in (("--samples", samples), ("--seed", seed), ("--out", out), ("--format", fmt)):
-        if value is not None:
-            words += [flag, str(value)]
-    for assignment in assignments:
-        words += ["--set", assignment]
-    words += ["-q"] * bool(quiet) + ["--resume"]
-    return shlex.join(words)
+def _resume_command(ctx: click.Context) -> str:
+    """The command that resumes this one: its arguments and every option given a
+    non-default value, as the user could type them (a resume with other values would be
+    refused, or would go to another store), plus --resume."""
+    words = ["pdegen", ctx.info_name]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+            continue
+        if param.name in ("resume", "overwrite") or value is None or value == param.default or value == ():
+            continue
+        name = max(param.opts, key=len)  # --quiet rather than -q
+        if param.is_flag:
+            words.append(name if value else max(param.secondary_opts, key=len))
+        else:
+            for item in value if param.multiple else (value,):
+                words += [name, str(item)]
+    return shlex.join(words + ["--resume"])
 
 
 @main.command()
@@ -92,7 +100,8 @@ def _resume_command(recipe, samples, seed, out, fmt, assignments, quiet) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build of the same recipe.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def build(recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet):
+@click.pass_context
+def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet):
     """Sample, solve and store the dataset RECIPE describes.
 
     The store goes to output.path (default data/<name>.zarr). An existing store is
@@ -114,8 +123,7 @@ def build(recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet
         sys.exit(2)
     except KeyboardInterrupt:
         if comm.Get_rank() == 0:  # mpiexec passes Ctrl-C to every rank: say it once
-            again = _resume_command(recipe, samples, seed, out, fmt, assignments, quiet)
-            click.echo(f"\ninterrupted: finished chunks are kept; continue with {again}", err=True)
+            click.echo(f"\ninterrupted: finished chunks are kept; continue with {_resume_command(ctx)}", err=True)
         sys.exit(130)
     except Exception as error:  # one rank failing must not leave the others waiting
         from .mpi import abort_on_error
@@ -332,7 +340,8 @@ def plot(store, sample_id, out):
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT/last.pt (saved after every epoch); the other options "
                    "must be the ones it was started with.")
-def train(store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
+@click.pass_context
+def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
           subsample, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
@@ -358,6 +367,10 @@ def train(store, model, epochs, batch_size, lr, device, data_on_device, workers,
                             resume=resume, progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: {out / 'last.pt'} holds the last finished epoch; continue with "
+                   f"{_resume_command(ctx)}", err=True)
+        sys.exit(130)
     try:
         from .plot import plot_learning_curves
         plot_learning_curves(metrics, out / "curves.png")

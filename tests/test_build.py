@@ -325,7 +325,7 @@ def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert f"continue with pdegen build {path} -q --resume" in stderr
+    assert f"continue with pdegen build {path} --quiet --resume" in stderr
     with open_dataset(store) as ds:
         done = ds["done"][:]
         assert 16 <= done.sum() < 400 and ds.attrs["status"] == "building"

@@ -204,4 +204,26 @@ def test_an_interrupted_build_says_how_to_resume_it_with_the_same_overrides(tmp_
     assert result.exit_code == 130
     command = result.output.split("continue with ", 1)[1].strip()
     assert shlex.split(command) == ["pdegen", "build", str(path), "--samples", "5", "--out", str(out),
-                                    "--set", "solver.rtol=1e-6", "-q", "--resume"]
+                                    "--set", "solver.rtol=1e-6", "--quiet", "--resume"]
+
+
+def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch):
+    """The options given (not those left at their defaults) come back in the command."""
+    import shlex
+
+    pytest.importorskip("torch")
+    import pdegen.train.loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pdegen.train.loop, "train", interrupted)
+    store = tmp_path / "s.zarr"
+    store.mkdir()
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(store), "--epochs", "3", "--lr", "0.001", "--out", str(out),
+                                       "--no-cuda-graph", "--batch-size", "32"])
+    assert result.exit_code == 130
+    assert f"{out / 'last.pt'} holds the last finished epoch" in result.output
+    command = result.output.split("continue with ", 1)[1].strip()
+    assert shlex.split(command) == ["pdegen", "train", str(store), "--epochs", "3", "--lr", "0.001",
+                                    "--no-cuda-graph", "--out", str(out), "--resume"]
