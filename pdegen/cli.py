@@ -69,11 +69,12 @@ def main():
     """
 
 
-def _resume_command(ctx: click.Context) -> str:
+def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
     """The command that resumes this one: its arguments and every option given a
     non-default value, as the user could type them (a resume with other values would be
-    refused, or would go to another store), plus --resume."""
-    words = ["pdegen", ctx.info_name]
+    refused, or would go to another store), plus --resume; under ``mpiexec -n ranks``
+    when it ran on several (HDF5 part files need the same process groups)."""
+    words = (["mpiexec", "-n", str(ranks)] if ranks > 1 else []) + ["pdegen", ctx.info_name]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if isinstance(param, click.Argument):
@@ -123,7 +124,8 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
         sys.exit(2)
     except KeyboardInterrupt:
         if comm.Get_rank() == 0:  # mpiexec passes Ctrl-C to every rank: say it once
-            click.echo(f"\ninterrupted: finished chunks are kept; continue with {_resume_command(ctx)}", err=True)
+            again = _resume_command(ctx, comm.Get_size())
+            click.echo(f"\ninterrupted: finished chunks are kept; continue with {again}", err=True)
         sys.exit(130)
     except Exception as error:  # one rank failing must not leave the others waiting
         from .mpi import abort_on_error
