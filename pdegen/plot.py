@@ -27,8 +27,13 @@ def plot_sample(ds, sample_id: int, out) -> None:
     plt = _pyplot()
     ids = ds["sample_id"][:]
     rows = np.flatnonzero(ids == sample_id)
-    if rows.size == 0 or not ds["done"][int(rows[0])]:
-        raise ValueError(f"sample {sample_id} is not in the store (ids 0..{ds.num_samples - 1}, done rows only)")
+    if not 0 <= sample_id < ds.num_samples:
+        raise ValueError(f"sample {sample_id} is not in the store (its ids are 0..{ds.num_samples - 1})")
+    if rows.size == 0 or not ds["done"][int(rows[0])]:  # a row's sample_id is written with its data
+        done = ds["done"][:]
+        raise ValueError(f"sample {sample_id} is not written yet ({int(done.sum())} of {done.size} samples are; "
+                         f"resume the build to write the rest), e.g. --sample {int(ids[np.flatnonzero(done)[0]])}"
+                         if done.any() else f"sample {sample_id} is not written yet (no sample is)")
     row = int(rows[0])
     ndim = len(ds.grid_shape)
     panels = [(p, ds[p][row]) for p in ds.fields("inputs")]

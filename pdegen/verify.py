@@ -71,8 +71,10 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None)
         rtol = data["solver"]["rtol"]
         done = ds["done"][:]
         converged = ds["stats/converged"][:]
-        for row in np.flatnonzero(~done):
-            report.problems.append(f"row {row}: not written (done is false)")
+        if not done.all():  # one line, not one per row: an interrupted build leaves thousands
+            missing = np.flatnonzero(~done)
+            report.problems.append(f"{_row_ranges(missing)}: not written ({missing.size} of {done.size} rows; "
+                                   "done is false): resume the build with pdegen build RECIPE --resume")
         rows = np.flatnonzero(done)
         if samples is not None and samples < rows.size:
             rows = np.sort(np.random.default_rng(seed).choice(rows, samples, replace=False))
@@ -112,3 +114,13 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None)
                 report.problems.append(f"{where}: residual {residual:.2e} exceeds rtol {rtol:.1e} "
                                        f"(+ {2 * floor:.1e} for {data['output']['dtype']} rounding)")
     return report
+
+
+def _row_ranges(rows: np.ndarray) -> str:
+    """``row 6`` or ``rows 704-2999, 3100-3199`` for sorted row indices (first 5 runs)."""
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    starts, stops = np.r_[rows[:1], rows[breaks + 1]], np.r_[rows[breaks], rows[-1:]]
+    runs = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, stops)]
+    more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
+    return ("row " if rows.size == 1 else "rows ") + ", ".join(runs[:5]) + more
+

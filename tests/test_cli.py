@@ -34,7 +34,14 @@ def test_build_info_plot(tmp_path):
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     missing = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "99"])
-    assert missing.exit_code == 2 and "sample 99 is not in the store" in missing.output
+    assert missing.exit_code == 2 and "sample 99 is not in the store (its ids are 0..7)" in missing.output
+    import zarr
+    handle = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")
+    done = handle["done"][:]
+    done[list(handle["sample_id"][:]).index(3)] = False  # as if the build had stopped before sample 3
+    handle["done"][:] = done
+    unwritten = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "3"])
+    assert unwritten.exit_code == 2 and "sample 3 is not written yet (7 of 8 samples are" in unwritten.output
 
 
 def test_plan_explains_itself(tmp_path):

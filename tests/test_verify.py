@@ -75,7 +75,12 @@ def test_nan_inputs_and_unwritten_rows_are_caught(tmp_path):
     problems = verify_store(store).problems
     assert any(p.startswith("row 1") and "NaN" in p for p in problems)
     assert any(p.startswith("row 3") and "differs from a fresh draw" in p for p in problems)
-    assert any(p.startswith("row 6") and "not written" in p for p in problems)
+    assert "row 6: not written (1 of 8 rows; done is false)" in "\n".join(problems)
+    done[[0, 1, 2, 4]] = False  # an interrupted build: runs of rows, named in one line
+    handle["done"][:] = done
+    unwritten = [p for p in verify_store(store).problems if "not written" in p]
+    assert unwritten == ["rows 0-2, 4, 6: not written (5 of 8 rows; done is false): resume the build with "
+                         "pdegen build RECIPE --resume"]
 
 
 def test_failed_samples_are_reported(tmp_path):
