@@ -47,6 +47,31 @@ def test_tensors_equal_the_store_and_normalisation_inverts(store):
     assert abs(float(data.output_normalizer.mean) - stats["mean"]) < 1e-6
 
 
+def test_a_store_without_normalisation_statistics_gets_them_from_its_train_rows(store, tmp_path):
+    """An interrupted build has not written its ``normalization`` attribute yet: the
+    dataset computes the same statistics from the written train rows, instead of
+    silently training on unnormalised fields."""
+    import shutil
+
+    import zarr
+
+    from pdegen.train.dataset import train_moments
+    copy = tmp_path / "partial.zarr"
+    shutil.copytree(store, copy)
+    group = zarr.open_group(str(copy), mode="r+")
+    stored = group.attrs["normalization"]
+    del group.attrs["normalization"]
+    for name in ("inputs/coefficient", "outputs/solution"):
+        computed = train_moments(open_dataset(copy), name)
+        assert computed["count"] == stored[name]["count"]
+        assert abs(computed["mean"] / stored[name]["mean"] - 1) < 1e-12
+        assert abs(computed["std"] / stored[name]["std"] - 1) < 1e-12
+    data, reference = PDEDataset(copy, "val"), PDEDataset(store, "val")
+    assert torch.allclose(data.output_normalizer.mean, reference.output_normalizer.mean, rtol=1e-12)
+    assert torch.allclose(data.output_normalizer.std, reference.output_normalizer.std, rtol=1e-12)
+    assert float(data.output_normalizer.std) != 1.0  # not the identity it used to fall back to
+
+
 def test_batches_are_written_once_and_handed_on_without_a_copy(store, monkeypatch):
     from pdegen.train.dataset import _stack
     data = PDEDataset(store, "train", coordinates=True)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..store.normalization import RunningMoments
 from ..store.reader import open_dataset
 from .normalize import Normalizer
 
@@ -50,6 +51,9 @@ class PDEDataset(Dataset):
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
             self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
             stats = ds.attrs.get("normalization", {})
+            if normalize:  # a build still running or stopped part-way has not written them yet
+                stats = {**stats, **{p: train_moments(ds, p) for p in [*self.inputs, *self.outputs]
+                                     if p not in stats}}
             self.input_normalizer = _normalizer([stats.get(p) for p in self.inputs],
                                                 [1] * len(self.inputs)) if normalize else None
             self.output_normalizer = _normalizer([stats.get(p) for p in self.outputs],
@@ -200,6 +204,22 @@ def _choose(requested, available, what):
     if missing:
         raise KeyError(f"{', '.join(missing)} not in the store; available {what}: {', '.join(available)}")
     return requested
+
+
+def train_moments(ds, name: str) -> dict:
+    """Mean and std of ``name`` over the written rows of the train split, chunk by chunk:
+    what a build stores in its ``normalization`` attribute when it completes, for stores
+    that do not have it yet (an interrupted build, or one still running)."""
+    rows = np.flatnonzero(ds["done"][:] & ds.split_mask("train"))
+    if rows.size == 0:
+        raise ValueError(f"{name}: no written sample in the train split to normalise with")
+    chunk = ds[name].chunks[0]
+    moments = RunningMoments()
+    for start in range(0, int(rows[-1]) + 1, chunk):
+        inside = rows[(rows >= start) & (rows < start + chunk)]
+        if inside.size:
+            moments.add(np.asarray(ds[name][start:start + chunk])[inside - start])
+    return moments.as_dict()
 
 
 def _normalizer(stats, repeats):

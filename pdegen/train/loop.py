@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..store.reader import open_dataset
 from .dataset import PDEDataset, make_loader
 from .resident import ResidentBatches, fits_on_device
 
@@ -183,6 +184,11 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = {split: PDEDataset(store, split, subsample=subsample, coordinates=True) for split in ("train", "val", "test")}
+    with open_dataset(store) as ds:
+        done = ds["done"][:]
+    if not done.all():
+        log(f"{store}: {int(done.sum())} of {done.size} samples written (its build stopped part-way or is "
+            "running): training on those, normalised with their train-split statistics")
     if len(data["train"]) == 0:
         raise ValueError(f"{store}: the train split is empty")
     data = {split: ds for split, ds in data.items() if len(ds)}
