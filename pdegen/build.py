@@ -61,7 +61,8 @@ class BuildSummary:
         resumed = f" ({self.resumed} already done)" if self.resumed else ""
         failed = f", {self.failed} FAILED" if self.failed else ""
         fallbacks = f", {self.fallbacks} needed the fallback" if self.fallbacks else ""
-        return (f"{self.path}: {self.solved} samples solved{resumed} in {self.seconds:.1f} s "
+        samples = "1 sample" if self.solved == 1 else f"{self.solved} samples"
+        return (f"{self.path}: {samples} solved{resumed} in {self.seconds:.1f} s "
                 f"({rate:.1f}/s){its}{fallbacks}{failed}")
 
 
