@@ -44,8 +44,9 @@ from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
 
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs"):
-        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs", pc_side="right"):
+        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization,
+                         pc_side)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")
         self.m, self.k = int(m), int(k)
@@ -87,7 +88,7 @@ class GCRODR(SequenceSolver):
         stats = {"rebuilt": rebuilt, "resets": 0, "recycle_matvecs": 0}
         bnorm = be.norm(b)
         if bnorm == 0.0:
-            return np.zeros_like(b), self._info(b, np.zeros_like(b), 0, start, "zero right-hand side", **stats)
+            return np.zeros_like(b), self._info(np.zeros_like(b), 0, start, "zero right-hand side", **stats)
         target = self.rtol * bnorm
         if self.U is not None and self.k > 0 and (changed or rebuilt or self.C is None):
             stats["recycle_matvecs"] = self.U.shape[1]
@@ -121,7 +122,7 @@ class GCRODR(SequenceSolver):
                 rnorm = be.norm(r)
         else:
             reason = "converged" if rnorm <= target else reason
-        return x, self._info(b, x, iterations, start, reason, recycle=self.recycle_dimension, **stats)
+        return x, self._info(x, iterations, start, reason, recycle=self.recycle_dimension, **stats)
 
     def _gmres_cycle(self, b, x, r, rnorm, target, budget):
         """A plain GMRES(m) cycle; afterwards U, C come from its harmonic Ritz vectors."""

@@ -29,8 +29,9 @@ class GMRES(SequenceSolver):
     """GMRES(m). Keeps nothing between systems except the preconditioner."""
 
     def __init__(self, m=40, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs"):
-        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization)
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs", pc_side="right"):
+        super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization,
+                         pc_side)
         if m < 1:
             raise ValueError(f"m must be >= 1; got {m}")
         self.m = int(m)
@@ -45,7 +46,7 @@ class GMRES(SequenceSolver):
         be = self.backend
         bnorm = be.norm(b)
         if bnorm == 0.0:
-            return np.zeros_like(b), self._info(b, np.zeros_like(b), 0, start, "zero right-hand side")
+            return np.zeros_like(b), self._info(np.zeros_like(b), 0, start, "zero right-hand side")
         target = self.rtol * bnorm
         r = b - be.apply_A(x)
         rnorm = be.norm(r)
@@ -63,4 +64,4 @@ class GMRES(SequenceSolver):
                 break
         else:
             reason = "converged" if rnorm <= target else reason
-        return x, self._info(b, x, iterations, start, reason, rebuilt=rebuilt)
+        return x, self._info(x, iterations, start, reason, rebuilt=rebuilt)

@@ -28,6 +28,53 @@ def test_gmres_matches_petsc_kspgmres(pc):
     assert ours.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
 
 
+@pytest.mark.parametrize("pc", ["jacobi", "ilu", "bjacobi"])
+def test_left_preconditioned_gmres_matches_petsc_default_kspgmres(pc):
+    """pc_side="left" is PETSc's default GMRES: M^-1 A x = M^-1 b, stopped on the
+    preconditioned residual. Same iterations (+-2); GCRO-DR with k = 0 is that GMRES too."""
+    from petsc4py import PETSc
+
+    from solvers import GCRODR, GMRES
+    from solvers.backends.petsc import MatrixHolder, options_scope
+    A, b = darcy_sequence(n=40, count=1)[0]
+    x, ours = GMRES(m=30, rtol=1e-8, backend="petsc", preconditioner=pc, pc_side="left").solve(A, b)
+    _, k0 = GCRODR(m=30, k=0, rtol=1e-8, backend="petsc", preconditioner=pc, pc_side="left").solve(A, b)
+    mat = MatrixHolder().update(A)
+    ksp = PETSc.KSP().create()
+    ksp.setOptionsPrefix("left_reference_")
+    ksp.setType("gmres")
+    ksp.getPC().setType(pc)
+    ksp.setOperators(mat)
+    ksp.setTolerances(rtol=1e-8, atol=0.0, max_it=10000)
+    with options_scope("left_reference_", {"ksp_gmres_restart": 30, "ksp_orthogonalization": "cgs"}):
+        ksp.setFromOptions()
+        assert ksp.getPCSide() == PETSc.PC.Side.LEFT and ksp.getNormType() == PETSc.KSP.NormType.PRECONDITIONED
+        bv, xv = mat.createVecLeft(), mat.createVecRight()
+        bv.getArray()[:] = b
+        ksp.solve(bv, xv)
+    theirs = ksp.getIterationNumber()
+    assert abs(ours.iterations - theirs) <= 2 and abs(k0.iterations - theirs) <= 2, (ours, k0.iterations, theirs)
+    # Stopped on the preconditioned residual, which info.converged reports; info.residual is the true one.
+    pc_apply = GMRES(m=30, backend="petsc", preconditioner=pc)
+    pc_apply._prepare(A, b, None, None)
+    Mr, Mb = pc_apply.backend.apply_M(b - A @ x), pc_apply.backend.apply_M(b)
+    assert ours.converged and np.linalg.norm(Mr) <= 1e-8 * np.linalg.norm(Mb)
+    assert ours.residual == pytest.approx(np.linalg.norm(b - A @ x) / np.linalg.norm(b))
+
+
+def test_left_preconditioned_gcrodr_recycles_along_a_sequence():
+    from solvers import GCRODR
+    solver = GCRODR(m=30, k=10, rtol=1e-8, backend="petsc", preconditioner="jacobi", pc_side="left")
+    iterations, x = [], None
+    for A, b in darcy_sequence(n=32, count=5):
+        x, info = solver.solve(A, b, x0=x)
+        assert info.converged and info.residual < 1e-6, info
+        iterations.append(info.iterations)
+    assert max(iterations[1:]) < iterations[0]  # the recycled space pays from the second system on
+    with pytest.raises(ValueError, match="pc_side must be 'right'"):
+        GCRODR(pc_side="both")
+
+
 @pytest.mark.parametrize("pc", ["none", "jacobi"])
 def test_numpy_and_petsc_backends_agree(pc):
     from solvers import GCRODR
