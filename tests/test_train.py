@@ -11,7 +11,7 @@ pytest.importorskip("neuralop")
 
 from click.testing import CliRunner  # noqa: E402
 
-from conftest import small_recipe, write_recipe  # noqa: E402
+from conftest import mpiexec, small_recipe, write_recipe  # noqa: E402
 from pdegen.cli import main  # noqa: E402
 from pdegen.store import open_dataset  # noqa: E402
 from pdegen.train import PDEDataset, make_loader  # noqa: E402
@@ -369,3 +369,34 @@ def test_an_interrupted_run_resumes_to_the_same_result(store, tmp_path, on_devic
         train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **{**settings, "lr": 1e-3})
     with pytest.raises(ValueError, match="nothing to resume"):
         train(store, out=tmp_path / "none", log=lambda *_: None, resume=True, **settings)
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_an_hdf5_store_written_in_parts_loads_the_same_rows(tmp_path):
+    """Two process groups write an HDF5 store as part files behind virtual datasets,
+    which have no chunks of their own: the loader must still know the chunking (it
+    crashed in the chunk-aware sampler, and cached blocks of varying size under one key)."""
+    import subprocess
+    import sys
+
+    import h5py
+    store = tmp_path / "parts.h5"
+    recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 4, "output.format": "hdf5",
+                                       "output.path": str(store)})
+    result = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "pdegen.cli", "build",
+                             str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(store) as f:
+        assert f["outputs/solution"].is_virtual
+        reference = f["outputs/solution"][:]
+    for split in ("train", "val"):
+        data = PDEDataset(store, split, normalize=False)
+        assert data.rows_per_chunk == 4
+        seen = []
+        for x, y in make_loader(data, batch_size=7, shuffle=split == "train", num_workers=0):
+            for item in y[:, 0].numpy():  # each item is one of this split's stored rows
+                matches = np.flatnonzero([np.array_equal(item, reference[r]) for r in data.rows])
+                assert matches.size == 1
+                seen.append(int(data.rows[matches[0]]))
+        assert sorted(seen) == sorted(data.rows.tolist())  # every row once per pass

@@ -48,6 +48,7 @@ class PDEDataset(Dataset):
             mask = done if split is None else done & ds.split_mask(split)
             self.rows = np.flatnonzero(mask)
             self.grid_shape = ds.grid_shape
+            self.rows_per_chunk = rows_per_chunk(ds, self.outputs[0])
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
             self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
             stats = ds.attrs.get("normalization", {})
@@ -92,7 +93,7 @@ class PDEDataset(Dataset):
         chunks: a batch drawn from a few chunks (see ChunkShuffleSampler) decodes each
         of them once, not once per sample."""
         array = self._open()[name]
-        chunk = array.chunks[0] if array.chunks else len(rows)
+        chunk = self.rows_per_chunk  # every per-sample array is chunked alike (pdegen.store.layout)
         out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
         for c in np.unique(rows // chunk):
             block = self._chunk(name, array, int(c), chunk)
@@ -114,9 +115,7 @@ class PDEDataset(Dataset):
 
     def chunk_of_rows(self) -> np.ndarray:
         """Store chunk index of each item (for chunk-aware sampling)."""
-        with open_dataset(self.path) as ds:
-            chunk = ds[self.outputs[0]].chunks[0]
-        return self.rows // chunk
+        return self.rows // self.rows_per_chunk
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """Items ``indices`` stacked: ``x`` of shape ``(B, C_in, *grid)``, ``y`` ``(B, C_out, *grid)``.
@@ -206,6 +205,14 @@ def _choose(requested, available, what):
     return requested
 
 
+def rows_per_chunk(ds, name: str) -> int:
+    """Samples per stored chunk of ``name``. An HDF5 store written by several process
+    groups reads through a virtual dataset, which has no chunks of its own: its part files
+    hold chunks of the recipe's ``output.chunk_samples``, aligned to the parts."""
+    chunks = ds[name].chunks
+    return int(chunks[0]) if chunks else int(ds.attrs["recipe"]["output"]["chunk_samples"])
+
+
 def train_moments(ds, name: str) -> dict:
     """Mean and std of ``name`` over the written rows of the train split, chunk by chunk:
     what a build stores in its ``normalization`` attribute when it completes, for stores
@@ -213,7 +220,7 @@ def train_moments(ds, name: str) -> dict:
     rows = np.flatnonzero(ds["done"][:] & ds.split_mask("train"))
     if rows.size == 0:
         raise ValueError(f"{name}: no written sample in the train split to normalise with")
-    chunk = ds[name].chunks[0]
+    chunk = rows_per_chunk(ds, name)
     moments = RunningMoments()
     for start in range(0, int(rows[-1]) + 1, chunk):
         inside = rows[(rows >= start) & (rows < start + chunk)]
