@@ -370,8 +370,11 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: {out / 'last.pt'} holds the last finished epoch; continue with "
-                   f"{_resume_command(ctx)}", err=True)
+        if (out / "last.pt").is_file():
+            click.echo(f"\ninterrupted: {out / 'last.pt'} holds the last finished epoch; continue with "
+                       f"{_resume_command(ctx)}", err=True)
+        else:
+            click.echo("\ninterrupted before the first epoch finished: nothing to resume", err=True)
         sys.exit(130)
     try:
         from .plot import plot_learning_curves

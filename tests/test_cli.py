@@ -227,8 +227,13 @@ def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch
     store = tmp_path / "s.zarr"
     store.mkdir()
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train", str(store), "--epochs", "3", "--lr", "0.001", "--out", str(out),
-                                       "--no-cuda-graph", "--batch-size", "32"])
+    args = ["train", str(store), "--epochs", "3", "--lr", "0.001", "--out", str(out), "--no-cuda-graph",
+            "--batch-size", "32"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130 and "before the first epoch finished: nothing to resume" in result.output
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"")  # an epoch had finished
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 130
     assert f"{out / 'last.pt'} holds the last finished epoch" in result.output
     command = result.output.split("continue with ", 1)[1].strip()
