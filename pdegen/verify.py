@@ -123,4 +123,3 @@ def _row_ranges(rows: np.ndarray) -> str:
     runs = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, stops)]
     more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
     return ("row " if rows.size == 1 else "rows ") + ", ".join(runs[:5]) + more
-
