@@ -19,8 +19,8 @@ Convergence is judged on the true residual ||b - A x|| at the end of every cycle
 ``pc_side="left"`` on M^-1 (b - A x): the method then runs on M^-1 A, see
 :class:`solvers.base.SequenceSolver`). In exact arithmetic the residual never grows; if
 it does (a corrupted recycle space, the failure mode of several implementations), the
-recycle space is dropped and the cycle
-restarts as GMRES: ``info.extra["resets"]`` counts these events.
+recycle space is dropped and the cycle restarts as GMRES: ``info.extra["resets"]``
+counts these events.
 
 Example
 -------
