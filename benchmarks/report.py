@@ -24,10 +24,13 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def write_section(name: str, body: str) -> None:
+def write_section(name: str, body: str, command: str | None = None) -> None:
+    """Replace (or append) docs/benchmarks.md's section ``name``, stamped with the date,
+    the machine and the command that wrote it (default ``python benchmarks/<name>.py``)."""
     text = DOC.read_text() if DOC.exists() else HEADER
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
-    stamp = f"_{datetime.date.today().isoformat()}, {machine()}, `python benchmarks/{name}.py`_\n\n"
+    command = command or f"python benchmarks/{name}.py"
+    stamp = f"_{datetime.date.today().isoformat()}, {machine()}, `{command}`_\n\n"
     block = f"{begin}\n{stamp}{body.rstrip()}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)

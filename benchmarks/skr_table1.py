@@ -237,7 +237,8 @@ def record(parts: list[dict]) -> None:
             "left-preconditioned and stopped on the preconditioned residual ||M^-1 r|| <= rtol ||M^-1 b||, "
             "as KSPHPDDM (the paper's solver for both) runs by default: GMRES(40) = PETSc KSPGMRES with its "
             "default side and norm, GCRO-DR(40,20) = solvers.GCRODR(pc_side=\"left\"). A GMRES failure is a "
-            "run that hit maxiter 10000 (counted at 10000 iterations).\n\n" + table(columns, merged["skr"])))
+            "run that hit maxiter 10000 (counted at 10000 iterations).\n\n" + table(columns, merged["skr"])),
+            command="python benchmarks/skr_table1.py --side left")
         return
     sections = [f"### {TITLES[kind]}\n\n" + table(columns, merged[kind]) for kind in ("skr", "fv")]
     sections.append(
