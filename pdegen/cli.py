@@ -14,6 +14,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 import numpy as np
+from click.core import ParameterSource
 
 from .recipe import RecipeError, load_recipe
 
@@ -70,8 +71,8 @@ def main():
 
 
 def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
-    """The command that resumes this one: its arguments and every option given a
-    non-default value, as the user could type them (a resume with other values would be
+    """The command that resumes this one: its arguments and the options given on the
+    command line, as the user could type them (a resume with other values would be
     refused, or would go to another store), plus --resume; under ``mpiexec -n ranks``
     when it ran on several (HDF5 part files need the same process groups)."""
     words = (["mpiexec", "-n", str(ranks)] if ranks > 1 else []) + ["pdegen", ctx.info_name]
@@ -80,7 +81,7 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
         if isinstance(param, click.Argument):
             words.append(str(value))
             continue
-        if param.name in ("resume", "overwrite") or value is None or value == param.default or value == ():
+        if param.name in ("resume", "overwrite") or ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
             continue
         name = max(param.opts, key=len)  # --quiet rather than -q
         if param.is_flag:

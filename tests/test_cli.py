@@ -215,7 +215,7 @@ def test_an_interrupted_build_says_how_to_resume_it_with_the_same_overrides(tmp_
 
 
 def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch):
-    """The options given (not those left at their defaults) come back in the command."""
+    """The options given on the command line (not the defaults) come back in the command."""
     import shlex
 
     pytest.importorskip("torch")
@@ -237,5 +237,5 @@ def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch
     assert result.exit_code == 130
     assert f"{out / 'last.pt'} holds the last finished epoch" in result.output
     command = result.output.split("continue with ", 1)[1].strip()
-    assert shlex.split(command) == ["pdegen", "train", str(store), "--epochs", "3", "--lr", "0.001",
-                                    "--no-cuda-graph", "--out", str(out), "--resume"]
+    assert shlex.split(command) == ["pdegen", "train", str(store), "--epochs", "3", "--batch-size", "32",
+                                    "--lr", "0.001", "--no-cuda-graph", "--out", str(out), "--resume"]
