@@ -10,6 +10,7 @@ Rank 0 writes the metadata before and after.
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import shutil
 import sys
@@ -142,6 +143,7 @@ def _check_output(recipe, overwrite: bool, resume: bool) -> str:
     """Returns "create" or "resume"; raises BuildError when the path is unusable."""
     path = Path(recipe["output"]["path"])
     if not path.exists():
+        _check_writable(path)
         return "create"
     if resume:
         if not _is_store(path):
@@ -152,6 +154,27 @@ def _check_output(recipe, overwrite: bool, resume: bool) -> str:
     if not _is_store(path) and not (path.is_dir() and not any(path.iterdir())):
         raise BuildError(f"{path}: exists and is not a pdegen store; refusing to delete it with --overwrite")
     return "overwrite"
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any work when the store could not be created: the nearest existing
+    folder above it must be a folder this process can write."""
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise BuildError(f"{path}: cannot create the store: {parent} is not a folder this process can write; "
+                         "choose another output.path (or --out)")
+
+
+def _remove_store(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+    parts = path.with_name(path.name + ".parts")  # HDF5 part files
+    if parts.is_dir():
+        shutil.rmtree(parts, ignore_errors=True)
 
 
 def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:
@@ -293,9 +316,14 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
         else:
             order, ordering = solve_order(recipe, family, plan)
             if mode == "overwrite":
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-            create_store(path, fmt, dataset_layout(recipe), _store_attrs(recipe_obj, plan, ordering, group_count),
-                         recipe["output"]["compression"], parts, _coords(recipe))
+                _remove_store(path)  # with an HDF5 store's part files, which a new build may not all rewrite
+            try:
+                create_store(path, fmt, dataset_layout(recipe), _store_attrs(recipe_obj, plan, ordering, group_count),
+                             recipe["output"]["compression"], parts, _coords(recipe))
+            except OSError as error:  # e.g. a full disk or a file system that refuses it
+                _remove_store(path)  # nothing half-written
+                order = BuildError(f"{path}: cannot create the store: {error.strerror or error}; "
+                                   "choose another output.path (or --out)")
     order = comm.bcast(order, root=0)
     if isinstance(order, BuildError):
         raise order

@@ -333,3 +333,26 @@ def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
     assert result.exit_code == 0 and f"({int(done.sum())} already done)" in result.output, result.output
     with open_dataset(store) as ds:
         assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(400))
+
+
+def test_an_output_path_that_cannot_be_created_is_bad_input(tmp_path, monkeypatch):
+    """Exit status 2 with the path and what to do, before any work, and nothing left
+    behind (it was a traceback with exit status 1, the status of failed samples)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    recipe = small_recipe(tmp_path, **{"output.path": str(blocker / "s.zarr")})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 2 and f"{blocker} is not a folder this process can write" in result.output
+
+    import pdegen.build
+
+    def refused(path, *args, **kwargs):  # e.g. a full disk, after the store's folder was made
+        path.mkdir()
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(pdegen.build, "create_store", refused)
+    store = tmp_path / "s.zarr"
+    recipe = small_recipe(tmp_path, **{"output.path": str(store)})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 2, result.output
+    assert f"{store}: cannot create the store: No space left on device" in result.output
+    assert not store.exists()
