@@ -129,14 +129,15 @@ def software_versions() -> dict:
     return versions
 
 
-def _is_store(path: Path) -> bool:
-    from .store.reader import detect_format, open_dataset
+def _store_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be opened as a pdegen store (None when it can): not a store,
+    or an HDF5 store another process is writing."""
+    from .store.reader import open_dataset
     try:
-        detect_format(path)
         open_dataset(path).close()
-        return True
-    except (FileNotFoundError, ValueError, OSError, KeyError):
-        return False
+        return None
+    except (FileNotFoundError, ValueError, OSError, KeyError) as error:
+        return str(error)
 
 
 def _check_output(recipe, overwrite: bool, resume: bool) -> str:
@@ -146,13 +147,13 @@ def _check_output(recipe, overwrite: bool, resume: bool) -> str:
         _check_writable(path)
         return "create"
     if resume:
-        if not _is_store(path):
-            raise BuildError(f"{path}: exists but is not a pdegen store; cannot resume into it")
+        if problem := _store_problem(path):
+            raise BuildError(f"cannot resume: {problem}")
         return "resume"
     if not overwrite:
         raise BuildError(f"{path}: already exists; pass --overwrite to replace it or --resume to continue it")
-    if not _is_store(path) and not (path.is_dir() and not any(path.iterdir())):
-        raise BuildError(f"{path}: exists and is not a pdegen store; refusing to delete it with --overwrite")
+    if (problem := _store_problem(path)) and not (path.is_dir() and not any(path.iterdir())):
+        raise BuildError(f"{problem}; refusing to delete it with --overwrite")
     return "overwrite"
 
 

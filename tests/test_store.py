@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import scipy.sparse.linalg as spla
 import zarr
 from click.testing import CliRunner
@@ -124,8 +125,39 @@ def test_overwrite_refuses_to_delete_a_foreign_directory(tmp_path):
     recipe = small_recipe(tmp_path, **{"output.path": str(foreign)})
     path = write_recipe(tmp_path, recipe)
     result = CliRunner().invoke(main, ["build", str(path), "--quiet", "--overwrite"])
-    assert result.exit_code == 2 and "not a pdegen store; refusing to delete" in result.output
+    assert result.exit_code == 2 and "not a pdegen store" in result.output
+    assert "refusing to delete it with --overwrite" in result.output
     assert (foreign / "thesis.tex").read_text() == "do not delete"
+
+
+def test_an_hdf5_store_being_written_is_named_as_such(tmp_path):
+    """HDF5 locks a file against readers while a process writes it: info, resume and
+    overwrite say so instead of a traceback or "not a pdegen store"."""
+    import subprocess
+    import sys
+    store = tmp_path / "s.h5"
+    path = write_recipe(tmp_path, small_recipe(tmp_path, **{"output.format": "hdf5", "output.path": str(store)}))
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    writer = subprocess.Popen([sys.executable, "-c", f"import h5py, time; f = h5py.File({str(store)!r}, 'r+'); "
+                               "print('open', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        import h5py
+        try:
+            h5py.File(store, "r").close()
+            pytest.skip("this file system does not lock HDF5 files")
+        except BlockingIOError:
+            pass
+        busy = "another process is writing this HDF5 file"
+        info = CliRunner().invoke(main, ["info", str(store)])
+        assert info.exit_code == 2 and busy in info.output
+        resume = CliRunner().invoke(main, ["build", str(path), "-q", "--resume"])
+        assert resume.exit_code == 2 and "cannot resume" in resume.output and busy in resume.output
+        overwrite = CliRunner().invoke(main, ["build", str(path), "-q", "--overwrite"])
+        assert overwrite.exit_code == 2 and busy in overwrite.output and store.exists()
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 def test_solver_labels_are_stable():

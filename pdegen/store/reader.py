@@ -91,7 +91,12 @@ def open_dataset(path) -> Dataset:
         attrs = handle.attrs.asdict()
     else:
         import h5py
-        handle = h5py.File(str(path), "r")
+        try:
+            handle = h5py.File(str(path), "r")
+        except BlockingIOError:  # HDF5's file lock, held by a writer
+            raise ValueError(f"{path}: another process is writing this HDF5 file (a build in progress?), and HDF5 "
+                             "lets no reader open it meanwhile; wait until it finishes, or build to Zarr to "
+                             "read a store while it grows") from None
         attrs = {k: json.loads(v) for k, v in handle.attrs.items()}
     if attrs.get("format") != FORMAT_NAME:
         raise ValueError(f"{path}: not a pdegen store (attribute format={attrs.get('format')!r})")
