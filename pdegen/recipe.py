@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ def _check_options(options: dict) -> str | None:
     return None
 
 
+def _check_rtol(rtol: float) -> str | None:
+    # A residual computed in double precision carries rounding of order eps ||A|| ||x||,
+    # so a relative tolerance below eps can never be verified as met.
+    eps = sys.float_info.epsilon
+    if rtol < eps:
+        return f"must be >= {eps:.1e}, double precision's machine epsilon (no residual computed in double reliably goes lower)"
+    return None
+
+
 TOP_KEYS = {
     "name": Key("str", None, nullable=True, doc="dataset name; default: the recipe file's stem"),
     "family": Key("str", choices=tuple(FAMILIES), doc="registered PDE family"),
@@ -96,7 +106,7 @@ GRID_KEYS = {
 SOLVER_KEYS = {
     "method": Key("str", "auto", choices=SOLVER_METHODS),
     "backend": Key("str", "petsc", choices=BACKENDS),
-    "rtol": Key("number", 1e-8, low=0.0, high=1.0, low_open=True, high_open=True,
+    "rtol": Key("number", 1e-8, low=0.0, high=1.0, low_open=True, high_open=True, check=_check_rtol,
                 doc="relative tolerance on the true residual ||b - Ax|| / ||b||"),
     "maxiter": Key("int", 10000, low=1),
     "preconditioner": Key("str", "auto", choices=PRECONDITIONERS),

@@ -29,6 +29,7 @@ INVALID = [
     ({"grid.spacing": 0.1}, "grid.spacing: unknown key; allowed keys are shape, extent"),
     ({"solver.rtol": -1}, "solver.rtol: must be > 0.0, got -1"),
     ({"solver.rtol": "tight"}, "solver.rtol: must be a number, got 'tight'"),
+    ({"solver.rtol": 1e-20}, "solver.rtol: must be >= 2.2e-16, double precision's machine epsilon"),
     ({"solver.method": "bicg"}, "solver.method: must be one of 'auto', 'direct'"),
     ({"solver.recycle": 40, "solver.restart": 30}, "solver.recycle: must be < solver.restart (30), got 40"),
     ({"solver.method": "direct", "solver.preconditioner": "ilu"}, "solver.preconditioner: a direct solve"),
