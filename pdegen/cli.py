@@ -280,8 +280,7 @@ def verify(store, samples, seed, quiet):
     if len(report.problems) > 50:
         click.echo(f"  ... and {len(report.problems) - 50} more", err=True)
     if not quiet or not report.ok:
-        click.echo(f"{store}: {report.checked} samples checked, worst residual {report.worst_residual:.2e}, "
-                   f"{len(report.problems)} problem(s)")
+        click.echo(report.summary())
     sys.exit(0 if report.ok else 1)
 
 

@@ -25,7 +25,17 @@ class VerifyReport:
     checked: int = 0
     skipped_residuals: int = 0  # trajectories stored with save_every > 1
     worst_residual: float = 0.0
+    rtol: float = 0.0
+    dtype: str = "float64"
+    rounding: float = 0.0  # the largest allowance for the stored solution's rounding (2 x floor)
     problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        line = f"{self.path}: {self.checked} samples checked, worst residual {self.worst_residual:.2e}"
+        if self.rounding > self.rtol:  # say why a residual above rtol can pass
+            line += (f" (allowed: rtol {self.rtol:.1e} + {self.rounding:.1e} for the {self.dtype} rounding of "
+                     "the stored solutions)")
+        return f"{line}, {len(self.problems)} problem(s)"
 
     @property
     def ok(self) -> bool:
@@ -69,6 +79,7 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None)
         data = recipe.data
         family, grid = recipe.family, grid_of(data)
         rtol = data["solver"]["rtol"]
+        report.rtol, report.dtype = rtol, data["output"]["dtype"]
         done = ds["done"][:]
         converged = ds["stats/converged"][:]
         if not done.all():  # one line, not one per row: an interrupted build leaves thousands
@@ -107,6 +118,7 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None)
                 system = family.system(grid, values, data)
                 residual, floor = _residual(system.A, system.b, x, eps)
             report.worst_residual = max(report.worst_residual, residual)
+            report.rounding = max(report.rounding, 2 * floor)
             if not converged[row]:
                 report.problems.append(f"{where}: recorded as failed (stats/converged false), "
                                        f"residual {residual:.2e}")

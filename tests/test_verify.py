@@ -31,6 +31,9 @@ def test_clean_store_verifies(tmp_path, fmt):
     assert report.ok and report.checked == 8, report.problems
     result = CliRunner().invoke(main, ["verify", str(store)])
     assert result.exit_code == 0 and "8 samples checked" in result.output
+    # float32 solutions miss rtol 1e-8 by their rounding: the summary says what was allowed.
+    assert report.worst_residual > 1e-8 and report.rounding > report.worst_residual
+    assert f"(allowed: rtol 1.0e-08 + {report.rounding:.1e} for the float32 rounding" in result.output
 
 
 @pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
@@ -52,7 +55,7 @@ def test_corrupted_solution_is_caught(tmp_path, fmt):
 def test_float64_store_is_held_to_rtol_itself(tmp_path):
     store = build(tmp_path, **{"output.dtype": "float64"})
     report = verify_store(store)
-    assert report.ok and report.worst_residual <= 1e-8
+    assert report.ok and report.worst_residual <= 1e-8 and "allowed" not in report.summary()
     handle = open_rw(store)
     u = handle["outputs/solution"][2]
     u[3, 3] *= 1 + 1e-7  # invisible in float32, caught in float64
