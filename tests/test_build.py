@@ -310,7 +310,8 @@ def test_ctrl_c_is_taken_between_samples_and_a_second_one_at_once():
 
 def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
     store = tmp_path / "tiny.zarr"
-    recipe = small_recipe(tmp_path, **{"samples": 400, "grid.shape": [48, 48], "output.chunk_samples": 8})
+    n = 600  # seconds of work: the build is still running when the signal arrives
+    recipe = small_recipe(tmp_path, **{"samples": n, "grid.shape": [48, 48], "output.chunk_samples": 8})
     path = write_recipe(tmp_path, recipe)
     process = subprocess.Popen([sys.executable, "-m", "pdegen.cli", "build", str(path), "--quiet"],
                                stderr=subprocess.PIPE, text=True)
@@ -328,11 +329,11 @@ def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
     assert f"continue with pdegen build {path} --quiet --resume" in stderr
     with open_dataset(store) as ds:
         done = ds["done"][:]
-        assert 16 <= done.sum() < 400 and ds.attrs["status"] == "building"
+        assert 16 <= done.sum() < n and ds.attrs["status"] == "building"
     result = CliRunner().invoke(main, ["build", str(path), "--resume"])
     assert result.exit_code == 0 and f"({int(done.sum())} already done)" in result.output, result.output
     with open_dataset(store) as ds:
-        assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(400))
+        assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(n))
 
 
 def test_an_output_path_that_cannot_be_created_is_bad_input(tmp_path, monkeypatch):
