@@ -4,8 +4,10 @@
     -ksp_gcrodr_m 40 -ksp_gcrodr_k 20 -ksp_gcrodr_orthogonalization cgs   (or cgs2)
 
 The context keeps the recycle space between ``KSPSolve`` calls on the same KSP, uses the
-KSP's operators and preconditioner (right preconditioning) and its tolerances
-(``rtol``, ``max_it``); convergence is on the true residual relative to ||b||.
+KSP's operators and preconditioner and its tolerances (``rtol``, ``max_it``). It
+preconditions on the right, with convergence on the true residual relative to ||b||,
+unless ``-ksp_gcrodr_pc_side left`` asks for left preconditioning (convergence on the
+preconditioned residual, as KSPHPDDM's default).
 
 Example
 -------
@@ -26,7 +28,7 @@ class GCRODR:
     """petsc4py KSP context implementing GCRO-DR(m, k)."""
 
     def __init__(self):
-        self.m, self.k, self.orthogonalization = 40, 20, "cgs"
+        self.m, self.k, self.orthogonalization, self.pc_side = 40, 20, "cgs", "right"
         self.solver: _GCRODR | None = None
 
     def setFromOptions(self, ksp):
@@ -34,6 +36,7 @@ class GCRODR:
         self.m = options.getInt("ksp_gcrodr_m", self.m)
         self.k = options.getInt("ksp_gcrodr_k", self.k)
         self.orthogonalization = options.getString("ksp_gcrodr_orthogonalization", self.orthogonalization)
+        self.pc_side = options.getString("ksp_gcrodr_pc_side", self.pc_side)
         self.solver = None
 
     def setUp(self, ksp):
@@ -43,7 +46,7 @@ class GCRODR:
         self.solver = None
 
     def view(self, ksp, viewer):
-        viewer.printfASCII(f"  GCRO-DR(m={self.m}, k={self.k}), recycle space dimension "
+        viewer.printfASCII(f"  GCRO-DR(m={self.m}, k={self.k}), {self.pc_side} preconditioning, recycle space dimension "
                            f"{0 if self.solver is None else self.solver.recycle_dimension}\n")
 
     def solve(self, ksp, b, x):
@@ -52,7 +55,7 @@ class GCRODR:
         if self.solver is None or (self.solver.rtol, self.solver.maxiter) != (rtol, max_it):
             recycled = None if self.solver is None else (self.solver.U, self.solver.C)
             self.solver = _GCRODR(m=self.m, k=self.k, rtol=rtol, maxiter=max_it, orthogonalization=self.orthogonalization,
-                                  backend=PetscBackend(comm=ksp.getComm()))
+                                  pc_side=self.pc_side, backend=PetscBackend(comm=ksp.getComm()))
             if recycled is not None:
                 self.solver.U, self.solver.C = recycled
         x0 = x.getArray(readonly=True) if ksp.getInitialGuessNonzero() else None

@@ -247,24 +247,26 @@ def test_distributed_runs_match_serial(tmp_path, kind, pc):
         assert np.abs(parallel["solutions"] - serial["solutions"]).max() <= 1e-6 * scale
 
 
-def test_gcrodr_as_a_petsc_python_ksp():
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_gcrodr_as_a_petsc_python_ksp(side):
     from petsc4py import PETSc
     from solvers import GCRODR
     from solvers.backends.petsc import MatrixHolder
     systems = darcy_sequence(n=24, count=4)
     opts = PETSc.Options()
-    opts["pyk_ksp_type"] = "python"
-    opts["pyk_ksp_python_type"] = "solvers.petsc.GCRODR"
-    opts["pyk_ksp_gcrodr_m"] = 30
-    opts["pyk_ksp_gcrodr_k"] = 10
-    opts["pyk_pc_type"] = "jacobi"
-    opts["pyk_ksp_rtol"] = 1e-9
+    given = {"ksp_type": "python", "ksp_python_type": "solvers.petsc.GCRODR", "ksp_gcrodr_m": 30,
+             "ksp_gcrodr_k": 10, "pc_type": "jacobi", "ksp_rtol": 1e-9}
+    if side == "left":
+        given["ksp_gcrodr_pc_side"] = "left"
+    for name, value in given.items():
+        opts[f"pyk_{name}"] = value
     ksp = PETSc.KSP().create()
     ksp.setOptionsPrefix("pyk_")
     ksp.setFromOptions()
-    for name in ("ksp_type", "ksp_python_type", "ksp_gcrodr_m", "ksp_gcrodr_k", "pc_type", "ksp_rtol"):
+    for name in given:
         opts.delValue(f"pyk_{name}")
-    reference = GCRODR(m=30, k=10, rtol=1e-9, backend="petsc", preconditioner="jacobi", rebuild="always")
+    reference = GCRODR(m=30, k=10, rtol=1e-9, backend="petsc", preconditioner="jacobi", rebuild="always",
+                       pc_side=side)
     holder = MatrixHolder()
     for A, b in systems:
         mat = holder.update(A)
@@ -273,9 +275,11 @@ def test_gcrodr_as_a_petsc_python_ksp():
         bv.getArray()[:] = b
         ksp.solve(bv, xv)
         x_ref, info = reference.solve(A, b)
-        assert ksp.getConvergedReason() > 0
-        assert np.linalg.norm(b - A @ xv.getArray()) / np.linalg.norm(b) <= 1e-9
+        assert ksp.getConvergedReason() > 0 and info.converged
+        assert np.allclose(xv.getArray(), x_ref, rtol=0, atol=1e-12 * np.abs(x_ref).max())  # the same method
         assert abs(ksp.getIterationNumber() - info.iterations) <= 2
+        if side == "right":
+            assert np.linalg.norm(b - A @ xv.getArray()) / np.linalg.norm(b) <= 1e-9
 
 
 def test_solvers_runs_openblas_single_threaded_unless_told_otherwise():
