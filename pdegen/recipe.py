@@ -288,8 +288,8 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
                         f"system; got {data['ranks_per_system']}")
     if not problems:
         problems.extend(family.check(data))
-    if problems:
-        raise RecipeError(problems)
+    if problems:  # once each: a section that is not a mapping is reported by its key and by its keys' check
+        raise RecipeError(list(dict.fromkeys(problems)))
     return data
 
 

@@ -100,6 +100,9 @@ def test_all_problems_reported_together(tmp_path):
     text = str(info.value)
     assert "samples:" in text and "solver.rtol: must be < 1.0, got 2.0" in text and "output.dtype" in text
     assert len(info.value.problems) == 3
+    with pytest.raises(RecipeError) as info:  # a section given as a scalar: said once
+        parse_recipe(yaml.safe_dump(small_recipe(tmp_path, grid=5)))
+    assert info.value.problems.count("grid: must be a mapping, got 5 (integer)") == 1
 
 
 def test_defaults_are_filled_and_overrides_apply(tmp_path):
