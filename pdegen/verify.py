@@ -31,10 +31,15 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        line = f"{self.path}: {self.checked} samples checked, worst residual {self.worst_residual:.2e}"
-        if self.rounding > self.rtol:  # say why a residual above rtol can pass
-            line += (f" (allowed: rtol {self.rtol:.1e} + {self.rounding:.1e} for the {self.dtype} rounding of "
-                     "the stored solutions)")
+        line = f"{self.path}: {self.checked} samples checked"
+        if self.checked > self.skipped_residuals:
+            line += f", worst residual {self.worst_residual:.2e}"
+            if self.rounding > self.rtol:  # say why a residual above rtol can pass
+                line += (f" (allowed: rtol {self.rtol:.1e} + {self.rounding:.1e} for the {self.dtype} rounding "
+                         "of the stored solutions)")
+        if self.skipped_residuals:
+            line += (f"; {self.skipped_residuals} without a residual check (trajectories stored every "
+                     "save_every-th step: a step's system needs the state before it)")
         return f"{line}, {len(self.problems)} problem(s)"
 
     @property
