@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters, write_unit)
 from .store.normalization import RunningMoments
-from .store.writers import create_store, open_part, open_whole
+from .store.writers import create_store, open_part, open_whole, remove_store
 
 
 class BuildError(RuntimeError):
@@ -166,16 +165,6 @@ def _check_writable(path: Path) -> None:
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise BuildError(f"{path}: cannot create the store: {parent} is not a folder this process can write; "
                          "choose another output.path (or --out)")
-
-
-def _remove_store(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
-    parts = path.with_name(path.name + ".parts")  # HDF5 part files
-    if parts.is_dir():
-        shutil.rmtree(parts, ignore_errors=True)
 
 
 def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:
@@ -317,12 +306,12 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
         else:
             order, ordering = solve_order(recipe, family, plan)
             if mode == "overwrite":
-                _remove_store(path)  # with an HDF5 store's part files, which a new build may not all rewrite
+                remove_store(path)  # with an HDF5 store's part files, which a new build may not all rewrite
             try:
                 create_store(path, fmt, dataset_layout(recipe), _store_attrs(recipe_obj, plan, ordering, group_count),
                              recipe["output"]["compression"], parts, _coords(recipe))
             except OSError as error:  # e.g. a full disk or a file system that refuses it
-                _remove_store(path)  # nothing half-written
+                remove_store(path)  # nothing half-written
                 order = BuildError(f"{path}: cannot create the store: {error.strerror or error}; "
                                    "choose another output.path (or --out)")
     order = comm.bcast(order, root=0)
@@ -425,11 +414,11 @@ class _Segment:
     """
 
     def __init__(self, recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
-                 stop: StopRequest | None = None):
+                 stop: StopRequest):
         self.recipe, self.family, self.plan, self.writer = recipe, family, plan, writer
         self.order, self.splits, self.group_comm = order, splits, group_comm
         self.summary, self.moments, self.progress = summary, moments, progress
-        self.stop = stop or StopRequest(announce=False)
+        self.stop = stop
         self.grid = grid_of(recipe)
         self.layout = dataset_layout(recipe)
         self.leader = group_comm is None or group_comm.Get_rank() == 0

@@ -79,7 +79,8 @@ def _check_rtol(rtol: float) -> str | None:
     # so a relative tolerance below eps can never be verified as met.
     eps = sys.float_info.epsilon
     if rtol < eps:
-        return f"must be >= {eps:.1e}, double precision's machine epsilon (no residual computed in double reliably goes lower)"
+        return (f"must be >= {eps:.1e}, double precision's machine epsilon (no residual computed in double "
+                "reliably goes lower)")
     return None
 
 

@@ -46,8 +46,8 @@ class GCRODR:
         self.solver = None
 
     def view(self, ksp, viewer):
-        viewer.printfASCII(f"  GCRO-DR(m={self.m}, k={self.k}), {self.pc_side} preconditioning, recycle space dimension "
-                           f"{0 if self.solver is None else self.solver.recycle_dimension}\n")
+        viewer.printfASCII(f"  GCRO-DR(m={self.m}, k={self.k}), {self.pc_side} preconditioning, recycle space "
+                           f"dimension {0 if self.solver is None else self.solver.recycle_dimension}\n")
 
     def solve(self, ksp, b, x):
         A, _ = ksp.getOperators()

@@ -22,8 +22,13 @@ COMPRESSION = {"lz4": {"compression": "gzip", "compression_opts": 1, "shuffle": 
                "zstd": {"compression": "gzip", "compression_opts": 1}, "none": {}}
 
 
+def parts_dir(path) -> Path:
+    """The folder of a store's part files (one per process group)."""
+    return Path(f"{path}.parts")
+
+
 def part_path(path, index: int) -> Path:
-    return Path(f"{path}.parts") / f"part-{index:05d}.h5"
+    return parts_dir(path) / f"part-{index:05d}.h5"
 
 
 def _set_attrs(obj, attrs: dict) -> None:
@@ -66,7 +71,7 @@ class HDF5Writer:
                 dset = main.create_virtual_dataset(spec.path, source, fillvalue=spec.fill_value)
                 _set_attrs(dset, spec.attrs)
         if len(parts) > 1:
-            part_path(path, 0).parent.mkdir(exist_ok=True)
+            parts_dir(path).mkdir(exist_ok=True)
             for index, (start, stop) in enumerate(parts):
                 with h5py.File(part_path(path, index), "w") as part:
                     part.attrs["rows"] = json.dumps([start, stop])

@@ -4,6 +4,7 @@ end for the final attributes."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from .layout import ArraySpec
@@ -22,6 +23,18 @@ def create_store(path, fmt: str, layout: list[ArraySpec], attrs: dict, compressi
     for name, values in coords.items():
         writer.write(name, values)
     writer.close()
+
+
+def remove_store(path) -> None:
+    """Delete a store: a Zarr folder or an HDF5 file, with an HDF5 store's part files."""
+    from .hdf5 import parts_dir
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+    if parts_dir(path).is_dir():
+        shutil.rmtree(parts_dir(path), ignore_errors=True)
 
 
 def open_part(path, fmt: str, part: int, start: int, parts: int):
