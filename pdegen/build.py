@@ -27,7 +27,7 @@ from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
 from .grid import Grid
 from .interrupt import StopRequest
-from .mpi import world
+from .mpi import launch_mismatch, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
@@ -240,7 +240,11 @@ class _Fallbacks:
 def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: bool = False,
           comm=None) -> BuildSummary:
     """Build the dataset a validated recipe describes; returns a summary (global on rank 0)."""
-    comm = comm or world()
+    if comm is None:
+        comm = world()
+        mismatch = launch_mismatch(comm)
+        if mismatch:
+            raise BuildError(mismatch)
     _initialize_petsc()  # collective: every rank, before any rank-0-only work touches PETSc
     rank, size = comm.Get_rank(), comm.Get_size()
     recipe = recipe_obj.data

@@ -112,8 +112,13 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     failed (recorded as failed in stats/converged), 2 bad input.
     """
     from .build import BuildError, build as run_build
-    from .mpi import world
+    from .mpi import launch_mismatch, launcher_rank, world
     comm = world()
+    mismatch = launch_mismatch(comm)
+    if mismatch:
+        if launcher_rank() == 0:  # each process thinks it is rank 0 of 1: say it once
+            click.echo(f"error: {mismatch}", err=True)
+        sys.exit(2)
     recipe_obj = _load(recipe, _overrides(samples, seed, out, fmt, assignments))
     if overwrite and resume:
         raise click.UsageError("--overwrite and --resume exclude each other")

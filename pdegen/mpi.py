@@ -45,6 +45,45 @@ def launched_under_mpi() -> bool:
     return any(name in os.environ for name in names)
 
 
+def launcher_size() -> int | None:
+    """How many processes an MPI launcher says it started (its environment), or None."""
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):  # Open MPI; MPICH's Hydra, Intel MPI, Slurm's PMI
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return None
+
+
+def launcher_rank() -> int:
+    """This process's rank according to the launcher's environment (0 when not launched)."""
+    for name in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def launch_mismatch(comm) -> str | None:
+    """Why ``comm`` (one process) disagrees with a launcher that started several, or None.
+
+    The classic cause is mpi4py built against another MPI than the mpiexec used (or no
+    mpi4py at all): every process then believes it is alone and would build the whole
+    dataset into the same store.
+    """
+    started = launcher_size()
+    if started is None or started <= 1 or comm.Get_size() > 1:
+        return None
+    launcher = "Open MPI's" if "OMPI_COMM_WORLD_SIZE" in os.environ else "a PMI (MPICH-style)"
+    try:
+        from mpi4py import MPI
+        library = " ".join(MPI.Get_library_version().splitlines()[0].split())
+        cause = (f"mpi4py is built against {library}, not the MPI of this mpiexec; use the mpiexec of that MPI, "
+                 "or rebuild mpi4py for this one (pip install --force-reinstall --no-binary mpi4py mpi4py)")
+    except (ImportError, RuntimeError):
+        cause = "mpi4py is not installed or cannot load its MPI library (pip install mpi4py)"
+    return (f"{launcher} mpiexec started {started} processes, but each one sees an MPI world of 1 process: "
+            f"{cause}. Stopped before writing anything, as every process would build the whole dataset "
+            "into the same store.")
+
+
 def world():
     """mpi4py's COMM_WORLD when available, else :class:`SerialComm`."""
     try:

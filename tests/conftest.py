@@ -55,6 +55,12 @@ def have_petsc() -> bool:
 
 
 def mpiexec() -> str | None:
+    """The mpiexec to launch MPI tests with; None without one or without mpi4py (a GPU machine's
+    Open MPI without mpi4py would start processes that each see a world of one)."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return None
     return shutil.which("mpiexec")
 
 

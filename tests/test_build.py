@@ -357,3 +357,18 @@ def test_an_output_path_that_cannot_be_created_is_bad_input(tmp_path, monkeypatc
     assert result.exit_code == 2, result.output
     assert f"{store}: cannot create the store: No space left on device" in result.output
     assert not store.exists()
+
+
+@pytest.mark.filterwarnings("ignore:suspicious MPI execution environment")  # mpi4py's own, when it loads here
+def test_build_from_python_refuses_a_launcher_whose_processes_each_see_one_rank(tmp_path, monkeypatch):
+    """The Python API checks what the CLI checks: with no comm given, a launcher that started
+    two processes which each see an MPI world of one stops the build before anything is written."""
+    from pdegen.build import BuildError, build
+    from pdegen.recipe import load_recipe
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    recipe = load_recipe(write_recipe(tmp_path, small_recipe(tmp_path)))
+    with pytest.raises(BuildError, match="started 2 processes, but each one sees an MPI world of 1"):
+        build(recipe, quiet=True)
+    assert not (tmp_path / "tiny.zarr").exists()
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    assert build(recipe, quiet=True).ok  # and without the launcher's word, the same build runs

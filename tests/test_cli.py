@@ -95,6 +95,21 @@ def test_exit_status_is_nonzero_for_bad_recipe(tmp_path):
     assert result.returncode == 2 and "no such recipe file" in result.stderr
 
 
+@pytest.mark.parametrize("launcher_env", [{"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "{rank}"},
+                                          {"PMI_SIZE": "2", "PMI_RANK": "{rank}"}])
+def test_a_launcher_whose_processes_each_see_one_rank_is_refused(tmp_path, launcher_env):
+    """mpiexec of one MPI with mpi4py built for another: each process sees a world of one and
+    would build the whole dataset into the same store. The launcher's environment gives it away
+    (a real launch of this machine's mpiexec is covered by the MPI tests)."""
+    recipe = write_recipe(tmp_path, small_recipe(tmp_path))
+    for rank in (0, 1):
+        env = {name: value.format(rank=rank) for name, value in launcher_env.items()}
+        result = run_cli("build", recipe, env=env)
+        assert result.returncode == 2, result.stderr
+        assert not (tmp_path / "tiny.zarr").exists()
+        said = "started 2 processes, but each one sees an MPI world of 1 process" in result.stderr
+        assert said == (rank == 0), result.stderr  # said once, by the launcher's rank 0
+
 def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     pytest.importorskip("petsc4py")
     path = write_recipe(tmp_path, small_recipe(tmp_path, **{"solver.backend": "petsc"}))
