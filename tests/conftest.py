@@ -9,6 +9,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The MPI tests launch mpiexec in subprocesses. Open MPI refuses to run as root (containers,
+# CI) and to start more ranks than cores without these; MPICH ignores them.
+for name, value in {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                    "OMPI_MCA_rmaps_base_oversubscribe": "1"}.items():
+    os.environ.setdefault(name, value)
+
 
 def small_recipe(tmp_path, **changes) -> dict:
     """A tiny Darcy recipe (16x16, 8 samples) writing under tmp_path; ``changes`` use
