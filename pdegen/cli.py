@@ -96,7 +96,7 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
 @recipe_argument
 @click.option("--samples", type=int, help="Override the number of samples.")
 @click.option("--seed", type=int, help="Override the seed.")
-@click.option("--out", type=click.Path(path_type=Path), help="Override output.path.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Override output.path.")
 @click.option("--format", "fmt", type=click.Choice(["zarr", "hdf5"]), help="Override output.format.")
 @set_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")
@@ -293,7 +293,7 @@ def verify(store, samples, seed, quiet):
 @click.argument("store", type=click.Path(exists=True, path_type=Path))
 @click.option("--sample", "sample_id", type=int, default=0, show_default=True,
               help="Sample id (draw index, as in the sample_id array) to show.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG file to write (default: <store>-sample<ID>.png, or RUN/curves.png).")
 def plot(store, sample_id, out):
     """Plot one sample of STORE: its input field(s) beside its solution, with colour bars.
@@ -341,7 +341,7 @@ def plot(store, sample_id, out):
 @click.option("--width", type=int, default=32, show_default=True, help="Hidden channels.")
 @click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train on every k-th grid point.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
 @click.option("--no-amp", is_flag=True, help="Disable bfloat16 mixed precision on CUDA.")
 @click.option("--resume", is_flag=True,

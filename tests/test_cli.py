@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from conftest import run_cli, small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.recipe import load_recipe
+from pdegen.store import open_dataset
 
 
 def test_build_info_plot(tmp_path):
@@ -30,7 +31,7 @@ def test_build_info_plot(tmp_path):
     assert "solver     direct (superlu), ordering none" in text.output
     pytest.importorskip("matplotlib")
     png = tmp_path / "s.png"
-    result = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "3", "--out", str(png)])
+    result = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "3", "-o", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     missing = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "99"])
@@ -42,6 +43,8 @@ def test_build_info_plot(tmp_path):
     handle["done"][:] = done
     unwritten = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "3"])
     assert unwritten.exit_code == 2 and "sample 3 is not written yet (7 of 8 samples are" in unwritten.output
+    elsewhere = CliRunner().invoke(main, ["build", str(path), "-q", "--samples", "4", "-o", str(tmp_path / "o.zarr")])
+    assert elsewhere.exit_code == 0 and open_dataset(tmp_path / "o.zarr")["done"][:].sum() == 4
 
 
 def test_plan_explains_itself(tmp_path):
