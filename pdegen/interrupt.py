@@ -26,8 +26,8 @@ import threading
 
 class StopRequest:
     """Context manager that takes over SIGINT (main thread only; elsewhere it does
-    nothing) and restores the previous handler on exit. ``check()`` raises
-    KeyboardInterrupt once a stop was requested. ``announce``: say on stderr that the
+    nothing) and restores the previous handler on exit; ``requested`` says whether a stop
+    was asked for (the build's sample loop raises it as KeyboardInterrupt). ``announce``: say on stderr that the
     build stops after the current sample (one rank of an MPI run should)."""
 
     def __init__(self, announce: bool = True):
@@ -52,7 +52,3 @@ class StopRequest:
         if self.announce:
             print("\nCtrl-C: stopping after the current sample (press it again to stop at once)",
                   file=sys.stderr, flush=True)
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
