@@ -211,7 +211,11 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     if grid.get("extent") is None and ndim:
         grid["extent"] = [[0.0, 1.0] for _ in range(ndim)]
     elif isinstance(grid.get("extent"), list) and ndim and len(grid["extent"]) != ndim:
-        problems.append(f"grid.extent: needs one [low, high] pair per axis ({ndim}), got {len(grid['extent'])}")
+        unit = "[" + ",".join(["[0,1]"] * ndim) + "]"
+        problems.append(f"grid.extent: needs one [low, high] pair per axis of grid.shape {grid['shape']} "
+                        f"({ndim}), got {len(grid['extent'])}; with another number of axes, set the extent too "
+                        f"(e.g. --set grid.extent={unit}) or remove it (the default is the unit interval, square "
+                        "or cube)")
     data["grid"] = grid
 
     raw_params = data.get("parameters") or {}

@@ -24,7 +24,8 @@ INVALID = [
     ({"grid.shape": [16]}, None),  # valid 1-D: sanity check of the harness (see below)
     ({"grid.shape": [16, 1]}, "grid.shape: must be integers >= 2"),
     ({"grid.shape": [4, 4, 4, 4]}, "grid.shape: must list 1 to 3 cell counts"),
-    ({"grid.extent": [[0, 1]]}, "grid.extent: needs one [low, high] pair per axis (2), got 1"),
+    ({"grid.extent": [[0, 1]]}, "grid.extent: needs one [low, high] pair per axis of grid.shape [16, 16] (2), got 1; "
+                           "with another number of axes, set the extent too (e.g. --set grid.extent=[[0,1],[0,1]])"),
     ({"grid.extent": [[1, 0], [0, 1]]}, "grid.extent: needs low < high"),
     ({"grid.spacing": 0.1}, "grid.spacing: unknown key; allowed keys are shape, extent"),
     ({"solver.rtol": -1}, "solver.rtol: must be > 0.0, got -1"),
