@@ -57,7 +57,8 @@ class BuildSummary:
 
     def line(self) -> str:
         rate = self.solved / self.seconds if self.seconds > 0 else float("nan")
-        its = (f", iterations median {int(np.median(self.iterations))}" if self.iterations else "")
+        iterative = self.iterations and max(self.iterations) > 0  # direct solves count none
+        its = f", iterations median {int(np.median(self.iterations))}" if iterative else ""
         resumed = f" ({self.resumed} already done)" if self.resumed else ""
         failed = f", {self.failed} FAILED" if self.failed else ""
         fallbacks = f", {self.fallbacks} needed the fallback" if self.fallbacks else ""

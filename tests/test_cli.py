@@ -18,7 +18,7 @@ def test_build_info_plot(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     result = CliRunner().invoke(main, ["build", str(path)])
     assert result.exit_code == 0, result.output
-    assert "8 samples solved" in result.output  # the one-line summary
+    assert "8 samples solved" in result.output and "iterations" not in result.output  # direct: none to count
     info = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr"), "--json"])
     report = json.loads(info.output)
     assert report["done"] == 8 and report["failed"] == 0 and report["grid"] == [16, 16]
@@ -45,6 +45,10 @@ def test_build_info_plot(tmp_path):
     assert unwritten.exit_code == 2 and "sample 3 is not written yet (7 of 8 samples are" in unwritten.output
     elsewhere = CliRunner().invoke(main, ["build", str(path), "-q", "--samples", "4", "-o", str(tmp_path / "o.zarr")])
     assert elsewhere.exit_code == 0 and open_dataset(tmp_path / "o.zarr")["done"][:].sum() == 4
+    krylov = CliRunner().invoke(main, ["build", str(path), "--samples", "4", "-o", str(tmp_path / "k.zarr"),
+                                       "--set", "solver.method=gmres"])
+    its = open_dataset(tmp_path / "k.zarr")["stats/iterations"][:]
+    assert f"iterations median {int(np.median(its))}" in krylov.output and its.min() > 0
 
 
 def test_plan_explains_itself(tmp_path):
