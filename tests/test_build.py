@@ -102,6 +102,19 @@ def test_resume_refuses_a_different_recipe(tmp_path):
     assert result.exit_code == 2 and "different recipe (differs in: seed)" in result.output
 
 
+def test_resume_refuses_a_store_whose_written_rows_are_in_another_order(tmp_path):
+    """The same recipe, but the written rows hold other samples than this pdegen's order puts
+    there (an older ordering): resuming would store some samples twice and others never."""
+    path = write_recipe(tmp_path, small_recipe(tmp_path, **{"ordering.method": "greedy"}))
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    group = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")
+    ids = group["sample_id"][:]
+    group["sample_id"][:4] = ids[:4][::-1]  # the first chunk in another order
+    group["done"][4:] = False  # the second chunk left to do
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "--resume"])
+    assert result.exit_code == 2 and "cannot resume: the stored solve order differs" in result.output
+    assert not group["done"][4:].any()  # nothing written
+
 def test_resume_of_a_complete_store_does_nothing(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     CliRunner().invoke(main, ["build", str(path), "-q"])
