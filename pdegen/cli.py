@@ -43,6 +43,21 @@ def _load(recipe, overrides):
         sys.exit(2)
 
 
+def _world_or_exit():
+    """MPI's world communicator when launched by mpiexec (None otherwise); exit status 2 when
+    the launcher and MPI disagree (see :func:`pdegen.mpi.launch_mismatch`)."""
+    from .mpi import launch_mismatch, launched_under_mpi, launcher_rank, world
+    if not launched_under_mpi():
+        return None
+    comm = world()
+    mismatch = launch_mismatch(comm)
+    if mismatch:
+        if launcher_rank() == 0:  # each process thinks it is rank 0 of 1: say it once
+            click.echo(f"error: {mismatch}", err=True)
+        sys.exit(2)
+    return comm
+
+
 def _rank() -> int:
     from .mpi import launched_under_mpi, world
     return world().Get_rank() if launched_under_mpi() else 0
@@ -112,13 +127,9 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     failed (recorded as failed in stats/converged), 2 bad input.
     """
     from .build import BuildError, build as run_build
-    from .mpi import launch_mismatch, launcher_rank, world
-    comm = world()
-    mismatch = launch_mismatch(comm)
-    if mismatch:
-        if launcher_rank() == 0:  # each process thinks it is rank 0 of 1: say it once
-            click.echo(f"error: {mismatch}", err=True)
-        sys.exit(2)
+    from .mpi import world
+    comm = _world_or_exit()
+    comm = world() if comm is None else comm
     recipe_obj = _load(recipe, _overrides(samples, seed, out, fmt, assignments))
     if overwrite and resume:
         raise click.UsageError("--overwrite and --resume exclude each other")
@@ -272,21 +283,29 @@ def verify(store, samples, seed, quiet):
     Redraws each sample's inputs from the seed (they must match bit for bit), rebuilds
     its linear system and checks ||b - Ax|| / ||b|| <= rtol (plus the rounding allowance
     of a float32 store). Reports rows never written, NaN data and samples recorded as
-    failed. Exit status 0 when everything checks out, 1 otherwise.
+    failed. Exit status 0 when everything checks out, 1 otherwise. Under
+    `mpiexec -n P` the ranks share the rows and rank 0 reports.
     """
     from tqdm import tqdm
 
     from .verify import verify_store
     _open(store).close()
-    with tqdm(unit="sample", disable=quiet or not sys.stderr.isatty(), desc="verifying") as bar:
-        report = verify_store(store, samples, seed, progress=bar)
+    comm = _world_or_exit()
+    rank = comm.Get_rank() if comm is not None else 0
+    with tqdm(unit="sample", disable=quiet or rank > 0 or not sys.stderr.isatty(), desc="verifying") as bar:
+        report = verify_store(store, samples, seed, progress=bar, comm=comm)
+    ok = report.ok
+    if comm is not None:  # rank 0 holds the whole report: it speaks, and every rank exits with its status
+        ok = comm.bcast(ok, root=0)
+        if rank > 0:
+            sys.exit(0 if ok else 1)
     for problem in report.problems[:50]:
         click.echo(f"  {problem}", err=True)
     if len(report.problems) > 50:
         click.echo(f"  ... and {len(report.problems) - 50} more", err=True)
-    if not quiet or not report.ok:
+    if not quiet or not ok:
         click.echo(report.summary())
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if ok else 1)
 
 
 @main.command()

@@ -75,39 +75,59 @@ def _trajectory_residual(family, grid, values, data, states, eps):
     return worst, worst_floor
 
 
-def verify_store(path, samples: int | None = None, seed: int = 0, progress=None) -> VerifyReport:
-    """Verify every written row, or ``samples`` rows drawn at random (with ``seed``)."""
-    ds = open_dataset(path)
+def verify_store(path, samples: int | None = None, seed: int = 0, progress=None, comm=None) -> VerifyReport:
+    """Verify every written row, or ``samples`` rows drawn at random (with ``seed``).
+
+    With an MPI ``comm`` (collective), each rank checks a contiguous block of the rows and
+    rank 0 gets the whole report (the others their own part). Rows are read a store chunk at
+    a time: one row at a time, every row decoded its whole chunk again (6 of the 9 s that
+    500 samples of recipes/darcy.yaml took)."""
     report = VerifyReport(str(path))
-    with ds:
-        recipe = ds.recipe()
-        data = recipe.data
-        family, grid = recipe.family, grid_of(data)
-        rtol = data["solver"]["rtol"]
-        report.rtol, report.dtype = rtol, data["output"]["dtype"]
+    with open_dataset(path) as ds:
+        data = ds.recipe().data
+        report.rtol, report.dtype = data["solver"]["rtol"], data["output"]["dtype"]
         done = ds["done"][:]
-        converged = ds["stats/converged"][:]
-        if not done.all():  # one line, not one per row: an interrupted build leaves thousands
-            missing = np.flatnonzero(~done)
-            report.problems.append(f"{_row_ranges(missing)}: not written ({missing.size} of {done.size} rows; "
-                                   "done is false): resume the build with pdegen build RECIPE --resume")
         rows = np.flatnonzero(done)
         if samples is not None and samples < rows.size:
             rows = np.sort(np.random.default_rng(seed).choice(rows, samples, replace=False))
-        stored = stored_parameters(data)
-        out = f"outputs/{OUTPUT_NAME}"
-        eps = float(np.finfo(np.dtype(data["output"]["dtype"])).eps)
-        for row in rows:
+        rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
+        if rank == 0 and not done.all():  # one line, not one per row: an interrupted build leaves thousands
+            missing = np.flatnonzero(~done)
+            report.problems.append(f"{_row_ranges(missing)}: not written ({missing.size} of {done.size} rows; "
+                                   "done is false): resume the build with pdegen build RECIPE --resume")
+        mine = rows[rank * rows.size // size:(rank + 1) * rows.size // size]
+        _check_rows(ds, data, mine, report, progress)
+    if comm is not None and size > 1:
+        parts = comm.gather(report, root=0)
+        if rank == 0:
+            report = _merge(parts)
+    return report
+
+
+def _check_rows(ds, data, rows: np.ndarray, report: VerifyReport, progress) -> None:
+    """Check ``rows`` (sorted) into ``report``, reading each store chunk once."""
+    family, grid = ds.recipe().family, grid_of(data)
+    rtol = report.rtol
+    stored = stored_parameters(data)
+    out = f"outputs/{OUTPUT_NAME}"
+    eps = float(np.finfo(np.dtype(data["output"]["dtype"])).eps)
+    converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
+    chunk = int(data["output"]["chunk_samples"])
+    for first in np.unique(rows // chunk) * chunk:
+        inside = rows[(rows >= first) & (rows < first + chunk)]
+        last = int(inside[-1]) + 1
+        blocks = {name: np.asarray(ds[name][first:last]) for name in [*stored, out]}
+        for row in inside:
             row = int(row)
-            sample_id = int(ds["sample_id"][row])
+            sample_id = int(sample_ids[row])
             where = f"row {row} (sample {sample_id})"
             values = draw_values(data, family, sample_id)
             for path_name, name in stored.items():
-                saved = np.asarray(ds[path_name][row])
+                saved = blocks[path_name][row - first]
                 fresh = np.asarray(values[name]).astype(saved.dtype)
                 if not np.array_equal(saved, fresh):
                     report.problems.append(f"{where}: {path_name} differs from a fresh draw from the seed")
-            x = np.asarray(ds[out][row], dtype=np.float64).ravel()
+            x = blocks[out][row - first].astype(np.float64).ravel()
             report.checked += 1
             if progress is not None:
                 progress.update(1)
@@ -130,7 +150,18 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None)
             elif residual > rtol + 2 * floor:
                 report.problems.append(f"{where}: residual {residual:.2e} exceeds rtol {rtol:.1e} "
                                        f"(+ {2 * floor:.1e} for {data['output']['dtype']} rounding)")
-    return report
+
+
+def _merge(parts: list[VerifyReport]) -> VerifyReport:
+    """One report from the ranks' reports (rank 0's first: it holds the unwritten rows' line)."""
+    whole = parts[0]
+    for part in parts[1:]:
+        whole.checked += part.checked
+        whole.skipped_residuals += part.skipped_residuals
+        whole.worst_residual = max(whole.worst_residual, part.worst_residual)
+        whole.rounding = max(whole.rounding, part.rounding)
+        whole.problems += part.problems
+    return whole
 
 
 def _row_ranges(rows: np.ndarray) -> str:

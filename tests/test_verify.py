@@ -1,12 +1,16 @@
 """pdegen verify: clean stores pass; corrupted solutions, inputs, NaNs, unwritten rows fail."""
 
+import os
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
 import zarr
 from click.testing import CliRunner
 
-from conftest import small_recipe, write_recipe
+from conftest import mpiexec, small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.verify import verify_store
 
@@ -109,3 +113,31 @@ def test_trajectories_stored_in_strides_say_their_residuals_were_not_checked(tmp
     report = verify_store(store)
     assert report.ok and report.checked == 4 and report.skipped_residuals == 4
     assert "worst residual" not in report.summary() and "4 without a residual check" in report.summary()
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
+def test_verify_under_mpi_splits_the_rows_and_reports_once(tmp_path, fmt):
+    """mpiexec -n P pdegen verify: each rank checks a block of rows; rank 0 prints the same
+    problems as a serial check, once, and every rank exits with its status."""
+    store = build(tmp_path, fmt, samples=10)
+    handle = open_rw(store)
+    for row in (1, 8):  # one in each rank's half
+        u = handle["outputs/solution"][row]
+        u[4, 4] *= 1.01
+        handle["outputs/solution"][row] = u
+    done = handle["done"][:]
+    done[9] = False
+    handle["done"][:] = done
+    if fmt == "hdf5":
+        handle.close()
+    serial = verify_store(store)
+    assert [p.split(":")[0] for p in serial.problems] == ["row 9", "row 1 (sample 1)", "row 8 (sample 8)"]
+    for ranks in (2, 3):
+        result = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "verify",
+                                 str(store)], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.splitlines() == [f"  {p}" for p in serial.problems]
+        assert result.stdout.strip() == serial.summary() and "9 samples checked" in result.stdout
