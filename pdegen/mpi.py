@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 class SerialComm:
@@ -97,4 +98,8 @@ def abort_on_error(comm, error: BaseException) -> None:
     """Show the error and abort every rank, so no rank waits forever on a dead peer."""
     print(f"[rank {comm.Get_rank()}] error: {error}", file=sys.stderr, flush=True)
     if comm.Get_size() > 1:
+        # The launcher forwards a rank's output through its own pipes; aborting at once
+        # can kill them before the message gets through (seen once in the test suite:
+        # exit status 1, nothing on stderr).
+        time.sleep(0.5)
         comm.Abort(1)

@@ -209,7 +209,7 @@ def test_a_failing_rank_aborts_the_job_instead_of_hanging(tmp_path):
     result = subprocess.run([mpiexec(), "-n", "2", sys.executable, str(script), str(write_recipe(tmp_path, recipe))],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "injected failure on rank 1" in result.stderr
+    assert "injected failure on rank 1" in result.stderr, (result.returncode, result.stdout, result.stderr)
 
 
 @needs_petsc
