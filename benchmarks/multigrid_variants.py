@@ -1,6 +1,6 @@
 """Geometric multigrid variants (solvers.multigrid) side by side: C order or red-black
 numbering of every level, 0-2 full-multigrid start cycles before CG, restriction by a
-stored P^T or by PETSc's transpose product. The planner's MG_VARIANTS table comes from
+stored P^T or by PETSc's transpose product, W-cycles or two smoothing sweeps. The planner's MG_VARIANTS table comes from
 this.
 
 Each case solves one recipe's systems in sequence, as `pdegen build` does (one
@@ -39,7 +39,12 @@ VARIANTS = {"natural, 0 start": {"ordering": "natural", "start_cycles": 0},
             "red-black, 1 start": {"ordering": "red-black", "start_cycles": 1},
             "red-black, 1 start, transpose restriction": {"ordering": "red-black", "start_cycles": 1,
                                                           "explicit_restriction": False},
-            "red-black, 2 start": {"ordering": "red-black", "start_cycles": 2}}
+            "red-black, 2 start": {"ordering": "red-black", "start_cycles": 2},
+            # stronger cycles: more work per iteration for fewer iterations (PETSc options)
+            "red-black, 1 start, W-cycle": {"ordering": "red-black", "start_cycles": 1,
+                                            "options": {"pc_mg_cycle_type": "w"}},
+            "red-black, 1 start, 2 sweeps per smoothing": {"ordering": "red-black", "start_cycles": 1,
+                                                           "options": {"mg_levels_ksp_max_it": 2}}}
 # (recipe, grid shape, coarse operators, number of systems relative to --systems)
 CASES = [("darcy", [128, 128], "aggregation", 1.0), ("darcy", [256, 256], "aggregation", 0.5),
          ("darcy_threshold", [128, 128], "aggregation", 1.0), ("darcy", [128, 128], "galerkin", 1.0),
@@ -61,8 +66,10 @@ def compare(recipe_name: str, shape: list[int], coarse: str, count: int) -> dict
     solvers, previous, times, iterations = {}, {}, {n: [] for n in names}, {n: [] for n in names}
     for i, (A, b, rtol) in enumerate(systems_of(recipe_name, shape, count + 1)):
         if not solvers:
-            solvers = {name: KSPSolver("cg", "mg", rtol=rtol, prefix=f"mgvariant{k}_",
-                                       multigrid=GeometricMG(shape, coarse=coarse, **VARIANTS[name]))
+            solvers = {name: KSPSolver("cg", "mg", rtol=rtol, options=VARIANTS[name].get("options"),
+                                       prefix=f"mgvariant{k}_",
+                                       multigrid=GeometricMG(shape, coarse=coarse, **{
+                                           key: value for key, value in VARIANTS[name].items() if key != "options"}))
                        for k, name in enumerate(names)}
             previous = dict.fromkeys(names)
         for name in rotated(names, i):
