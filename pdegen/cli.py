@@ -58,6 +58,19 @@ def _world_or_exit():
     return comm
 
 
+def _one_process_only(command: str) -> None:
+    """Exit with status 2 when an MPI launcher started several copies of a command that
+    runs in one process (each copy would do the whole job, and train's would overwrite
+    each other's checkpoints)."""
+    from .mpi import launcher_rank, launcher_size
+    started = launcher_size()
+    if started and started > 1:
+        if launcher_rank() == 0:
+            click.echo(f"error: pdegen {command} runs in one process, but mpiexec started {started}: each would "
+                       f"do the whole job; run it without mpiexec", err=True)
+        sys.exit(2)
+
+
 def _rank() -> int:
     from .mpi import launched_under_mpi, world
     return world().Get_rank() if launched_under_mpi() else 0
@@ -256,6 +269,7 @@ def bench(recipe, samples, assignments, strategies, repeats, as_json, plot_path)
     from tqdm import tqdm
 
     from .bench import STRATEGIES, available, dumps, format_table, plot_report, run_bench
+    _one_process_only("bench")
     recipe_obj = _load(recipe, [*assignments, f"samples={samples}"])
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
@@ -381,6 +395,7 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     On CUDA the splits are held in GPU memory when they fit and each step is replayed
     as one CUDA graph, so the GPU does not wait on data (docs/benchmarks.md, train_gpu).
     """
+    _one_process_only("train")
     try:
         from .train.loop import train as run_train
     except ImportError as error:

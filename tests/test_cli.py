@@ -117,6 +117,19 @@ def test_a_launcher_whose_processes_each_see_one_rank_is_refused(tmp_path, launc
         said = "started 2 processes, but each one sees an MPI world of 1 process" in result.stderr
         assert said == (rank == 0), result.stderr  # said once, by the launcher's rank 0
 
+
+@pytest.mark.parametrize("command", ["bench", "train"])
+def test_one_process_commands_refuse_several_copies_under_mpiexec(tmp_path, command):
+    """bench and train run in one process: under mpiexec -n 2 each copy would do the whole
+    job (and train's copies would overwrite each other's checkpoints)."""
+    recipe = write_recipe(tmp_path, small_recipe(tmp_path))  # train stops before reading it as a store
+    args = {"bench": [recipe, "--samples", 2], "train": [recipe, "-o", tmp_path / "run"]}[command]
+    for rank in (0, 1):
+        result = run_cli(command, *args, env={"PMI_SIZE": "2", "PMI_RANK": str(rank)})
+        assert result.returncode == 2 and not (tmp_path / "run").exists()
+        said = f"pdegen {command} runs in one process, but mpiexec started 2" in result.stderr
+        assert said == (rank == 0), result.stderr
+
 def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     pytest.importorskip("petsc4py")
     path = write_recipe(tmp_path, small_recipe(tmp_path, **{"solver.backend": "petsc"}))
