@@ -129,7 +129,7 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
 @set_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build of the same recipe.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no summary unless samples failed.")
 @click.pass_context
 def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet):
     """Sample, solve and store the dataset RECIPE describes.
@@ -161,7 +161,7 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
         from .mpi import abort_on_error
         abort_on_error(comm, error)
         raise
-    if comm.Get_rank() == 0 and not quiet:
+    if comm.Get_rank() == 0 and (not quiet or not summary.ok):  # failures are said even with -q
         click.echo(summary.line())
     sys.exit(0 if summary.ok else 1)
 

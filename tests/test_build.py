@@ -25,6 +25,8 @@ def test_unsolvable_sample_is_recorded_as_failed(tmp_path):
     ds = open_dataset(tmp_path / "tiny.zarr")
     assert ds["done"][:].all() and not ds["stats/converged"][:].any()
     assert np.all(ds["stats/residual"][:] > 1e-8) and ds.attrs["status"] == "complete-with-failures"
+    quiet = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q", "--overwrite"])
+    assert quiet.exit_code == 1 and "4 FAILED" in quiet.output  # -q hides the summary, not failures
 
 
 @pytest.mark.parametrize("backend", ["numpy", pytest.param("petsc", marks=needs_petsc)])

@@ -386,7 +386,7 @@ def test_an_hdf5_store_written_in_parts_loads_the_same_rows(tmp_path):
                                        "output.path": str(store)})
     result = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "pdegen.cli", "build",
                              str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, (result.stdout, result.stderr)
     with h5py.File(store) as f:
         assert f["outputs/solution"].is_virtual
         reference = f["outputs/solution"][:]
