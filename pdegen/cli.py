@@ -179,9 +179,12 @@ def validate(recipe, assignments):
 @recipe_argument
 @set_option
 def plan(recipe, assignments):
-    """Show how RECIPE's systems would be solved, and why."""
+    """Show how RECIPE's systems would be solved, and why, and what the store will hold."""
     from .plan import make_plan
-    click.echo(make_plan(_load(recipe, list(assignments))).describe())
+    from .store.layout import describe_footprint
+    recipe_obj = _load(recipe, list(assignments))
+    click.echo(make_plan(recipe_obj).describe())
+    click.echo(describe_footprint(recipe_obj.data))
 
 
 def _open(store):

@@ -61,6 +61,39 @@ def test_plan_explains_itself(tmp_path):
     assert "same for every sample" in result.output
 
 
+@pytest.mark.parametrize("sharded", [False, True])
+def test_plan_says_what_the_store_will_hold(tmp_path, sharded):
+    """The size before compression is the stored arrays' bytes, and the Zarr file bound is
+    one file per chunk (or shard) of every array: checked against a built store."""
+    import zarr
+
+    from pdegen.store.layout import dataset_layout, footprint
+    changes = {"samples": 10, "output.chunk_samples": 2, "output.shard_samples": 4 if sharded else 0,
+               "solver.method": "gmres"}
+    path = write_recipe(tmp_path, small_recipe(tmp_path, **changes))
+    sizes, files = footprint(load_recipe(path).data)
+    plan = CliRunner().invoke(main, ["plan", str(path)])
+    unit = "shard" if sharded else "chunk"
+    assert f"store: {tmp_path / 'tiny.zarr'} (zarr), " in plan.output and f"up to {files} {unit} files" in plan.output
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    group = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r")
+    stored = {name: array.nbytes for name, array in group.arrays()}
+    for name, sub in group.groups():
+        stored.update({f"{name}/{inner}": array.nbytes for inner, array in sub.arrays()})
+    assert stored == sizes
+    per_file = 4 if sharded else 2
+    units = written = 0
+    for spec in dataset_layout(load_recipe(path).data):  # zarr skips units holding only the fill value
+        values = group[spec.path][:]
+        for start in range(0, len(values), per_file if spec.per_sample else len(values)):
+            block = values[start:start + per_file] if spec.per_sample else values
+            fill = spec.fill_value
+            empty = np.all(block == fill) or (isinstance(fill, float) and np.isnan(fill) and np.isnan(block).all())
+            units, written = units + 1, written + (not empty)
+    data_files = [f for f in (tmp_path / "tiny.zarr").rglob("*") if f.is_file() and f.name != "zarr.json"]
+    assert files == units == 13 * (3 if sharded else 5) + 2 and len(data_files) == written < units
+
+
 def test_info_rejects_non_store(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     result = CliRunner().invoke(main, ["info", str(tmp_path / "x.txt")])

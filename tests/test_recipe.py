@@ -94,6 +94,21 @@ def test_invalid_recipe_is_rejected_before_anything_is_written(tmp_path, changes
     assert not out.exists() and not out.parent.exists()
 
 
+def test_a_store_path_whose_suffix_names_the_other_format_is_refused(tmp_path):
+    """--format hdf5 on a recipe whose output.path ends in .zarr made an HDF5 file named .zarr."""
+    store = tmp_path / "d.zarr"
+    path = write_recipe(tmp_path, small_recipe(tmp_path, **{"output.path": str(store)}))
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "--format", "hdf5"])
+    assert result.exit_code == 2 and not store.exists()
+    assert (f"output.path: '{store}' ends in .zarr but output.format is hdf5; use a path ending in .h5 "
+            f"(e.g. --out {tmp_path / 'd.h5'})") in result.output
+    assert CliRunner().invoke(main, ["build", str(path), "-q", "--format", "hdf5", "-o", str(tmp_path / "d.h5")]
+                              ).exit_code == 0
+    with pytest.raises(RecipeError, match="'d.HDF5' ends in .hdf5 but output.format is zarr"):
+        parse_recipe(yaml.safe_dump(small_recipe(tmp_path, **{"output.path": "d.HDF5", "output.format": "zarr"})))
+    parse_recipe(yaml.safe_dump(small_recipe(tmp_path, **{"output.path": "d.store", "output.format": "hdf5"})))
+
+
 def test_all_problems_reported_together(tmp_path):
     recipe = small_recipe(tmp_path, **{"samples": 0, "solver.rtol": 2.0, "output.dtype": "int8"})
     with pytest.raises(RecipeError) as info:

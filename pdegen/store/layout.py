@@ -99,6 +99,40 @@ def dataset_layout(recipe: dict) -> list[ArraySpec]:
     return specs
 
 
+def footprint(recipe: dict) -> tuple[dict[str, int], int]:
+    """What a build of ``recipe`` stores: bytes per array before compression, and the most
+    Zarr data files it can write (one per chunk, or per shard when sharding, of every
+    array; zarr skips chunks that hold only the fill value)."""
+    sizes = {spec.path: int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize for spec in dataset_layout(recipe)}
+    per_file = write_unit(recipe) if recipe["output"].get("shard_samples") else min(
+        recipe["output"]["chunk_samples"], recipe["samples"])
+    files = sum(-(-spec.shape[0] // per_file) if spec.per_sample else 1 for spec in dataset_layout(recipe))
+    return sizes, files
+
+
+def describe_footprint(recipe: dict) -> str:
+    """One line for ``pdegen plan``: the store's size and, for Zarr, its file count."""
+    sizes, files = footprint(recipe)
+    output = recipe["output"]
+    fields = sorted((path for path in sizes if path.startswith(("inputs/", "outputs/"))), key=sizes.get, reverse=True)
+    rest = sum(sizes.values()) - sum(sizes[p] for p in fields)
+    parts = ", ".join([f"{p} {_bytes(sizes[p])}" for p in fields] + [f"the rest {_bytes(rest)}"])
+    line = f"store: {output['path']} ({output['format']}), {_bytes(sum(sizes.values()))} before compression ({parts})"
+    if output["format"] == "zarr":
+        unit = "shard" if output.get("shard_samples") else "chunk"
+        line += f"; up to {files:,} {unit} files"
+    else:
+        line += "; one file, plus one part file per process group when several write it"
+    return line
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 def write_unit(recipe: dict) -> int:
     """Rows that one process owns and writes together: a shard when sharding, else a chunk.
     Segments between process groups are cut at multiples of this."""
