@@ -89,12 +89,13 @@ def main():
     \b
     Typical use:
       pdegen validate recipes/darcy.yaml          # check a recipe, show all defaults
+      pdegen plan recipes/darcy.yaml              # how it will be solved; the store's size
       pdegen build recipes/darcy.yaml             # write data/darcy.zarr
       pdegen info data/darcy.zarr                 # what is in a store
       pdegen verify data/darcy.zarr               # recheck every residual from the recipe
       pdegen bench recipes/darcy.yaml --samples 16  # compare solve strategies
       pdegen plot data/darcy.zarr --sample 0      # look at one sample
-    Under MPI: mpiexec -n 8 pdegen build recipes/darcy.yaml
+    Under MPI: mpiexec -n 8 pdegen build recipes/darcy.yaml (and verify)
     """
 
 
@@ -137,7 +138,12 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     The store goes to output.path (default data/<name>.zarr). An existing store is
     never replaced unless --overwrite is given; --resume continues an interrupted
     build from its done mask. Exit status: 0 all samples converged, 1 some samples
-    failed (recorded as failed in stats/converged), 2 bad input.
+    failed (recorded as failed in stats/converged), 2 bad input, 130 stopped by
+    Ctrl-C (after the current sample: the finished chunks are kept and the command
+    that resumes the build is printed).
+
+    Under `mpiexec -n P` the samples are shared by P / ranks_per_system process
+    groups, each solving and writing its own chunks (docs/parallel.md).
     """
     from .build import BuildError, build as run_build
     from .mpi import world
