@@ -285,7 +285,11 @@ def bench(recipe, samples, assignments, strategies, repeats, as_json, plot_path)
         raise click.BadParameter(f"{', '.join(unknown)}; choose from {', '.join(STRATEGIES)}", param_hint="--strategy")
     names = available(recipe_obj.data, recipe_obj.family, strategies or STRATEGIES)
     with tqdm(total=len(names) * repeats, unit="run", disable=not sys.stderr.isatty(), desc="bench") as bar:
-        report = run_bench(recipe_obj, list(strategies) or None, repeats, progress=bar)
+        try:
+            report = run_bench(recipe_obj, list(strategies) or None, repeats, progress=bar)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: no results (nothing is written before the end)", err=True)
+            sys.exit(130)
     click.echo(format_table(report))
     if as_json:
         as_json.write_text(dumps(report))
@@ -316,7 +320,12 @@ def verify(store, samples, seed, quiet):
     comm = _world_or_exit()
     rank = comm.Get_rank() if comm is not None else 0
     with tqdm(unit="sample", disable=quiet or rank > 0 or not sys.stderr.isatty(), desc="verifying") as bar:
-        report = verify_store(store, samples, seed, progress=bar, comm=comm)
+        try:
+            report = verify_store(store, samples, seed, progress=bar, comm=comm)
+        except KeyboardInterrupt:  # not exit status 1, which says the store has problems
+            if rank == 0:
+                click.echo(f"\ninterrupted after {bar.n} checked samples: no verdict", err=True)
+            sys.exit(130)
     ok = report.ok
     if comm is not None:  # rank 0 holds the whole report: it speaks, and every rank exits with its status
         ok = comm.bcast(ok, root=0)

@@ -282,6 +282,23 @@ def test_an_interrupted_build_says_how_to_resume_it_with_the_same_overrides(tmp_
                                     "--set", "solver.rtol=1e-6", "--quiet", "--resume"]
 
 
+def test_interrupted_verify_and_bench_exit_130_not_1(tmp_path, monkeypatch):
+    """Ctrl-C in verify must not read as "the store has problems" (exit status 1)."""
+    import pdegen.bench
+    import pdegen.verify
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    monkeypatch.setattr(pdegen.verify, "verify_store", interrupted)
+    monkeypatch.setattr(pdegen.bench, "run_bench", interrupted)
+    verify = CliRunner().invoke(main, ["verify", str(tmp_path / "tiny.zarr")])
+    assert verify.exit_code == 130 and "interrupted after 0 checked samples: no verdict" in verify.output
+    bench = CliRunner().invoke(main, ["bench", str(path), "--samples", "2"])
+    assert bench.exit_code == 130 and "interrupted: no results" in bench.output
+
+
 def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch):
     """The options given on the command line (not the defaults) come back in the command."""
     import shlex
