@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import run_cli, small_recipe, write_recipe
+from conftest import needs_petsc, run_cli, small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.recipe import load_recipe
 from pdegen.store import open_dataset
@@ -280,6 +280,18 @@ def test_an_interrupted_build_says_how_to_resume_it_with_the_same_overrides(tmp_
     command = result.output.split("continue with ", 1)[1].strip()
     assert shlex.split(command) == ["pdegen", "build", str(path), "--samples", "5", "--out", str(out),
                                     "--set", "solver.rtol=1e-6", "--quiet", "--resume"]
+
+
+@needs_petsc
+def test_petsc_options_from_the_environment_reach_the_solver(tmp_path):
+    """docs/recipes.md: PETSC_OPTIONS with the pdegen_ prefix, winning over the recipe's options."""
+    recipe = small_recipe(tmp_path, **{"samples": 3, "solver.backend": "petsc", "solver.method": "cg",
+                                       "solver.preconditioner": "jacobi", "solver.options": {"ksp_max_it": 5000}})
+    env = {"PETSC_OPTIONS": "-pdegen_ksp_converged_reason -pdegen_ksp_max_it 1"}
+    result = run_cli("build", write_recipe(tmp_path, recipe), "-q", "--set", "solver.fallback=false", env=env)
+    # ksp_max_it 1 from the environment beats the recipe's 5000: every solve stops after one iteration
+    assert result.stdout.count("Linear pdegen_ solve did not converge due to DIVERGED_ITS iterations 1") == 3
+    assert result.returncode == 1 and "3 FAILED" in result.stdout
 
 
 def test_interrupted_verify_and_bench_exit_130_not_1(tmp_path, monkeypatch):
