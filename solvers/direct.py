@@ -3,7 +3,7 @@
 Example
 -------
 >>> import scipy.sparse as sp, numpy as np
->>> A = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(50, 50), format="csr")
+>>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
 >>> x, info = ScipyDirect().solve(A, np.ones(50))
 >>> info.residual < 1e-12
 True

@@ -12,7 +12,7 @@ is recomputed.
 Example
 -------
 >>> import scipy.sparse as sp, numpy as np
->>> A = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(50, 50), format="csr")
+>>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
 >>> x, info = KSPSolver("cg", "jacobi", rtol=1e-10).solve(A, np.ones(50))
 >>> info.converged
 True

@@ -40,7 +40,7 @@ Example
 -------
 >>> import numpy as np, scipy.sparse as sp
 >>> from solvers.ksp import KSPSolver
->>> T = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(64, 64))
+>>> T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(64, 64))
 >>> A = (sp.kron(T, sp.eye(64)) + sp.kron(sp.eye(64), T)).tocsr()
 >>> solver = KSPSolver("cg", "mg", rtol=1e-8, multigrid=GeometricMG((64, 64)))
 >>> x, info = solver.solve(A, np.ones(64 * 64))
