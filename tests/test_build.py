@@ -385,3 +385,17 @@ def test_build_from_python_refuses_a_launcher_whose_processes_each_see_one_rank(
     assert not (tmp_path / "tiny.zarr").exists()
     monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
     assert build(recipe, quiet=True).ok  # and without the launcher's word, the same build runs
+
+
+def test_progress_without_a_terminal_is_a_line_every_so_often(tmp_path, monkeypatch):
+    """Batch jobs and every rank under mpiexec have no terminal for a bar: rank 0 prints a
+    progress line every PROGRESS_LINE_SECONDS instead (here every sample, but the last)."""
+    import pdegen.build
+    monkeypatch.setattr(pdegen.build, "PROGRESS_LINE_SECONDS", 0.0)
+    path = write_recipe(tmp_path, small_recipe(tmp_path, samples=4))
+    result = CliRunner().invoke(main, ["build", str(path)])
+    lines = [line for line in result.output.splitlines() if line.startswith("solving:")]
+    assert [line.split(" samples")[0] for line in lines] == ["solving: 1/4", "solving: 2/4", "solving: 3/4"]
+    assert "(50%)" in lines[1] and " left" in lines[1]
+    quiet = CliRunner().invoke(main, ["build", str(path), "-q", "--overwrite"])
+    assert "solving" not in quiet.output
