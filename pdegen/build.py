@@ -27,7 +27,7 @@ from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
 from .grid import Grid
 from .interrupt import StopRequest
-from .mpi import launch_mismatch, world
+from .mpi import launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
@@ -141,7 +141,7 @@ def software_versions() -> dict:
         import mpi4py
         from mpi4py import MPI
         versions["mpi4py"] = mpi4py.__version__
-        versions["mpi"] = MPI.Get_library_version().splitlines()[0].strip()
+        versions["mpi"] = mpi_library(MPI)
     except (ImportError, RuntimeError):  # mpi4py without an MPI library to load
         pass
     return versions
@@ -450,7 +450,7 @@ class _ProgressLines:
         now = time.perf_counter()
         if now - self.last >= PROGRESS_LINE_SECONDS and self.count < self.total:
             self.last = now
-            rate = self.count / (now - self.start)
+            rate = self.count / max(now - self.start, 1e-9)
             left = int(round((self.total - self.count) / rate))
             print(f"{self.desc}: {self.count}/{self.total} samples ({100 * self.count // self.total}%), "
                   f"{rate:.1f}/s, about {left // 60} min {left % 60} s left", file=sys.stderr, flush=True)

@@ -326,6 +326,11 @@ def verify(store, samples, seed, quiet):
             if rank == 0:
                 click.echo(f"\ninterrupted after {bar.n} checked samples: no verdict", err=True)
             sys.exit(130)
+        except Exception as error:  # one rank failing must not leave the others waiting in the gather
+            if comm is not None:
+                from .mpi import abort_on_error
+                abort_on_error(comm, error)
+            raise
     ok = report.ok
     if comm is not None:  # rank 0 holds the whole report: it speaks, and every rank exits with its status
         ok = comm.bcast(ok, root=0)

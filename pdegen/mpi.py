@@ -62,6 +62,11 @@ def launcher_rank() -> int:
     return 0
 
 
+def mpi_library(MPI) -> str:
+    """The first line of mpi4py's MPI library version, cleaned (Open MPI ends it with a NUL)."""
+    return " ".join(MPI.Get_library_version().replace("\x00", " ").splitlines()[0].split())
+
+
 def launch_mismatch(comm) -> str | None:
     """Why ``comm`` (one process) disagrees with a launcher that started several, or None.
 
@@ -75,8 +80,7 @@ def launch_mismatch(comm) -> str | None:
     launcher = "Open MPI's" if "OMPI_COMM_WORLD_SIZE" in os.environ else "a PMI (MPICH-style)"
     try:
         from mpi4py import MPI
-        library = " ".join(MPI.Get_library_version().splitlines()[0].split())
-        cause = (f"mpi4py is built against {library}, not the MPI of this mpiexec; use the mpiexec of that MPI, "
+        cause = (f"mpi4py is built against {mpi_library(MPI)}, not the MPI of this mpiexec; use the mpiexec of that MPI, "
                  "or rebuild mpi4py for this one (pip install --force-reinstall --no-binary mpi4py mpi4py)")
     except (ImportError, RuntimeError):
         cause = "mpi4py is not installed or cannot load its MPI library (pip install mpi4py)"

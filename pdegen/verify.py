@@ -84,7 +84,8 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None,
     500 samples of recipes/darcy.yaml took)."""
     report = VerifyReport(str(path))
     with open_dataset(path) as ds:
-        data = ds.recipe().data
+        recipe = ds.recipe()
+        data = recipe.data
         report.rtol, report.dtype = data["solver"]["rtol"], data["output"]["dtype"]
         done = ds["done"][:]
         rows = np.flatnonzero(done)
@@ -96,7 +97,7 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None,
             report.problems.append(f"{_row_ranges(missing)}: not written ({missing.size} of {done.size} rows; "
                                    "done is false): resume the build with pdegen build RECIPE --resume")
         mine = rows[rank * rows.size // size:(rank + 1) * rows.size // size]
-        _check_rows(ds, data, mine, report, progress)
+        _check_rows(ds, recipe, mine, report, progress)
     if comm is not None and size > 1:
         parts = comm.gather(report, root=0)
         if rank == 0:
@@ -104,9 +105,10 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None,
     return report
 
 
-def _check_rows(ds, data, rows: np.ndarray, report: VerifyReport, progress) -> None:
+def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) -> None:
     """Check ``rows`` (sorted) into ``report``, reading each store chunk once."""
-    family, grid = ds.recipe().family, grid_of(data)
+    data, family = recipe.data, recipe.family
+    grid = grid_of(data)
     rtol = report.rtol
     stored = stored_parameters(data)
     out = f"outputs/{OUTPUT_NAME}"

@@ -399,3 +399,22 @@ def test_progress_without_a_terminal_is_a_line_every_so_often(tmp_path, monkeypa
     assert "(50%)" in lines[1] and " left" in lines[1]
     quiet = CliRunner().invoke(main, ["build", str(path), "-q", "--overwrite"])
     assert "solving" not in quiet.output
+
+
+def test_the_recorded_mpi_library_is_one_clean_line():
+    """Open MPI's version string ends in a NUL and runs over several lines: the store records
+    (and the launcher check names) its first line without them."""
+    from pdegen.mpi import mpi_library
+
+    class OpenMPI:
+        @staticmethod
+        def Get_library_version():
+            return "Open MPI v4.1.6, package: Debian OpenMPI, ident: 4.1.6\nrepo rev: v4.1.6\x00"
+
+    class MPICH:
+        @staticmethod
+        def Get_library_version():
+            return "MPICH Version:\t4.0.2\nMPICH Release date:\tThu Mar 31 11:39:20 CDT 2022\n"
+
+    assert mpi_library(OpenMPI) == "Open MPI v4.1.6, package: Debian OpenMPI, ident: 4.1.6"
+    assert mpi_library(MPICH) == "MPICH Version: 4.0.2"

@@ -104,8 +104,7 @@ def footprint(recipe: dict) -> tuple[dict[str, int], int]:
     Zarr data files it can write (one per chunk, or per shard when sharding, of every
     array; zarr skips chunks that hold only the fill value)."""
     sizes = {spec.path: int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize for spec in dataset_layout(recipe)}
-    per_file = write_unit(recipe) if recipe["output"].get("shard_samples") else min(
-        recipe["output"]["chunk_samples"], recipe["samples"])
+    per_file = write_unit(recipe)
     files = sum(-(-spec.shape[0] // per_file) if spec.per_sample else 1 for spec in dataset_layout(recipe))
     return sizes, files
 
