@@ -27,8 +27,9 @@ import threading
 class StopRequest:
     """Context manager that takes over SIGINT (main thread only; elsewhere it does
     nothing) and restores the previous handler on exit; ``requested`` says whether a stop
-    was asked for (the build's sample loop raises it as KeyboardInterrupt). ``announce``: say on stderr that the
-    build stops after the current sample (one rank of an MPI run should)."""
+    was asked for (the build's sample loop raises it as KeyboardInterrupt). ``announce``:
+    say on stderr that the build stops after the current sample (one rank of an MPI run
+    should)."""
 
     def __init__(self, announce: bool = True):
         self.requested, self.announce = False, announce
