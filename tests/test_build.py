@@ -117,6 +117,7 @@ def test_resume_refuses_a_store_whose_written_rows_are_in_another_order(tmp_path
     assert result.exit_code == 2 and "cannot resume: the stored solve order differs" in result.output
     assert not group["done"][4:].any()  # nothing written
 
+
 def test_resume_of_a_complete_store_does_nothing(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     CliRunner().invoke(main, ["build", str(path), "-q"])
