@@ -163,6 +163,7 @@ def test_one_process_commands_refuse_several_copies_under_mpiexec(tmp_path, comm
         said = f"pdegen {command} runs in one process, but mpiexec started 2" in result.stderr
         assert said == (rank == 0), result.stderr
 
+
 def test_bench_compares_strategies_and_checks_residuals(tmp_path):
     pytest.importorskip("petsc4py")
     path = write_recipe(tmp_path, small_recipe(tmp_path, **{"solver.backend": "petsc"}))

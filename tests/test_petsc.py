@@ -187,7 +187,6 @@ def test_reused_gamg_preconditioner_stays_consistent_after_in_place_updates():
     assert max(iterations) <= 3 * iterations[0] + 5, iterations
 
 
-
 def test_a_users_own_petsc_pc_is_applied_as_given():
     """``solve(A, b, M=pc)`` with a PETSc PC the caller set up: the solver applies that PC
     (same iterations as the same PC built by name) and keeps it for later systems."""
@@ -212,6 +211,7 @@ def test_a_users_own_petsc_pc_is_applied_as_given():
     assert info2.converged and np.linalg.norm(b2 - A2 @ x2) / np.linalg.norm(b2) <= 1e-8
     unpreconditioned = GCRODR(m=30, k=10, rtol=1e-8, backend="petsc").solve(A, b)[1]
     assert unpreconditioned.iterations != reference.iterations  # Jacobi matters here, so the check above can fail
+
 
 def test_petsc_options_are_scoped_to_their_solver():
     from petsc4py import PETSc
