@@ -72,6 +72,27 @@ def test_a_store_without_normalisation_statistics_gets_them_from_its_train_rows(
     assert float(data.output_normalizer.std) != 1.0  # not the identity it used to fall back to
 
 
+def test_training_on_a_partial_store_computes_its_statistics_once(store, tmp_path, monkeypatch):
+    """train() hands the train split's statistics to the val and test datasets: each field's
+    train rows are read once, not once per split, and all splits normalise alike."""
+    import shutil
+
+    import zarr
+
+    import pdegen.train.dataset as dataset
+    from pdegen.train.loop import train
+    copy = tmp_path / "partial.zarr"
+    shutil.copytree(store, copy)
+    del zarr.open_group(str(copy), mode="r+").attrs["normalization"]
+    calls, real = [], dataset.train_moments
+    monkeypatch.setattr(dataset, "train_moments", lambda ds, name: calls.append(name) or real(ds, name))
+    train(copy, epochs=1, batch_size=8, device="cpu", out=tmp_path / "run", modes=4, width=8)
+    assert len(calls) == len(set(calls)) and {"inputs/coefficient", "outputs/solution"} <= set(calls)
+    reference = PDEDataset(store, "test")  # the complete store's stored statistics
+    given = PDEDataset(copy, "test", statistics=PDEDataset(copy, "train").statistics)
+    assert torch.allclose(given.output_normalizer.std, reference.output_normalizer.std, rtol=1e-12)
+
+
 def test_batches_are_written_once_and_handed_on_without_a_copy(store, monkeypatch):
     from pdegen.train.dataset import _stack
     data = PDEDataset(store, "train", coordinates=True)

@@ -32,8 +32,19 @@ from .normalize import Normalizer
 
 
 class PDEDataset(Dataset):
+    """The rows of one ``split`` ("train", "val", "test"; None: all written rows) of a store.
+
+    ``inputs``/``outputs``: store paths to use (default: all ``inputs/*`` and scalar
+    ``params/*``; all ``outputs/*``). ``normalize`` with the store's train-split statistics
+    (its ``normalization`` attribute, or ``statistics``, a ``{path: {"mean", "std"}}`` such
+    as another split's ``.statistics``, or else computed from the written train rows).
+    ``subsample`` takes every k-th cell; ``coordinates`` appends the cell-centre
+    coordinates as channels.
+    """
+
     def __init__(self, path, split: str | None = "train", inputs=None, outputs=None, normalize: bool = True,
-                 subsample: int = 1, coordinates: bool = False, dtype=torch.float32, cache_chunks: int = 32):
+                 subsample: int = 1, coordinates: bool = False, dtype=torch.float32, cache_chunks: int = 32,
+                 statistics: dict | None = None):
         self.path, self.split, self.subsample, self.coordinates, self.dtype = str(path), split, int(subsample), \
             coordinates, dtype
         self.cache_chunks = int(cache_chunks)
@@ -51,10 +62,12 @@ class PDEDataset(Dataset):
             self.rows_per_chunk = rows_per_chunk(ds, self.outputs[0])
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
             self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
-            stats = ds.attrs.get("normalization", {})
+            stats = {**ds.attrs.get("normalization", {}), **(statistics or {})}
             if normalize:  # a build still running or stopped part-way has not written them yet
                 stats = {**stats, **{p: train_moments(ds, p) for p in [*self.inputs, *self.outputs]
                                      if p not in stats}}
+            # per field {"mean", "std", ...}: hand them to the other splits' datasets
+            self.statistics = {p: stats[p] for p in [*self.inputs, *self.outputs] if p in stats}
             self.input_normalizer = _normalizer([stats.get(p) for p in self.inputs],
                                                 [1] * len(self.inputs)) if normalize else None
             self.output_normalizer = _normalizer([stats.get(p) for p in self.outputs],

@@ -183,7 +183,10 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         raise ValueError(f"cuda_graph=True needs a CUDA device; the device is {dev}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = {split: PDEDataset(store, split, subsample=subsample, coordinates=True) for split in ("train", "val", "test")}
+    data = {"train": PDEDataset(store, "train", subsample=subsample, coordinates=True)}
+    for split in ("val", "test"):  # the train split's statistics, computed once for a partial store
+        data[split] = PDEDataset(store, split, subsample=subsample, coordinates=True,
+                                 statistics=data["train"].statistics)
     with open_dataset(store) as ds:
         done = ds["done"][:]
     if not done.all():
