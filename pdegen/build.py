@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from .interrupt import StopRequest
 from .mpi import launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
+from .progress import progress
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters, write_unit)
 from .store.normalization import RunningMoments
@@ -423,40 +423,10 @@ def _max_op():
         return None
 
 
-# Without a terminal (batch jobs, and every rank under mpiexec), progress is a line this often.
-PROGRESS_LINE_SECONDS = 30.0
-
-
 def _progress(total: int, disable: bool, groups: int = 1):
-    """Rank 0's progress: a bar on a terminal, else a line every PROGRESS_LINE_SECONDS (a
-    build shorter than that prints none). Under MPI it counts group 0's segment, which the
-    others match to within a chunk (the segments are balanced)."""
-    from tqdm import tqdm
-    desc = "solving" if groups == 1 else f"solving (group 0 of {groups})"
-    if disable or sys.stderr.isatty():
-        return tqdm(total=total, unit="sample", disable=disable, dynamic_ncols=True, desc=desc)
-    return _ProgressLines(total, desc)
-
-
-class _ProgressLines:
-    """Progress for logs: ``solving: 1200/5000 samples (24%), 45.1/s, about 1 min 24 s left``."""
-
-    def __init__(self, total: int, desc: str):
-        self.total, self.desc, self.count = total, desc, 0
-        self.start = self.last = time.perf_counter()
-
-    def update(self, n: int = 1) -> None:
-        self.count += n
-        now = time.perf_counter()
-        if now - self.last >= PROGRESS_LINE_SECONDS and self.count < self.total:
-            self.last = now
-            rate = self.count / max(now - self.start, 1e-9)
-            left = int(round((self.total - self.count) / rate))
-            print(f"{self.desc}: {self.count}/{self.total} samples ({100 * self.count // self.total}%), "
-                  f"{rate:.1f}/s, about {left // 60} min {left % 60} s left", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass
+    """Rank 0's progress; under MPI it counts group 0's segment, which the others match to
+    within a chunk (the segments are balanced)."""
+    return progress(total, "solving" if groups == 1 else f"solving (group 0 of {groups})", disable)
 
 
 class _Segment:

@@ -313,24 +313,26 @@ def verify(store, samples, seed, quiet):
     failed. Exit status 0 when everything checks out, 1 otherwise. Under
     `mpiexec -n P` the ranks share the rows and rank 0 reports.
     """
-    from tqdm import tqdm
-
+    from .progress import progress
     from .verify import verify_store
     _open(store).close()
     comm = _world_or_exit()
     rank = comm.Get_rank() if comm is not None else 0
-    with tqdm(unit="sample", disable=quiet or rank > 0 or not sys.stderr.isatty(), desc="verifying") as bar:
-        try:
-            report = verify_store(store, samples, seed, progress=bar, comm=comm)
-        except KeyboardInterrupt:  # not exit status 1, which says the store has problems
-            if rank == 0:
-                click.echo(f"\ninterrupted after {bar.n} checked samples: no verdict", err=True)
-            sys.exit(130)
-        except Exception as error:  # one rank failing must not leave the others waiting in the gather
-            if comm is not None:
-                from .mpi import abort_on_error
-                abort_on_error(comm, error)
-            raise
+    desc = "verifying" if comm is None else f"verifying (rank 0 of {comm.Get_size()})"
+    bar = progress(None, desc, disable=quiet or rank > 0)
+    try:
+        report = verify_store(store, samples, seed, progress=bar, comm=comm)
+    except KeyboardInterrupt:  # not exit status 1, which says the store has problems
+        if rank == 0:
+            click.echo(f"\ninterrupted after {bar.n} checked samples: no verdict", err=True)
+        sys.exit(130)
+    except Exception as error:  # one rank failing must not leave the others waiting in the gather
+        if comm is not None:
+            from .mpi import abort_on_error
+            abort_on_error(comm, error)
+        raise
+    finally:
+        bar.close()
     ok = report.ok
     if comm is not None:  # rank 0 holds the whole report: it speaks, and every rank exits with its status
         ok = comm.bcast(ok, root=0)

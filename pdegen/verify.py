@@ -97,6 +97,8 @@ def verify_store(path, samples: int | None = None, seed: int = 0, progress=None,
             report.problems.append(f"{_row_ranges(missing)}: not written ({missing.size} of {done.size} rows; "
                                    "done is false): resume the build with pdegen build RECIPE --resume")
         mine = rows[rank * rows.size // size:(rank + 1) * rows.size // size]
+        if progress is not None:
+            progress.reset(total=int(mine.size))
         _check_rows(ds, recipe, mine, report, progress)
     if comm is not None and size > 1:
         parts = comm.gather(report, root=0)

@@ -389,10 +389,11 @@ def test_build_from_python_refuses_a_launcher_whose_processes_each_see_one_rank(
 
 
 def test_progress_without_a_terminal_is_a_line_every_so_often(tmp_path, monkeypatch):
-    """Batch jobs and every rank under mpiexec have no terminal for a bar: rank 0 prints a
-    progress line every PROGRESS_LINE_SECONDS instead (here every sample, but the last)."""
-    import pdegen.build
-    monkeypatch.setattr(pdegen.build, "PROGRESS_LINE_SECONDS", 0.0)
+    """Batch jobs and every rank under mpiexec have no terminal for a bar: rank 0 of a build
+    or a verify prints a progress line every PROGRESS_LINE_SECONDS instead (here every
+    sample, but the last)."""
+    import pdegen.progress
+    monkeypatch.setattr(pdegen.progress, "PROGRESS_LINE_SECONDS", 0.0)
     path = write_recipe(tmp_path, small_recipe(tmp_path, samples=4))
     result = CliRunner().invoke(main, ["build", str(path)])
     lines = [line for line in result.output.splitlines() if line.startswith("solving:")]
@@ -400,6 +401,9 @@ def test_progress_without_a_terminal_is_a_line_every_so_often(tmp_path, monkeypa
     assert "(50%)" in lines[1] and " left" in lines[1]
     quiet = CliRunner().invoke(main, ["build", str(path), "-q", "--overwrite"])
     assert "solving" not in quiet.output
+    verify = CliRunner().invoke(main, ["verify", str(tmp_path / "tiny.zarr")])
+    lines = [line for line in verify.output.splitlines() if line.startswith("verifying:")]
+    assert [line.split(" samples")[0] for line in lines] == ["verifying: 1/4", "verifying: 2/4", "verifying: 3/4"]
 
 
 def test_the_recorded_mpi_library_is_one_clean_line():
