@@ -60,6 +60,16 @@ def have_petsc() -> bool:
         return False
 
 
+def mpi_env(**extra) -> dict:
+    """The environment to start mpiexec with: this interpreter's ``os.environ``, passed
+    explicitly. Without ``env=`` a child inherits the C-level environment, to which an MPI
+    initialised in this process (any in-process build imports mpi4py) may have added its
+    own variables; Open MPI's singleton initialisation does, and an mpiexec started with
+    them exited with status 1 and no output (the GPU machine's Open MPI, after any test
+    that built a store in-process)."""
+    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", **extra}
+
+
 def mpiexec() -> str | None:
     """The mpiexec to launch MPI tests with; None without one or without mpi4py (a GPU machine's
     Open MPI without mpi4py would start processes that each see a world of one)."""

@@ -12,7 +12,7 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from conftest import mpiexec, needs_petsc, small_recipe, write_recipe
+from conftest import mpi_env, mpiexec, needs_petsc, small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.store import open_dataset
 
@@ -133,7 +133,7 @@ def mpi_build(tmp_path, name, ranks, **changes):
                                        "output.path": str(tmp_path / name), **changes})
     path = write_recipe(tmp_path, recipe, f"{name}.yaml")
     subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "build", str(path), "-q"],
-                   check=True, timeout=180, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+                   check=True, timeout=180, env=mpi_env())
     return open_dataset(tmp_path / name)
 
 
@@ -210,7 +210,7 @@ def test_a_failing_rank_aborts_the_job_instead_of_hanging(tmp_path):
     recipe = small_recipe(tmp_path, **{"samples": 16, "output.chunk_samples": 4})
     script = Path(__file__).parent / "mpi_scripts" / "failing_rank.py"
     result = subprocess.run([mpiexec(), "-n", "2", sys.executable, str(script), str(write_recipe(tmp_path, recipe))],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=mpi_env())
     assert result.returncode != 0
     assert "injected failure on rank 1" in result.stderr, (result.returncode, result.stdout, result.stderr)
 
@@ -299,7 +299,8 @@ def test_helmholtz_over_several_ranks_per_system_needs_mumps(tmp_path):
     recipe.update({"grid": {"shape": [16, 16]}, "samples": 4, "ranks_per_system": 2,
                    "output": {"path": str(tmp_path / "h.zarr")}})
     result = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "pdegen.cli", "build",
-                             str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120)
+                             str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120,
+                            env=mpi_env())
     assert result.returncode == 2, result.stderr
     assert "helmholtz needs a direct solve" in result.stderr and "use ranks_per_system: 1" in result.stderr
     assert not (tmp_path / "h.zarr").exists()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import mpiexec, needs_petsc
+from conftest import mpi_env, mpiexec, needs_petsc
 from problems import darcy_sequence
 
 pytestmark = needs_petsc
@@ -228,7 +228,7 @@ def test_petsc_options_are_scoped_to_their_solver():
 def run_mpi(ranks, out, kind, pc):
     command = [mpiexec(), "-n", str(ranks), sys.executable, str(HERE / "mpi_scripts" / "solve_sequence.py"),
                str(out), kind, pc]
-    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    subprocess.run(command, check=True, timeout=300, capture_output=True, env=mpi_env())
     return np.load(out)
 
 

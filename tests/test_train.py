@@ -11,7 +11,7 @@ pytest.importorskip("neuralop")
 
 from click.testing import CliRunner  # noqa: E402
 
-from conftest import mpiexec, small_recipe, write_recipe  # noqa: E402
+from conftest import mpi_env, mpiexec, small_recipe, write_recipe  # noqa: E402
 from pdegen.cli import main  # noqa: E402
 from pdegen.store import open_dataset  # noqa: E402
 from pdegen.train import PDEDataset, make_loader  # noqa: E402
@@ -406,7 +406,8 @@ def test_an_hdf5_store_written_in_parts_loads_the_same_rows(tmp_path):
     recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 4, "output.format": "hdf5",
                                        "output.path": str(store)})
     result = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "pdegen.cli", "build",
-                             str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120)
+                             str(write_recipe(tmp_path, recipe)), "-q"], capture_output=True, text=True, timeout=120,
+                            env=mpi_env())
     assert result.returncode == 0, (result.stdout, result.stderr)
     with h5py.File(store) as f:
         assert f["outputs/solution"].is_virtual

@@ -1,6 +1,5 @@
 """pdegen verify: clean stores pass; corrupted solutions, inputs, NaNs, unwritten rows fail."""
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from conftest import mpiexec, small_recipe, write_recipe
+from conftest import mpi_env, mpiexec, small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.verify import verify_store
 
@@ -137,7 +136,7 @@ def test_verify_under_mpi_splits_the_rows_and_reports_once(tmp_path, fmt):
     for ranks in (2, 3):
         result = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "verify",
                                  str(store)], capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+                                env=mpi_env())
         assert result.returncode == 1, result.stderr
         assert result.stderr.splitlines() == [f"  {p}" for p in serial.problems]
         assert result.stdout.strip() == serial.summary() and "9 samples checked" in result.stdout
