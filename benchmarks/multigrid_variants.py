@@ -1,7 +1,7 @@
 """Geometric multigrid variants (solvers.multigrid) side by side: C order or red-black
 numbering of every level, 0-2 full-multigrid start cycles before CG, restriction by a
-stored P^T or by PETSc's transpose product, W-cycles or two smoothing sweeps. The planner's MG_VARIANTS table comes from
-this.
+stored P^T or by PETSc's transpose product, W-cycles or two smoothing sweeps. The
+planner's MG_VARIANTS table comes from this.
 
 Each case solves one recipe's systems in sequence, as `pdegen build` does (one
 KSPSolver per variant, warm start from that variant's previous solution, matrix and
