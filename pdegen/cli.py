@@ -227,6 +227,7 @@ def info(store, as_json):
             "preconditioner": ds.attrs.get("plan", {}).get("preconditioner"),
             "ordering": ds.attrs.get("ordering", {}).get("method"),
             "rtol": ds.attrs["recipe"]["solver"]["rtol"],
+            "bytes": _store_bytes(ds, store),
         }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -246,6 +247,23 @@ def info(store, as_json):
         if q:
             click.echo(f"  {key:<11}" + "  ".join(f"{k} {fmt.format(v)}" for k, v in q.items()))
     click.echo(f"  rtol       {report['rtol']:.1e}")
+    size = report["bytes"]
+    from .store.layout import format_bytes
+    click.echo(f"  size       {format_bytes(size['data'])} of arrays, {format_bytes(size['on_disk'])} on disk "
+               f"(compressed {size['data'] / max(size['on_disk'], 1):.2f}x)")
+
+
+def _store_bytes(ds, store) -> dict:
+    """The arrays' bytes before compression, and the files' bytes on disk (with an HDF5
+    store's part files)."""
+    from .store.hdf5 import parts_dir
+    from .store.layout import footprint
+    sizes, _ = footprint(ds.recipe().data)
+    files = [Path(store)] if Path(store).is_file() else []
+    for folder in (Path(store), parts_dir(store)):
+        if folder.is_dir():
+            files += [f for f in folder.rglob("*") if f.is_file()]
+    return {"data": sum(sizes.values()), "on_disk": sum(f.stat().st_size for f in files)}
 
 
 def _percentiles(values) -> dict:
@@ -399,7 +417,8 @@ def plot(store, sample_id, out):
 @click.option("--width", type=int, default=32, show_default=True, help="Hidden channels.")
 @click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train on every k-th grid point.")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
+              show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
 @click.option("--no-amp", is_flag=True, help="Disable bfloat16 mixed precision on CUDA.")
 @click.option("--resume", is_flag=True,

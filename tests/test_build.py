@@ -1,5 +1,6 @@
 """Builds end to end: failures recorded as failed, resume after SIGKILL, multi-rank builds."""
 
+import json
 import os
 import signal
 import subprocess
@@ -166,7 +167,11 @@ def test_multi_rank_builds_match_serial(tmp_path, fmt):
         assert_same_dataset(one, other)
         assert other.attrs["summary"]["processes"] == ranks
         if fmt == "hdf5":  # one part file per process group behind virtual datasets
-            assert len(list((tmp_path / f"p{ranks}.{suffix}.parts").glob("part-*.h5"))) == ranks
+            parts = list((tmp_path / f"p{ranks}.{suffix}.parts").glob("part-*.h5"))
+            assert len(parts) == ranks
+            info = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / f"p{ranks}.{suffix}"), "--json"]).output)
+            on_disk = sum(f.stat().st_size for f in [tmp_path / f"p{ranks}.{suffix}", *parts])
+            assert info["bytes"]["on_disk"] == on_disk  # the part files count
     shared = mpi_build(tmp_path, f"shared.{suffix}", 2, **{"output.format": fmt, "ranks_per_system": 2,
                                                            "solver.method": "cg", "solver.preconditioner": "gamg"})
     assert_same_dataset(one, shared)

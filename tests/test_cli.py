@@ -92,6 +92,9 @@ def test_plan_says_what_the_store_will_hold(tmp_path, sharded):
             units, written = units + 1, written + (not empty)
     data_files = [f for f in (tmp_path / "tiny.zarr").rglob("*") if f.is_file() and f.name != "zarr.json"]
     assert files == units == 13 * (3 if sharded else 5) + 2 and len(data_files) == written < units
+    info = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr"), "--json"]).output)
+    all_files = [f for f in (tmp_path / "tiny.zarr").rglob("*") if f.is_file()]
+    assert info["bytes"] == {"data": sum(sizes.values()), "on_disk": sum(f.stat().st_size for f in all_files)}
 
 
 def test_info_rejects_non_store(tmp_path):

@@ -115,8 +115,9 @@ def describe_footprint(recipe: dict) -> str:
     output = recipe["output"]
     fields = sorted((path for path in sizes if path.startswith(("inputs/", "outputs/"))), key=sizes.get, reverse=True)
     rest = sum(sizes.values()) - sum(sizes[p] for p in fields)
-    parts = ", ".join([f"{p} {_bytes(sizes[p])}" for p in fields] + [f"the rest {_bytes(rest)}"])
-    line = f"store: {output['path']} ({output['format']}), {_bytes(sum(sizes.values()))} before compression ({parts})"
+    parts = ", ".join([f"{p} {format_bytes(sizes[p])}" for p in fields] + [f"the rest {format_bytes(rest)}"])
+    total = format_bytes(sum(sizes.values()))
+    line = f"store: {output['path']} ({output['format']}), {total} before compression ({parts})"
     if output["format"] == "zarr":
         unit = "shard" if output.get("shard_samples") else "chunk"
         line += f"; up to {files:,} {unit} files"
@@ -125,7 +126,8 @@ def describe_footprint(recipe: dict) -> str:
     return line
 
 
-def _bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
+    """1536 -> "1.5 KiB"."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
