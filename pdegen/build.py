@@ -26,7 +26,7 @@ from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
 from .grid import Grid
 from .interrupt import StopRequest
-from .mpi import launch_mismatch, mpi_library, world
+from .mpi import SerialComm, launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import Plan, make_plan, make_solver
 from .progress import progress
@@ -113,7 +113,7 @@ def solve_order(recipe: dict, family, plan: Plan, features: np.ndarray | None = 
     if not ordered(recipe, plan):
         return np.arange(n, dtype=np.int64), {"method": "none"}
     if features is None:
-        features = np.stack([sample_features(recipe, family, i) for i in range(n)])
+        features = gather_features(recipe, family, SerialComm())
     order = greedy_order(features) if plan.ordering == "greedy" else kdtree_order(features)
     random_length = tour_length(features, np.random.default_rng(0).permutation(n))
     return order, {"method": plan.ordering, "tour_length": tour_length(features, order),

@@ -43,18 +43,25 @@ def _load(recipe, overrides):
         sys.exit(2)
 
 
+def _refuse_launch(message: str) -> None:
+    """Exit with status 2, saying why once: from the launcher's rank 0, since the processes
+    cannot rely on MPI to tell them apart here."""
+    from .mpi import launcher_rank
+    if launcher_rank() == 0:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
 def _world_or_exit():
     """MPI's world communicator when launched by mpiexec (None otherwise); exit status 2 when
     the launcher and MPI disagree (see :func:`pdegen.mpi.launch_mismatch`)."""
-    from .mpi import launch_mismatch, launched_under_mpi, launcher_rank, world
+    from .mpi import launch_mismatch, launched_under_mpi, world
     if not launched_under_mpi():
         return None
     comm = world()
     mismatch = launch_mismatch(comm)
-    if mismatch:
-        if launcher_rank() == 0:  # each process thinks it is rank 0 of 1: say it once
-            click.echo(f"error: {mismatch}", err=True)
-        sys.exit(2)
+    if mismatch:  # each process thinks it is rank 0 of 1
+        _refuse_launch(mismatch)
     return comm
 
 
@@ -62,13 +69,11 @@ def _one_process_only(command: str) -> None:
     """Exit with status 2 when an MPI launcher started several copies of a command that
     runs in one process (each copy would do the whole job, and train's would overwrite
     each other's checkpoints)."""
-    from .mpi import launcher_rank, launcher_size
+    from .mpi import launcher_size
     started = launcher_size()
     if started and started > 1:
-        if launcher_rank() == 0:
-            click.echo(f"error: pdegen {command} runs in one process, but mpiexec started {started}: each would "
-                       f"do the whole job; run it without mpiexec", err=True)
-        sys.exit(2)
+        _refuse_launch(f"pdegen {command} runs in one process, but mpiexec started {started}: each would do the "
+                       "whole job; run it without mpiexec")
 
 
 def _rank() -> int:

@@ -80,8 +80,9 @@ def launch_mismatch(comm) -> str | None:
     launcher = "Open MPI's" if "OMPI_COMM_WORLD_SIZE" in os.environ else "a PMI (MPICH-style)"
     try:
         from mpi4py import MPI
-        cause = (f"mpi4py is built against {mpi_library(MPI)}, not the MPI of this mpiexec; use the mpiexec of that MPI, "
-                 "or rebuild mpi4py for this one (pip install --force-reinstall --no-binary mpi4py mpi4py)")
+        cause = (f"mpi4py is built against {mpi_library(MPI)}, not the MPI of this mpiexec; use the mpiexec "
+                 "of that MPI, or rebuild mpi4py for this one (pip install --force-reinstall --no-binary mpi4py "
+                 "mpi4py)")
     except (ImportError, RuntimeError):
         cause = "mpi4py is not installed or cannot load its MPI library (pip install mpi4py)"
     return (f"{launcher} mpiexec started {started} processes, but each one sees an MPI world of 1 process: "

@@ -14,6 +14,11 @@ from pdegen.recipe import load_recipe
 from pdegen.store import open_dataset
 
 
+def interrupt(*args, **kwargs):
+    """Stands in for a function that Ctrl-C stops."""
+    raise KeyboardInterrupt
+
+
 def test_build_info_plot(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     result = CliRunner().invoke(main, ["build", str(path)])
@@ -272,10 +277,7 @@ def test_an_interrupted_build_says_how_to_resume_it_with_the_same_overrides(tmp_
     import shlex
 
     import pdegen.build
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(pdegen.build, "build", interrupted)
+    monkeypatch.setattr(pdegen.build, "build", interrupt)
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     out = tmp_path / "my store.zarr"
     result = CliRunner().invoke(main, ["build", str(path), "--samples", "5", "--out", str(out),
@@ -302,13 +304,10 @@ def test_interrupted_verify_and_bench_exit_130_not_1(tmp_path, monkeypatch):
     """Ctrl-C in verify must not read as "the store has problems" (exit status 1)."""
     import pdegen.bench
     import pdegen.verify
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
-    monkeypatch.setattr(pdegen.verify, "verify_store", interrupted)
-    monkeypatch.setattr(pdegen.bench, "run_bench", interrupted)
+    monkeypatch.setattr(pdegen.verify, "verify_store", interrupt)
+    monkeypatch.setattr(pdegen.bench, "run_bench", interrupt)
     verify = CliRunner().invoke(main, ["verify", str(tmp_path / "tiny.zarr")])
     assert verify.exit_code == 130 and "interrupted after 0 checked samples: no verdict" in verify.output
     bench = CliRunner().invoke(main, ["bench", str(path), "--samples", "2"])
@@ -321,10 +320,7 @@ def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch
 
     pytest.importorskip("torch")
     import pdegen.train.loop
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(pdegen.train.loop, "train", interrupted)
+    monkeypatch.setattr(pdegen.train.loop, "train", interrupt)
     store = tmp_path / "s.zarr"
     store.mkdir()
     out = tmp_path / "run"
