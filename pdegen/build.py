@@ -177,13 +177,18 @@ def _check_output(recipe, overwrite: bool, resume: bool) -> str:
 
 def _check_writable(path: Path) -> None:
     """Fail before any work when the store could not be created: the nearest existing
-    folder above it must be a folder this process can write."""
+    folder above it must be a folder this process can write, and no folder above it a
+    Zarr store (the new store would become a group inside that one)."""
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise BuildError(f"{path}: cannot create the store: {parent} is not a folder this process can write; "
                          "choose another output.path (or --out)")
+    for folder in (parent, *parent.parents):
+        if (folder / "zarr.json").is_file() or (folder / ".zgroup").is_file():
+            raise BuildError(f"{path}: cannot create the store inside the Zarr store {folder}; "
+                             "choose an output.path (or --out) outside it")
 
 
 def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:

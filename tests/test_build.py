@@ -365,6 +365,15 @@ def test_an_output_path_that_cannot_be_created_is_bad_input(tmp_path, monkeypatc
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
     assert result.exit_code == 2 and f"{blocker} is not a folder this process can write" in result.output
 
+    # Inside another store (here two levels down), it would become a group of that store.
+    outer = tmp_path / "outer.zarr"
+    zarr.open_group(str(outer), mode="w")
+    before = sorted(p.relative_to(outer) for p in outer.rglob("*"))
+    recipe = small_recipe(tmp_path, **{"output.path": str(outer / "more" / "s.zarr")})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 2 and f"inside the Zarr store {outer};" in result.output, result.output
+    assert sorted(p.relative_to(outer) for p in outer.rglob("*")) == before
+
     import pdegen.build
 
     def refused(path, *args, **kwargs):  # e.g. a full disk, after the store's folder was made
