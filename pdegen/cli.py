@@ -232,7 +232,7 @@ def info(store, as_json):
             "preconditioner": ds.attrs.get("plan", {}).get("preconditioner"),
             "ordering": ds.attrs.get("ordering", {}).get("method"),
             "rtol": ds.attrs["recipe"]["solver"]["rtol"],
-            "bytes": _store_bytes(ds, store),
+            "bytes": _store_bytes(ds, store, int(done.sum())),
         }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -254,21 +254,28 @@ def info(store, as_json):
     click.echo(f"  rtol       {report['rtol']:.1e}")
     size = report["bytes"]
     from .store.layout import format_bytes
-    click.echo(f"  size       {format_bytes(size['data'])} of arrays, {format_bytes(size['on_disk'])} on disk "
-               f"(compressed {size['data'] / max(size['on_disk'], 1):.2f}x)")
+    arrays = f"{format_bytes(size['data'])} of arrays"
+    if size["written"] < size["data"]:  # a partial store: compare the disk with what is written
+        arrays += f" when complete, {format_bytes(size['written'])} written"
+    click.echo(f"  size       {arrays}, {format_bytes(size['on_disk'])} on disk "
+               f"(compressed {size['written'] / max(size['on_disk'], 1):.2f}x)")
 
 
-def _store_bytes(ds, store) -> dict:
-    """The arrays' bytes before compression, and the files' bytes on disk (with an HDF5
-    store's part files)."""
+def _store_bytes(ds, store, done: int) -> dict:
+    """The arrays' bytes before compression (``data``; ``written``: of the ``done`` rows
+    written so far, with the arrays that are not per sample), and the files' bytes on
+    disk (with an HDF5 store's part files)."""
     from .store.hdf5 import parts_dir
-    from .store.layout import footprint
-    sizes, _ = footprint(ds.recipe().data)
+    from .store.layout import dataset_layout, footprint
+    data = ds.recipe().data
+    sizes, _ = footprint(data)
+    written = sum(sizes[spec.path] * done // spec.shape[0] if spec.per_sample else sizes[spec.path]
+                  for spec in dataset_layout(data))
     files = [Path(store)] if Path(store).is_file() else []
     for folder in (Path(store), parts_dir(store)):
         if folder.is_dir():
             files += [f for f in folder.rglob("*") if f.is_file()]
-    return {"data": sum(sizes.values()), "on_disk": sum(f.stat().st_size for f in files)}
+    return {"data": sum(sizes.values()), "written": written, "on_disk": sum(f.stat().st_size for f in files)}
 
 
 def _percentiles(values) -> dict:

@@ -31,7 +31,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        line = f"{self.path}: {self.checked} samples checked"
+        line = f"{self.path}: {self.checked} sample{'s' if self.checked != 1 else ''} checked"
         if self.checked > self.skipped_residuals:
             line += f", worst residual {self.worst_residual:.2e}"
             if self.rounding > self.rtol:  # say why a residual above rtol can pass

@@ -72,7 +72,7 @@ def test_plan_says_what_the_store_will_hold(tmp_path, sharded):
     one file per chunk (or shard) of every array: checked against a built store."""
     import zarr
 
-    from pdegen.store.layout import dataset_layout, footprint
+    from pdegen.store.layout import dataset_layout, footprint, format_bytes
     changes = {"samples": 10, "output.chunk_samples": 2, "output.shard_samples": 4 if sharded else 0,
                "solver.method": "gmres"}
     path = write_recipe(tmp_path, small_recipe(tmp_path, **changes))
@@ -99,7 +99,17 @@ def test_plan_says_what_the_store_will_hold(tmp_path, sharded):
     assert files == units == 13 * (3 if sharded else 5) + 2 and len(data_files) == written < units
     info = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr"), "--json"]).output)
     all_files = [f for f in (tmp_path / "tiny.zarr").rglob("*") if f.is_file()]
-    assert info["bytes"] == {"data": sum(sizes.values()), "on_disk": sum(f.stat().st_size for f in all_files)}
+    total = sum(sizes.values())
+    assert info["bytes"] == {"data": total, "written": total, "on_disk": sum(f.stat().st_size for f in all_files)}
+    # A partial store (as if stopped after its first 4 rows): the bytes of what is written.
+    group = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")
+    group["done"][4:] = False
+    info = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr"), "--json"]).output)
+    layout = dataset_layout(load_recipe(path).data)
+    per_row = sum(sizes[spec.path] // spec.shape[0] for spec in layout if spec.per_sample)
+    assert info["bytes"]["written"] == total - 6 * per_row and info["bytes"]["data"] == total
+    text = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")]).output
+    assert f"of arrays when complete, {format_bytes(total - 6 * per_row)} written" in text, text
 
 
 def test_info_rejects_non_store(tmp_path):
