@@ -51,6 +51,10 @@ def launcher_size() -> int | None:
     for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):  # Open MPI; MPICH's Hydra, Intel MPI, Slurm's PMI
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
+    # srun --mpi=pmix exports no size of its own: the step's task count. Only with PMIX_RANK,
+    # which srun sets per task: a batch script's own environment has SLURM_* counts too.
+    if "PMIX_RANK" in os.environ and os.environ.get("SLURM_STEP_NUM_TASKS", "").isdigit():
+        return int(os.environ["SLURM_STEP_NUM_TASKS"])
     return None
 
 
@@ -77,7 +81,8 @@ def launch_mismatch(comm) -> str | None:
     started = launcher_size()
     if started is None or started <= 1 or comm.Get_size() > 1:
         return None
-    launcher = "Open MPI's" if "OMPI_COMM_WORLD_SIZE" in os.environ else "a PMI (MPICH-style)"
+    launcher = ("Open MPI's mpiexec" if "OMPI_COMM_WORLD_SIZE" in os.environ
+                else "a PMI (MPICH-style) mpiexec" if "PMI_SIZE" in os.environ else "Slurm's srun (PMIx)")
     try:
         from mpi4py import MPI
         cause = (f"mpi4py is built against {mpi_library(MPI)}, not the MPI of this mpiexec; use the mpiexec "
@@ -85,7 +90,7 @@ def launch_mismatch(comm) -> str | None:
                  "mpi4py)")
     except (ImportError, RuntimeError):
         cause = "mpi4py is not installed or cannot load its MPI library (pip install mpi4py)"
-    return (f"{launcher} mpiexec started {started} processes, but each one sees an MPI world of 1 process: "
+    return (f"{launcher} started {started} processes, but each one sees an MPI world of 1 process: "
             f"{cause}. Stopped before writing anything, as every process would build the whole dataset "
             "into the same store.")
 

@@ -154,7 +154,8 @@ def test_exit_status_is_nonzero_for_bad_recipe(tmp_path):
 
 
 @pytest.mark.parametrize("launcher_env", [{"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "{rank}"},
-                                          {"PMI_SIZE": "2", "PMI_RANK": "{rank}"}])
+                                          {"PMI_SIZE": "2", "PMI_RANK": "{rank}"},
+                                          {"PMIX_RANK": "{rank}", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "{rank}"}])
 def test_a_launcher_whose_processes_each_see_one_rank_is_refused(tmp_path, launcher_env):
     """mpiexec of one MPI with mpi4py built for another: each process sees a world of one and
     would build the whole dataset into the same store. The launcher's environment gives it away
@@ -167,6 +168,14 @@ def test_a_launcher_whose_processes_each_see_one_rank_is_refused(tmp_path, launc
         assert not (tmp_path / "tiny.zarr").exists()
         said = "started 2 processes, but each one sees an MPI world of 1 process" in result.stderr
         assert said == (rank == 0), result.stderr  # said once, by the launcher's rank 0
+
+
+def test_a_batch_scripts_own_slurm_counts_are_not_a_launch(tmp_path):
+    """Inside an sbatch script (no srun) Slurm exports the allocation's task counts too; a
+    plain pdegen build there is one process and must run."""
+    recipe = write_recipe(tmp_path, small_recipe(tmp_path, samples=2))
+    result = run_cli("build", recipe, "-q", env={"SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "0"})
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("command", ["bench", "train"])
