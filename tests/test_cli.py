@@ -268,6 +268,9 @@ def test_bench_counts_a_failure_in_any_round_and_a_nan_residual(tmp_path, monkey
     ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "bjacobi", "greedy")),  # too small to recycle
     ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
     ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
+    # Indefinite with a preconditioner asked for: GMRES stalled with every one, GCRO-DR converged (ablation)
+    ("helmholtz", [64, 64], ["solver.preconditioner=ilu"], ("gcrodr", "ilu", "greedy")),
+    ("helmholtz", [256, 256], ["ranks_per_system=2", "solver.preconditioner=asm"], ("gcrodr", "asm", "greedy")),
 ])
 def test_planner_rules(recipe, shape, changes, expected):
     from pdegen.plan import make_plan
