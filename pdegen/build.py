@@ -227,8 +227,8 @@ def _same_dataset(stored: dict, recipe: dict) -> str | None:
 
 class _Fallbacks:
     """What a failed solve is retried with: a fresh Krylov solve with a stronger
-    preconditioner (no warm start, no recycling), then a direct solve (one rank per
-    system only: PETSc's own LU is sequential)."""
+    preconditioner (no warm start; GMRES(100), or GCRO-DR for symmetric indefinite
+    systems), then a direct solve (one rank per system only: PETSc's own LU is sequential)."""
 
     def __init__(self, plan: Plan, family, rtol: float, maxiter: int, comm, distributed: bool):
         self.plan, self.family, self.rtol, self.comm, self.distributed = plan, family, rtol, comm, distributed
@@ -243,6 +243,12 @@ class _Fallbacks:
             from solvers.direct import ScipyDirect
             return ScipyDirect(self.rtol)
         from solvers.ksp import KSPSolver
+        if stage == "krylov" and self.family.symmetric and not self.family.positive_definite:
+            # Helmholtz-like: restarted GMRES stalls with every preconditioner (GMRES(100) + ASM
+            # too), GCRO-DR + ASM converges (docs/benchmarks.md, ablation)
+            from solvers import GCRODR
+            return GCRODR(m=40, k=20, rtol=self.rtol, maxiter=self.maxiter, backend="petsc", preconditioner="asm",
+                          comm=self.comm, rebuild="always")
         if stage == "krylov":
             pc = "gamg" if self.family.positive_definite else "asm"
             return KSPSolver("gmres", pc, rtol=self.rtol, maxiter=self.maxiter, comm=self.comm,
