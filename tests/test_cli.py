@@ -153,9 +153,11 @@ def test_exit_status_is_nonzero_for_bad_recipe(tmp_path):
     assert result.returncode == 2 and "no such recipe file" in result.stderr
 
 
-@pytest.mark.parametrize("launcher_env", [{"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "{rank}"},
-                                          {"PMI_SIZE": "2", "PMI_RANK": "{rank}"},
-                                          {"PMIX_RANK": "{rank}", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "{rank}"}])
+@pytest.mark.parametrize("launcher_env", [
+    {"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "{rank}"},
+    {"PMI_SIZE": "2", "PMI_RANK": "{rank}"},
+    {"PMIX_RANK": "{rank}", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "{rank}"},  # srun --mpi=pmix
+])
 def test_a_launcher_whose_processes_each_see_one_rank_is_refused(tmp_path, launcher_env):
     """mpiexec of one MPI with mpi4py built for another: each process sees a world of one and
     would build the whole dataset into the same store. The launcher's environment gives it away
