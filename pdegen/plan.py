@@ -35,6 +35,12 @@ DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # 0.64-0.70x at 384², with 1.9x, 2.5x and 2.9x fewer iterations; one rank with ILU,
 # nonsymmetric_crossover: 1.15-1.5x at 128², 0.80-0.91x at 256²).
 GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
+# In 1-D the matrix is tridiagonal and a sparse factorisation costs O(n): the reused
+# Cholesky took 5.4 / 19.4 / 82.7 ms per sample at 16,384 / 65,536 / 262,144 cells against
+# 43 / 195 ms for CG + GAMG, which failed on every sample at 262,144 (docs/benchmarks.md,
+# planner_crossover_1d; rtol 1e-5, as 1e-8 is below double precision's rounding floor from
+# about 30,000 cells on). So direct at any size that fits in memory.
+DIRECT_MAX_UNKNOWNS_1D = 10**7
 # In 3-D, fill makes factorisations expensive: at 24³ Cholesky took 256 ms/sample against
 # 14 ms for CG + ICC (warm start), and at 48³ CG + ICC beat CG + GAMG 171 to 306 ms
 # (docs/benchmarks.md, families_bench and planner notes). No direct solves in 3-D unless
@@ -120,6 +126,8 @@ def make_plan(recipe) -> Plan:
         varies = family.operator_varies(data)
         if ndim > 2:
             limit = DIRECT_MAX_UNKNOWNS_3D
+        elif ndim == 1:
+            limit = DIRECT_MAX_UNKNOWNS_1D
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
         indefinite = family.symmetric and not family.positive_definite
@@ -171,7 +179,11 @@ def make_plan(recipe) -> Plan:
                            f"measured variant in {ndim}-D)")
         elif unknowns <= limit:
             method = "direct"
-            if family.positive_definite:
+            if ndim == 1:
+                reasons.append(f"{unknowns} unknowns in 1-D: the matrix is tridiagonal, its factorisation costs "
+                               "O(n) (measured 4-10x faster than CG + GAMG from 16,384 cells up: docs/benchmarks.md, "
+                               "planner_crossover_1d); sparse factorisation with the symbolic factorisation reused")
+            elif family.positive_definite:
                 reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
                                f"crossover ({limit}): sparse factorisation with the symbolic "
                                "factorisation reused (fixed nonzero pattern)")
