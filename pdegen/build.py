@@ -50,6 +50,9 @@ class BuildSummary:
     fallbacks: int = 0
     seconds: float = 0.0
     iterations: list[int] = field(default_factory=list)
+    rtol: float = 0.0
+    at_floor: int = 0  # failed samples whose residual is at double precision's rounding floor
+    floor: float = 0.0  # the largest such floor
 
     @property
     def ok(self) -> bool:
@@ -63,8 +66,26 @@ class BuildSummary:
         failed = f", {self.failed} FAILED" if self.failed else ""
         fallbacks = f", {self.fallbacks} needed the fallback" if self.fallbacks else ""
         samples = "1 sample" if self.solved == 1 else f"{self.solved} samples"
-        return (f"{self.path}: {samples} solved{resumed} in {self.seconds:.1f} s "
-                f"({rate:.1f}/s){its}{fallbacks}{failed}")
+        line = f"{self.path}: {samples} solved{resumed} in {self.seconds:.1f} s ({rate:.1f}/s){its}{fallbacks}{failed}"
+        if self.at_floor:
+            line += (f"; {self.at_floor} of them stopped at the rounding floor of double precision "
+                     f"(eps ||A| |x|| / ||b|| up to {self.floor:.1e}): solver.rtol {self.rtol:.1e} is out of "
+                     f"reach for these systems, loosen it (e.g. --set solver.rtol={_loosened(self.floor):.0e})")
+        return line
+
+
+def _loosened(floor: float) -> float:
+    """The power of ten at or above a rounding floor (solves land at about a quarter of it)."""
+    return 10.0 ** np.ceil(np.log10(floor))
+
+
+def rounding_floor(A, b: np.ndarray, x: np.ndarray, eps: float = float(np.finfo(np.float64).eps)) -> float:
+    """eps ||A| |x|| / ||b||: about the smallest relative residual ||b - A x|| / ||b|| that
+    arithmetic with unit roundoff ``eps`` can show for ``x`` (a direct solve of a 1-D
+    Darcy system lands at 0.25 of it). Solves are judged against rtol, so an rtol below
+    this cannot be met."""
+    bnorm = float(np.linalg.norm(b)) or 1.0
+    return float(eps * np.linalg.norm(abs(A) @ np.abs(x)) / bnorm)
 
 
 def grid_of(recipe: dict) -> Grid:
@@ -362,7 +383,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     else:
         done = np.zeros(stop - start, dtype=bool)
     splits = assign_splits(n, recipe["split"], split_rng(recipe["seed"]))
-    summary = BuildSummary(str(path), n)
+    summary = BuildSummary(str(path), n, rtol=recipe["solver"]["rtol"])
     moments = {p: RunningMoments() for p in [*stored_parameters(recipe), f"outputs/{OUTPUT_NAME}"]}
     progress = _progress(int((~done).sum()), quiet or rank != 0, group_count)
     t0 = time.perf_counter()
@@ -378,10 +399,12 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     summary.seconds = time.perf_counter() - t0
 
     # Reductions, not gathers of data: counts and moments only (leaders hold them).
-    totals = comm.allreduce(np.array([summary.solved, summary.resumed, summary.failed, summary.fallbacks]))
+    totals = comm.allreduce(np.array([summary.solved, summary.resumed, summary.failed, summary.fallbacks,
+                                      summary.at_floor]))
     all_moments = comm.gather({k: m.as_dict() for k, m in moments.items()}, root=0)
-    summary.solved, summary.resumed, summary.failed, summary.fallbacks = (int(v) for v in totals)
+    summary.solved, summary.resumed, summary.failed, summary.fallbacks, summary.at_floor = (int(v) for v in totals)
     summary.seconds = comm.allreduce(summary.seconds, op=_max_op())
+    summary.floor = comm.allreduce(summary.floor, op=_max_op())
     comm.barrier()
     if rank == 0:
         merged = {}
@@ -397,7 +420,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
             "normalization": merged, "normalization_split": "train",
             "status": "complete" if summary.failed == 0 else "complete-with-failures",
             "completed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "summary": {"failed": summary.failed, "fallbacks": summary.fallbacks,
+            "summary": {"failed": summary.failed, "fallbacks": summary.fallbacks, "at_rounding_floor": summary.at_floor,
                         "seconds": summary.seconds, "processes": size, "ranks_per_system": per_system},
         })
         whole.close()
@@ -570,6 +593,11 @@ class _Segment:
                 full = self.gather(x)
             if not info.converged:
                 self.summary.failed += self.leader
+                if self.group_comm is None and not self.family.time_dependent:  # (one rank holds A)
+                    floor = rounding_floor(system.A, system.b, x)
+                    if info.residual <= 2.0 * floor:
+                        self.summary.at_floor += 1
+                        self.summary.floor = max(self.summary.floor, floor)
             self.summary.solved += self.leader
             self.progress.update(1)
             if not self.leader:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .build import draw_values, grid_of
+from .build import draw_values, grid_of, rounding_floor
 from .store.layout import OUTPUT_NAME, stored_parameters
 from .store.reader import open_dataset
 
@@ -48,10 +48,8 @@ class VerifyReport:
 
 
 def _residual(A, b, x, eps):
-    r = b - A @ x
     bnorm = np.linalg.norm(b) or 1.0
-    floor = eps * np.linalg.norm(abs(A) @ np.abs(x)) / bnorm
-    return float(np.linalg.norm(r) / bnorm), float(floor)
+    return float(np.linalg.norm(b - A @ x) / bnorm), rounding_floor(A, b, x, eps)
 
 
 def _trajectory_residual(family, grid, values, data, states, eps):
