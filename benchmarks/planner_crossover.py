@@ -6,9 +6,11 @@ symbolic factorisation reused; CG with warm starts, preconditioned by GAMG or by
 multigrid, set up for each sample), assembly included. 24 samples per 2-D size, 8 in 3-D;
 the methods of one size take turns, three rounds in a rotating order, median of the rounds.
 A section of its own covers 1-D grids (the planner's DIRECT_MAX_UNKNOWNS_1D), at rtol 1e-5:
-from about 30,000 cells on, 1e-8 is below the rounding floor of double precision there.
+from about 30,000 cells on, 1e-8 is below the rounding floor of double precision there;
+another, cells longer along one axis than the other (MG_MAX_CELL_ASPECT: SOR smoothing
+weakens as the cells stretch).
 
-Usage: python benchmarks/planner_crossover.py [--only-1d]
+Usage: python benchmarks/planner_crossover.py [--only-1d] [--only-aspect]
 """
 
 from __future__ import annotations
@@ -82,12 +84,33 @@ def one_dimensional() -> None:
         command="python benchmarks/planner_crossover.py --only-1d")
 
 
+ASPECTS = (1, 2, 3, 4, 8, 16)
+
+
+def cell_aspect() -> None:
+    """128² cells of aspect ratio r: the domain [0, r] x [0, 1]."""
+    rows = [row(f"{r}:1", 128 * 128, timed("darcy.yaml", [128, 128], 16, {
+        name: [f"grid.extent=[[0,{r}],[0,1]]", *settings] for name, settings in METHODS.items()}), METHODS)
+        for r in ASPECTS]
+    write_section("planner_crossover_aspect", (
+        "2-D Darcy (recipes/darcy.yaml) on 128x128 cells of aspect ratio r (domain [0, r] x [0, 1]), 16 "
+        "samples; the methods take turns over three rounds in a rotating order, median of the rounds; "
+        "assembly included.\n\n"
+        + table(["cell aspect", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"],
+                rows)),
+        command="python benchmarks/planner_crossover.py --only-aspect")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only-1d", action="store_true", help="run the 1-D section alone")
+    parser.add_argument("--only-aspect", action="store_true", help="run the cell aspect section alone")
     args = parser.parse_args()
-    one_dimensional()
-    if args.only_1d:
+    if not args.only_aspect:
+        one_dimensional()
+    if not args.only_1d:
+        cell_aspect()
+    if args.only_1d or args.only_aspect:
         return
     rows = []
     for n in SIZES:

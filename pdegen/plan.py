@@ -67,6 +67,12 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # 0.73x at 256² (0.73-0.83), 0.89x on the thresholded coefficient (0.84-0.94); 2-D
 # Galerkin, red-black alone: 0.87x (0.85-0.93); 3-D (32³): red-black 1.04-1.19x, so C order.
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
+# Pointwise (SOR) smoothing weakens as cells stretch: at 128², CG + MG took 7 / 10 / 14 / 18 /
+# 34 / 64 iterations for cells of aspect 1 / 2 / 3 / 4 / 8 / 16 and stayed ahead of the
+# reused Cholesky up to 4:1 (0.86x its time there in the recorded run, 1.21x in a quick one
+# before), 1.9x behind it at 8:1 (docs/benchmarks.md, planner_crossover_aspect). Longer
+# cells get the other rules.
+MG_MAX_CELL_ASPECT = 4.0
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -122,6 +128,8 @@ def make_plan(recipe) -> Plan:
     coarse = "aggregation" if family.pure_diffusion else "galerkin"
     mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
     halvings = len(level_shapes(data["grid"]["shape"])) - 1
+    spacing = [(hi - lo) / n for (lo, hi), n in zip(data["grid"]["extent"], data["grid"]["shape"])]
+    aspect = max(spacing) / min(spacing)
     if method == "auto":
         varies = family.operator_varies(data)
         if ndim > 2:
@@ -131,6 +139,12 @@ def make_plan(recipe) -> Plan:
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
         indefinite = family.symmetric and not family.positive_definite
+        multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
+                          and unknowns >= MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf")) and halvings >= 2)
+        if multigrid_fits and aspect > MG_MAX_CELL_ASPECT and data["ranks_per_system"] == 1:
+            reasons.append(f"cells of aspect {aspect:.3g}:1 (above {MG_MAX_CELL_ASPECT:g}:1): no geometric "
+                           "multigrid, whose SOR smoothing weakens on stretched cells (34 CG iterations at 8:1, "
+                           "docs/benchmarks.md, planner_crossover_aspect)")
         if data["ranks_per_system"] > 1:
             if indefinite and solver["preconditioner"] in ("auto", "none"):
                 method = "direct"
@@ -165,9 +179,7 @@ def make_plan(recipe) -> Plan:
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
-        elif (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
-              and unknowns >= MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
-              and halvings >= 2):
+        elif multigrid_fits and aspect <= MG_MAX_CELL_ASPECT:
             method = "cg"
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
