@@ -193,8 +193,9 @@ def make_plan(recipe) -> Plan:
             method = "direct"
             if ndim == 1:
                 reasons.append(f"{unknowns} unknowns in 1-D: the matrix is tridiagonal, its factorisation costs "
-                               "O(n) (measured 4-10x faster than CG + GAMG from 16,384 cells up: docs/benchmarks.md, "
-                               "planner_crossover_1d); sparse factorisation with the symbolic factorisation reused")
+                               "O(n) (measured 8-10x faster than CG + GAMG at 16,384 and 65,536 cells, which failed at "
+                               "262,144: docs/benchmarks.md, planner_crossover_1d); sparse factorisation with the "
+                               "symbolic factorisation reused")
             elif family.positive_definite:
                 reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
                                f"crossover ({limit}): sparse factorisation with the symbolic "
