@@ -103,9 +103,10 @@ def footprint(recipe: dict) -> tuple[dict[str, int], int]:
     """What a build of ``recipe`` stores: bytes per array before compression, and the most
     Zarr data files it can write (one per chunk, or per shard when sharding, of every
     array; zarr skips chunks that hold only the fill value)."""
-    sizes = {spec.path: int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize for spec in dataset_layout(recipe)}
+    layout = dataset_layout(recipe)
+    sizes = {spec.path: int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize for spec in layout}
     per_file = write_unit(recipe)
-    files = sum(-(-spec.shape[0] // per_file) if spec.per_sample else 1 for spec in dataset_layout(recipe))
+    files = sum(-(-spec.shape[0] // per_file) if spec.per_sample else 1 for spec in layout)
     return sizes, files
 
 
