@@ -13,7 +13,7 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from conftest import mpi_env, mpiexec, needs_petsc, small_recipe, write_recipe
+from conftest import ROOT, mpi_env, mpiexec, needs_petsc, small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.store import open_dataset
 
@@ -36,8 +36,7 @@ def test_an_rtol_below_the_rounding_floor_is_named_as_the_cause(tmp_path):
     rtol 1e-8, because double precision cannot show less for these systems (eps ||A| |x||
     / ||b|| ~ 1e-7). The failures are stored as failed, and the summary says why and what
     rtol would do; that rtol then builds the same samples without failures."""
-    from pathlib import Path
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "darcy.yaml"
+    recipe = ROOT / "recipes" / "darcy.yaml"
     args = ["build", str(recipe), "--samples", "3", "--set", "grid.shape=[32768]", "--set", "grid.extent=[[0,1]]"]
     result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a.zarr")])
     assert result.exit_code == 1 and "3 FAILED; 3 of them stopped at the rounding floor" in result.output
@@ -75,10 +74,9 @@ def test_an_indefinite_systems_krylov_fallback_is_gcrodr(tmp_path):
     (the nonsymmetric fallback) reaches 10,000 iterations on these systems without
     converging, GCRO-DR + ASM needs 1,362 and 2,263, so the Krylov fallback solves them
     and the direct one is not needed."""
-    from pathlib import Path
     overrides = ["samples=2", "grid.shape=[64,64]", "solver.preconditioner=jacobi", "solver.maxiter=2500",
                  f"output.path={tmp_path / 'h.zarr'}"]
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "helmholtz.yaml"
+    recipe = ROOT / "recipes" / "helmholtz.yaml"
     result = CliRunner().invoke(main, ["build", str(recipe), "-q", *[a for o in overrides for a in ("--set", o)]])
     assert result.exit_code == 0, result.output
     ds = open_dataset(tmp_path / "h.zarr")
