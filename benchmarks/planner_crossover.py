@@ -7,8 +7,9 @@ multigrid, set up for each sample), assembly included. 24 samples per 2-D size, 
 the methods of one size take turns, three rounds in a rotating order, median of the rounds.
 A section of its own covers 1-D grids (the planner's DIRECT_MAX_UNKNOWNS_1D), at rtol 1e-5:
 from about 30,000 cells on, 1e-8 is below the rounding floor of double precision there;
-another, cells longer along one axis than the other (MG_MAX_CELL_ASPECT: SOR smoothing
-weakens as the cells stretch).
+another, cells longer along one axis than the other: multigrid halving every axis (SOR
+smoothing weakens as the cells stretch) against the semi-coarsened hierarchy the planner
+uses (solvers.multigrid halves the short axis first).
 
 Usage: python benchmarks/planner_crossover.py [--only-1d] [--only-aspect]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -84,20 +86,55 @@ def one_dimensional() -> None:
         command="python benchmarks/planner_crossover.py --only-1d")
 
 
-ASPECTS = (1, 2, 3, 4, 8, 16)
+ASPECTS = (1, 2, 4, 8, 16, 64)
+ASPECT_METHODS = {**METHODS, "cg+mg, every axis halved": METHODS["cg+mg"]}
+
+
+@contextmanager
+def every_axis_halved(active: bool):
+    """While active, plans forget the cell sizes, so geometric multigrid halves every axis
+    together (the hierarchy before semi-coarsening)."""
+    import pdegen.bench
+    original = pdegen.bench.make_plan
+
+    def square_cells(recipe):
+        plan = original(recipe)
+        plan.grid_spacing = []
+        return plan
+    pdegen.bench.make_plan = square_cells if active else original
+    try:
+        yield
+    finally:
+        pdegen.bench.make_plan = original
+
+
+def aspect_times(shape: list[int], r: int, samples: int, rounds: int = 3) -> dict:
+    """Like :func:`timed`, for the aspect section's methods (one of them on the old hierarchy)."""
+    times, iterations = {name: [] for name in ASPECT_METHODS}, {}
+    for round_ in range(rounds):
+        for name in rotated(list(ASPECT_METHODS), round_):
+            recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [
+                f"samples={samples}", f"grid.shape={shape}", f"grid.extent=[[0,{r}],[0,1]]", *ASPECT_METHODS[name]])
+            with every_axis_halved("every axis" in name):
+                result = run_bench(recipe, names=["auto"], repeats=1)["results"][0]
+            assert result["failures"] == 0, (shape, r, name, result)
+            times[name].append(result["ms_per_sample"])
+            iterations[name] = result["iterations"]
+    return {name: (float(np.median(times[name])), iterations[name], 0) for name in ASPECT_METHODS}
 
 
 def cell_aspect() -> None:
-    """128² cells of aspect ratio r: the domain [0, r] x [0, 1]."""
-    rows = [row(f"{r}:1", 128 * 128, timed("darcy.yaml", [128, 128], 16, {
-        name: [f"grid.extent=[[0,{r}],[0,1]]", *settings] for name, settings in METHODS.items()}), METHODS)
-        for r in ASPECTS]
+    """Cells of aspect ratio r: the domain [0, r] x [0, 1], at 128² and 256²."""
+    rows = []
+    for n, samples in ((128, 16), (256, 8)):
+        rows += [row(f"{r}:1", f"{n}²", aspect_times([n, n], r, samples), ASPECT_METHODS) for r in ASPECTS]
     write_section("planner_crossover_aspect", (
-        "2-D Darcy (recipes/darcy.yaml) on 128x128 cells of aspect ratio r (domain [0, r] x [0, 1]), 16 "
-        "samples; the methods take turns over three rounds in a rotating order, median of the rounds; "
-        "assembly included.\n\n"
-        + table(["cell aspect", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"],
-                rows)),
+        "2-D Darcy (recipes/darcy.yaml) on n x n cells of aspect ratio r (domain [0, r] x [0, 1]), 16 samples "
+        "at 128², 8 at 256²; the methods take turns over three rounds in a rotating order, median of the rounds; "
+        "assembly included. CG+MG is the planner's hierarchy (the short axis halved first); the last column "
+        "halves every axis together.\n\n"
+        + table(["cell aspect", "grid", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample",
+                 "CG+MG, every axis halved", "fastest"], rows)),
         command="python benchmarks/planner_crossover.py --only-aspect")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from solvers.multigrid import level_shapes
+from solvers.multigrid import SEMI_COARSENING_RATIO, level_shapes
 
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
 # factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
@@ -67,12 +67,11 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # 0.73x at 256² (0.73-0.83), 0.89x on the thresholded coefficient (0.84-0.94); 2-D
 # Galerkin, red-black alone: 0.87x (0.85-0.93); 3-D (32³): red-black 1.04-1.19x, so C order.
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
-# Pointwise (SOR) smoothing weakens as cells stretch: at 128², CG + MG took 7 / 10 / 14 / 18 /
-# 34 / 64 iterations for cells of aspect 1 / 2 / 3 / 4 / 8 / 16 and stayed ahead of the
-# reused Cholesky up to 4:1 (0.86x its time there in the recorded run, 1.21x in a quick one
-# before), 1.9x behind it at 8:1 (docs/benchmarks.md, planner_crossover_aspect). Longer
-# cells get the other rules.
-MG_MAX_CELL_ASPECT = 4.0
+# Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
+# cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
+# 1 / 2 / 3 / 4 / 8 / 16); halving the short axis first (semi-coarsening, solvers.multigrid)
+# keeps it at 7-8 up to 64:1 (docs/benchmarks.md, planner_crossover_aspect), so the
+# multigrid rules hold for any cell shape.
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -98,6 +97,7 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # PETSc options the plan adds
     grid_shape: list = field(default_factory=list)  # for geometric multigrid's hierarchy
+    grid_spacing: list = field(default_factory=list)  # cell sizes: which axes the hierarchy halves
     multigrid_coarse: str = "galerkin"  # or "aggregation" for pure diffusion (solvers.multigrid)
     multigrid_ordering: str = "natural"  # or "red-black"
     multigrid_start_cycles: int = 0  # full-multigrid cycles before CG
@@ -127,8 +127,8 @@ def make_plan(recipe) -> Plan:
     mg = False
     coarse = "aggregation" if family.pure_diffusion else "galerkin"
     mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
-    halvings = len(level_shapes(data["grid"]["shape"])) - 1
     spacing = [(hi - lo) / n for (lo, hi), n in zip(data["grid"]["extent"], data["grid"]["shape"])]
+    halvings = len(level_shapes(data["grid"]["shape"], spacing=spacing)) - 1
     aspect = max(spacing) / min(spacing)
     if method == "auto":
         varies = family.operator_varies(data)
@@ -141,10 +141,6 @@ def make_plan(recipe) -> Plan:
         indefinite = family.symmetric and not family.positive_definite
         multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
                           and unknowns >= MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf")) and halvings >= 2)
-        if multigrid_fits and aspect > MG_MAX_CELL_ASPECT and data["ranks_per_system"] == 1:
-            reasons.append(f"cells of aspect {aspect:.3g}:1 (above {MG_MAX_CELL_ASPECT:g}:1): no geometric "
-                           "multigrid, whose SOR smoothing weakens on stretched cells (34 CG iterations at 8:1, "
-                           "docs/benchmarks.md, planner_crossover_aspect)")
         if data["ranks_per_system"] > 1:
             if indefinite and solver["preconditioner"] in ("auto", "none"):
                 method = "direct"
@@ -179,16 +175,20 @@ def make_plan(recipe) -> Plan:
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
-        elif multigrid_fits and aspect <= MG_MAX_CELL_ASPECT:
+        elif multigrid_fits:
             method = "cg"
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
-            reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that halves "
+            reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that coarsens "
                            f"{halvings} times: CG with geometric multigrid, "
                            f"{coarse} coarse operators (measured faster than {rival} from "
                            f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns), {mg_ordering} numbering, "
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
                            f"measured variant in {ndim}-D)")
+            if aspect > SEMI_COARSENING_RATIO:
+                reasons.append(f"cells of aspect {aspect:.3g}:1: the hierarchy halves the short axis first "
+                               "(semi-coarsening), which keeps CG at 7-8 iterations up to 64:1, where halving "
+                               "every axis took 34 at 8:1 (docs/benchmarks.md, planner_crossover_aspect)")
         elif unknowns <= limit:
             method = "direct"
             if ndim == 1:
@@ -252,7 +252,7 @@ def make_plan(recipe) -> Plan:
             why = "cheap, and warm starts gain a little: docs/benchmarks.md, ablation"
         reasons.append(f"ordering auto -> {ordering} ({why})")
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
-                reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]),
+                reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]), grid_spacing=spacing,
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0)
 
@@ -282,7 +282,7 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
         if plan.preconditioner == "mg":
             from solvers.multigrid import GeometricMG
             multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
-                                    start_cycles=plan.multigrid_start_cycles)
+                                    start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

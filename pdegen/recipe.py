@@ -67,6 +67,15 @@ def _check_extent(extent: list) -> str | None:
     return None
 
 
+def _cell_sizes(grid: dict) -> list[float] | None:
+    """Cell size per axis when grid.extent is valid and matches grid.shape (else None:
+    treat the cells as square; the extent's own error is reported elsewhere)."""
+    shape, extent = grid.get("shape"), grid.get("extent")
+    if not isinstance(extent, list) or len(extent) != len(shape) or _check_extent(extent):
+        return None
+    return [(hi - lo) / n for (lo, hi), n in zip(extent, shape)]
+
+
 def _check_options(options: dict) -> str | None:
     for name, value in options.items():
         if not isinstance(name, str) or not isinstance(value, (str, int, float, bool, type(None))):
@@ -283,10 +292,11 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     if solver.get("preconditioner") == "mg":
         from solvers.multigrid import level_shapes
         shape = (data.get("grid") or {}).get("shape")
-        if isinstance(shape, list) and all(isinstance(n, int) for n in shape) and len(level_shapes(shape)) < 3:
-            problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can halve at "
-                            f"least twice (every axis a multiple of 4, >= 32 cells), got grid.shape {shape}; "
-                            "use gamg")
+        if isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape) and \
+                len(level_shapes(shape, spacing=_cell_sizes(data["grid"]))) < 3:
+            problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at "
+                            f"least twice (square cells: every axis a multiple of 4, >= 32 cells; the axes with "
+                            f"the shortest cells are halved first), got grid.shape {shape}; use gamg")
         if data.get("ranks_per_system", 1) > 1:
             problems.append("solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system "
                             f"{data['ranks_per_system']}; use gamg")

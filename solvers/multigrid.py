@@ -1,9 +1,14 @@
 """Geometric multigrid for cell-centred structured grids, as a PETSc PCMG.
 
 The hierarchy halves every axis while all stay even and at least ``2 * coarsest``
-cells long. Interpolation is the tensor product of 1-D cell-centred linear
+cells long. Given the cell sizes (``spacing``), it halves only the axes whose cells are
+the shortest (within a factor of sqrt(2)) until the cells are about square, then all of
+them: semi-coarsening, the textbook cure for stretched cells, where the couplings along
+the short axis dominate and pointwise smoothing cannot reduce the error that is smooth
+along that axis only (docs/benchmarks.md, planner_crossover_aspect). Interpolation is the tensor product of 1-D cell-centred linear
 interpolation (each fine cell takes 3/4 of its parent and 1/4 of the parent's
-neighbour on its side; at a boundary only the 3/4). Smoothing is one symmetric SOR
+neighbour on its side; at a boundary only the 3/4) along the halved axes, the identity
+along the others. Smoothing is one symmetric SOR
 sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
@@ -32,6 +37,10 @@ Coarse operators, recomputed for every new fine matrix:
   second differences. Its products are far cheaper than P^T A P
   (one nonzero per row of P0, 5-point coarse stencils instead of 9-point): measured
   1.3x faster per solve at 128² and 256² for one more CG iteration (docs/benchmarks.md).
+  On a level that halves only some axes, the rediscretisation takes 1/2 of the couplings
+  along the halved axes and all of those along the others (the aggregate holds as many
+  fine faces across a kept axis as its columns of P sum to); the boundary terms on the
+  diagonal (row sums) follow their axis, split in proportion to 1/h² at corners.
 
 Unknowns are numbered in C order over the grid shape (the last axis fastest), as
 ``numpy.ravel`` numbers them.
@@ -51,6 +60,7 @@ True
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,25 +90,40 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=(2 * coarse, coarse))
 
 
-def level_shapes(shape, coarsest: int = 8) -> list[tuple[int, ...]]:
-    """Grid shapes from the finest down, halving while every axis is even and >= 2 coarsest."""
+# Axes whose cells are at most this much longer than the shortest are halved together.
+SEMI_COARSENING_RATIO = np.sqrt(2.0)
+
+
+def level_shapes(shape, coarsest: int = 8, spacing=None) -> list[tuple[int, ...]]:
+    """Grid shapes from the finest down. Each step halves the axes whose cells are the
+    shortest (within SEMI_COARSENING_RATIO; all axes when ``spacing`` is None), as long as
+    each of those is even and >= 2 coarsest."""
     shapes = [tuple(int(n) for n in shape)]
-    while all(n % 2 == 0 and n >= 2 * coarsest for n in shapes[-1]):
-        shapes.append(tuple(n // 2 for n in shapes[-1]))
-    return shapes
+    h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
+    if h.shape != (len(shape),) or not np.all(h > 0):
+        raise ValueError(f"spacing must give one positive cell size per axis of {tuple(shape)}; got {spacing!r}")
+    while True:
+        halved = h <= SEMI_COARSENING_RATIO * h.min()
+        if not all(n % 2 == 0 and n >= 2 * coarsest for n, a in zip(shapes[-1], halved) if a):
+            return shapes
+        shapes.append(tuple(n // 2 if a else n for n, a in zip(shapes[-1], halved)))
+        h = np.where(halved, 2.0 * h, h)
 
 
-def prolongations(shape, coarsest: int = 8) -> list[sp.csr_matrix]:
+def _tensor(shape_fine, shape_coarse, one_d) -> sp.csr_matrix:
+    """Kronecker product over the axes: ``one_d(n)`` where an axis is halved to n cells,
+    the identity where it is kept."""
+    P = sp.identity(1, format="csr")
+    for nf, nc in zip(shape_fine, shape_coarse):
+        P = sp.kron(P, one_d(nc) if nf != nc else sp.identity(nc, format="csr"), format="csr")
+    return P.tocsr()
+
+
+def prolongations(shape, coarsest: int = 8, spacing=None) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest)[::-1]
-    out = []
-    for coarse in shapes[:-1]:
-        P = interpolation_1d(coarse[0])
-        for n in coarse[1:]:
-            P = sp.kron(P, interpolation_1d(n), format="csr")
-        out.append(P.tocsr())
-    return out
+    shapes = level_shapes(shape, coarsest, spacing)[::-1]
+    return [_tensor(fine, coarse, interpolation_1d) for coarse, fine in pairwise(shapes)]
 
 
 def red_black_order(shape) -> np.ndarray:
@@ -115,26 +140,28 @@ def aggregation_1d(coarse: int) -> sp.csr_matrix:
 
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
-    ``coarse`` is "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
+    ``spacing`` the cell size along each axis (None: square cells), ``coarse``
+    "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
-                 start_cycles: int = 0, explicit_restriction: bool = True):
+                 start_cycles: int = 0, explicit_restriction: bool = True, spacing=None):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if ordering not in ("red-black", "natural"):
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
             raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
-        self.shapes = level_shapes(shape, coarsest)
+        self.shapes = level_shapes(shape, coarsest, spacing)
         if len(self.shapes) < 2:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
+        self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
         self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
         # (4-5% of a 128² solve, docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
-        self.interpolations = prolongations(shape, coarsest)  # in C order; setup() renumbers them
+        self.interpolations = prolongations(shape, coarsest, spacing)  # in C order; setup() renumbers them
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
@@ -167,22 +194,29 @@ class GeometricMG:
     def coarse_operators(self, A) -> list[sp.csr_matrix]:
         """(1/2) P0^T A P0 level by level, finest first (the "aggregation" operators)."""
         values = self._coarse_values(A)  # (re)plans first
-        return [sp.csr_matrix((data, indices, indptr), shape=shape)
-                for data, (indptr, indices, _, shape) in zip(values, self._plan)]
+        return [sp.csr_matrix((data, level.indices, level.indptr), shape=level.shape)
+                for data, level in zip(values, self._plan)]
 
     def _coarse_values(self, A) -> list[np.ndarray]:
         """The coarse operators' CSR values, in the patterns of ``self._plan``.
 
         The sparsity patterns and, for every stored entry, the coarse entry it adds to
-        are computed once per fine pattern; after that each level costs one bincount."""
+        are computed once per fine pattern; after that a level that halves every axis
+        costs one bincount, a semi-coarsened one two."""
         A = A.tocsr()
         if self._plan is None or not self._memo.same(A.indptr, A.indices):
             # (P0 itself is aggregation_1d's tensor product.)
-            self._plan = _aggregation_plan(A, self.shapes)
+            self._plan = _aggregation_plan(A, self.shapes, self.spacing)
             self._memo.remember(A.indptr, A.indices)
         values, data = [], A.data
-        for (_, indices, targets, _) in self._plan:
-            data = 0.5 * np.bincount(targets, weights=data, minlength=indices.size)
+        for level in self._plan:
+            size = level.indices.size
+            if level.weights is None:  # every axis halved: one factor 1/2
+                data = 0.5 * np.bincount(level.targets, weights=data, minlength=size)
+            else:
+                w, diagonal_targets, sources, diagonal_weights = level.weights
+                data = (np.bincount(level.targets, weights=data * w, minlength=size)
+                        + np.bincount(diagonal_targets, weights=data[sources] * diagonal_weights, minlength=size))
             values.append(data)
         return values
 
@@ -202,8 +236,8 @@ class GeometricMG:
                 holder.set_values(data)  # same coarse patterns: values rewritten in place
             return
         self._holders = [MatrixHolder(position=position) for position in self._positions[1:]]
-        for i, (holder, data, (indptr, indices, _, shape)) in enumerate(zip(self._holders, values, self._plan)):
-            mat = holder.update(sp.csr_matrix((data, indices, indptr), shape=shape))
+        for i, (holder, data, level) in enumerate(zip(self._holders, values, self._plan)):
+            mat = holder.update(sp.csr_matrix((data, level.indices, level.indptr), shape=level.shape))
             level = levels - 1 - i
             (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
 
@@ -242,24 +276,73 @@ def _aij(M: sp.csr_matrix, comm=None):
     return mat
 
 
-def _aggregation_plan(A: sp.csr_matrix, shapes) -> list:
-    """For each coarse level: its CSR pattern (indptr, indices), the coarse entry each
-    entry of the finer level's matrix adds to, and its shape."""
+class _CoarseLevel(NamedTuple):
+    """One coarse level of the aggregation plan: its CSR pattern and shape, the coarse
+    entry each entry of the finer level's matrix adds to, and (semi-coarsened levels
+    only) the per-entry weights of that sum plus a second sum onto the coarse diagonal."""
+    indptr: np.ndarray
+    indices: np.ndarray
+    shape: tuple
+    targets: np.ndarray
+    weights: tuple | None
+
+
+def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None) -> list[_CoarseLevel]:
+    """The plan of :meth:`GeometricMG._coarse_values`, level by level."""
     plan = []
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     cols = A.indices
+    h = np.ones(len(shapes[0])) if spacing is None else np.asarray(spacing, dtype=float)
     for fine, coarse in pairwise(shapes):
         parent = _parents(fine, coarse)
         n = int(np.prod(coarse))
         keys = parent[rows].astype(np.int64) * n + parent[cols]
         unique, targets = np.unique(keys, return_inverse=True)
-        rows, cols = unique // n, unique % n
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-        plan.append((indptr, cols.copy(), targets.ravel(), (n, n)))
+        targets = targets.ravel()
+        weights = None
+        if any(nf == nc for nf, nc in zip(fine, coarse)):
+            weights = _semi_weights(rows, cols, fine, coarse, h, parent, unique, n)
+        new_rows, new_cols = unique // n, unique % n
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(new_rows, minlength=n))])
+        plan.append(_CoarseLevel(indptr, new_cols.copy(), (n, n), targets, weights))
+        rows, cols = new_rows, new_cols
+        h = np.where([nf != nc for nf, nc in zip(fine, coarse)], 2.0 * h, h)
     return plan
 
 
+def _semi_weights(rows, cols, fine, coarse, h, parent, unique, n) -> tuple:
+    """Weights for a level that halves only some axes (module docstring): write the
+    matrix as the sum over axes of its couplings along that axis (each with minus their
+    row sum on the diagonal) plus the diagonal of its row sums (boundary terms). A
+    coupling along axis k adds f_k to its coarse entry and g_i - f_k to the coarse
+    diagonal of its row i; a diagonal entry adds g_i, with f_k 1/2 on halved axes and 1
+    on kept ones, and g_i the f of the axes whose boundary cell i lies on (weighted by
+    1/h_k², the size of a Dirichlet term), 1/2 inside."""
+    halved = np.array([nf != nc for nf, nc in zip(fine, coarse)])
+    f = np.where(halved, 0.5, 1.0)
+    r_index, c_index = np.unravel_index(rows, fine), np.unravel_index(cols, fine)
+    differs = np.array([ri != ci for ri, ci in zip(r_index, c_index)])  # (ndim, nnz)
+    if np.any(differs.sum(axis=0) > 1):
+        raise ValueError("aggregation on a semi-coarsened level needs a (2d+1)-point stencil (couplings along "
+                         "one axis each); use coarse='galerkin'")
+    off = differs.any(axis=0)
+    f_entry = np.where(off, f[np.argmax(differs, axis=0)], 0.0)
+    cell = np.indices(fine).reshape(len(fine), -1)
+    on_boundary = np.array([(c == 0) | (c == nf - 1) for c, nf in zip(cell, fine)], dtype=float)  # (ndim, cells)
+    w = on_boundary / h[:, None] ** 2
+    total = w.sum(axis=0)
+    g_cell = np.where(total > 0, (f[:, None] * w).sum(axis=0) / np.where(total > 0, total, 1.0), 0.5)
+    g = g_cell[rows]
+    weight = np.where(off, f_entry, g)
+    diagonal_weight = np.where(off, g - f_entry, 0.0)
+    keep = np.flatnonzero(diagonal_weight != 0.0)
+    diagonal_keys = parent[rows[keep]].astype(np.int64) * (n + 1)  # the coarse diagonal of the row
+    diagonal_targets = np.searchsorted(unique, diagonal_keys)
+    return weight, diagonal_targets, keep, diagonal_weight[keep]
+
+
 def _parents(fine, coarse) -> np.ndarray:
-    """Coarse cell (C-order index) of every fine cell."""
-    index = np.indices(fine).reshape(len(fine), -1) // 2
+    """Coarse cell (C-order index) of every fine cell; an axis of the same length is kept."""
+    index = np.indices(fine).reshape(len(fine), -1)
+    index = np.stack([i // 2 if nf != nc else i for i, nf, nc in zip(index, fine, coarse)])
     return np.ravel_multi_index(tuple(index), coarse)

@@ -229,3 +229,103 @@ def test_explicit_restriction_is_the_transpose_of_the_interpolation():
     (x1, i1), (x2, i2) = results[True], results[False]
     assert i1.iterations == i2.iterations and i1.converged
     assert np.linalg.norm(x1 - x2) <= 1e-10 * np.linalg.norm(x1)
+
+
+def test_semi_coarsening_halves_the_short_axis_until_the_cells_are_square():
+    """Cells 8 times longer along axis 0: axis 1 is halved alone three times (8:1 -> 1:1),
+    then both; the interpolation is linear along the halved axis, the identity along the
+    kept one. Square cells (or no spacing) give the old hierarchy."""
+    assert level_shapes((128, 128), spacing=(8 / 128, 1 / 128)) == [
+        (128, 128), (128, 64), (128, 32), (128, 16), (64, 8)]
+    assert level_shapes((64, 32), spacing=(1 / 64, 1 / 32)) == [(64, 32), (32, 32), (16, 16), (8, 8)]
+    assert level_shapes((64, 32), spacing=(0.5, 0.5)) == level_shapes((64, 32))
+    assert level_shapes((48, 48), spacing=(1.0, 1.3)) == [(48, 48), (24, 24), (12, 12)]  # within sqrt(2): together
+    with pytest.raises(ValueError, match="spacing"):
+        level_shapes((32, 32), spacing=(1.0, 0.0))
+    P = prolongations((32, 32), spacing=(4 / 32, 1 / 32))[-1]  # (32, 16) -> (32, 32)
+    assert P.shape == (32 * 32, 32 * 16)
+    X, Y = np.meshgrid(centres(32), centres(16), indexing="ij")
+    Xf, Yf = np.meshgrid(centres(32), centres(32), indexing="ij")
+    fine = (P @ (X + 2 * Y).ravel()).reshape(32, 32)
+    assert np.allclose(fine[:, 1:-1], (Xf + 2 * Yf)[:, 1:-1], atol=1e-14)  # exact on every row of axis 0
+
+
+@pytest.mark.parametrize("shape,extent", [((32, 32), ((0, 4), (0, 1))), ((32, 32, 16), ((0, 1), (0, 1), (0, 2)))])
+def test_semi_coarsened_aggregation_is_the_rediscretised_operator(shape, extent):
+    """On semi-coarsened levels, the aggregation operator of the constant-coefficient FV
+    Laplacian is that Laplacian assembled on the coarse grid, boundary rows included,
+    times the column sums of P (2 per halving of an axis)."""
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.grid import Grid
+    grid = Grid(shape, extent)
+    fine, _ = assemble_diffusion(grid, np.ones(shape), 1.0)
+    mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing)
+    assert any(len(set(a) & set(b)) for a, b in zip(mg.shapes, mg.shapes[1:]))  # some axis was kept
+    for op, coarse_shape in zip(mg.coarse_operators(fine), mg.shapes[1:]):
+        coarse, _ = assemble_diffusion(Grid(coarse_shape, extent), np.ones(coarse_shape), 1.0)
+        scale = np.prod(shape) / np.prod(coarse_shape)
+        assert abs(op - scale * coarse).max() <= 1e-12 * abs(coarse).max(), coarse_shape
+
+
+def test_semi_coarsened_aggregation_matches_the_split_products():
+    """With a variable coefficient: the coarse operator is the sum over axes of f_k P0^T L_k P0
+    (L_k: the couplings along axis k minus their row sums; f_k 1/2 on halved axes, 1 on kept
+    ones) plus P0^T diag(g r) P0 (r: the row sums, the Dirichlet terms; g the f of the
+    boundary's axis), built here with SciPy products instead of the plan's bincounts."""
+    import scipy.sparse as sp
+
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.fields import gaussian_random_field, sample_rng
+    from pdegen.grid import Grid
+    from solvers.multigrid import aggregation_1d
+    shape, extent = (32, 16), ((0, 1), (0, 2))  # cells 4:1 along axis 1: axis 0 is halved alone
+    grid = Grid(shape, extent)
+    A, _ = assemble_diffusion(grid, np.exp(gaussian_random_field(shape, 2.5, 7.0, sample_rng(5, 0))), 1.0)
+    mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing)
+    coarse_shape = mg.shapes[1]
+    assert coarse_shape == (16, 16)
+    P0 = sp.kron(aggregation_1d(16), sp.identity(16), format="csr")
+    A = A.tocoo()
+    i0, j0 = np.unravel_index(A.row, shape)[0], np.unravel_index(A.col, shape)[0]
+    expected = sp.csr_matrix((P0.shape[1], P0.shape[1]))
+    for axis, factor in ((0, 0.5), (1, 1.0)):
+        along = (A.row != A.col) & ((i0 != j0) == (axis == 0))
+        C = sp.csr_matrix((A.data[along], (A.row[along], A.col[along])), shape=A.shape)
+        L = C - sp.diags(C.sum(axis=1).A1)
+        expected = expected + factor * (P0.T @ L @ P0)
+    row_sums = np.asarray(A.tocsr().sum(axis=1)).ravel().reshape(shape)
+    # Boundary cells of axis 0 only: 1/2; of axis 1 only: 1; corners: weighted by 1/h².
+    h0, h1 = grid.spacing
+    g = np.full(shape, 0.5)
+    g[:, [0, -1]] = 1.0
+    g[[0, 0, -1, -1], [0, -1, 0, -1]] = (0.5 / h0**2 + 1.0 / h1**2) / (1 / h0**2 + 1 / h1**2)
+    expected = expected + P0.T @ sp.diags((g * row_sums).ravel()) @ P0
+    got = mg.coarse_operators(A.tocsr())[0]
+    assert abs(got - expected).max() <= 1e-12 * abs(expected).max()
+
+
+@needs_petsc
+def test_semi_coarsening_keeps_cg_iterations_flat_on_stretched_cells():
+    """Cells of aspect 8:1 and 32:1: CG + MG halving every axis needs many times the
+    iterations it needs on square cells; with the cell sizes given (semi-coarsening) it
+    stays within a few of the square-cell count, and every solution meets rtol."""
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.fields import gaussian_random_field, sample_rng
+    from pdegen.grid import Grid
+    from solvers.ksp import KSPSolver
+    n = 64
+    a = np.exp(gaussian_random_field((n, n), 2.5, 7.0, sample_rng(11, 0)))
+    iterations = {}
+    for aspect in (1, 8, 32):
+        grid = Grid((n, n), ((0, aspect), (0, 1)))
+        A, b = assemble_diffusion(grid, a, 1.0)
+        for spacing in (None, grid.spacing):
+            mg = GeometricMG((n, n), coarse="aggregation", ordering="red-black", start_cycles=1, spacing=spacing)
+            solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgsemi{aspect}{spacing is None}_", multigrid=mg)
+            x, info = solver.solve(A, b)
+            assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), (aspect, info)
+            iterations[aspect, "semi" if spacing else "full"] = info.iterations
+    assert iterations[1, "semi"] == iterations[1, "full"], iterations  # square cells: the same hierarchy
+    for aspect in (8, 32):
+        assert iterations[aspect, "semi"] <= iterations[1, "semi"] + 3, iterations
+        assert iterations[aspect, "full"] >= 3 * iterations[aspect, "semi"], iterations

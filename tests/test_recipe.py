@@ -70,7 +70,7 @@ INVALID = [
     ({"family": "advection_diffusion", "parameters": None, "solver.backend": "petsc", "solver.preconditioner": "icc"},
      "solver.preconditioner: 'icc' needs a symmetric operator and family 'advection_diffusion' is not"),
     ({"solver.backend": "petsc", "solver.preconditioner": "mg"},
-     "solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can halve at least twice"),
+     "solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at least twice"),
     ({"solver.backend": "petsc", "solver.preconditioner": "mg", "grid.shape": [32, 32], "solver.method": "gmres"},
      "solver.preconditioner: 'mg' is offered with method cg or auto, got 'gmres'"),
     ({"solver.backend": "petsc", "solver.preconditioner": "mg", "grid.shape": [32, 32], "ranks_per_system": 2},
