@@ -3,12 +3,13 @@
 The hierarchy halves every axis while all stay even and at least ``2 * coarsest``
 cells long. Given the cell sizes (``spacing``), it halves only the axes whose cells are
 the shortest (within a factor of sqrt(2)) until the cells are about square, then all of
-them: semi-coarsening, the textbook cure for stretched cells, where the couplings along
-the short axis dominate and pointwise smoothing cannot reduce the error that is smooth
-along that axis only (docs/benchmarks.md, planner_crossover_aspect). Interpolation is the tensor product of 1-D cell-centred linear
-interpolation (each fine cell takes 3/4 of its parent and 1/4 of the parent's
-neighbour on its side; at a boundary only the 3/4) along the halved axes, the identity
-along the others. Smoothing is one symmetric SOR
+them: semi-coarsening, the textbook cure for stretched cells. There the couplings along
+the short axis dominate, pointwise smoothing leaves error that is smooth along that axis
+but oscillates along the long one, and only a grid that keeps the long axis's resolution
+can correct it (docs/benchmarks.md, planner_crossover_aspect). Interpolation is the
+tensor product of 1-D cell-centred linear interpolation (each fine cell takes 3/4 of its
+parent and 1/4 of the parent's neighbour on its side; at a boundary only the 3/4) along
+the halved axes, and of the identity along the others. Smoothing is one symmetric SOR
 sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
