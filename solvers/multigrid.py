@@ -2,7 +2,7 @@
 
 The hierarchy halves every axis while all stay even and at least ``2 * coarsest``
 cells long. Given the cell sizes (``spacing``), it halves only the axes whose cells are
-the shortest (within a factor of sqrt(2)) until the cells are about square, then all of
+the shortest (within a factor of 1.75) until the cells are about square, then all of
 them: semi-coarsening, the textbook cure for stretched cells. There the couplings along
 the short axis dominate, pointwise smoothing leaves error that is smooth along that axis
 but oscillates along the long one, and only a grid that keeps the long axis's resolution
@@ -91,20 +91,25 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=(2 * coarse, coarse))
 
 
-# Axes whose cells are at most this much longer than the shortest are halved together.
-SEMI_COARSENING_RATIO = np.sqrt(2.0)
+# Axes whose cells are at most this much longer than the shortest are halved with it;
+# longer ones wait. Time per solve against halving every axis, 128² / 256² (docs/
+# benchmarks.md, semi_coarsening): halving the short axis alone cost 1.12x at aspect 1.5
+# (so ratio sqrt(2) loses there), 0.94x / 1.03x at 1.8, 0.89x / 0.90x at 2, and from
+# 0.73x down to 0.33x at 3-8; ratio 2 waits too long at 4 (0.63x against 0.58x).
+SEMI_COARSENING_RATIO = 1.75
 
 
-def level_shapes(shape, coarsest: int = 8, spacing=None) -> list[tuple[int, ...]]:
-    """Grid shapes from the finest down. Each step halves the axes whose cells are the
-    shortest (within SEMI_COARSENING_RATIO; all axes when ``spacing`` is None), as long as
-    each of those is even and >= 2 coarsest."""
+def level_shapes(shape, coarsest: int = 8, spacing=None,
+                 ratio: float = SEMI_COARSENING_RATIO) -> list[tuple[int, ...]]:
+    """Grid shapes from the finest down. Each step halves the axes whose cells are at most
+    ``ratio`` times as long as the shortest (every axis when ``spacing`` is None), as long
+    as each of those is even and >= 2 coarsest."""
     shapes = [tuple(int(n) for n in shape)]
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
         raise ValueError(f"spacing must give one positive cell size per axis of {tuple(shape)}; got {spacing!r}")
     while True:
-        halved = h <= SEMI_COARSENING_RATIO * h.min()
+        halved = h <= ratio * h.min()
         if not all(n % 2 == 0 and n >= 2 * coarsest for n, a in zip(shapes[-1], halved) if a):
             return shapes
         shapes.append(tuple(n // 2 if a else n for n, a in zip(shapes[-1], halved)))
@@ -120,10 +125,11 @@ def _tensor(shape_fine, shape_coarse, one_d) -> sp.csr_matrix:
     return P.tocsr()
 
 
-def prolongations(shape, coarsest: int = 8, spacing=None) -> list[sp.csr_matrix]:
+def prolongations(shape, coarsest: int = 8, spacing=None,
+                   ratio: float = SEMI_COARSENING_RATIO) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest, spacing)[::-1]
+    shapes = level_shapes(shape, coarsest, spacing, ratio)[::-1]
     return [_tensor(fine, coarse, interpolation_1d) for coarse, fine in pairwise(shapes)]
 
 
@@ -141,20 +147,22 @@ def aggregation_1d(coarse: int) -> sp.csr_matrix:
 
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
-    ``spacing`` the cell size along each axis (None: square cells), ``coarse``
+    ``spacing`` the cell size along each axis (None: square cells) and ``ratio`` how much
+    longer than the shortest a cell may be and still be halved with it, ``coarse``
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
-                 start_cycles: int = 0, explicit_restriction: bool = True, spacing=None):
+                 start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
+                 ratio: float = SEMI_COARSENING_RATIO):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if ordering not in ("red-black", "natural"):
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
             raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
-        self.shapes = level_shapes(shape, coarsest, spacing)
+        self.shapes = level_shapes(shape, coarsest, spacing, ratio)
         if len(self.shapes) < 2:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
         self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
@@ -162,7 +170,7 @@ class GeometricMG:
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
         # (4-5% of a 128² solve, docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
-        self.interpolations = prolongations(shape, coarsest, spacing)  # in C order; setup() renumbers them
+        self.interpolations = prolongations(shape, coarsest, spacing, ratio)  # C order; setup() renumbers them
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]

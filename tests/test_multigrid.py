@@ -239,7 +239,8 @@ def test_semi_coarsening_halves_the_short_axis_until_the_cells_are_square():
         (128, 128), (128, 64), (128, 32), (128, 16), (64, 8)]
     assert level_shapes((64, 32), spacing=(1 / 64, 1 / 32)) == [(64, 32), (32, 32), (16, 16), (8, 8)]
     assert level_shapes((64, 32), spacing=(0.5, 0.5)) == level_shapes((64, 32))
-    assert level_shapes((48, 48), spacing=(1.0, 1.3)) == [(48, 48), (24, 24), (12, 12)]  # within sqrt(2): together
+    assert level_shapes((48, 48), spacing=(1.0, 1.6)) == [(48, 48), (24, 24), (12, 12)]  # within 1.75: together
+    assert level_shapes((48, 48), spacing=(1.8, 1.0)) == [(48, 48), (48, 24), (24, 12)]  # beyond: the short one
     with pytest.raises(ValueError, match="spacing"):
         level_shapes((32, 32), spacing=(1.0, 0.0))
     P = prolongations((32, 32), spacing=(4 / 32, 1 / 32))[-1]  # (32, 16) -> (32, 32)
