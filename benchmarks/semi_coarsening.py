@@ -38,7 +38,8 @@ REPEATS = 3
 
 def compare(n: int, aspect: float, count: int) -> dict:
     """{hierarchy: (times relative to every axis halved, mean iterations, level shapes)}."""
-    recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [f"grid.shape=[{n},{n}]", f"grid.extent=[[0,{aspect}],[0,1]]"])
+    recipe = load_recipe(ROOT / "recipes" / "darcy.yaml",
+                         [f"grid.shape=[{n},{n}]", f"grid.extent=[[0,{aspect}],[0,1]]"])
     grid, rtol = grid_of(recipe.data), recipe.data["solver"]["rtol"]
     solvers, shapes = {}, {}
     for k, (name, ratio) in enumerate(HIERARCHIES.items()):
