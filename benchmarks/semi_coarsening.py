@@ -1,16 +1,20 @@
 """Semi-coarsening for stretched cells (solvers.multigrid): which axes a level halves.
 
-2-D Darcy (recipes/darcy.yaml) on n x n cells of aspect ratio r (domain [0, r] x [0, 1]),
-CG + geometric multigrid as the planner runs it (aggregation coarse operators, red-black
-numbering, one full-multigrid start cycle), with four hierarchies: every axis halved
-together (the hierarchy of square cells), and the short axis halved alone while the
-long cells are more than `ratio` times longer, for ratio sqrt(2), 1.75 (the default,
-SEMI_COARSENING_RATIO) and 2. The hierarchies take turns per system in a rotating order,
-each solves it three times from zero and keeps its fastest time; the table gives the
-median over systems of each one's time relative to halving every axis, with its mean
-iterations. Every true residual is checked against rtol.
+Darcy (recipes/darcy.yaml in 2-D on [0, r] x [0, 1], recipes/darcy3d.yaml in 3-D on
+plates [0, 1] x [0, r]² and rods [0, r] x [0, 1]²): cells of aspect r, CG + geometric
+multigrid as the planner runs it (aggregation coarse operators; in 2-D red-black numbering
+and one full-multigrid start cycle), with several hierarchies: every axis halved together
+(the hierarchy of square cells), and the short axes halved alone while the long cells are
+more than `ratio` times longer (SEMI_COARSENING_RATIO is the default), a coarsest grid of
+more than COARSEST_MAX_UNKNOWNS cells coarsening further along the axes that still can.
 
-Usage: python benchmarks/semi_coarsening.py [--systems 16]
+Every system is solved once by each hierarchy, as in a build (a new matrix each time, so
+its coarse levels are rebuilt and the coarsest refactorised), the hierarchies in a
+rotating order; the table gives the median over systems of each one's time relative to
+halving every axis, with its mean iterations and its coarsest grid. Every true residual
+is checked against rtol.
+
+Usage: python benchmarks/semi_coarsening.py [--systems 32]
 """
 
 from __future__ import annotations
@@ -27,67 +31,71 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.bench import rotated  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
+from pdegen.plan import make_plan  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
 
-ASPECTS = (1.25, 1.5, 1.8, 2, 3, 4, 8)
-HIERARCHIES = {"every axis": None, "ratio sqrt(2)": np.sqrt(2.0), "ratio 1.75": 1.75, "ratio 2": 2.0}
-REPEATS = 3
+RATIOS_2D = {"every axis": None, "ratio sqrt(2)": np.sqrt(2.0), "ratio 1.75": 1.75, "ratio 2": 2.0}
+RATIOS_3D = {"every axis": None, "ratio 1.75": 1.75, "ratio 2.5": 2.5, "ratio 3.5": 3.5}
+# (recipe, n, extent for aspect r, aspects, systems relative to --systems, hierarchies)
+CASES = [("darcy", 128, "[[0,{r}],[0,1]]", (1.5, 1.8, 2, 3, 4, 8), 1.0, RATIOS_2D),
+         ("darcy", 256, "[[0,{r}],[0,1]]", (1.5, 2, 3, 4, 8), 0.5, RATIOS_2D),
+         ("darcy3d", 32, "[[0,1],[0,{r}],[0,{r}]]", (2, 3, 4, 8), 0.5, RATIOS_3D),
+         ("darcy3d", 32, "[[0,{r}],[0,1],[0,1]]", (2, 3, 4, 8), 0.5, RATIOS_3D)]
 
 
-def compare(n: int, aspect: float, count: int) -> dict:
-    """{hierarchy: (times relative to every axis halved, mean iterations, level shapes)}."""
-    recipe = load_recipe(ROOT / "recipes" / "darcy.yaml",
-                         [f"grid.shape=[{n},{n}]", f"grid.extent=[[0,{aspect}],[0,1]]"])
-    grid, rtol = grid_of(recipe.data), recipe.data["solver"]["rtol"]
-    solvers, shapes = {}, {}
-    for k, (name, ratio) in enumerate(HIERARCHIES.items()):
-        mg = GeometricMG((n, n), coarse="aggregation", ordering="red-black", start_cycles=1,
+def compare(recipe_name: str, n: int, extent: str, count: int, hierarchies: dict) -> dict:
+    """{hierarchy: (times relative to every axis halved, mean iterations, coarsest grid)}."""
+    recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml",
+                         [f"grid.shape={[n] * (3 if '3d' in recipe_name else 2)}", f"grid.extent={extent}"])
+    plan, grid, rtol = make_plan(recipe), grid_of(recipe.data), recipe.data["solver"]["rtol"]
+    solvers, coarsest = {}, {}
+    for k, (name, ratio) in enumerate(hierarchies.items()):
+        mg = GeometricMG(grid.shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
+                         start_cycles=plan.multigrid_start_cycles,
                          spacing=None if ratio is None else grid.spacing, ratio=ratio or 1.0)
         solvers[name] = KSPSolver("cg", "mg", rtol=rtol, prefix=f"semi{k}_", multigrid=mg)
-        shapes[name] = mg.shapes
-    times, iterations = {name: [] for name in HIERARCHIES}, {name: [] for name in HIERARCHIES}
+        coarsest[name] = mg.shapes[-1]
+    times, iterations = {name: [] for name in hierarchies}, {name: [] for name in hierarchies}
     for i in range(count + 1):
         system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
         A, b = system.A, system.b
-        for name in rotated(list(HIERARCHIES), i):
-            best = np.inf
-            for _ in range(REPEATS):
-                start = time.perf_counter()
-                x, info = solvers[name].solve(A, b)
-                best = min(best, time.perf_counter() - start)
+        for name in rotated(list(hierarchies), i):
+            start = time.perf_counter()
+            x, info = solvers[name].solve(A, b)
+            seconds = time.perf_counter() - start
             residual = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
-            assert info.converged and residual <= rtol * (1 + 1e-6), (n, aspect, name, info, residual)
+            assert info.converged and residual <= rtol * (1 + 1e-6), (recipe_name, extent, name, info, residual)
             if i:  # the first system sets up the hierarchies
-                times[name].append(best)
+                times[name].append(seconds)
                 iterations[name].append(info.iterations)
     base = np.array(times["every axis"])
-    return {name: (np.array(times[name]) / base, float(np.mean(iterations[name])), shapes[name])
-            for name in HIERARCHIES}
+    return {name: (np.array(times[name]) / base, float(np.mean(iterations[name])), coarsest[name])
+            for name in hierarchies}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--systems", type=int, default=16, help="systems per aspect at 128² (half at 256²)")
+    parser.add_argument("--systems", type=int, default=32, help="systems per 2-D 128² case (others scaled)")
     args = parser.parse_args()
-    rows = []
-    for n, count in ((128, args.systems), (256, max(4, args.systems // 2))):
-        for aspect in ASPECTS:
-            results = compare(n, aspect, count)
-            cells = []
-            for name, (ratio, its, shapes) in results.items():
-                levels = " > ".join("x".join(map(str, s)) for s in shapes[1:3])
-                cells.append(f"{np.median(ratio):.2f}x, {its:.1f} its ({levels})")
-            rows.append([f"{aspect:g}:1", f"{n}²", *cells])
-            print(rows[-1], flush=True)
+    sections = []
+    for recipe_name, n, extent, aspects, share, hierarchies in CASES:
+        count = max(4, round(share * args.systems))
+        rows = []
+        for r in aspects:
+            results = compare(recipe_name, n, extent.format(r=r), count, hierarchies)
+            rows.append([f"{r:g}:1", *(f"{np.median(ratio):.2f}x, {its:.1f} its, {'x'.join(map(str, low))}"
+                                       for ratio, its, low in results.values())])
+            print(recipe_name, n, extent, rows[-1], flush=True)
+        grid = "x".join([str(n)] * (3 if "3d" in recipe_name else 2))
+        sections.append(f"{recipe_name} {grid} on {extent.format(r='r')}, {count} systems:\n\n"
+                        + table(["cells", *hierarchies], rows))
     write_section("semi_coarsening", (
-        f"CG + multigrid on 2-D Darcy with cells of aspect r:1, {args.systems} systems at 128² and "
-        f"{max(4, args.systems // 2)} at 256², each hierarchy's fastest of {REPEATS} solves per system, "
-        "rotating order; median over systems of the time relative to halving every axis, mean iterations "
-        "(start cycle included), and the first two coarse grids.\n\n"
-        + table(["cells", "grid", *HIERARCHIES], rows)),
-        command="python benchmarks/semi_coarsening.py")
+        "CG + multigrid with cells of aspect r:1, each system solved once per hierarchy (its coarse levels "
+        "rebuilt, as in a build), rotating order; per hierarchy the median over systems of the time relative "
+        "to halving every axis, the mean iterations (start cycle included) and the coarsest grid.\n\n"
+        + "\n\n".join(sections)), command="python benchmarks/semi_coarsening.py")
 
 
 if __name__ == "__main__":

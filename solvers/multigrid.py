@@ -92,26 +92,38 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
 
 
 # Axes whose cells are at most this much longer than the shortest are halved with it;
-# longer ones wait. Time per solve against halving every axis, 128² / 256² (docs/
-# benchmarks.md, semi_coarsening): halving the short axis alone cost 1.12x at aspect 1.5
-# (so ratio sqrt(2) loses there), 0.94x / 1.03x at 1.8, 0.89x / 0.90x at 2, and from
-# 0.73x down to 0.33x at 3-8; ratio 2 waits too long at 4 (0.63x against 0.58x).
+# longer ones wait. Time per solve against halving every axis, 2-D 128² / 256², each
+# system solved once (docs/benchmarks.md, semi_coarsening): 1.02x / 0.95x at aspect 1.5
+# (every axis halved anyway; ratio sqrt(2) halves the short one alone there: 1.13x /
+# 1.10x), 0.99x at 1.8, 0.88x / 0.89x at 2, 0.34x-0.76x from 3 to 8; ratio 2 waits too
+# long at 4 (0.67x / 0.70x against 0.61x / 0.58x). In 3-D (32³) 0.58-0.90x from 3 to 8.
 SEMI_COARSENING_RATIO = 1.75
+
+
+# When the axes due to be halved cannot be (odd, or at ``coarsest``), a coarsest grid
+# larger than this keeps coarsening along the axes that still can: it is factorised anew
+# for every matrix, and a 3-D one of 8 x 32 x 32 cells cost more than the whole solve
+# saved (docs/benchmarks.md, semi_coarsening).
+COARSEST_MAX_UNKNOWNS = 1024
 
 
 def level_shapes(shape, coarsest: int = 8, spacing=None,
                  ratio: float = SEMI_COARSENING_RATIO) -> list[tuple[int, ...]]:
     """Grid shapes from the finest down. Each step halves the axes whose cells are at most
     ``ratio`` times as long as the shortest (every axis when ``spacing`` is None), as long
-    as each of those is even and >= 2 coarsest."""
+    as each of those is even and >= 2 coarsest; if one is not, it stops, unless the grid
+    still has more than COARSEST_MAX_UNKNOWNS cells: then it halves every axis that can be."""
     shapes = [tuple(int(n) for n in shape)]
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
         raise ValueError(f"spacing must give one positive cell size per axis of {tuple(shape)}; got {spacing!r}")
     while True:
+        can = np.array([n % 2 == 0 and n >= 2 * coarsest for n in shapes[-1]])
         halved = h <= ratio * h.min()
-        if not all(n % 2 == 0 and n >= 2 * coarsest for n, a in zip(shapes[-1], halved) if a):
-            return shapes
+        if not can[halved].all():
+            if np.prod(shapes[-1]) <= COARSEST_MAX_UNKNOWNS or not can.any():
+                return shapes
+            halved = can
         shapes.append(tuple(n // 2 if a else n for n, a in zip(shapes[-1], halved)))
         h = np.where(halved, 2.0 * h, h)
 

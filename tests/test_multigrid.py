@@ -241,6 +241,11 @@ def test_semi_coarsening_halves_the_short_axis_until_the_cells_are_square():
     assert level_shapes((64, 32), spacing=(0.5, 0.5)) == level_shapes((64, 32))
     assert level_shapes((48, 48), spacing=(1.0, 1.6)) == [(48, 48), (24, 24), (12, 12)]  # within 1.75: together
     assert level_shapes((48, 48), spacing=(1.8, 1.0)) == [(48, 48), (48, 24), (24, 12)]  # beyond: the short one
+    # The short axis stops at 8 cells with 8 x 32 x 32 left: too large a coarsest grid to
+    # refactorise per sample, so the axes that can still halve go on (square cells again).
+    assert level_shapes((32, 32, 32), spacing=(1 / 32, 1 / 4, 1 / 4)) == [
+        (32, 32, 32), (16, 32, 32), (8, 32, 32), (8, 16, 16), (8, 8, 8)]
+    assert level_shapes((512, 24)) == [(512, 24), (256, 12), (128, 12), (64, 12)]  # 3072 cells: go on
     with pytest.raises(ValueError, match="spacing"):
         level_shapes((32, 32), spacing=(1.0, 0.0))
     P = prolongations((32, 32), spacing=(4 / 32, 1 / 32))[-1]  # (32, 16) -> (32, 32)
@@ -330,3 +335,27 @@ def test_semi_coarsening_keeps_cg_iterations_flat_on_stretched_cells():
     for aspect in (8, 32):
         assert iterations[aspect, "semi"] <= iterations[1, "semi"] + 3, iterations
         assert iterations[aspect, "full"] >= 3 * iterations[aspect, "semi"], iterations
+
+
+@needs_petsc
+def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid():
+    """A 32³ plate of 1:8:8 cells: halving every axis needs 23 iterations; the semi-coarsened
+    hierarchy needs at most 10, and ends on a coarsest grid of at most 1024 cells (it does
+    not stop at 8 x 32 x 32 when the short axis runs out)."""
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.fields import gaussian_random_field, sample_rng
+    from pdegen.grid import Grid
+    from solvers.ksp import KSPSolver
+    from solvers.multigrid import COARSEST_MAX_UNKNOWNS
+    shape = (32, 32, 32)
+    grid = Grid(shape, ((0, 1), (0, 8), (0, 8)))
+    A, b = assemble_diffusion(grid, np.exp(gaussian_random_field(shape, 2.5, 7.0, sample_rng(4, 0))), 1.0)
+    iterations = {}
+    for spacing in (None, grid.spacing):
+        mg = GeometricMG(shape, coarse="aggregation", spacing=spacing)
+        solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgsemi3d{spacing is None}_", multigrid=mg)
+        x, info = solver.solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), info
+        assert np.prod(mg.shapes[-1]) <= COARSEST_MAX_UNKNOWNS
+        iterations["semi" if spacing else "full"] = info.iterations
+    assert iterations["semi"] <= 10 and iterations["full"] >= 2 * iterations["semi"], iterations
