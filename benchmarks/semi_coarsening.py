@@ -6,7 +6,8 @@ multigrid as the planner runs it (aggregation coarse operators; in 2-D red-black
 and one full-multigrid start cycle), with several hierarchies: every axis halved together
 (the hierarchy of square cells), and the short axes halved alone while the long cells are
 more than `ratio` times longer (SEMI_COARSENING_RATIO is the default), a coarsest grid of
-more than COARSEST_MAX_UNKNOWNS cells coarsening further along the axes that still can.
+more than COARSEST_MAX_UNKNOWNS cells coarsening further along the axes that still can
+(in 3-D also without that rule: stopping where the short axis stops).
 
 Every system is solved once by each hierarchy, as in a build (a new matrix each time, so
 its coarse levels are rebuilt and the coarsest refactorised), the hierarchies in a
@@ -33,11 +34,13 @@ from pdegen.bench import rotated  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.plan import make_plan  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
+from solvers import multigrid  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
 
 RATIOS_2D = {"every axis": None, "ratio sqrt(2)": np.sqrt(2.0), "ratio 1.75": 1.75, "ratio 2": 2.0}
-RATIOS_3D = {"every axis": None, "ratio 1.75": 1.75, "ratio 2.5": 2.5, "ratio 3.5": 3.5}
+RATIOS_3D = {"every axis": None, "ratio 1.75": 1.75, "ratio 2.5": 2.5,
+             "ratio 1.75, stopping with the short axis": (1.75, "uncapped")}
 # (recipe, n, extent for aspect r, aspects, systems relative to --systems, hierarchies)
 CASES = [("darcy", 128, "[[0,{r}],[0,1]]", (1.5, 1.8, 2, 3, 4, 8), 1.0, RATIOS_2D),
          ("darcy", 256, "[[0,{r}],[0,1]]", (1.5, 2, 3, 4, 8), 0.5, RATIOS_2D),
@@ -52,9 +55,16 @@ def compare(recipe_name: str, n: int, extent: str, count: int, hierarchies: dict
     plan, grid, rtol = make_plan(recipe), grid_of(recipe.data), recipe.data["solver"]["rtol"]
     solvers, coarsest = {}, {}
     for k, (name, ratio) in enumerate(hierarchies.items()):
-        mg = GeometricMG(grid.shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
-                         start_cycles=plan.multigrid_start_cycles,
-                         spacing=None if ratio is None else grid.spacing, ratio=ratio or 1.0)
+        uncapped = isinstance(ratio, tuple)  # no COARSEST_MAX_UNKNOWNS: stop where the short axes stop
+        ratio = ratio[0] if uncapped else ratio
+        cap = multigrid.COARSEST_MAX_UNKNOWNS
+        multigrid.COARSEST_MAX_UNKNOWNS = np.inf if uncapped else cap
+        try:
+            mg = GeometricMG(grid.shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
+                             start_cycles=plan.multigrid_start_cycles,
+                             spacing=None if ratio is None else grid.spacing, ratio=ratio or 1.0)
+        finally:
+            multigrid.COARSEST_MAX_UNKNOWNS = cap
         solvers[name] = KSPSolver("cg", "mg", rtol=rtol, prefix=f"semi{k}_", multigrid=mg)
         coarsest[name] = mg.shapes[-1]
     times, iterations = {name: [] for name in hierarchies}, {name: [] for name in hierarchies}

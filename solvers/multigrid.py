@@ -93,17 +93,17 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
 
 # Axes whose cells are at most this much longer than the shortest are halved with it;
 # longer ones wait. Time per solve against halving every axis, 2-D 128² / 256², each
-# system solved once (docs/benchmarks.md, semi_coarsening): 1.02x / 0.95x at aspect 1.5
-# (every axis halved anyway; ratio sqrt(2) halves the short one alone there: 1.13x /
-# 1.10x), 0.99x at 1.8, 0.88x / 0.89x at 2, 0.34x-0.76x from 3 to 8; ratio 2 waits too
-# long at 4 (0.67x / 0.70x against 0.61x / 0.58x). In 3-D (32³) 0.58-0.90x from 3 to 8.
+# system solved once (docs/benchmarks.md, semi_coarsening): 0.99x / 0.98x at aspect 1.5
+# (every axis halved anyway; ratio sqrt(2) halves the short one alone there: 1.12x /
+# 1.13x), 0.96x at 1.8, 0.87x / 0.86x at 2, 0.35x-0.74x from 3 to 8; ratio 2 waits too
+# long at 4 (0.67x / 0.68x against 0.60x / 0.57x). In 3-D (32³) 0.57-0.89x from 3 to 8.
 SEMI_COARSENING_RATIO = 1.75
 
 
 # When the axes due to be halved cannot be (odd, or at ``coarsest``), a coarsest grid
 # larger than this keeps coarsening along the axes that still can: it is factorised anew
-# for every matrix, and a 3-D one of 8 x 32 x 32 cells cost more than the whole solve
-# saved (docs/benchmarks.md, semi_coarsening).
+# for every matrix, and a 3-D one of 8 x 32 x 32 cells made the solve 2.7-4.0x slower
+# than halving every axis (docs/benchmarks.md, semi_coarsening).
 COARSEST_MAX_UNKNOWNS = 1024
 
 
