@@ -62,10 +62,12 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
-# relative to C order without start cycles, median over systems; latest run, then the
-# range over four runs). 2-D aggregation, red-black + 1 cycle: 0.80x at 128² (0.80-0.96),
-# 0.73x at 256² (0.73-0.83), 0.89x on the thresholded coefficient (0.84-0.94); 2-D
-# Galerkin, red-black alone: 0.87x (0.85-0.93); 3-D (32³): red-black 1.04-1.19x, so C order.
+# relative to C order without start cycles, median over systems; latest run, each system
+# solved once as in a build, then the range over the four before it, which kept the
+# fastest of three solves of the same matrix and so left out the per-matrix set-up).
+# 2-D aggregation, red-black + 1 cycle: 0.88x at 128² (0.80-0.96), 0.81x at 256²
+# (0.73-0.83), 0.87x on the thresholded coefficient (0.84-0.94); 2-D Galerkin, red-black
+# alone: 0.90x (0.85-0.93); 3-D (32³): red-black 1.01-1.05x (1.04-1.19x), so C order.
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
