@@ -93,35 +93,41 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
 
 # Axes whose cells are at most this much longer than the shortest are halved with it;
 # longer ones wait. Time per solve against halving every axis, 2-D 128² / 256², each
-# system solved once (docs/benchmarks.md, semi_coarsening): 0.99x / 0.98x at aspect 1.5
+# system solved once (docs/benchmarks.md, semi_coarsening): 1.02x / 0.99x at aspect 1.5
 # (every axis halved anyway; ratio sqrt(2) halves the short one alone there: 1.12x /
-# 1.13x), 0.96x at 1.8, 0.87x / 0.86x at 2, 0.35x-0.74x from 3 to 8; ratio 2 waits too
-# long at 4 (0.67x / 0.68x against 0.60x / 0.57x). In 3-D (32³) 0.57-0.89x from 3 to 8.
+# 1.09x), 0.94x at 1.8, 0.87x / 0.83x at 2, 0.33x-0.73x from 3 to 8; ratio 2 waits too
+# long at 4 (0.67x / 0.69x against 0.61x / 0.58x). In 3-D (32³) 0.38-0.88x from 3 to 16.
 SEMI_COARSENING_RATIO = 1.75
 
 
-# When the axes due to be halved cannot be (odd, or at ``coarsest``), a coarsest grid
+# When the axes due to be halved cannot be (odd, or at ``coarsest``), a 3-D coarsest grid
 # larger than this keeps coarsening along the axes that still can: it is factorised anew
-# for every matrix, and a 3-D one of 8 x 32 x 32 cells made the solve 2.7-4.0x slower
-# than halving every axis (docs/benchmarks.md, semi_coarsening).
-COARSEST_MAX_UNKNOWNS = 1024
+# for every matrix, and a 3-D one of 8 x 32 x 32 cells made the solve 2.1-4.6x slower than
+# halving every axis. A 2-D grid stops there whatever its size: its factorisation stays
+# cheap, while halving the long axis of still stretched cells cost 3-4x the iterations
+# (1000 x 32 and 1000 x 40 cells on the unit square: 6 iterations stopping at 125 x 32 /
+# 125 x 40, 24 / 20 going on, 2.2-2.7x the time). docs/benchmarks.md, semi_coarsening.
+COARSEST_MAX_UNKNOWNS = {2: np.inf, 3: 1024}
 
 
-def level_shapes(shape, coarsest: int = 8, spacing=None,
-                 ratio: float = SEMI_COARSENING_RATIO) -> list[tuple[int, ...]]:
+def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
+                 max_coarsest: float | None = None) -> list[tuple[int, ...]]:
     """Grid shapes from the finest down. Each step halves the axes whose cells are at most
     ``ratio`` times as long as the shortest (every axis when ``spacing`` is None), as long
     as each of those is even and >= 2 coarsest; if one is not, it stops, unless the grid
-    still has more than COARSEST_MAX_UNKNOWNS cells: then it halves every axis that can be."""
+    still has more than ``max_coarsest`` cells (default: COARSEST_MAX_UNKNOWNS for its
+    dimension): then it halves every axis that can be."""
     shapes = [tuple(int(n) for n in shape)]
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
         raise ValueError(f"spacing must give one positive cell size per axis of {tuple(shape)}; got {spacing!r}")
+    if max_coarsest is None:
+        max_coarsest = COARSEST_MAX_UNKNOWNS.get(len(shape), np.inf)
     while True:
         can = np.array([n % 2 == 0 and n >= 2 * coarsest for n in shapes[-1]])
         halved = h <= ratio * h.min()
         if not can[halved].all():
-            if np.prod(shapes[-1]) <= COARSEST_MAX_UNKNOWNS or not can.any():
+            if np.prod(shapes[-1]) <= max_coarsest or not can.any():
                 return shapes
             halved = can
         shapes.append(tuple(n // 2 if a else n for n, a in zip(shapes[-1], halved)))
@@ -137,11 +143,11 @@ def _tensor(shape_fine, shape_coarse, one_d) -> sp.csr_matrix:
     return P.tocsr()
 
 
-def prolongations(shape, coarsest: int = 8, spacing=None,
-                   ratio: float = SEMI_COARSENING_RATIO) -> list[sp.csr_matrix]:
+def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
+                   max_coarsest: float | None = None) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest, spacing, ratio)[::-1]
+    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest)[::-1]
     return [_tensor(fine, coarse, interpolation_1d) for coarse, fine in pairwise(shapes)]
 
 
@@ -159,22 +165,22 @@ def aggregation_1d(coarse: int) -> sp.csr_matrix:
 
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
-    ``spacing`` the cell size along each axis (None: square cells) and ``ratio`` how much
-    longer than the shortest a cell may be and still be halved with it, ``coarse``
+    ``spacing`` the cell size along each axis (None: square cells), ``ratio`` and
+    ``max_coarsest`` as in :func:`level_shapes`, ``coarse``
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
                  start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
-                 ratio: float = SEMI_COARSENING_RATIO):
+                 ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if ordering not in ("red-black", "natural"):
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
             raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
-        self.shapes = level_shapes(shape, coarsest, spacing, ratio)
+        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest)
         if len(self.shapes) < 2:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
         self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
@@ -182,7 +188,8 @@ class GeometricMG:
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
         # (4-5% of a 128² solve, docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
-        self.interpolations = prolongations(shape, coarsest, spacing, ratio)  # C order; setup() renumbers them
+        # In C order; setup() renumbers them.
+        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
