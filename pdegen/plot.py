@@ -22,6 +22,23 @@ def _as_image(values: np.ndarray) -> np.ndarray:
     return values
 
 
+# Domains more than this many times wider than tall get one panel per row, each as wide as
+# the figure: side by side they shrank to slivers under full-height colour bars.
+WIDE_DOMAIN = 2.0
+
+
+def _layout(count: int, extent) -> tuple[int, int, tuple[float, float]]:
+    """Rows, columns and figure size (inches) for ``count`` panels of a domain with
+    ``extent`` (None for 1-D plots): side by side, or stacked for wide domains."""
+    if extent is not None:
+        (x0, x1), (y0, y1) = extent[0], extent[1]
+        aspect = (x1 - x0) / (y1 - y0)
+        if aspect > WIDE_DOMAIN:
+            width = 9.0
+            return count, 1, (width, count * (max(1.0, width / aspect) + 1.0))
+    return 1, count, (4.4 * count, 3.8)
+
+
 def plot_sample(ds, sample_id: int, out) -> None:
     """Input fields of sample ``sample_id`` beside its solution, one panel each."""
     plt = _pyplot()
@@ -45,8 +62,9 @@ def plot_sample(ds, sample_id: int, out) -> None:
         else:
             panels.append((p, values))
     extent = ds.attrs["recipe"]["grid"]["extent"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
-    for ax, (name, values) in zip(axes[0], panels):
+    rows, columns, size = _layout(len(panels), extent if ndim > 1 else None)
+    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
+    for ax, (name, values) in zip(axes.ravel(), panels):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 1:
             ax.plot(np.linspace(*extent[0], values.size), values)

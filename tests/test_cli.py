@@ -256,6 +256,21 @@ def test_bench_counts_a_failure_in_any_round_and_a_nan_residual(tmp_path, monkey
     assert gmres["failures"] == 1 and np.isnan(gmres["worst_residual"])
 
 
+def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
+    """Side by side, the panels of a 16:1 strip shrank to slivers: they are stacked one per
+    row, each as wide as the figure (and the picture is written)."""
+    from pdegen.plot import _layout
+    assert _layout(2, [[0, 1], [0, 1]])[:2] == (1, 2)
+    assert _layout(3, [[0, 16], [0, 1]])[:2] == (3, 1)
+    assert _layout(2, None)[:2] == (1, 2)  # 1-D curves
+    pytest.importorskip("matplotlib")
+    recipe = small_recipe(tmp_path, **{"grid.shape": [64, 8], "grid.extent": [[0, 16], [0, 1]], "samples": 2})
+    assert CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"]).exit_code == 0
+    png = tmp_path / "wide.png"
+    result = CliRunner().invoke(main, ["plot", str(tmp_path / "tiny.zarr"), "--sample", "1", "-o", str(png)])
+    assert result.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.output
+
+
 @pytest.mark.parametrize("recipe,shape,changes,expected", [
     ("darcy", [64, 64], [], ("direct", "cholesky", "none")),   # below the measured MG crossover (96²)
     ("darcy", [100000], ["grid.extent=[[0,1]]"], ("direct", "cholesky", "none")),  # 1-D: tridiagonal, O(n) factor
