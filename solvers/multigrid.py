@@ -186,7 +186,8 @@ class GeometricMG:
         self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
         self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
-        # (4-5% of a 128² solve, docs/benchmarks.md, multigrid_variants).
+        # (4-5% of a 128² solve in earlier runs, within noise in the latest; with Galerkin
+        # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
         self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest)
