@@ -130,7 +130,8 @@ def make_plan(recipe) -> Plan:
     coarse = "aggregation" if family.pure_diffusion else "galerkin"
     mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
     spacing = [(hi - lo) / n for (lo, hi), n in zip(data["grid"]["extent"], data["grid"]["shape"])]
-    halvings = len(level_shapes(data["grid"]["shape"], spacing=spacing)) - 1
+    levels = level_shapes(data["grid"]["shape"], spacing=spacing)
+    halvings = len(levels) - 1
     aspect = max(spacing) / min(spacing)
     if method == "auto":
         varies = family.operator_varies(data)
@@ -181,8 +182,9 @@ def make_plan(recipe) -> Plan:
             method = "cg"
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
+            hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that coarsens "
-                           f"{halvings} times: CG with geometric multigrid, "
+                           f"{halvings} times ({hierarchy}): CG with geometric multigrid, "
                            f"{coarse} coarse operators (measured faster than {rival} from "
                            f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns), {mg_ordering} numbering, "
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "

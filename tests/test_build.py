@@ -61,6 +61,7 @@ def test_stretched_cells_build_with_semi_coarsened_multigrid(tmp_path):
     ds = open_dataset(out)
     plan = ds.attrs["plan"]
     assert (plan["method"], plan["preconditioner"]) == ("cg", "mg") and plan["grid_spacing"] == [1 / 8, 1 / 128]
+    assert "(128x128 > 128x64 > 128x32 > 128x16 > 128x8)" in plan["reasons"][0], plan["reasons"]
     assert ds["stats/converged"][:].all() and ds["stats/iterations"][:].max() <= 10
     assert np.all(ds["stats/residual"][:] <= 1e-8)
     verified = CliRunner().invoke(main, ["verify", str(out)])
