@@ -221,7 +221,8 @@ class GeometricMG:
                 pc.setMGRestriction(level, _aij(P.T.tocsr(), comm))
 
     def coarse_operators(self, A) -> list[sp.csr_matrix]:
-        """(1/2) P0^T A P0 level by level, finest first (the "aggregation" operators)."""
+        """The "aggregation" operators level by level, finest first: (1/2) P0^T A P0 where a
+        level halves every axis, the axis-weighted sum of the module docstring where not."""
         values = self._coarse_values(A)  # (re)plans first
         return [sp.csr_matrix((data, level.indices, level.indptr), shape=level.shape)
                 for data, level in zip(values, self._plan)]
