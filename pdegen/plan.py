@@ -72,8 +72,9 @@ MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-blac
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
 # 1 / 2 / 3 / 4 / 8 / 16); halving the short axis first (semi-coarsening, solvers.multigrid)
-# keeps it at 7-8 up to 64:1 (docs/benchmarks.md, planner_crossover_aspect), so the
-# multigrid rules hold for any cell shape.
+# keeps it at 6-7 up to 64:1 at 128² and 256² (docs/benchmarks.md, planner_crossover_aspect;
+# 7-9 on 32³ plates and rods up to 16:1, semi_coarsening), so the multigrid rules hold for
+# any cell shape.
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
 # (a stale Jacobi or ILU costs more iterations than its set-up saves).
@@ -191,8 +192,8 @@ def make_plan(recipe) -> Plan:
                            f"measured variant in {ndim}-D)")
             if aspect > SEMI_COARSENING_RATIO:
                 reasons.append(f"cells of aspect {aspect:.3g}:1: the hierarchy halves the short axis first "
-                               "(semi-coarsening), which keeps CG at 7-8 iterations up to 64:1, where halving "
-                               "every axis took 34 at 8:1 (docs/benchmarks.md, planner_crossover_aspect)")
+                               "(semi-coarsening), which kept CG at 6-7 iterations up to 64:1 at 128² and 256², where "
+                               "halving every axis took 34 at 8:1 (docs/benchmarks.md, planner_crossover_aspect)")
         elif unknowns <= limit:
             method = "direct"
             if ndim == 1:
