@@ -191,9 +191,12 @@ def make_plan(recipe) -> Plan:
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
                            f"measured variant in {ndim}-D)")
             if aspect > SEMI_COARSENING_RATIO:
-                reasons.append(f"cells of aspect {aspect:.3g}:1: the hierarchy halves the short axis first "
-                               "(semi-coarsening), which kept CG at 6-7 iterations up to 64:1 at 128² and 256², where "
-                               "halving every axis took 34 at 8:1 (docs/benchmarks.md, planner_crossover_aspect)")
+                measured = ("6-7 iterations up to 64:1 at 128² and 256², where halving every axis took 34 at 8:1 "
+                            "(docs/benchmarks.md, planner_crossover_aspect)" if ndim == 2 else
+                            "7-9 iterations on 32³ plates and rods up to 16:1, where halving every axis took "
+                            "23-34 at 8:1-16:1 (docs/benchmarks.md, semi_coarsening)")
+                reasons.append(f"cells of aspect {aspect:.3g}:1: the hierarchy halves the short axes first "
+                               f"(semi-coarsening), which kept CG at {measured}")
         elif unknowns <= limit:
             method = "direct"
             if ndim == 1:
