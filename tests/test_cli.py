@@ -282,6 +282,7 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
+    ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on
     ("advection_diffusion", [128, 128], [], ("direct", "lu", "none")),  # not SPD: no MG
     ("advection_diffusion", [512, 512], [], ("direct", "lu", "none")),  # nonsymmetric: LU won at every measured size
     ("advection_diffusion", [1100, 1100], [], ("gcrodr", "ilu", "greedy")),  # above the memory limit: recycling
