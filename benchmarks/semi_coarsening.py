@@ -65,7 +65,7 @@ CASES = [
 ]
 
 
-def solver_for(name: str, how, plan, grid, rtol: float, k: int):
+def solver_for(how, plan, grid, rtol: float, k: int):
     """The solver of one column, and its coarsest grid (or the solver's name)."""
     if isinstance(how, str):
         return KSPSolver("preonly", how, prefix=f"semidirect{k}_"), how
@@ -77,11 +77,12 @@ def solver_for(name: str, how, plan, grid, rtol: float, k: int):
 
 def compare(recipe_name: str, overrides: list[str], count: int, hierarchies: dict) -> dict:
     """{column: (times relative to every axis halved, mean iterations, coarsest grid)}."""
-    recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", overrides)
+    # Multigrid named, so that the plan carries its numbering and start cycles whatever auto would pick.
+    recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [*overrides, "solver.preconditioner=mg"])
     plan, grid, rtol = make_plan(recipe), grid_of(recipe.data), recipe.data["solver"]["rtol"]
     solvers, coarsest = {}, {}
     for k, (name, how) in enumerate(hierarchies.items()):
-        solvers[name], coarsest[name] = solver_for(name, how, plan, grid, rtol, k)
+        solvers[name], coarsest[name] = solver_for(how, plan, grid, rtol, k)
     times, iterations = {name: [] for name in hierarchies}, {name: [] for name in hierarchies}
     for i in range(count + 1):
         system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
