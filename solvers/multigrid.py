@@ -6,10 +6,14 @@ the shortest (within a factor of 1.75) until the cells are about square, then al
 them: semi-coarsening, the textbook cure for stretched cells. There the couplings along
 the short axis dominate, pointwise smoothing leaves error that is smooth along that axis
 but oscillates along the long one, and only a grid that keeps the long axis's resolution
-can correct it (docs/benchmarks.md, planner_crossover_aspect). Interpolation is the
-tensor product of 1-D cell-centred linear interpolation (each fine cell takes 3/4 of its
-parent and 1/4 of the parent's neighbour on its side; at a boundary only the 3/4) along
-the halved axes, and of the identity along the others. Smoothing is one symmetric SOR
+can correct it (docs/benchmarks.md, planner_crossover_aspect). Where the short axes run
+out first, a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D
+coarsest grid is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS).
+
+Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
+cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
+only the 3/4) along the halved axes, and of the identity along the others. Smoothing is
+one symmetric SOR
 sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
