@@ -125,6 +125,8 @@ def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COA
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
         raise ValueError(f"spacing must give one positive cell size per axis of {tuple(shape)}; got {spacing!r}")
+    if not ratio >= 1.0:  # below 1 not even the shortest axis would qualify
+        raise ValueError(f"ratio must be >= 1 (how much longer than the shortest a halved cell may be); got {ratio!r}")
     if max_coarsest is None:
         max_coarsest = COARSEST_MAX_UNKNOWNS.get(len(shape), np.inf)
     while True:

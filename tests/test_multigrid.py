@@ -250,6 +250,8 @@ def test_semi_coarsening_halves_the_short_axis_until_the_cells_are_square():
     assert level_shapes((512, 24), max_coarsest=1024) == [(512, 24), (256, 12), (128, 12), (64, 12)]
     with pytest.raises(ValueError, match="spacing"):
         level_shapes((32, 32), spacing=(1.0, 0.0))
+    with pytest.raises(ValueError, match="ratio must be >= 1"):  # no axis would qualify: no progress
+        level_shapes((32, 32), spacing=(1.0, 2.0), ratio=0.9)
     P = prolongations((32, 32), spacing=(4 / 32, 1 / 32))[-1]  # (32, 16) -> (32, 32)
     assert P.shape == (32 * 32, 32 * 16)
     X, Y = np.meshgrid(centres(32), centres(16), indexing="ij")
