@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +49,19 @@ INTRO = ("2-D Darcy (recipes/darcy.yaml), 24 samples per size; the methods of a 
 
 
 def timed(recipe_file: str, shape: list[int], samples: int, methods: dict, rounds: int = 3,
-          failures_allowed: bool = False) -> dict:
+          failures_allowed: bool = False, context=None) -> dict:
     """{method: (ms/sample, iterations[, failures])} of `auto` for the recipe with each
     method's settings, the methods interleaved round by round (this VM drifts), median over
-    the rounds. Failed samples stop the run unless ``failures_allowed``."""
+    the rounds. Failed samples stop the run unless ``failures_allowed``; ``context(name)``,
+    if given, is a context manager each method's runs happen in."""
     recipes = {name: load_recipe(ROOT / "recipes" / recipe_file, [f"samples={samples}", f"grid.shape={shape}",
                                                                    *settings])
                for name, settings in methods.items()}
     times, iterations, failures = {name: [] for name in recipes}, {}, dict.fromkeys(recipes, 0)
     for round_ in range(rounds):
         for name in rotated(list(recipes), round_):
-            result = run_bench(recipes[name], names=["auto"], repeats=1)["results"][0]
+            with context(name) if context else nullcontext():
+                result = run_bench(recipes[name], names=["auto"], repeats=1)["results"][0]
             assert failures_allowed or result["failures"] == 0, (recipe_file, shape, name, result)
             times[name].append(result["ms_per_sample"])
             iterations[name] = result["iterations"]
@@ -108,26 +110,13 @@ def every_axis_halved(active: bool):
         pdegen.bench.make_plan = original
 
 
-def aspect_times(shape: list[int], r: int, samples: int, rounds: int = 3) -> dict:
-    """Like :func:`timed`, for the aspect section's methods (one of them on the old hierarchy)."""
-    times, iterations = {name: [] for name in ASPECT_METHODS}, {}
-    for round_ in range(rounds):
-        for name in rotated(list(ASPECT_METHODS), round_):
-            recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", [
-                f"samples={samples}", f"grid.shape={shape}", f"grid.extent=[[0,{r}],[0,1]]", *ASPECT_METHODS[name]])
-            with every_axis_halved("every axis" in name):
-                result = run_bench(recipe, names=["auto"], repeats=1)["results"][0]
-            assert result["failures"] == 0, (shape, r, name, result)
-            times[name].append(result["ms_per_sample"])
-            iterations[name] = result["iterations"]
-    return {name: (float(np.median(times[name])), iterations[name], 0) for name in ASPECT_METHODS}
-
-
 def cell_aspect() -> None:
     """Cells of aspect ratio r: the domain [0, r] x [0, 1], at 128² and 256²."""
     rows = []
     for n, samples in ((128, 16), (256, 8)):
-        rows += [row(f"{r}:1", f"{n}²", aspect_times([n, n], r, samples), ASPECT_METHODS) for r in ASPECTS]
+        rows += [row(f"{r}:1", f"{n}²", timed("darcy.yaml", [n, n], samples, {
+            name: [f"grid.extent=[[0,{r}],[0,1]]", *settings] for name, settings in ASPECT_METHODS.items()},
+            context=lambda name: every_axis_halved("every axis" in name)), ASPECT_METHODS) for r in ASPECTS]
     write_section("planner_crossover_aspect", (
         "2-D Darcy (recipes/darcy.yaml) on n x n cells of aspect ratio r (domain [0, r] x [0, 1]), 16 samples "
         "at 128², 8 at 256²; the methods take turns over three rounds in a rotating order, median of the rounds; "
