@@ -81,6 +81,11 @@ def test_mg_needs_a_hierarchy():
 def test_recipe_rejects_mg_on_a_grid_it_cannot_coarsen():
     with pytest.raises(RecipeError, match=r"grid.shape \[30, 30\]"):
         load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "darcy.yaml", ["solver.preconditioner=mg", "grid.shape=[30,30]"])
+    # 128 x 24 on the unit square: halving both axes stops after one level (12 cells); its
+    # cells are 5.3:1, so the short axis is halved first and the grid coarsens 3 times.
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "darcy.yaml",
+                         ["solver.preconditioner=mg", "grid.shape=[128,24]"])
+    assert len(level_shapes((128, 24))) == 2 and recipe.data["solver"]["preconditioner"] == "mg"
 
 
 def test_aggregation_operators_match_the_explicit_products():
