@@ -266,16 +266,15 @@ def _store_bytes(ds, store, done: int) -> dict:
     written so far, with the arrays that are not per sample), and the files' bytes on
     disk (with an HDF5 store's part files)."""
     from .store.hdf5 import parts_dir
-    from .store.layout import dataset_layout, footprint
-    data = ds.recipe().data
-    sizes, _ = footprint(data)
-    written = sum(sizes[spec.path] * done // spec.shape[0] if spec.per_sample else sizes[spec.path]
-                  for spec in dataset_layout(data))
+    from .store.layout import dataset_layout
+    layout = dataset_layout(ds.recipe().data)
+    written = sum(spec.nbytes * done // spec.shape[0] if spec.per_sample else spec.nbytes for spec in layout)
     files = [Path(store)] if Path(store).is_file() else []
     for folder in (Path(store), parts_dir(store)):
         if folder.is_dir():
             files += [f for f in folder.rglob("*") if f.is_file()]
-    return {"data": sum(sizes.values()), "written": written, "on_disk": sum(f.stat().st_size for f in files)}
+    return {"data": sum(spec.nbytes for spec in layout), "written": written,
+            "on_disk": sum(f.stat().st_size for f in files)}
 
 
 def _percentiles(values) -> dict:

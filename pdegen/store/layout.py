@@ -35,6 +35,11 @@ class ArraySpec:
     def per_sample(self) -> bool:
         return not self.path.startswith("coords/")
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole array before compression."""
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
 
 def stored_parameters(recipe: dict) -> dict[str, str]:
     """Map store paths to the recipe parameters they hold (random parameters only:
@@ -104,7 +109,7 @@ def footprint(recipe: dict) -> tuple[dict[str, int], int]:
     Zarr data files it can write (one per chunk, or per shard when sharding, of every
     array; zarr skips chunks that hold only the fill value)."""
     layout = dataset_layout(recipe)
-    sizes = {spec.path: int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize for spec in layout}
+    sizes = {spec.path: spec.nbytes for spec in layout}
     per_file = write_unit(recipe)
     files = sum(-(-spec.shape[0] // per_file) if spec.per_sample else 1 for spec in layout)
     return sizes, files
