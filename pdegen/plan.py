@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from solvers.multigrid import SEMI_COARSENING_RATIO, level_shapes
 
+from .grid import Grid
+
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
 # factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
 # (docs/benchmarks.md, planner_crossover): CG/direct time 1.06 at 224², 0.98 at 256²
@@ -130,7 +132,7 @@ def make_plan(recipe) -> Plan:
     mg = False
     coarse = "aggregation" if family.pure_diffusion else "galerkin"
     mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
-    spacing = [(hi - lo) / n for (lo, hi), n in zip(data["grid"]["extent"], data["grid"]["shape"])]
+    spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing)
     halvings = len(levels) - 1
     aspect = max(spacing) / min(spacing)

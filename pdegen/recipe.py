@@ -21,6 +21,7 @@ import yaml
 
 from .families import FAMILIES, get_family
 from .fields import BOUNDARY_DISTRIBUTIONS, FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS, check_distribution
+from .grid import Grid
 from .schema import Key, RecipeError, show, validate_mapping
 
 
@@ -73,7 +74,7 @@ def _cell_sizes(grid: dict) -> list[float] | None:
     shape, extent = grid.get("shape"), grid.get("extent")
     if not isinstance(extent, list) or len(extent) != len(shape) or _check_extent(extent):
         return None
-    return [(hi - lo) / n for (lo, hi), n in zip(extent, shape)]
+    return list(Grid(shape, extent).spacing)
 
 
 def _check_options(options: dict) -> str | None:
