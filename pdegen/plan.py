@@ -106,6 +106,8 @@ class Plan:
     multigrid_coarse: str = "galerkin"  # or "aggregation" for pure diffusion (solvers.multigrid)
     multigrid_ordering: str = "natural"  # or "red-black"
     multigrid_start_cycles: int = 0  # full-multigrid cycles before CG
+    # Whether the hierarchy halves odd axes too (plans stored before it did resume without).
+    multigrid_odd: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -264,7 +266,7 @@ def make_plan(recipe) -> Plan:
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]), grid_spacing=spacing,
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
-                multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0)
+                multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True)
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
@@ -292,7 +294,8 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
         if plan.preconditioner == "mg":
             from solvers.multigrid import GeometricMG
             multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
-                                    start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None)
+                                    start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None,
+                                    odd=plan.multigrid_odd)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

@@ -1,19 +1,23 @@
 """Geometric multigrid for cell-centred structured grids, as a PETSc PCMG.
 
-The hierarchy halves every axis while all stay even and at least ``2 * coarsest``
-cells long. Given the cell sizes (``spacing``), it halves only the axes whose cells are
-the shortest (within a factor of 1.75) until the cells are about square, then all of
-them: semi-coarsening, the textbook cure for stretched cells. There the couplings along
-the short axis dominate, pointwise smoothing leaves error that is smooth along that axis
-but oscillates along the long one, and only a grid that keeps the long axis's resolution
-can correct it (docs/benchmarks.md, planner_crossover_aspect). Where the short axes run
-out first, a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D
-coarsest grid is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS).
+The hierarchy halves every axis while all stay at least ``2 * coarsest`` cells long,
+pairing neighbouring cells; along an odd axis the last cell stays alone, so coarser
+levels have cells of two sizes (the interpolation and the aggregation operators below
+follow the actual cell centres and sizes, and CG needs the iterations it needs on even
+grids: FNO's 421², 241² and 85² are all odd). Given the cell sizes (``spacing``), it
+halves only the axes whose cells are the shortest (within a factor of 1.75) until the
+cells are about square, then all of them: semi-coarsening, the textbook cure for
+stretched cells. There the couplings along the short axis dominate, pointwise smoothing
+leaves error that is smooth along that axis but oscillates along the long one, and only
+a grid that keeps the long axis's resolution can correct it (docs/benchmarks.md,
+planner_crossover_aspect). Where the short axes run out first (below ``2 * coarsest``),
+a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D coarsest grid
+is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS).
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
-only the 3/4) along the halved axes, and of the identity along the others. Smoothing is
-one symmetric SOR
+only the 3/4; between cells of unequal size, linear between their centres) along the
+halved axes, and of the identity along the others. Smoothing is one symmetric SOR
 sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
@@ -42,10 +46,12 @@ Coarse operators, recomputed for every new fine matrix:
   second differences. Its products are far cheaper than P^T A P
   (one nonzero per row of P0, 5-point coarse stencils instead of 9-point): measured
   1.3x faster per solve at 128² and 256² for one more CG iteration (docs/benchmarks.md).
-  On a level that halves only some axes, the rediscretisation takes 1/2 of the couplings
-  along the halved axes and all of those along the others (the aggregate holds as many
-  fine faces across a kept axis as its columns of P sum to); the boundary terms on the
-  diagonal (row sums) follow their axis, split in proportion to 1/h² at corners.
+  On a level that halves only some axes, or pairs cells of unequal size, each coupling
+  is weighted by the ratio of the distances between the fine and between the coarse
+  cell centres along its axis (1/2 along a halved axis of equal cells, 1 along a kept
+  one) and the boundary terms on the diagonal (row sums) by that of the distances to the
+  boundary, split in proportion to 1/h² at corners: exactly the operator rediscretised
+  on the coarse cells for a constant coefficient (tests/test_multigrid.py).
 
 Unknowns are numbered in C order over the grid shape (the last axis fastest), as
 ``numpy.ravel`` numbers them.
@@ -83,16 +89,35 @@ DEFAULT_OPTIONS = {
 
 
 def interpolation_1d(coarse: int) -> sp.csr_matrix:
-    """(2 coarse) x coarse linear interpolation between cell centres."""
-    fine = np.arange(2 * coarse)
-    parent = fine // 2
-    side = np.where(fine % 2 == 0, -1, 1)  # even fine cells sit on the parent's left half
-    neighbour = parent + side
-    inside = (neighbour >= 0) & (neighbour < coarse)
+    """(2 coarse) x coarse linear interpolation between the centres of equal cells."""
+    return linear_interpolation_1d(np.ones(2 * coarse))
+
+
+def linear_interpolation_1d(sizes) -> sp.csr_matrix:
+    """Interpolation onto a row of cells of the given ``sizes`` from the coarse row that
+    pairs them (the last one alone when their number is odd): linear between the coarse
+    centres nearest to each fine centre; beyond the first and last coarse centres, towards
+    zero at a distance of one coarse cell (3/4 of the parent for equal cells), as for a
+    homogeneous Dirichlet boundary. A fine cell that is its own parent copies it."""
+    sizes = np.asarray(sizes, dtype=float)
+    parent = np.arange(sizes.size) // 2
+    coarse_sizes = np.bincount(parent, weights=sizes)
+    centre = np.cumsum(sizes) - sizes / 2
+    coarse_centre = np.cumsum(coarse_sizes) - coarse_sizes / 2
+    offset = centre - coarse_centre[parent]
+    neighbour = parent + np.sign(offset).astype(int)
+    inside = (offset != 0) & (neighbour >= 0) & (neighbour < coarse_sizes.size)
+    to_neighbour = np.zeros(sizes.size)
+    to_neighbour[inside] = np.abs(offset[inside]) / np.abs(coarse_centre[neighbour[inside]]
+                                                             - coarse_centre[parent[inside]])
+    to_parent = 1.0 - to_neighbour
+    outside = (offset != 0) & ~inside  # on the boundary side of a boundary parent
+    to_parent[outside] = 1.0 - np.abs(offset[outside]) / coarse_sizes[parent[outside]]
+    fine = np.arange(sizes.size)
     rows = np.concatenate([fine, fine[inside]])
     cols = np.concatenate([parent, neighbour[inside]])
-    vals = np.concatenate([np.full(fine.size, 0.75), np.full(inside.sum(), 0.25)])
-    return sp.csr_matrix((vals, (rows, cols)), shape=(2 * coarse, coarse))
+    vals = np.concatenate([to_parent, to_neighbour[inside]])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(sizes.size, coarse_sizes.size))
 
 
 # Axes whose cells are at most this much longer than the shortest are halved with it;
@@ -104,21 +129,23 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
 SEMI_COARSENING_RATIO = 1.75
 
 
-# When the axes due to be halved cannot be (odd, or at ``coarsest``), a 3-D coarsest grid
+# When the axes due to be halved cannot be (below 2 coarsest cells), a 3-D coarsest grid
 # larger than this keeps coarsening along the axes that still can: it is factorised anew
 # for every matrix, and a 3-D one of 8 x 32 x 32 cells made the solve 2.1-4.6x slower than
 # halving every axis. A 2-D grid stops there whatever its size: its factorisation stays
 # cheap, while halving the long axis of still stretched cells cost 3-4x the iterations
-# (1000 x 32 and 1000 x 40 cells on the unit square: 6 iterations stopping at 125 x 32 /
-# 125 x 40, 24 / 20 going on, 2.2-2.7x the time). docs/benchmarks.md, semi_coarsening.
+# (1000 x 32 and 1000 x 40 cells on the unit square, measured when odd axes were not
+# halved: 6 iterations stopping at 125 x 32 / 125 x 40, 24 / 20 halving the long axis of
+# the stretched cells on, 2.2-2.7x the time). docs/benchmarks.md, semi_coarsening.
 COARSEST_MAX_UNKNOWNS = {2: np.inf, 3: 1024}
 
 
 def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
-                 max_coarsest: float | None = None) -> list[tuple[int, ...]]:
+                 max_coarsest: float | None = None, odd: bool = True) -> list[tuple[int, ...]]:
     """Grid shapes from the finest down. Each step halves the axes whose cells are at most
     ``ratio`` times as long as the shortest (every axis when ``spacing`` is None), as long
-    as each of those is even and >= 2 coarsest; if one is not, it stops, unless the grid
+    as each of those is >= 2 coarsest (and even, with ``odd=False``; an odd axis of n cells
+    becomes (n + 1) / 2, its last cell alone); if one is not, it stops, unless the grid
     still has more than ``max_coarsest`` cells (default: COARSEST_MAX_UNKNOWNS for its
     dimension): then it halves every axis that can be."""
     shapes = [tuple(int(n) for n in shape)]
@@ -130,31 +157,42 @@ def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COA
     if max_coarsest is None:
         max_coarsest = COARSEST_MAX_UNKNOWNS.get(len(shape), np.inf)
     while True:
-        can = np.array([n % 2 == 0 and n >= 2 * coarsest for n in shapes[-1]])
+        can = np.array([(odd or n % 2 == 0) and n >= 2 * coarsest for n in shapes[-1]])
         halved = h <= ratio * h.min()
         if not can[halved].all():
             if np.prod(shapes[-1]) <= max_coarsest or not can.any():
                 return shapes
             halved = can
-        shapes.append(tuple(n // 2 if a else n for n, a in zip(shapes[-1], halved)))
+        shapes.append(tuple((n + 1) // 2 if a else n for n, a in zip(shapes[-1], halved)))
         h = np.where(halved, 2.0 * h, h)
 
 
-def _tensor(shape_fine, shape_coarse, one_d) -> sp.csr_matrix:
-    """Kronecker product over the axes: ``one_d(n)`` where an axis is halved to n cells,
-    the identity where it is kept."""
+def cell_sizes(shapes) -> list[list[np.ndarray]]:
+    """Per level (finest first) and axis, the sizes of the cells in units of the finest
+    cells: a halved axis pairs consecutive cells, the last one alone when odd."""
+    sizes = [[np.ones(n) for n in shapes[0]]]
+    for fine, coarse in pairwise(shapes):
+        sizes.append([s if nf == nc else np.bincount(np.arange(nf) // 2, weights=s)
+                      for s, nf, nc in zip(sizes[-1], fine, coarse)])
+    return sizes
+
+
+def _tensor(fine_sizes, shape_coarse, one_d) -> sp.csr_matrix:
+    """Kronecker product over the axes: ``one_d(sizes)`` of the fine cells where an axis is
+    halved, the identity where it is kept."""
     P = sp.identity(1, format="csr")
-    for nf, nc in zip(shape_fine, shape_coarse):
-        P = sp.kron(P, one_d(nc) if nf != nc else sp.identity(nc, format="csr"), format="csr")
+    for sizes, nc in zip(fine_sizes, shape_coarse):
+        P = sp.kron(P, one_d(sizes) if sizes.size != nc else sp.identity(nc, format="csr"), format="csr")
     return P.tocsr()
 
 
 def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
-                   max_coarsest: float | None = None) -> list[sp.csr_matrix]:
+                  max_coarsest: float | None = None, odd: bool = True) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest)[::-1]
-    return [_tensor(fine, coarse, interpolation_1d) for coarse, fine in pairwise(shapes)]
+    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd)
+    sizes = cell_sizes(shapes)
+    return [_tensor(sizes[i], shapes[i + 1], linear_interpolation_1d) for i in range(len(shapes) - 1)][::-1]
 
 
 def red_black_order(shape) -> np.ndarray:
@@ -163,10 +201,11 @@ def red_black_order(shape) -> np.ndarray:
     return np.concatenate([np.flatnonzero(parity == 0), np.flatnonzero(parity == 1)])
 
 
-def aggregation_1d(coarse: int) -> sp.csr_matrix:
-    """(2 coarse) x coarse piecewise-constant prolongation: each fine cell copies its parent."""
-    fine = np.arange(2 * coarse)
-    return sp.csr_matrix((np.ones(fine.size), (fine, fine // 2)), shape=(2 * coarse, coarse))
+def aggregation_1d(coarse: int, fine: int | None = None) -> sp.csr_matrix:
+    """fine x coarse piecewise-constant prolongation (``fine`` = 2 coarse or 2 coarse - 1):
+    each fine cell copies its parent."""
+    cells = np.arange(2 * coarse if fine is None else fine)
+    return sp.csr_matrix((np.ones(cells.size), (cells, cells // 2)), shape=(cells.size, coarse))
 
 
 class GeometricMG:
@@ -179,16 +218,17 @@ class GeometricMG:
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
                  start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
-                 ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None):
+                 ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None, odd: bool = True):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if ordering not in ("red-black", "natural"):
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
             raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
-        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest)
+        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd)
         if len(self.shapes) < 2:
-            raise ValueError(f"grid {tuple(shape)} cannot be halved (every axis must be even and >= {2 * coarsest})")
+            rule = f">= {2 * coarsest}" if odd else f"even and >= {2 * coarsest}"
+            raise ValueError(f"grid {tuple(shape)} cannot be halved (the axes to halve must be {rule} cells long)")
         self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
         self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
@@ -196,7 +236,7 @@ class GeometricMG:
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
-        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest)
+        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest, odd)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
@@ -228,7 +268,8 @@ class GeometricMG:
 
     def coarse_operators(self, A) -> list[sp.csr_matrix]:
         """The "aggregation" operators level by level, finest first: (1/2) P0^T A P0 where a
-        level halves every axis, the axis-weighted sum of the module docstring where not."""
+        level pairs equal cells along every axis, the weighted sum of the module docstring
+        where not."""
         values = self._coarse_values(A)  # (re)plans first
         return [sp.csr_matrix((data, level.indices, level.indptr), shape=level.shape)
                 for data, level in zip(values, self._plan)]
@@ -237,8 +278,8 @@ class GeometricMG:
         """The coarse operators' CSR values, in the patterns of ``self._plan``.
 
         The sparsity patterns and, for every stored entry, the coarse entry it adds to
-        are computed once per fine pattern; after that a level that halves every axis
-        costs one bincount, a semi-coarsened one two."""
+        are computed once per fine pattern; after that a level that pairs equal cells
+        along every axis costs one bincount, any other two."""
         A = A.tocsr()
         if self._plan is None or not self._memo.same(A.indptr, A.indices):
             # (P0 itself is aggregation_1d's tensor product.)
@@ -247,7 +288,7 @@ class GeometricMG:
         values, data = [], A.data
         for level in self._plan:
             size = level.indices.size
-            if level.weights is None:  # every axis halved: one factor 1/2
+            if level.weights is None:  # equal cells paired along every axis: one factor 1/2
                 data = 0.5 * np.bincount(level.targets, weights=data, minlength=size)
             else:
                 w, diagonal_targets, sources, diagonal_weights = level.weights
@@ -314,8 +355,9 @@ def _aij(M: sp.csr_matrix, comm=None):
 
 class _CoarseLevel(NamedTuple):
     """One coarse level of the aggregation plan: its CSR pattern and shape, the coarse
-    entry each entry of the finer level's matrix adds to, and (semi-coarsened levels
-    only) the per-entry weights of that sum plus a second sum onto the coarse diagonal."""
+    entry each entry of the finer level's matrix adds to, and (unless the level pairs
+    equal cells along every axis) the per-entry weights of that sum plus a second sum
+    onto the coarse diagonal."""
     indptr: np.ndarray
     indices: np.ndarray
     shape: tuple
@@ -329,45 +371,56 @@ def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None) -> list[_CoarseLev
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     cols = A.indices
     h = np.ones(len(shapes[0])) if spacing is None else np.asarray(spacing, dtype=float)
-    for fine, coarse in pairwise(shapes):
+    sizes = cell_sizes(shapes)
+    for level, (fine, coarse) in enumerate(pairwise(shapes)):
         parent = _parents(fine, coarse)
         n = int(np.prod(coarse))
         keys = parent[rows].astype(np.int64) * n + parent[cols]
         unique, targets = np.unique(keys, return_inverse=True)
         targets = targets.ravel()
         weights = None
-        if any(nf == nc for nf, nc in zip(fine, coarse)):
-            weights = _semi_weights(rows, cols, fine, coarse, h, parent, unique, n)
+        uniform_pairs = all(nf == 2 * nc and np.all(s == s[0]) for s, nf, nc in zip(sizes[level], fine, coarse))
+        if not uniform_pairs:
+            weights = _level_weights(rows, cols, fine, sizes[level], sizes[level + 1], h, parent, unique, n)
         new_rows, new_cols = unique // n, unique % n
         indptr = np.concatenate([[0], np.cumsum(np.bincount(new_rows, minlength=n))])
         plan.append(_CoarseLevel(indptr, new_cols.copy(), (n, n), targets, weights))
         rows, cols = new_rows, new_cols
-        h = np.where([nf != nc for nf, nc in zip(fine, coarse)], 2.0 * h, h)
     return plan
 
 
-def _semi_weights(rows, cols, fine, coarse, h, parent, unique, n) -> tuple:
-    """Weights for a level that halves only some axes (module docstring): write the
-    matrix as the sum over axes of its couplings along that axis (each with minus their
-    row sum on the diagonal) plus the diagonal of its row sums (boundary terms). A
-    coupling along axis k adds f_k to its coarse entry and g_i - f_k to the coarse
-    diagonal of its row i; a diagonal entry adds g_i, with f_k 1/2 on halved axes and 1
-    on kept ones, and g_i the f of the axes whose boundary cell i lies on (weighted by
-    1/h_k², the size of a Dirichlet term), 1/2 inside."""
-    halved = np.array([nf != nc for nf, nc in zip(fine, coarse)])
-    f = np.where(halved, 0.5, 1.0)
+def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique, n) -> tuple:
+    """Weights for a level that does not pair equal cells along every axis (module
+    docstring): write the matrix as the sum over axes of its couplings along that axis
+    (each with minus their row sum on the diagonal) plus the diagonal of its row sums
+    (boundary terms). A coupling along axis k adds f to its coarse entry and g_i - f to
+    the coarse diagonal of its row i; a diagonal entry adds g_i. f is the ratio of the
+    distances between the fine and between the coarse cell centres, (s_i + s_j) /
+    (S_I + S_J) with s and S the cells' sizes along k (1/2 on a halved axis of equal
+    cells, 1 on a kept one), and g_i of a boundary cell s_i / S_I along the boundary's
+    axis (the ratio of the distances to the boundary; weighted by 1/(s_i h_k)², the size
+    of a Dirichlet term, where it lies on several), 1/2 inside."""
+    ndim = len(fine)
     r_index, c_index = np.unravel_index(rows, fine), np.unravel_index(cols, fine)
     differs = np.array([ri != ci for ri, ci in zip(r_index, c_index)])  # (ndim, nnz)
     if np.any(differs.sum(axis=0) > 1):
-        raise ValueError("aggregation on a semi-coarsened level needs a (2d+1)-point stencil (couplings along "
-                         "one axis each); use coarse='galerkin'")
+        raise ValueError("aggregation on a semi-coarsened or odd-sized level needs a (2d+1)-point stencil "
+                         "(couplings along one axis each); use coarse='galerkin'")
+    halved = [s.size != S.size for s, S in zip(fine_sizes, coarse_sizes)]
     off = differs.any(axis=0)
-    f_entry = np.where(off, f[np.argmax(differs, axis=0)], 0.0)
-    cell = np.indices(fine).reshape(len(fine), -1)
+    f_entry = np.zeros(rows.size)
+    for k in range(ndim):
+        along = differs[k]
+        i, j = r_index[k][along], c_index[k][along]
+        I, J = (i // 2, j // 2) if halved[k] else (i, j)
+        f_entry[along] = (fine_sizes[k][i] + fine_sizes[k][j]) / (coarse_sizes[k][I] + coarse_sizes[k][J])
+    cell = np.indices(fine).reshape(ndim, -1)
     on_boundary = np.array([(c == 0) | (c == nf - 1) for c, nf in zip(cell, fine)], dtype=float)  # (ndim, cells)
-    w = on_boundary / h[:, None] ** 2
+    size = np.array([fine_sizes[k][cell[k]] for k in range(ndim)])  # (ndim, cells), in finest cells
+    ratio = np.array([size[k] / coarse_sizes[k][cell[k] // 2 if halved[k] else cell[k]] for k in range(ndim)])
+    w = on_boundary / (size * h[:, None]) ** 2
     total = w.sum(axis=0)
-    g_cell = np.where(total > 0, (f[:, None] * w).sum(axis=0) / np.where(total > 0, total, 1.0), 0.5)
+    g_cell = np.where(total > 0, (ratio * w).sum(axis=0) / np.where(total > 0, total, 1.0), 0.5)
     g = g_cell[rows]
     weight = np.where(off, f_entry, g)
     diagonal_weight = np.where(off, g - f_entry, 0.0)

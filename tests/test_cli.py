@@ -278,7 +278,8 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy", [128, 128], ["grid.extent=[[0,4],[0,1]]"], ("cg", "mg", "none")),  # 4:1 cells: MG still ahead
     ("darcy", [128, 128], ["grid.extent=[[0,8],[0,1]]"], ("cg", "mg", "none")),  # 8:1: semi-coarsening
     ("darcy", [256, 48], [], ("cg", "mg", "none")),  # halving both axes stops at 12; the short one first: 3 times
-    ("darcy", [250, 250], [], ("cg", "gamg", "greedy")),       # 125 is odd: no hierarchy, above the direct limit
+    ("darcy", [250, 250], [], ("cg", "mg", "none")),           # odd levels (125, 63) pair all but the last cell
+    ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
     ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs_petsc
+from conftest import ROOT, needs_petsc
 from problems import darcy_sequence
 
 from pdegen.recipe import RecipeError, load_recipe
@@ -28,7 +28,9 @@ def test_interpolation_1d_is_exact_for_linear_functions_away_from_the_boundary()
 
 def test_hierarchy_shapes_and_c_order():
     assert level_shapes((64, 32)) == [(64, 32), (32, 16), (16, 8)]
-    assert level_shapes((30, 30)) == [(30, 30), (15, 15)]  # 15 is odd: stop
+    assert level_shapes((30, 30)) == [(30, 30), (15, 15)]  # 15 < 2 * 8: stop
+    assert level_shapes((33, 32)) == [(33, 32), (17, 16), (9, 8)]  # odd: the last cell alone
+    assert level_shapes((34, 30), odd=False) == [(34, 30), (17, 15)]  # the old rule: even axes only
     Ps = prolongations((64, 32))
     assert [P.shape for P in Ps] == [(32 * 16, 16 * 8), (64 * 32, 32 * 16)]
     # f(x, y) = x + 2 y, x along axis 0, y along axis 1, raveled in C order.
@@ -75,7 +77,9 @@ def test_mg_needs_a_hierarchy():
     with pytest.raises(ValueError, match="GeometricMG"):
         KSPSolver("cg", "mg")
     with pytest.raises(ValueError, match="cannot be halved"):
-        GeometricMG((30, 31))
+        GeometricMG((30, 31), odd=False)
+    with pytest.raises(ValueError, match="cannot be halved"):
+        GeometricMG((15, 40))
 
 
 def test_recipe_rejects_mg_on_a_grid_it_cannot_coarsen():
@@ -250,8 +254,13 @@ def test_semi_coarsening_halves_the_short_axis_until_the_cells_are_square():
     # refactorise per sample, so the axes that can still halve go on (square cells again).
     assert level_shapes((32, 32, 32), spacing=(1 / 32, 1 / 4, 1 / 4)) == [
         (32, 32, 32), (16, 32, 32), (8, 32, 32), (8, 16, 16), (8, 8, 8)]
-    # In 2-D the coarsest grid is factorised whatever its size: a strip stops with its short axis.
-    assert level_shapes((1000, 32), spacing=(1 / 1000, 1 / 32)) == [(1000, 32), (500, 32), (250, 32), (125, 32)]
+    # Odd axes are halved too, so a strip goes on until its cells are square.
+    assert level_shapes((1000, 32), spacing=(1 / 1000, 1 / 32)) == [
+        (1000, 32), (500, 32), (250, 32), (125, 32), (63, 32), (32, 32), (16, 16), (8, 8)]
+    # With even axes only, a 2-D grid stops when its short axes run out (its coarsest grid
+    # is factorised whatever its size).
+    assert level_shapes((1000, 32), spacing=(1 / 1000, 1 / 32), odd=False) == [
+        (1000, 32), (500, 32), (250, 32), (125, 32)]
     assert level_shapes((512, 24), max_coarsest=1024) == [(512, 24), (256, 12), (128, 12), (64, 12)]
     with pytest.raises(ValueError, match="spacing"):
         level_shapes((32, 32), spacing=(1.0, 0.0))
@@ -371,3 +380,86 @@ def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid():
         assert np.prod(mg.shapes[-1]) <= COARSEST_MAX_UNKNOWNS[3]
         iterations["semi" if spacing else "full"] = info.iterations
     assert iterations["semi"] <= 10 and iterations["full"] >= 2 * iterations["semi"], iterations
+
+
+def test_interpolation_on_unequal_cells_is_linear_between_coarse_centres():
+    """An odd row of cells pairs all but the last, which stays alone; the level below then
+    has unequal cells. Interpolation is exact for linear functions wherever a fine centre
+    lies between two coarse centres, and a cell that is its own parent copies it."""
+    from solvers.multigrid import cell_sizes, linear_interpolation_1d
+    sizes = cell_sizes([(13,), (7,), (4,)])
+    assert [list(s[0]) for s in sizes] == [[1] * 13, [2] * 6 + [1], [4, 4, 4, 1]]
+    for fine, coarse in ((sizes[0][0], sizes[1][0]), (sizes[1][0], sizes[2][0])):
+        P = linear_interpolation_1d(fine).toarray()
+        assert P.shape == (fine.size, coarse.size)
+        x, X = np.cumsum(fine) - fine / 2, np.cumsum(coarse) - coarse / 2
+        between = (x > X[0]) & (x < X[-1])
+        assert np.allclose((P @ (3 * X - 1))[between], (3 * x - 1)[between], atol=1e-13)
+        assert P[-1, -1] == 1.0 and P[-1].sum() == 1.0  # the lone last cell sits on its parent's centre
+    assert np.array_equal(linear_interpolation_1d(np.ones(8)).toarray(), interpolation_1d(4).toarray())
+
+
+def _fv_laplacian(sizes, h):
+    """-Laplacian by finite volumes on a tensor grid of cells sizes[k] * h[k] along axis k
+    (homogeneous Dirichlet), as fluxes divided by the volume of one finest cell: the
+    scaling in which the aggregation operators come out (built here independently)."""
+    import scipy.sparse as sp
+    lengths = [np.asarray(s, float) * hk for s, hk in zip(sizes, h)]
+    A = 0
+    for k, length in enumerate(lengths):
+        distance = (length[:-1] + length[1:]) / 2
+        conductance = np.concatenate([[2 / length[0]], 1 / distance, [2 / length[-1]]])
+        stiffness = sp.diags([conductance[:-1] + conductance[1:], -conductance[1:-1], -conductance[1:-1]],
+                             [0, -1, 1])
+        factor = sp.identity(1)
+        for j, other in enumerate(lengths):
+            factor = sp.kron(factor, stiffness if j == k else sp.diags(other))
+        A = A + factor
+    return (A / np.prod(h)).tocsr()
+
+
+@pytest.mark.parametrize("shape,extent,coarsest", [((21, 13), ((0, 2), (0, 1)), 3), ((27, 27), ((0, 1), (0, 1)), 4),
+                                                   ((11, 9, 14), ((0, 1), (0, 1), (0, 2)), 2)])
+def test_aggregation_on_odd_grids_is_the_rediscretised_operator(shape, extent, coarsest):
+    """Odd axes (cells of two sizes on every coarser level) and stretched cells: each
+    aggregation operator of the constant-coefficient FV Laplacian is that Laplacian
+    rediscretised on the coarse level's cells, boundary rows included."""
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.grid import Grid
+    from solvers.multigrid import cell_sizes
+    grid = Grid(shape, extent)
+    fine, _ = assemble_diffusion(grid, np.ones(shape), 1.0)
+    assert abs(fine - _fv_laplacian(cell_sizes([shape])[0], grid.spacing)).max() <= 1e-12 * abs(fine).max()
+    mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing, coarsest=coarsest)
+    assert len(mg.shapes) >= 3 and any(np.ptp(s) > 0 for s in cell_sizes(mg.shapes)[1])  # unequal cells
+    for op, sizes in zip(mg.coarse_operators(fine), cell_sizes(mg.shapes)[1:]):
+        expected = _fv_laplacian(sizes, grid.spacing)
+        assert abs(op - expected).max() <= 1e-12 * abs(expected).max(), [s.size for s in sizes]
+
+
+@needs_petsc
+@pytest.mark.parametrize("coarse", ["aggregation", "galerkin"])
+def test_cg_with_multigrid_on_odd_grids_needs_the_iterations_of_even_ones(coarse):
+    from solvers.ksp import KSPSolver
+    iterations = {}
+    for n in (64, 63, 65, 127):
+        A, b = darcy_sequence(n=n, count=1)[0]
+        mg = GeometricMG((n, n), coarse=coarse, ordering="red-black", start_cycles=1)
+        assert mg.shapes[-1][0] <= 16  # coarsened all the way
+        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgodd{coarse}{n}_", multigrid=mg).solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) / np.linalg.norm(b) <= 1e-8
+        iterations[n] = info.iterations
+    assert max(iterations.values()) <= iterations[64] + 1, iterations
+
+
+@needs_petsc
+def test_plans_stored_before_odd_axes_were_halved_keep_their_hierarchy():
+    """A store started by an earlier pdegen resumes with the hierarchy it was started with:
+    its plan has no multigrid_odd, and 200² then stops at 25² (odd) as it did."""
+    from pdegen.plan import Plan, make_plan, make_solver
+    recipe = load_recipe(ROOT / "recipes" / "darcy.yaml", ["grid.shape=[200,200]"])
+    plan = make_plan(recipe)
+    assert plan.preconditioner == "mg" and plan.multigrid_odd
+    stored = {k: v for k, v in plan.as_dict().items() if k != "multigrid_odd"}
+    now, before = (make_solver(p, recipe.data["solver"]).multigrid for p in (plan, Plan(**stored)))
+    assert now.shapes[-1] == (13, 13) and before.shapes[-1] == (25, 25)
