@@ -296,7 +296,7 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         if isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape) and \
                 len(level_shapes(shape, spacing=_cell_sizes(data["grid"]))) < 3:
             problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at "
-                            f"least twice (square cells: every axis a multiple of 4, >= 32 cells; the axes with "
+                            f"least twice (square cells: every axis >= 31 cells; the axes with "
                             f"the shortest cells are halved first), got grid.shape {shape}; use gamg")
         if data.get("ranks_per_system", 1) > 1:
             problems.append("solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system "
