@@ -210,8 +210,8 @@ def aggregation_1d(coarse: int, fine: int | None = None) -> sp.csr_matrix:
 
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
-    ``spacing`` the cell size along each axis (None: square cells), ``ratio`` and
-    ``max_coarsest`` as in :func:`level_shapes`, ``coarse``
+    ``spacing`` the cell size along each axis (None: square cells), ``ratio``,
+    ``max_coarsest`` and ``odd`` as in :func:`level_shapes`, ``coarse``
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
