@@ -209,9 +209,11 @@ def make_plan(recipe) -> Plan:
                                "262,144: docs/benchmarks.md, planner_crossover_1d); sparse factorisation with the "
                                "symbolic factorisation reused")
             elif family.positive_definite:
-                reasons.append(f"{unknowns} unknowns in {ndim}-D is below the measured direct/iterative "
-                               f"crossover ({limit}): sparse factorisation with the symbolic "
-                               "factorisation reused (fixed nonzero pattern)")
+                threshold = MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse)
+                below = (f"the {threshold} from which CG + geometric multigrid measured faster" if threshold and
+                         unknowns < threshold else f"the measured direct/iterative crossover ({limit})")
+                reasons.append(f"{unknowns} unknowns in {ndim}-D, below {below}: sparse factorisation with the "
+                               "symbolic factorisation reused (fixed nonzero pattern)")
             else:
                 reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D (direct limit {limit}): sparse LU "
                                "with the symbolic factorisation reused, measured 4-11x faster than GMRES or "

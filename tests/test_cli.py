@@ -303,6 +303,20 @@ def test_planner_rules(recipe, shape, changes, expected):
     assert (plan.method, plan.preconditioner, plan.ordering) == expected, plan.describe()
 
 
+@pytest.mark.parametrize("changes,threshold", [
+    (["grid.shape=[64,64]"], "the 9216 from which CG + geometric multigrid"),
+    # 700 x 15 cells, each 20 times longer along axis 0: the short axis (15) cannot be halved
+    (["grid.shape=[700,15]", "grid.extent=[[0,1],[0,0.001]]"], "the measured direct/iterative crossover (57600)")])
+def test_direct_plans_name_the_threshold_that_applies(changes, threshold):
+    """Below multigrid's measured threshold the reason names that threshold, not the
+    direct limit (a grid that does not coarsen twice keeps the direct limit's reason)."""
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    root = Path(__file__).resolve().parents[1]
+    plan = make_plan(load_recipe(root / "recipes" / "darcy.yaml", changes))
+    assert plan.method == "direct" and threshold in plan.reasons[0], plan.describe()
+
+
 @pytest.mark.parametrize("recipe,shape,changes,expected", [
     ("darcy", [128, 128], [], ("red-black", 1)),                      # 2-D aggregation: the fastest variant
     ("darcy3d", [32, 32, 32], [], ("natural", 0)),                    # red-black smoothing lost in 3-D
