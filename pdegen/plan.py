@@ -71,6 +71,17 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # (0.73-0.83), 0.87x on the thresholded coefficient (0.84-0.94); 2-D Galerkin, red-black
 # alone: 0.90x (0.85-0.93); 3-D (32³): red-black 1.01-1.05x (1.04-1.19x), so C order.
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
+# A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
+# more: multigrid's iterations grow with the jump, aggregation's fastest (docs/benchmarks.md,
+# contrast, 128² and 256², two runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
+# 4:1, 12 / 9 at 10:1, 17-18 / 12 at 30:1, 26-29 / 15-17 at 100:1, 69-86 / 23-26 at
+# 1000:1), while a factorisation does not care: at 128² the reused Cholesky took 1.2-1.3x
+# the time of the faster multigrid at 10:1, a tie at 30:1, 0.68-0.73x at 100:1 and
+# 0.53-0.61x at 1000:1. So at and above it in 2-D: direct up to the direct limit, Galerkin
+# coarse operators beyond (at 256², 0.87-0.91x the time of aggregation at 100:1,
+# 0.50-0.52x at 1000:1). Smooth coefficients (exp of a GRF) are not affected: 10
+# aggregation iterations at a 23,000:1 max/min ratio.
+SHARP_JUMP_MIN = 100.0
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
 # 1 / 2 / 3 / 4 / 8 / 16); halving the short axis first (semi-coarsening, solvers.multigrid)
@@ -132,7 +143,9 @@ def make_plan(recipe) -> Plan:
     reasons = []
     method = solver["method"]
     mg = False
-    coarse = "aggregation" if family.pure_diffusion else "galerkin"
+    jump = family.coefficient_jump(data)
+    sharp = len(data["grid"]["shape"]) == 2 and jump >= SHARP_JUMP_MIN
+    coarse = "aggregation" if family.pure_diffusion and not sharp else "galerkin"
     mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing)
@@ -147,8 +160,9 @@ def make_plan(recipe) -> Plan:
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
         indefinite = family.symmetric and not family.positive_definite
+        mg_min = limit + 1 if sharp else MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
         multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
-                          and unknowns >= MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf")) and halvings >= 2)
+                          and unknowns >= mg_min and halvings >= 2)
         if data["ranks_per_system"] > 1:
             if indefinite and solver["preconditioner"] in ("auto", "none"):
                 method = "direct"
@@ -188,12 +202,17 @@ def make_plan(recipe) -> Plan:
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
             hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
+            why = (f"above the direct limit {limit}" if sharp else
+                   f"measured faster than {rival} from {MG_MIN_UNKNOWNS[ndim][coarse]} unknowns")
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that coarsens "
                            f"{halvings} times ({hierarchy}): CG with geometric multigrid, "
-                           f"{coarse} coarse operators (measured faster than {rival} from "
-                           f"{MG_MIN_UNKNOWNS[ndim][coarse]} unknowns), {mg_ordering} numbering, "
+                           f"{coarse} coarse operators ({why}), {mg_ordering} numbering, "
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
                            f"measured variant in {ndim}-D)")
+            if sharp:
+                reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: Galerkin coarse operators, "
+                               "which kept CG at 15-26 iterations from 100:1 to 1000:1 where aggregation took 26-86 "
+                               "(docs/benchmarks.md, contrast)")
             if aspect > SEMI_COARSENING_RATIO:
                 measured = ("6-7 iterations up to 64:1 at 128² and 256², where halving every axis took 34 at 8:1 "
                             "(docs/benchmarks.md, planner_crossover_aspect)" if ndim == 2 else
@@ -208,6 +227,11 @@ def make_plan(recipe) -> Plan:
                                "O(n) (measured 8-10x faster than CG + GAMG at 16,384 and 65,536 cells, which failed at "
                                "262,144: docs/benchmarks.md, planner_crossover_1d); sparse factorisation with the "
                                "symbolic factorisation reused")
+            elif family.positive_definite and sharp:
+                reasons.append(f"{unknowns} unknowns in {ndim}-D and a coefficient that jumps {jump:g}:1 across "
+                               "sharp interfaces, where multigrid needs 15-86 CG iterations and the reused Cholesky "
+                               "took 0.53-0.73x its time at 128² from 100:1 (docs/benchmarks.md, contrast): sparse "
+                               "factorisation with the symbolic factorisation reused")
             elif family.positive_definite:
                 threshold = MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse)
                 below = (f"the {threshold} from which CG + geometric multigrid measured faster" if threshold and

@@ -83,7 +83,7 @@ class KSPSolver:
         warm = x0 is not None and self.ksp_type != "preonly"
         if warm:
             xv.getArray()[where] = x0
-        reason, start_cycles = "", 0
+        reason, start_cycles, discarded = "", 0, 0
         try:
             with options_scope(self.prefix, self.options):  # read while the PC is set up and by solve
                 self.ksp.setUp()
@@ -91,14 +91,26 @@ class KSPSolver:
                     start_cycles = mg.start(self.ksp.getPC(), mat, bv, xv, zero_guess=not warm)
                 self.ksp.setInitialGuessNonzero(warm or start_cycles > 0)
                 self.ksp.solve(bv, xv)
-            reason = reason_name(self.ksp.getConvergedReason())
+                reason = reason_name(self.ksp.getConvergedReason())
+                if start_cycles and reason.startswith("DIVERGED"):
+                    # Full-multigrid cycles are a stationary iteration: with coarse operators that
+                    # are not Galerkin products (aggregation) on high-contrast coefficients they
+                    # can diverge where CG on the same V-cycle converges. Start again without them.
+                    discarded = start_cycles + int(self.ksp.getIterationNumber())
+                    start_cycles = 0
+                    if warm:
+                        xv.getArray()[where] = x0
+                    self.ksp.setInitialGuessNonzero(warm)
+                    self.ksp.solve(bv, xv)
+                    reason = reason_name(self.ksp.getConvergedReason())
         except PETSc.Error as error:  # factorisation failure, indefinite PC, ...
             reason = f"PETSc error {error.ierr}"
         residual = true_residual(mat, bv, xv)
         iterations = 0 if self.ksp_type == "preonly" else int(self.ksp.getIterationNumber()) + start_cycles
-        info = SolveInfo(iterations=iterations, residual=residual,
+        info = SolveInfo(iterations=iterations + discarded, residual=residual,
                          converged=bool(np.isfinite(residual) and residual <= self.rtol),
-                         seconds=time.perf_counter() - start, method=self.method, reason=reason)
+                         seconds=time.perf_counter() - start, method=self.method, reason=reason,
+                         extra={"start_discarded": True} if discarded else {})
         return xv.getArray()[where].copy(), info
 
 

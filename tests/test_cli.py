@@ -279,6 +279,12 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy", [128, 128], ["grid.extent=[[0,8],[0,1]]"], ("cg", "mg", "none")),  # 8:1: semi-coarsening
     ("darcy", [256, 48], [], ("cg", "mg", "none")),  # halving both axes stops at 12; the short one first: 3 times
     ("darcy", [250, 250], [], ("cg", "mg", "none")),           # odd levels (125, 63) pair all but the last cell
+    # A coefficient jumping 1000:1 across sharp interfaces: direct below the direct limit, multigrid above
+    ("darcy_threshold", [128, 128], ["parameters.coefficient.high=1000", "parameters.coefficient.low=1"],
+     ("direct", "cholesky", "none")),
+    ("darcy_threshold", [256, 256], ["parameters.coefficient.high=1000", "parameters.coefficient.low=1"],
+     ("cg", "mg", "none")),
+    ("darcy_threshold", [128, 128], [], ("cg", "mg", "none")),  # FNO's 12/3 jump: multigrid as for smooth fields
     ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
     ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
@@ -315,6 +321,25 @@ def test_direct_plans_name_the_threshold_that_applies(changes, threshold):
     root = Path(__file__).resolve().parents[1]
     plan = make_plan(load_recipe(root / "recipes" / "darcy.yaml", changes))
     assert plan.method == "direct" and threshold in plan.reasons[0], plan.describe()
+
+
+def test_sharp_coefficient_jumps_get_galerkin_coarse_operators():
+    """From a 100:1 jump across sharp interfaces aggregation's iterations grow fastest
+    (docs/benchmarks.md, contrast): the plan takes Galerkin products, in 2-D; a smooth
+    exp(GRF) coefficient of any contrast keeps aggregation."""
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    root = Path(__file__).resolve().parents[1]
+
+    def plan(name, *changes):
+        return make_plan(load_recipe(root / "recipes" / f"{name}.yaml", ["grid.shape=[256,256]", *changes]))
+    sharp = plan("darcy_threshold", "parameters.coefficient.high=100", "parameters.coefficient.low=1")
+    assert (sharp.preconditioner, sharp.multigrid_coarse) == ("mg", "galerkin"), sharp.describe()
+    assert "jumps 100:1" in sharp.describe()
+    assert plan("darcy_threshold").multigrid_coarse == "aggregation"  # 12/3
+    assert plan("darcy", "parameters.coefficient.sigma=150").multigrid_coarse == "aggregation"
+    assert plan("darcy_threshold", "parameters.coefficient.high=1000", "parameters.coefficient.low=1",
+                "solver.preconditioner=mg").multigrid_coarse == "galerkin"
 
 
 @pytest.mark.parametrize("recipe,shape,changes,expected", [

@@ -463,3 +463,25 @@ def test_plans_stored_before_odd_axes_were_halved_keep_their_hierarchy():
     stored = {k: v for k, v in plan.as_dict().items() if k != "multigrid_odd"}
     now, before = (make_solver(p, recipe.data["solver"]).multigrid for p in (plan, Plan(**stored)))
     assert now.shapes[-1] == (13, 13) and before.shapes[-1] == (25, 25)
+
+
+@needs_petsc
+def test_a_diverging_start_cycle_is_discarded_and_cg_still_converges():
+    """A coefficient jumping 1000:1 across sharp interfaces: the full-multigrid start cycle
+    (a stationary iteration on aggregation coarse operators) diverges on some samples
+    (residual ~1e4 at 128²) while CG on the same V-cycle converges. The solver notices,
+    starts again from the caller's guess without the cycle, and counts all the work."""
+    from pdegen.build import draw_values, grid_of
+    from solvers.ksp import KSPSolver
+    recipe = load_recipe(ROOT / "recipes" / "darcy_threshold.yaml", [
+        "grid.shape=[128,128]", "parameters.coefficient.high=1000", "parameters.coefficient.low=1"])
+    grid = grid_of(recipe.data)
+    solver = KSPSolver("cg", "mg", rtol=1e-8, maxiter=500, prefix="mgdiscard_", multigrid=GeometricMG(
+        (128, 128), coarse="aggregation", ordering="red-black", start_cycles=1))
+    discarded = 0
+    for sample in range(4):
+        system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, sample), recipe.data)
+        x, info = solver.solve(system.A, system.b)
+        assert info.converged and np.linalg.norm(system.b - system.A @ x) <= 1e-8 * np.linalg.norm(system.b), info
+        discarded += info.extra.get("start_discarded", False)
+    assert discarded >= 1

@@ -63,6 +63,17 @@ class Family:
         """Whether the matrix changes from sample to sample under this recipe."""
         return any(recipe["parameters"][p]["dist"] != "constant" for p in self.operator_parameters)
 
+    def coefficient_jump(self, recipe: dict) -> float:
+        """The largest ratio between the two values of a piecewise-constant operator
+        parameter (a ``grf`` field with ``transform: threshold``); 1.0 where none jumps."""
+        jumps = [1.0]
+        for name in self.operator_parameters:
+            spec = recipe["parameters"][name]
+            if spec["dist"] == "grf" and spec.get("transform") == "threshold":
+                low, high = sorted((abs(spec["low"]), abs(spec["high"])))
+                jumps.append(high / low if low > 0 else float("inf"))
+        return max(jumps)
+
     def system(self, grid: Grid, values: dict, recipe: dict) -> LinearSystem:
         """The linear system of one sample under a recipe (what the build calls)."""
         return self.assemble(grid, values, recipe["boundary"])

@@ -1,0 +1,112 @@
+"""Coefficient contrast and the multigrid's coarse operators: aggregation (the planner's
+choice for pure diffusion, cheap to form) against Galerkin products (PETSc's P^T A P)
+and the reused Cholesky, as the jump in the Darcy coefficient grows.
+
+Darcy at 128² (recipes/darcy_threshold.yaml with `high` = contrast and `low` = 1: a
+piecewise-constant coefficient with jumps across the GRF's level set; and
+recipes/darcy.yaml with the GRF's amplitude `sigma` scaled, a = exp(GRF)). Each solver is
+set up as `pdegen build` runs it: CG + geometric multigrid in red-black numbering with
+aggregation coarse operators and one full-multigrid start cycle, or with Galerkin coarse
+operators and none (the planner's variants, docs/benchmarks.md, multigrid_variants); the
+systems in sample order, warm-started, each solved once per solver in a rotating order,
+maxiter 500. The table gives each solver's mean iterations (start cycle included, and a
+discarded diverging start), median ms per system and failures (no convergence to rtol),
+and the median max/min ratio of the coefficient over the samples.
+
+Usage: python benchmarks/contrast.py [--systems 16] [--sizes 128 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.report import table, write_section  # noqa: E402
+from pdegen.bench import rotated  # noqa: E402
+from pdegen.build import draw_values, grid_of  # noqa: E402
+from pdegen.fields import default_sigma  # noqa: E402
+from pdegen.recipe import load_recipe  # noqa: E402
+from solvers.ksp import KSPSolver  # noqa: E402
+from solvers.multigrid import GeometricMG  # noqa: E402
+
+MAXITER = 500
+# (label, recipe, overrides)
+JUMPS = (4, 10, 30, 100, 1e3, 1e4, 1e6)
+CASES = ([(f"threshold {c:g}:1", "darcy_threshold",
+           [f"parameters.coefficient.high={c}", "parameters.coefficient.low=1"]) for c in JUMPS]
+         + [(f"exp(GRF), sigma x{m}", "darcy", [f"parameters.coefficient.sigma={m * default_sigma(2.5, 7.0, 2)}"])
+            for m in (1, 2, 4, 8)])
+SECOND_SIZE = ("threshold 4:1", "threshold 10:1", "threshold 30:1", "threshold 100:1", "threshold 1000:1",
+               "exp(GRF), sigma x1")
+
+
+def solvers(shape: list[int], rtol: float) -> dict:
+    def mg(coarse, cycles, k):
+        return KSPSolver("cg", "mg", rtol=rtol, maxiter=MAXITER, prefix=f"contrast{k}_",
+                         multigrid=GeometricMG(shape, coarse=coarse, ordering="red-black", start_cycles=cycles))
+    return {"aggregation": mg("aggregation", 1, 0), "galerkin": mg("galerkin", 0, 1),
+            "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="contrastdirect_")}
+
+
+def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int):
+    recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}", *overrides])
+    grid, rtol = grid_of(recipe.data), recipe.data["solver"]["rtol"]
+    runs = solvers(shape, rtol)
+    previous = dict.fromkeys(runs)
+    times, iterations, failures = ({name: [] for name in runs} for _ in range(3))
+    contrast = []
+    for i in range(count + 1):
+        values = draw_values(recipe.data, recipe.family, i)
+        coefficient = values["coefficient"]
+        contrast.append(coefficient.max() / coefficient.min())
+        system = recipe.family.system(grid, values, recipe.data)
+        A, b = system.A, system.b
+        for name in rotated(list(runs), i):
+            start = time.perf_counter()
+            x, info = runs[name].solve(A, b, previous[name])
+            seconds = time.perf_counter() - start
+            residual = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
+            ok = info.converged and residual <= rtol * (1 + 1e-6)
+            previous[name] = x if ok else None
+            if i:  # the first system sets up the hierarchies and the symbolic factorisation
+                times[name].append(seconds)
+                iterations[name].append(info.iterations)
+                failures[name].append(not ok)
+    return {name: (float(np.mean(iterations[name])), 1e3 * float(np.median(times[name])), int(sum(failures[name])))
+            for name in runs}, float(np.median(contrast))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", type=int, default=16, help="systems per row at 128² (halved per doubling)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    args = parser.parse_args()
+    rows = []
+    for n in args.sizes:
+        count = max(4, args.systems * 128 // n)
+        for label, recipe_name, overrides in CASES:
+            if n > 128 and label not in SECOND_SIZE:
+                continue
+            results, contrast = compare(recipe_name, [n, n], overrides, count)
+            cells = [f"{its:.1f} its, {ms:.1f} ms" + (f", **{bad} failed**" if bad else "")
+                     for its, ms, bad in results.values()]
+            rows.append([f"{n}x{n}", count, label, f"{contrast:.3g}", *cells])
+            print(rows[-1], flush=True)
+    write_section("contrast", (
+        f"Darcy, CG + multigrid (red-black; aggregation with "
+        "one full-multigrid start cycle, Galerkin without) and the reused Cholesky; systems in sample order, "
+        f"warm-started, each solved once per solver in a rotating order, maxiter {MAXITER}; per solver the mean "
+        "iterations, the median ms per system and the systems that failed to reach rtol (1e-8). `max/min` is the "
+        "median over samples of the coefficient's contrast.\n\n"
+        + table(["grid", "systems", "coefficient", "max/min", "CG + MG, aggregation", "CG + MG, Galerkin",
+                 "reused Cholesky"], rows)))
+
+
+if __name__ == "__main__":
+    main()
