@@ -2,7 +2,7 @@
 choice for pure diffusion, cheap to form) against Galerkin products (PETSc's P^T A P)
 and the reused Cholesky, as the jump in the Darcy coefficient grows.
 
-Darcy at 128² (recipes/darcy_threshold.yaml with `high` = contrast and `low` = 1: a
+Darcy at 128² to 512² (recipes/darcy_threshold.yaml with `high` = contrast and `low` = 1: a
 piecewise-constant coefficient with jumps across the GRF's level set; and
 recipes/darcy.yaml with the GRF's amplitude `sigma` scaled, a = exp(GRF)). Each solver is
 set up as `pdegen build` runs it: CG + geometric multigrid in red-black numbering with
@@ -13,7 +13,7 @@ maxiter 500. The table gives each solver's mean iterations (start cycle included
 discarded diverging start), median ms per system and failures (no convergence to rtol),
 and the median max/min ratio of the coefficient over the samples.
 
-Usage: python benchmarks/contrast.py [--systems 16] [--sizes 128 256]
+Usage: python benchmarks/contrast.py [--systems 16] [--sizes 128 256 384 512]
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ CASES = ([(f"threshold {c:g}:1", "darcy_threshold",
            [f"parameters.coefficient.high={c}", "parameters.coefficient.low=1"]) for c in JUMPS]
          + [(f"exp(GRF), sigma x{m}", "darcy", [f"parameters.coefficient.sigma={m * default_sigma(2.5, 7.0, 2)}"])
             for m in (1, 2, 4, 8)])
-SECOND_SIZE = ("threshold 4:1", "threshold 10:1", "threshold 30:1", "threshold 100:1", "threshold 1000:1",
-               "exp(GRF), sigma x1")
+# The rows repeated on larger grids (256²; from 384², where the direct/multigrid crossover is)
+LARGER = {256: ("threshold 4:1", "threshold 10:1", "threshold 30:1", "threshold 100:1", "threshold 1000:1",
+                "exp(GRF), sigma x1"),
+          384: ("threshold 100:1", "threshold 1000:1"), 512: ("threshold 100:1", "threshold 1000:1")}
 
 
 def solvers(shape: list[int], rtol: float) -> dict:
@@ -85,13 +87,13 @@ def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", type=int, default=16, help="systems per row at 128² (halved per doubling)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 384, 512])
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
         count = max(4, args.systems * 128 // n)
         for label, recipe_name, overrides in CASES:
-            if n > 128 and label not in SECOND_SIZE:
+            if n > 128 and label not in LARGER.get(n, ()):
                 continue
             results, contrast = compare(recipe_name, [n, n], overrides, count)
             cells = [f"{its:.1f} its, {ms:.1f} ms" + (f", **{bad} failed**" if bad else "")

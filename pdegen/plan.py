@@ -73,15 +73,21 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
 # A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
 # more: multigrid's iterations grow with the jump, aggregation's fastest (docs/benchmarks.md,
-# contrast, 128² and 256², two runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
+# contrast, 128² and 256², three runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
 # 4:1, 12 / 9 at 10:1, 17-18 / 12 at 30:1, 26-29 / 15-17 at 100:1, 69-86 / 23-26 at
 # 1000:1), while a factorisation does not care: at 128² the reused Cholesky took 1.2-1.3x
-# the time of the faster multigrid at 10:1, a tie at 30:1, 0.68-0.73x at 100:1 and
+# the time of the faster multigrid at 10:1, 0.91-0.98x at 30:1, 0.68-0.78x at 100:1 and
 # 0.53-0.61x at 1000:1. So at and above it in 2-D: direct up to the direct limit, Galerkin
 # coarse operators beyond (at 256², 0.87-0.91x the time of aggregation at 100:1,
-# 0.50-0.52x at 1000:1). Smooth coefficients (exp of a GRF) are not affected: 10
+# 0.50-0.62x at 1000:1). Smooth coefficients (exp of a GRF) are not affected: 10
 # aggregation iterations at a 23,000:1 max/min ratio.
 SHARP_JUMP_MIN = 100.0
+# From a 1000:1 jump the reused Cholesky stays ahead of Galerkin multigrid beyond the usual
+# direct limit: 0.60-0.72x its time at 256², 0.61-0.65x at 384², 0.87-1.05x at 512²; at
+# 100:1 multigrid is ahead from 256² (0.78-0.93x the Cholesky's time at 256², 0.66-0.83x at
+# 384², 0.53-0.65x at 512²; contrast and one more run at 384² and 512²). So for such jumps
+# the 2-D direct limit rises to 448².
+SHARP_JUMP_DIRECT = (1000.0, 448 * 448)
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
 # 1 / 2 / 3 / 4 / 8 / 16); halving the short axis first (semi-coarsening, solvers.multigrid)
@@ -160,6 +166,8 @@ def make_plan(recipe) -> Plan:
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
         indefinite = family.symmetric and not family.positive_definite
+        if sharp and jump >= SHARP_JUMP_DIRECT[0] and family.positive_definite:
+            limit = max(limit, SHARP_JUMP_DIRECT[1])
         mg_min = limit + 1 if sharp else MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
         multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
                           and unknowns >= mg_min and halvings >= 2)
@@ -230,7 +238,7 @@ def make_plan(recipe) -> Plan:
             elif family.positive_definite and sharp:
                 reasons.append(f"{unknowns} unknowns in {ndim}-D and a coefficient that jumps {jump:g}:1 across "
                                "sharp interfaces, where multigrid needs 15-86 CG iterations and the reused Cholesky "
-                               "took 0.53-0.73x its time at 128² from 100:1 (docs/benchmarks.md, contrast): sparse "
+                               f"measured faster up to {limit} unknowns (docs/benchmarks.md, contrast): sparse "
                                "factorisation with the symbolic factorisation reused")
             elif family.positive_definite:
                 threshold = MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse)

@@ -279,10 +279,15 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy", [128, 128], ["grid.extent=[[0,8],[0,1]]"], ("cg", "mg", "none")),  # 8:1: semi-coarsening
     ("darcy", [256, 48], [], ("cg", "mg", "none")),  # halving both axes stops at 12; the short one first: 3 times
     ("darcy", [250, 250], [], ("cg", "mg", "none")),           # odd levels (125, 63) pair all but the last cell
-    # A coefficient jumping 1000:1 across sharp interfaces: direct below the direct limit, multigrid above
-    ("darcy_threshold", [128, 128], ["parameters.coefficient.high=1000", "parameters.coefficient.low=1"],
+    # A coefficient jumping 100:1 across sharp interfaces: direct up to the direct limit, multigrid above;
+    # from 1000:1 the factorisation stays ahead up to 448²
+    ("darcy_threshold", [128, 128], ["parameters.coefficient.high=100", "parameters.coefficient.low=1"],
      ("direct", "cholesky", "none")),
+    ("darcy_threshold", [256, 256], ["parameters.coefficient.high=100", "parameters.coefficient.low=1"],
+     ("cg", "mg", "none")),
     ("darcy_threshold", [256, 256], ["parameters.coefficient.high=1000", "parameters.coefficient.low=1"],
+     ("direct", "cholesky", "none")),
+    ("darcy_threshold", [480, 480], ["parameters.coefficient.high=1000", "parameters.coefficient.low=1"],
      ("cg", "mg", "none")),
     ("darcy_threshold", [128, 128], [], ("cg", "mg", "none")),  # FNO's 12/3 jump: multigrid as for smooth fields
     ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
@@ -339,7 +344,7 @@ def test_sharp_coefficient_jumps_get_galerkin_coarse_operators():
     assert plan("darcy_threshold").multigrid_coarse == "aggregation"  # 12/3
     assert plan("darcy", "parameters.coefficient.sigma=150").multigrid_coarse == "aggregation"
     assert plan("darcy_threshold", "parameters.coefficient.high=1000", "parameters.coefficient.low=1",
-                "solver.preconditioner=mg").multigrid_coarse == "galerkin"
+                "solver.preconditioner=mg").multigrid_coarse == "galerkin"  # named, not planned: still Galerkin
 
 
 @pytest.mark.parametrize("recipe,shape,changes,expected", [
