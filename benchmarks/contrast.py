@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.bench import rotated  # noqa: E402
+from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.fields import default_sigma  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
@@ -57,31 +56,19 @@ def solvers(shape: list[int], rtol: float) -> dict:
 
 
 def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int):
+    """{solver: Runs} and the median max/min ratio of the coefficient over the samples."""
     recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}", *overrides])
     grid, rtol = grid_of(recipe.data), recipe.data["solver"]["rtol"]
-    runs = solvers(shape, rtol)
-    previous = dict.fromkeys(runs)
-    times, iterations, failures = ({name: [] for name in runs} for _ in range(3))
     contrast = []
-    for i in range(count + 1):
-        values = draw_values(recipe.data, recipe.family, i)
-        coefficient = values["coefficient"]
-        contrast.append(coefficient.max() / coefficient.min())
-        system = recipe.family.system(grid, values, recipe.data)
-        A, b = system.A, system.b
-        for name in rotated(list(runs), i):
-            start = time.perf_counter()
-            x, info = runs[name].solve(A, b, previous[name])
-            seconds = time.perf_counter() - start
-            residual = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
-            ok = info.converged and residual <= rtol * (1 + 1e-6)
-            previous[name] = x if ok else None
-            if i:  # the first system sets up the hierarchies and the symbolic factorisation
-                times[name].append(seconds)
-                iterations[name].append(info.iterations)
-                failures[name].append(not ok)
-    return {name: (float(np.mean(iterations[name])), 1e3 * float(np.median(times[name])), int(sum(failures[name])))
-            for name in runs}, float(np.median(contrast))
+
+    def systems():
+        for i in range(count + 1):
+            values = draw_values(recipe.data, recipe.family, i)
+            contrast.append(values["coefficient"].max() / values["coefficient"].min())
+            system = recipe.family.system(grid, values, recipe.data)
+            yield system.A, system.b
+    runs = solve_side_by_side(solvers(shape, rtol), systems(), rtol, allow_failures=True)
+    return runs, float(np.median(contrast))
 
 
 def main():
@@ -95,9 +82,9 @@ def main():
         for label, recipe_name, overrides in CASES:
             if n > 128 and label not in LARGER.get(n, ()):
                 continue
-            results, contrast = compare(recipe_name, [n, n], overrides, count)
-            cells = [f"{its:.1f} its, {ms:.1f} ms" + (f", **{bad} failed**" if bad else "")
-                     for its, ms, bad in results.values()]
+            runs, contrast = compare(recipe_name, [n, n], overrides, count)
+            cells = [f"{r.mean_iterations:.1f} its, {r.median_ms:.1f} ms"
+                     + (f", **{sum(r.failed)} failed**" if any(r.failed) else "") for r in runs.values()]
             rows.append([f"{n}x{n}", count, label, f"{contrast:.3g}", *cells])
             print(rows[-1], flush=True)
     write_section("contrast", (

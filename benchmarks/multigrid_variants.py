@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.bench import rotated  # noqa: E402
+from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
@@ -53,37 +52,25 @@ CASES = [("darcy", [128, 128], "aggregation", 1.0), ("darcy", [256, 256], "aggre
 
 
 def systems_of(recipe_name: str, shape: list[int], count: int):
+    """The recipe's rtol and its first ``count`` systems (A, b) on ``shape``, in sample order."""
     recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}"])
     grid = grid_of(recipe.data)
-    for sample_id in range(count):
-        system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, sample_id), recipe.data)
-        yield system.A, system.b, recipe.data["solver"]["rtol"]
+    systems = (recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
+               for i in range(count))
+    return recipe.data["solver"]["rtol"], ((system.A, system.b) for system in systems)
 
 
 def compare(recipe_name: str, shape: list[int], coarse: str, count: int) -> dict:
     """{variant: (per-system times relative to the first variant, mean iterations, median ms)}."""
     names = list(VARIANTS)
-    solvers, previous, times, iterations = {}, {}, {n: [] for n in names}, {n: [] for n in names}
-    for i, (A, b, rtol) in enumerate(systems_of(recipe_name, shape, count + 1)):
-        if not solvers:
-            solvers = {name: KSPSolver("cg", "mg", rtol=rtol, options=VARIANTS[name].get("options"),
-                                       prefix=f"mgvariant{k}_",
-                                       multigrid=GeometricMG(shape, coarse=coarse, **{
-                                           key: value for key, value in VARIANTS[name].items() if key != "options"}))
-                       for k, name in enumerate(names)}
-            previous = dict.fromkeys(names)
-        for name in rotated(names, i):
-            start = time.perf_counter()
-            x, info = solvers[name].solve(A, b, previous[name])
-            seconds = time.perf_counter() - start
-            residual = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
-            assert info.converged and residual <= rtol * (1 + 1e-6), (recipe_name, shape, name, info, residual)
-            previous[name] = x
-            if i:  # the first system sets up the hierarchies
-                times[name].append(seconds)
-                iterations[name].append(info.iterations)
-    base = np.array(times[names[0]])
-    return {name: (np.array(times[name]) / base, float(np.mean(iterations[name])), 1e3 * float(np.median(times[name])))
+    rtol, systems = systems_of(recipe_name, shape, count + 1)
+    solvers = {name: KSPSolver("cg", "mg", rtol=rtol, options=VARIANTS[name].get("options"), prefix=f"mgvariant{k}_",
+                               multigrid=GeometricMG(shape, coarse=coarse, **{
+                                   key: value for key, value in VARIANTS[name].items() if key != "options"}))
+               for k, name in enumerate(names)}
+    runs = solve_side_by_side(solvers, systems, rtol)
+    base = np.array(runs[names[0]].seconds)
+    return {name: (np.array(runs[name].seconds) / base, runs[name].mean_iterations, runs[name].median_ms)
             for name in names}
 
 

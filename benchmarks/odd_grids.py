@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.bench import rotated  # noqa: E402
+from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.plan import make_plan, make_solver  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
@@ -42,31 +41,18 @@ OLD = {"direct": ["solver.method=direct"], "gamg": ["solver.preconditioner=gamg"
        "icc": ["solver.preconditioner=icc"]}
 
 
-def compare(recipe_name: str, shape: list[int], old: str, count: int) -> dict:
-    """{solver label: (per-system seconds, mean iterations)} for multigrid and the old choice."""
-    base = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}"])
-    recipes = {"cg + mg": load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml",
-                                      [f"grid.shape={shape}", "solver.preconditioner=mg"]),
-               old: load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}", *OLD[old]])}
+def compare(recipe_name: str, shape: list[int], old: str, count: int):
+    """{solver label: Runs} for multigrid and the old choice, and the multigrid's hierarchy."""
+    def recipe(*overrides):
+        return load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}", *overrides])
+    recipes = {"cg + mg": recipe("solver.preconditioner=mg"), old: recipe(*OLD[old])}
     solvers = {name: make_solver(make_plan(r), r.data["solver"]) for name, r in recipes.items()}
-    grid, rtol = grid_of(base.data), base.data["solver"]["rtol"]
-    previous = dict.fromkeys(solvers)
-    times, iterations = {name: [] for name in solvers}, {name: [] for name in solvers}
-    for i in range(count + 1):
-        system = base.family.system(grid, draw_values(base.data, base.family, i), base.data)
-        A, b = system.A, system.b
-        for name in rotated(list(solvers), i):
-            start = time.perf_counter()
-            x, info = solvers[name].solve(A, b, previous[name])
-            seconds = time.perf_counter() - start
-            residual = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
-            assert info.converged and residual <= rtol * (1 + 1e-6), (recipe_name, shape, name, info, residual)
-            previous[name] = x
-            if i:  # the first system sets up hierarchies and symbolic factorisations
-                times[name].append(seconds)
-                iterations[name].append(info.iterations)
+    base = recipe()
+    grid = grid_of(base.data)
+    systems = (base.family.system(grid, draw_values(base.data, base.family, i), base.data) for i in range(count + 1))
+    runs = solve_side_by_side(solvers, ((s.A, s.b) for s in systems), base.data["solver"]["rtol"])
     hierarchy = " > ".join("x".join(map(str, s)) for s in solvers["cg + mg"].multigrid.shapes)
-    return {name: (np.array(times[name]), float(np.mean(iterations[name]))) for name in solvers}, hierarchy
+    return runs, hierarchy
 
 
 def main():
@@ -76,11 +62,12 @@ def main():
     rows = []
     for recipe_name, shape, old, share in CASES:
         count = max(4, round(share * args.systems))
-        results, hierarchy = compare(recipe_name, shape, old, count)
-        (mg, mg_its), (before, before_its) = results["cg + mg"], results[old]
-        rows.append([recipe_name, "x".join(map(str, shape)), count, hierarchy, f"{1e3 * np.median(mg):.1f}",
-                     f"{mg_its:.1f}", OLD[old][0].split("=")[1] if old != "direct" else "cholesky",
-                     f"{1e3 * np.median(before):.1f}", f"{before_its:.1f}", f"**{np.median(mg / before):.2f}**"])
+        runs, hierarchy = compare(recipe_name, shape, old, count)
+        mg, before = runs["cg + mg"], runs[old]
+        ratio = np.median(np.array(mg.seconds) / np.array(before.seconds))
+        rows.append([recipe_name, "x".join(map(str, shape)), count, hierarchy, f"{mg.median_ms:.1f}",
+                     f"{mg.mean_iterations:.1f}", OLD[old][0].split("=")[1] if old != "direct" else "cholesky",
+                     f"{before.median_ms:.1f}", f"{before.mean_iterations:.1f}", f"**{ratio:.2f}**"])
         print(rows[-1], flush=True)
     write_section("odd_grids", (
         "CG + geometric multigrid on odd grids (the last cell of an odd row alone on its level) and on the even "

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.bench import rotated  # noqa: E402
+from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.plan import make_plan  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
@@ -83,21 +82,11 @@ def compare(recipe_name: str, overrides: list[str], count: int, hierarchies: dic
     solvers, coarsest = {}, {}
     for k, (name, how) in enumerate(hierarchies.items()):
         solvers[name], coarsest[name] = solver_for(how, plan, grid, rtol, k)
-    times, iterations = {name: [] for name in hierarchies}, {name: [] for name in hierarchies}
-    for i in range(count + 1):
-        system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
-        A, b = system.A, system.b
-        for name in rotated(list(hierarchies), i):
-            start = time.perf_counter()
-            x, info = solvers[name].solve(A, b)
-            seconds = time.perf_counter() - start
-            residual = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
-            assert info.converged and residual <= rtol * (1 + 1e-6), (recipe_name, overrides, name, info, residual)
-            if i:  # the first system sets up the hierarchies
-                times[name].append(seconds)
-                iterations[name].append(info.iterations)
-    base = np.array(times["every axis"])
-    return {name: (np.array(times[name]) / base, float(np.mean(iterations[name])), coarsest[name])
+    systems = (recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
+               for i in range(count + 1))
+    runs = solve_side_by_side(solvers, ((s.A, s.b) for s in systems), rtol, warm_start=False)
+    base = np.array(runs["every axis"].seconds)
+    return {name: (np.array(runs[name].seconds) / base, runs[name].mean_iterations, coarsest[name])
             for name in hierarchies}
 
 
