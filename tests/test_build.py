@@ -53,19 +53,23 @@ def test_stretched_cells_build_with_semi_coarsened_multigrid(tmp_path):
     """128² cells of aspect 16:1 ([0, 16] x [0, 1]): the plan keeps CG + multigrid, its
     hierarchy halves the short axis first, and the build converges in as few iterations as
     on square cells (halving every axis took 64 there: docs/benchmarks.md); verify agrees."""
-    out = tmp_path / "s.zarr"
-    args = ["build", str(ROOT / "recipes" / "darcy.yaml"), "-q", "--samples", "4", "-o", str(out),
-            "--set", "grid.extent=[[0,16],[0,1]]"]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    ds = open_dataset(out)
+    ds = _built_and_verified(tmp_path / "s.zarr", "grid.extent=[[0,16],[0,1]]")
     plan = ds.attrs["plan"]
     assert (plan["method"], plan["preconditioner"]) == ("cg", "mg") and plan["grid_spacing"] == [1 / 8, 1 / 128]
     assert "(128x128 > 128x64 > 128x32 > 128x16 > 128x8)" in plan["reasons"][0], plan["reasons"]
     assert ds["stats/converged"][:].all() and ds["stats/iterations"][:].max() <= 10
     assert np.all(ds["stats/residual"][:] <= 1e-8)
+
+
+def _built_and_verified(out, *overrides):
+    """4 samples of recipes/darcy.yaml with ``overrides`` built to ``out``, which `pdegen
+    verify` accepts; the opened dataset."""
+    args = ["build", str(ROOT / "recipes" / "darcy.yaml"), "-q", "--samples", "4", "-o", str(out)]
+    result = CliRunner().invoke(main, args + [x for o in overrides for x in ("--set", o)])
+    assert result.exit_code == 0, result.output
     verified = CliRunner().invoke(main, ["verify", str(out)])
     assert verified.exit_code == 0, verified.output
+    return open_dataset(out)
 
 
 @pytest.mark.parametrize("backend", ["numpy", pytest.param("petsc", marks=needs_petsc)])
@@ -499,16 +503,9 @@ def test_odd_grid_builds_with_multigrid(tmp_path):
     """97 x 99 cells (FNO-style odd sizes): the plan keeps CG + geometric multigrid, whose
     hierarchy pairs cells and leaves the last of an odd row alone; every sample converges
     in as few iterations as on even grids, and verify agrees."""
-    out = tmp_path / "odd.zarr"
-    args = ["build", str(ROOT / "recipes" / "darcy.yaml"), "-q", "--samples", "4", "-o", str(out),
-            "--set", "grid.shape=[97,99]"]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    ds = open_dataset(out)
+    ds = _built_and_verified(tmp_path / "odd.zarr", "grid.shape=[97,99]")
     plan = ds.attrs["plan"]
     assert (plan["method"], plan["preconditioner"], plan["multigrid_odd"]) == ("cg", "mg", True)
     assert "(97x99 > 49x50 > 25x25 > 13x13)" in plan["reasons"][0], plan["reasons"]
     assert ds["stats/converged"][:].all() and ds["stats/iterations"][:].max() <= 9
     assert np.all(ds["stats/residual"][:] <= 1e-8)
-    verified = CliRunner().invoke(main, ["verify", str(out)])
-    assert verified.exit_code == 0, verified.output
