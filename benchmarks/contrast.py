@@ -2,8 +2,8 @@
 choice for pure diffusion, cheap to form) against Galerkin products (PETSc's P^T A P)
 and the reused Cholesky, as the jump in the Darcy coefficient grows.
 
-Darcy at 128² to 512² (recipes/darcy_threshold.yaml with `high` = contrast and `low` = 1: a
-piecewise-constant coefficient with jumps across the GRF's level set; and
+Darcy at 128² to 512² (recipes/darcy_threshold.yaml with `high` = contrast and `low` = 1:
+a piecewise-constant coefficient with jumps across the GRF's level set; and
 recipes/darcy.yaml with the GRF's amplitude `sigma` scaled, a = exp(GRF)). Each solver is
 set up as `pdegen build` runs it: CG + geometric multigrid in red-black numbering with
 aggregation coarse operators and one full-multigrid start cycle, or with Galerkin coarse
@@ -11,7 +11,8 @@ operators and none (the planner's variants, docs/benchmarks.md, multigrid_varian
 systems in sample order, warm-started, each solved once per solver in a rotating order,
 maxiter 500. The table gives each solver's mean iterations (start cycle included, and a
 discarded diverging start), median ms per system and failures (no convergence to rtol),
-and the median max/min ratio of the coefficient over the samples.
+and the median max/min ratio of the coefficient over the samples. In 3-D (32³, 48³;
+recipes/darcy3d.yaml thresholded) the planner's aggregation multigrid against CG + ICC.
 
 Usage: python benchmarks/contrast.py [--systems 16] [--sizes 128 256 384 512]
 """
@@ -42,16 +43,25 @@ CASES = ([(f"threshold {c:g}:1", "darcy_threshold",
          + [(f"exp(GRF), sigma x{m}", "darcy", [f"parameters.coefficient.sigma={m * default_sigma(2.5, 7.0, 2)}"])
             for m in (1, 2, 4, 8)])
 # The rows repeated on larger grids (256²; from 384², where the direct/multigrid crossover is)
+CASES_3D = [(f"threshold {c:g}:1", "darcy3d", ["parameters.coefficient.transform=threshold",
+                                                f"parameters.coefficient.high={c}", "parameters.coefficient.low=1"])
+            for c in (10, 100, 1e3)]
+SIZES_3D = {32: 8, 48: 4}  # cells per axis: systems
 LARGER = {256: ("threshold 4:1", "threshold 10:1", "threshold 30:1", "threshold 100:1", "threshold 1000:1",
                 "exp(GRF), sigma x1"),
           384: ("threshold 100:1", "threshold 1000:1"), 512: ("threshold 100:1", "threshold 1000:1")}
 
 
 def solvers(shape: list[int], rtol: float) -> dict:
-    def mg(coarse, cycles, k):
+    """2-D: the planner's two multigrid variants and the reused Cholesky; 3-D: its
+    multigrid (C order, no start cycle) and CG + ICC, its choice without multigrid."""
+    def mg(coarse, ordering, cycles, k):
         return KSPSolver("cg", "mg", rtol=rtol, maxiter=MAXITER, prefix=f"contrast{k}_",
-                         multigrid=GeometricMG(shape, coarse=coarse, ordering="red-black", start_cycles=cycles))
-    return {"aggregation": mg("aggregation", 1, 0), "galerkin": mg("galerkin", 0, 1),
+                         multigrid=GeometricMG(shape, coarse=coarse, ordering=ordering, start_cycles=cycles))
+    if len(shape) == 3:
+        return {"aggregation": mg("aggregation", "natural", 0, 0),
+                "icc": KSPSolver("cg", "icc", rtol=rtol, maxiter=MAXITER, prefix="contrasticc_")}
+    return {"aggregation": mg("aggregation", "red-black", 1, 0), "galerkin": mg("galerkin", "red-black", 0, 1),
             "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="contrastdirect_")}
 
 
@@ -87,6 +97,14 @@ def main():
                      + (f", **{sum(r.failed)} failed**" if any(r.failed) else "") for r in runs.values()]
             rows.append([f"{n}x{n}", count, label, f"{contrast:.3g}", *cells])
             print(rows[-1], flush=True)
+    rows_3d = []
+    for n, count in SIZES_3D.items():
+        for label, recipe_name, overrides in CASES_3D:
+            runs, contrast = compare(recipe_name, [n, n, n], overrides, count)
+            rows_3d.append([f"{n}³", count, label, f"{contrast:.3g}",
+                            *(f"{r.mean_iterations:.1f} its, {r.median_ms:.1f} ms"
+                              + (f", **{sum(r.failed)} failed**" if any(r.failed) else "") for r in runs.values())])
+            print(rows_3d[-1], flush=True)
     write_section("contrast", (
         f"Darcy, CG + multigrid (red-black; aggregation with "
         "one full-multigrid start cycle, Galerkin without) and the reused Cholesky; systems in sample order, "
@@ -94,7 +112,10 @@ def main():
         "iterations, the median ms per system and the systems that failed to reach rtol (1e-8). `max/min` is the "
         "median over samples of the coefficient's contrast.\n\n"
         + table(["grid", "systems", "coefficient", "max/min", "CG + MG, aggregation", "CG + MG, Galerkin",
-                 "reused Cholesky"], rows)))
+                 "reused Cholesky"], rows)
+        + "\n\nIn 3-D (recipes/darcy3d.yaml with its GRF thresholded): CG + multigrid as the planner builds it "
+        "there (aggregation, C order, no start cycle) and CG + incomplete Cholesky, its choice without multigrid.\n\n"
+        + table(["grid", "systems", "coefficient", "max/min", "CG + MG, aggregation", "CG + ICC"], rows_3d)))
 
 
 if __name__ == "__main__":

@@ -290,6 +290,10 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy_threshold", [480, 480], ["parameters.coefficient.high=1000", "parameters.coefficient.low=1"],
      ("cg", "mg", "none")),
     ("darcy_threshold", [128, 128], [], ("cg", "mg", "none")),  # FNO's 12/3 jump: multigrid as for smooth fields
+    ("darcy3d", [32, 32, 32], ["parameters.coefficient.transform=threshold", "parameters.coefficient.high=1000",
+                               "parameters.coefficient.low=1"], ("cg", "icc", "greedy")),  # 3-D, 1000:1: no MG
+    ("darcy3d", [32, 32, 32], ["parameters.coefficient.transform=threshold", "parameters.coefficient.high=100",
+                               "parameters.coefficient.low=1"], ("cg", "mg", "none")),
     ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
     ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
