@@ -476,6 +476,7 @@ def test_a_diverging_start_cycle_is_discarded_and_cg_still_converges():
     recipe = load_recipe(ROOT / "recipes" / "darcy_threshold.yaml", [
         "grid.shape=[128,128]", "parameters.coefficient.high=1000", "parameters.coefficient.low=1"])
     grid = grid_of(recipe.data)
+
     def solver(cycles):
         return KSPSolver("cg", "mg", rtol=1e-8, maxiter=500, prefix=f"mgdiscard{cycles}_", multigrid=GeometricMG(
             (128, 128), coarse="aggregation", ordering="red-black", start_cycles=cycles))
