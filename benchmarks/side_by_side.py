@@ -2,9 +2,8 @@
 once per solver (a repeat of the same matrix would skip the per-matrix work every sample
 of a build pays), the solvers in a rotating order (none always first, on cold caches),
 warm-started from that solver's previous solution (``warm_start=False``: from zero),
-every true residual checked. The
-first system is left out of the timings (it sets up hierarchies and symbolic
-factorisations)."""
+every true residual checked. The first system is left out of the timings (it sets up
+hierarchies and symbolic factorisations)."""
 
 from __future__ import annotations
 
