@@ -167,3 +167,20 @@ def test_heat_temporal_order(scheme, order):
             u = solve(system.A, rhs(u))
         errors.append(np.abs(u - exact).max())
     assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))
+
+
+def test_coefficient_jump_is_the_ratio_of_a_thresholded_fields_two_values():
+    """What the planner's sharp-jump rules read: high/low of a thresholded operator
+    parameter (either order), 1 for smooth or constant ones."""
+    from pathlib import Path
+
+    from pdegen.recipe import load_recipe
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+
+    def jump(name, *changes):
+        recipe = load_recipe(recipes / f"{name}.yaml", list(changes))
+        return recipe.family.coefficient_jump(recipe.data)
+    assert jump("darcy_threshold") == 4.0  # FNO's 12 / 3
+    assert jump("darcy_threshold", "parameters.coefficient.high=2", "parameters.coefficient.low=500") == 250.0
+    assert jump("darcy") == 1.0  # exp(GRF): smooth, whatever its max/min
+    assert jump("darcy", "parameters.coefficient={dist: constant, value: 3.0}") == 1.0
