@@ -42,11 +42,11 @@ CASES = ([(f"threshold {c:g}:1", "darcy_threshold",
            [f"parameters.coefficient.high={c}", "parameters.coefficient.low=1"]) for c in JUMPS]
          + [(f"exp(GRF), sigma x{m}", "darcy", [f"parameters.coefficient.sigma={m * default_sigma(2.5, 7.0, 2)}"])
             for m in (1, 2, 4, 8)])
-# The rows repeated on larger grids (256²; from 384², where the direct/multigrid crossover is)
 CASES_3D = [(f"threshold {c:g}:1", "darcy3d", ["parameters.coefficient.transform=threshold",
                                                 f"parameters.coefficient.high={c}", "parameters.coefficient.low=1"])
             for c in (10, 100, 1e3)]
 SIZES_3D = {32: 8, 48: 4}  # cells per axis: systems
+# The rows repeated on larger grids (256²; from 384², where the direct/multigrid crossover is)
 LARGER = {256: ("threshold 4:1", "threshold 10:1", "threshold 30:1", "threshold 100:1", "threshold 1000:1",
                 "exp(GRF), sigma x1"),
           384: ("threshold 100:1", "threshold 1000:1"), 512: ("threshold 100:1", "threshold 1000:1")}
@@ -81,6 +81,11 @@ def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int
     return runs, float(np.median(contrast))
 
 
+def cells(runs) -> list[str]:
+    return [f"{r.mean_iterations:.1f} its, {r.median_ms:.1f} ms" + (f", **{sum(r.failed)} failed**" if any(r.failed)
+                                                                   else "") for r in runs.values()]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", type=int, default=16, help="systems per row at 128² (halved per doubling)")
@@ -93,20 +98,16 @@ def main():
             if n > 128 and label not in LARGER.get(n, ()):
                 continue
             runs, contrast = compare(recipe_name, [n, n], overrides, count)
-            cells = [f"{r.mean_iterations:.1f} its, {r.median_ms:.1f} ms"
-                     + (f", **{sum(r.failed)} failed**" if any(r.failed) else "") for r in runs.values()]
-            rows.append([f"{n}x{n}", count, label, f"{contrast:.3g}", *cells])
+            rows.append([f"{n}x{n}", count, label, f"{contrast:.3g}", *cells(runs)])
             print(rows[-1], flush=True)
     rows_3d = []
     for n, count in SIZES_3D.items():
         for label, recipe_name, overrides in CASES_3D:
             runs, contrast = compare(recipe_name, [n, n, n], overrides, count)
-            rows_3d.append([f"{n}³", count, label, f"{contrast:.3g}",
-                            *(f"{r.mean_iterations:.1f} its, {r.median_ms:.1f} ms"
-                              + (f", **{sum(r.failed)} failed**" if any(r.failed) else "") for r in runs.values())])
+            rows_3d.append([f"{n}³", count, label, f"{contrast:.3g}", *cells(runs)])
             print(rows_3d[-1], flush=True)
     write_section("contrast", (
-        f"Darcy, CG + multigrid (red-black; aggregation with "
+        "Darcy, CG + multigrid (red-black; aggregation with "
         "one full-multigrid start cycle, Galerkin without) and the reused Cholesky; systems in sample order, "
         f"warm-started, each solved once per solver in a rotating order, maxiter {MAXITER}; per solver the mean "
         "iterations, the median ms per system and the systems that failed to reach rtol (1e-8). `max/min` is the "
