@@ -69,8 +69,7 @@ def compare(recipe_name: str, shape: list[int], coarse: str, count: int) -> dict
                                    key: value for key, value in VARIANTS[name].items() if key != "options"}))
                for k, name in enumerate(names)}
     runs = solve_side_by_side(solvers, systems, rtol)
-    base = np.array(runs[names[0]].seconds)
-    return {name: (np.array(runs[name].seconds) / base, runs[name].mean_iterations, runs[name].median_ms)
+    return {name: (runs[name].relative_to(runs[names[0]]), runs[name].mean_iterations, runs[name].median_ms)
             for name in names}
 
 

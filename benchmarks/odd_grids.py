@@ -64,7 +64,7 @@ def main():
         count = max(4, round(share * args.systems))
         runs, hierarchy = compare(recipe_name, shape, old, count)
         mg, before = runs["cg + mg"], runs[old]
-        ratio = np.median(np.array(mg.seconds) / np.array(before.seconds))
+        ratio = np.median(mg.relative_to(before))
         rows.append([recipe_name, "x".join(map(str, shape)), count, hierarchy, f"{mg.median_ms:.1f}",
                      f"{mg.mean_iterations:.1f}", OLD[old][0].split("=")[1] if old != "direct" else "cholesky",
                      f"{before.median_ms:.1f}", f"{before.mean_iterations:.1f}", f"**{ratio:.2f}**"])

@@ -85,8 +85,7 @@ def compare(recipe_name: str, overrides: list[str], count: int, hierarchies: dic
     systems = (recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
                for i in range(count + 1))
     runs = solve_side_by_side(solvers, ((s.A, s.b) for s in systems), rtol, warm_start=False)
-    base = np.array(runs["every axis"].seconds)
-    return {name: (np.array(runs[name].seconds) / base, runs[name].mean_iterations, coarsest[name])
+    return {name: (runs[name].relative_to(runs["every axis"]), runs[name].mean_iterations, coarsest[name])
             for name in hierarchies}
 
 

@@ -30,6 +30,10 @@ class Runs:
     def mean_iterations(self) -> float:
         return float(np.mean(self.iterations))
 
+    def relative_to(self, reference: "Runs") -> np.ndarray:
+        """This solver's time on each system over ``reference``'s on the same system."""
+        return np.array(self.seconds) / np.array(reference.seconds)
+
 
 def solve_side_by_side(solvers: dict, systems, rtol: float, warm_start: bool = True,
                        allow_failures: bool = False) -> dict[str, Runs]:
