@@ -159,6 +159,7 @@ def make_plan(recipe) -> Plan:
     mg = False
     jump = family.coefficient_jump(data)
     sharp = ndim == 2 and jump >= SHARP_JUMP_MIN
+    no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
     coarse = "aggregation" if family.pure_diffusion and not sharp else "galerkin"
     mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
@@ -177,7 +178,7 @@ def make_plan(recipe) -> Plan:
         if sharp and jump >= SHARP_JUMP_DIRECT[0] and family.positive_definite:
             limit = max(limit, SHARP_JUMP_DIRECT[1])
         mg_min = limit + 1 if sharp else MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
-        if ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D:
+        if no_multigrid_3d:
             mg_min = float("inf")
         multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
                           and unknowns >= mg_min and halvings >= 2)
@@ -264,7 +265,7 @@ def make_plan(recipe) -> Plan:
             method = "cg"
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
                            + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
-            if ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D and halvings >= 2:
+            if no_multigrid_3d and halvings >= 2:
                 reasons.append(f"no geometric multigrid: the coefficient jumps {jump:g}:1 across sharp interfaces, "
                                "where it needed 44-70 CG iterations and CG + ICC 0.44-0.63x its time at 32³ and 48³ "
                                "(docs/benchmarks.md, contrast)")
