@@ -21,7 +21,35 @@ measured side by side in one run on the machine named in the section.
 
 def machine() -> str:
     import os
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    petsc = petsc_build()
+    return f"{text}, {petsc}" if petsc else text
+
+
+def petsc_build() -> str | None:
+    """PETSc's version and C optimisation flags, when the benchmark used PETSc: PyPI's
+    petsc compiles with -g -O unless told otherwise, scripts/install-python.sh asks for
+    -O3 (docs/benchmarks.md, petsc_optflags), and a timing should say which it ran on."""
+    import os
+    import re
+    import sys
+    if "petsc4py.PETSc" not in sys.modules:
+        return None
+    import petsc4py
+    from petsc4py import PETSc
+    version = ".".join(map(str, PETSc.Sys.getVersion()))
+    config = petsc4py.get_config()
+    variables = os.path.join(config["PETSC_DIR"], config.get("PETSC_ARCH") or "", "lib", "petsc", "conf",
+                             "petscvariables")
+    flags = "default -g -O"
+    try:
+        with open(variables) as handle:
+            options = next((line for line in handle if line.startswith("CONFIGURE_OPTIONS")), "")
+        if match := re.search(r"COPTFLAGS=(\S+)", options):
+            flags = match.group(1)
+    except OSError:
+        flags = "flags unknown"
+    return f"PETSc {version} ({flags})"
 
 
 def write_section(name: str, body: str, command: str | None = None) -> None:
