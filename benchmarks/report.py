@@ -39,8 +39,13 @@ def petsc_build() -> str | None:
     from petsc4py import PETSc
     version = ".".join(map(str, PETSc.Sys.getVersion()))
     config = petsc4py.get_config()
-    variables = os.path.join(config["PETSC_DIR"], config.get("PETSC_ARCH") or "", "lib", "petsc", "conf",
-                             "petscvariables")
+    lib = os.path.join(config["PETSC_DIR"], config.get("PETSC_ARCH") or "", "lib")
+    try:  # the libpetsc actually loaded (LD_LIBRARY_PATH may have swapped in another build)
+        with open("/proc/self/maps") as maps:
+            lib = next(os.path.dirname(line.split()[-1]) for line in maps if "/libpetsc.so" in line)
+    except (OSError, StopIteration):
+        pass
+    variables = os.path.join(lib, "petsc", "conf", "petscvariables")
     flags = "default -g -O"
     try:
         with open(variables) as handle:
