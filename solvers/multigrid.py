@@ -279,8 +279,9 @@ class GeometricMG:
 
         The sparsity patterns and, for every stored entry, the coarse entries it adds to
         (with their weights) are computed once per fine pattern, as one sparse matrix per
-        level; after that a level costs one sparse matrix-vector product (half the time
-        of the ``bincount`` it replaced, with the same sums in the same order)."""
+        level; after that a level costs one sparse matrix-vector product (0.43x the time
+        of the bincounts it replaced at 128²; the same sums, in the same order where a
+        level pairs equal cells)."""
         A = A.tocsr()
         if self._plan is None or not self._memo.same(A.indptr, A.indices):
             # (P0 itself is aggregation_1d's tensor product.)
