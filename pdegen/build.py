@@ -33,7 +33,7 @@ from .progress import progress
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters, write_unit)
 from .store.normalization import RunningMoments
-from .store.writers import create_store, open_part, open_whole, remove_store
+from .store.writers import BackgroundChunks, create_store, open_part, open_whole, remove_store
 
 
 class BuildError(RuntimeError):
@@ -376,7 +376,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     comm.barrier()
 
     start, stop = parts[group]
-    writer = open_part(path, fmt, group, start, len(parts)) if leader else None
+    writer = BackgroundChunks(open_part(path, fmt, group, start, len(parts))) if leader else None
     if mode == "resume":
         done = writer.read("done", start, stop) if leader else None
         done = group_comm.bcast(done, root=0) if group_comm is not None else done
@@ -615,8 +615,7 @@ class _Segment:
             stats["stats/recycled"][row] = int(info.extra.get("recycle", 0))
         if self.leader:
             ids = np.asarray(self.order[c0:c1], dtype=np.int64)
-            self.writer.write_rows({**buffers, **stats, "sample_id": ids, "split": self.splits[ids]}, c0)
-            self.writer.write("done", np.ones(rows, bool), c0)  # only after the data is written
+            self.writer.write_chunk({**buffers, **stats, "sample_id": ids, "split": self.splits[ids]}, c0, rows)
             _accumulate(self.moments, buffers, self.splits[ids] == 0)
         return previous
 

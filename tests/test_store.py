@@ -195,3 +195,53 @@ def test_compression_settings_store_the_same_values_with_their_codecs(tmp_path):
         assert np.array_equal(coefficient, reference[0]) and np.array_equal(solution, reference[1]), key
     for fmt in ("zarr", "hdf5"):  # shuffled bytes compress better than plain ones, both better than none
         assert sizes[fmt, "lz4"] < sizes[fmt, "zstd"] < sizes[fmt, "none"], sizes
+
+
+class _RecordingWriter:
+    """A writer that logs what it is asked to write, slowly, and can be told to fail."""
+
+    def __init__(self, fail_at=None):
+        self.log, self.fail_at, self.closed = [], fail_at, False
+
+    def write_rows(self, arrays, start):
+        import time
+        time.sleep(0.05)  # still in flight when the caller moves on
+        if start == self.fail_at:
+            raise OSError("disk full (simulated)")
+        self.log.append(("rows", start, sorted(arrays)))
+
+    def write(self, path, data, start):
+        self.log.append((path, start, int(np.sum(data))))
+
+    def read(self, path, start, stop):
+        return list(self.log)
+
+    def close(self):
+        self.closed = True
+
+
+def test_background_chunks_mark_a_chunk_done_only_after_its_rows_and_wait_on_close():
+    from pdegen.store.writers import BackgroundChunks
+    inner = _RecordingWriter()
+    writer = BackgroundChunks(inner)
+    writer.write_chunk({"a": np.zeros(4)}, 0, 4)
+    assert inner.log == []  # handed over, not written yet
+    writer.write_chunk({"a": np.zeros(2)}, 4, 2)  # waits for the first chunk
+    assert inner.log == [("rows", 0, ["a"]), ("done", 0, 4)]
+    assert writer.read("done", 0, 6)[-1] == ("done", 4, 2)  # reads see every chunk handed over
+    writer.write_chunk({"a": np.zeros(3)}, 6, 3)
+    writer.close()
+    assert inner.log[-2:] == [("rows", 6, ["a"]), ("done", 6, 3)] and inner.closed
+
+
+def test_background_chunks_raise_a_failed_write_at_the_next_chunk_and_never_mark_it_done():
+    from pdegen.store.writers import BackgroundChunks
+    inner = _RecordingWriter(fail_at=4)
+    writer = BackgroundChunks(inner)
+    writer.write_chunk({"a": np.zeros(4)}, 0, 4)
+    writer.write_chunk({"a": np.zeros(4)}, 4, 4)
+    with pytest.raises(OSError, match="disk full"):
+        writer.write_chunk({"a": np.zeros(4)}, 8, 4)
+    assert ("done", 4, 4) not in inner.log and ("rows", 8, ["a"]) not in inner.log
+    writer.close()  # the error was reported once; closing still closes the store
+    assert inner.closed and inner.log == [("rows", 0, ["a"]), ("done", 0, 4)]

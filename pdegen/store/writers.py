@@ -5,7 +5,10 @@ end for the final attributes."""
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from .layout import ArraySpec
 
@@ -52,3 +55,50 @@ def open_whole(path, fmt: str):
         return ZarrWriter.open(path)
     from .hdf5 import HDF5Writer
     return HDF5Writer.open(path)
+
+
+class BackgroundChunks:
+    """Writes each finished chunk on a worker thread while the caller solves the next one.
+
+    One task writes a chunk's rows and then its ``done`` flags, so a chunk is marked done
+    only once its data is written. At most one chunk is in flight: the next
+    :meth:`write_chunk`, a :meth:`read` and :meth:`close` wait for it first and re-raise
+    its error, so a failed write stops the build one chunk later with that chunk and the
+    rest not done, as a write in the foreground would; and an interrupted build keeps
+    every chunk it handed over. What it is for is the file system's latency: a Darcy
+    chunk is 13 zarr files, and where creating a file costs milliseconds (parallel file
+    systems) the solver would otherwise stand still for them. On this VM's local disk it
+    gained 2-3% of a 128² build (0.98x and 0.97x, medians of 8 alternating pairs) and 1%
+    pinned to one core: within the noise.
+    """
+
+    def __init__(self, writer):
+        self.writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdegen-writer")
+        self._pending = None
+
+    def write_chunk(self, arrays: dict, start: int, rows: int) -> None:
+        """Hand over rows ``start:start + rows``; ``arrays`` must not change afterwards."""
+        self.wait()
+        self._pending = self._pool.submit(self._write, arrays, start, rows)
+
+    def _write(self, arrays: dict, start: int, rows: int) -> None:
+        self.writer.write_rows(arrays, start)
+        self.writer.write("done", np.ones(rows, bool), start)  # only after the data is written
+
+    def wait(self) -> None:
+        """Block until the chunk in flight (if any) is written; re-raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def read(self, path: str, start: int, stop: int):
+        self.wait()
+        return self.writer.read(path, start, stop)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+            self.writer.close()
