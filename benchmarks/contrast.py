@@ -32,6 +32,7 @@ from benchmarks.report import table, write_section  # noqa: E402
 from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.fields import default_sigma  # noqa: E402
+from pdegen.plan import MG_VARIANTS  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
@@ -53,17 +54,28 @@ LARGER = {256: ("threshold 4:1", "threshold 10:1", "threshold 30:1", "threshold 
           384: ("threshold 100:1", "threshold 1000:1"), 512: ("threshold 100:1", "threshold 1000:1")}
 
 
+def variants(ndim: int) -> str:
+    """The planner's numbering and start cycles for both coarse operators, in words."""
+    words = []
+    for coarse in ("aggregation", "Galerkin"):
+        ordering, cycles = MG_VARIANTS.get((ndim, coarse.lower()), ("natural", 0))
+        numbering = "red-black" if ordering == "red-black" else "C order"
+        words.append(f"{coarse}: {numbering}, {cycles} full-multigrid start cycle{'s' if cycles != 1 else ''}")
+    return "; ".join(words)
+
+
 def solvers(shape: list[int], rtol: float) -> dict:
-    """2-D: the planner's two multigrid variants and the reused Cholesky; 3-D: its
-    multigrid (C order, no start cycle), the same with Galerkin coarse operators, and
-    CG + ICC, its choice without multigrid."""
-    def mg(coarse, ordering, cycles, k):
+    """The planner's multigrid with aggregation and with Galerkin coarse operators (its
+    numbering and start cycles for each: MG_VARIANTS), and its choice without multigrid:
+    the reused Cholesky in 2-D, CG + ICC in 3-D."""
+    def mg(coarse, k):
+        ordering, cycles = MG_VARIANTS.get((len(shape), coarse), ("natural", 0))
         return KSPSolver("cg", "mg", rtol=rtol, maxiter=MAXITER, prefix=f"contrast{k}_",
                          multigrid=GeometricMG(shape, coarse=coarse, ordering=ordering, start_cycles=cycles))
     if len(shape) == 3:
-        return {"aggregation": mg("aggregation", "natural", 0, 0), "galerkin": mg("galerkin", "natural", 0, 1),
+        return {"aggregation": mg("aggregation", 0), "galerkin": mg("galerkin", 1),
                 "icc": KSPSolver("cg", "icc", rtol=rtol, maxiter=MAXITER, prefix="contrasticc_")}
-    return {"aggregation": mg("aggregation", "red-black", 1, 0), "galerkin": mg("galerkin", "red-black", 0, 1),
+    return {"aggregation": mg("aggregation", 0), "galerkin": mg("galerkin", 1),
             "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="contrastdirect_")}
 
 
@@ -109,16 +121,14 @@ def main():
             rows_3d.append([f"{n}³", count, label, f"{contrast:.3g}", *cells(runs)])
             print(rows_3d[-1], flush=True)
     write_section("contrast", (
-        "Darcy, CG + multigrid (red-black; aggregation with "
-        "one full-multigrid start cycle, Galerkin without) and the reused Cholesky; systems in sample order, "
+        f"Darcy, CG + multigrid ({variants(2)}) and the reused Cholesky; systems in sample order, "
         f"warm-started, each solved once per solver in a rotating order, maxiter {MAXITER}; per solver the mean "
         "iterations, the median ms per system and the systems that failed to reach rtol (1e-8). `max/min` is the "
         "median over samples of the coefficient's contrast.\n\n"
         + table(["grid", "systems", "coefficient", "max/min", "CG + MG, aggregation", "CG + MG, Galerkin",
                  "reused Cholesky"], rows)
         + "\n\nIn 3-D (recipes/darcy3d.yaml with its GRF thresholded): CG + multigrid as the planner builds it "
-        "there (C order, no start cycle) with aggregation or Galerkin coarse operators, and CG + incomplete "
-        "Cholesky, its choice without multigrid.\n\n"
+        f"there ({variants(3)}) and CG + incomplete Cholesky, its choice without multigrid.\n\n"
         + table(["grid", "systems", "coefficient", "max/min", "CG + MG, aggregation", "CG + MG, Galerkin", "CG + ICC"],
                 rows_3d)))
 

@@ -64,13 +64,15 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
-# relative to C order without start cycles, median over systems; latest run, each system
-# solved once as in a build, then the range over the four before it, which kept the
-# fastest of three solves of the same matrix and so left out the per-matrix set-up).
-# 2-D aggregation, red-black + 1 cycle: 0.88x at 128² (0.80-0.96), 0.81x at 256²
-# (0.73-0.83), 0.87x on the thresholded coefficient (0.84-0.94); 2-D Galerkin, red-black
-# alone: 0.90x (0.85-0.93); 3-D (32³): red-black 1.01-1.05x (1.04-1.19x), so C order.
-MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0)}
+# relative to C order without start cycles, median over systems, each system solved once
+# as in a build; six runs on the -O3 PETSc that `make setup` builds). 2-D aggregation,
+# red-black + 1 cycle: 0.64-0.65x at 128², 0.63-0.68x at 256², 0.63-0.65x on the
+# thresholded coefficient; 2-D Galerkin, red-black alone: 0.81-0.86x (with the cycle
+# 0.88-0.90x); 3-D aggregation, red-black + 1 cycle: 0.84-0.92x at 32³, 0.97-1.02x at 48³
+# (three runs). In earlier sessions (PyPI's default -g -O build, slower periods of this
+# VM) red-black gained less in 2-D (0.70-0.96x) and lost in 3-D (1.01-1.19x).
+MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0),
+               (3, "aggregation"): ("red-black", 1)}
 # A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
 # more: multigrid's iterations grow with the jump, aggregation's fastest (docs/benchmarks.md,
 # contrast, 128² and 256², five runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at

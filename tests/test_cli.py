@@ -353,7 +353,7 @@ def test_sharp_coefficient_jumps_get_galerkin_coarse_operators():
 
 @pytest.mark.parametrize("recipe,shape,changes,expected", [
     ("darcy", [128, 128], [], ("red-black", 1)),                      # 2-D aggregation: the fastest variant
-    ("darcy3d", [32, 32, 32], [], ("natural", 0)),                    # red-black smoothing lost in 3-D
+    ("darcy3d", [32, 32, 32], [], ("red-black", 1)),                  # 3-D aggregation: the same (-O3 PETSc)
     ("darcy", [128, 128], ["solver.preconditioner=gamg"], ("natural", 0)),  # no geometric MG: nothing to choose
 ])
 def test_planner_picks_the_measured_multigrid_variant(recipe, shape, changes, expected):

@@ -359,7 +359,8 @@ def test_semi_coarsening_keeps_cg_iterations_flat_on_stretched_cells(coarse, ord
 
 
 @needs_petsc
-def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid():
+@pytest.mark.parametrize("ordering,cycles", [("natural", 0), ("red-black", 1)])  # the planner's 3-D choice
+def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid(ordering, cycles):
     """A 32³ plate of 1:8:8 cells: halving every axis needs 23 iterations; the semi-coarsened
     hierarchy needs at most 10, and ends on a coarsest grid of at most 1024 cells (it does
     not stop at 8 x 32 x 32 when the short axis runs out)."""
@@ -373,8 +374,8 @@ def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid():
     A, b = assemble_diffusion(grid, np.exp(gaussian_random_field(shape, 2.5, 7.0, sample_rng(4, 0))), 1.0)
     iterations = {}
     for spacing in (None, grid.spacing):
-        mg = GeometricMG(shape, coarse="aggregation", spacing=spacing)
-        solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgsemi3d{spacing is None}_", multigrid=mg)
+        mg = GeometricMG(shape, coarse="aggregation", spacing=spacing, ordering=ordering, start_cycles=cycles)
+        solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgsemi3d{spacing is None}{cycles}_", multigrid=mg)
         x, info = solver.solve(A, b)
         assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), info
         assert np.prod(mg.shapes[-1]) <= COARSEST_MAX_UNKNOWNS[3]
