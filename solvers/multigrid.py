@@ -23,10 +23,11 @@ level is factorised. Everything stays overridable through PETSc options under th
 solver's prefix (``mg_levels_pc_type``, ...).
 
 Two options trade smoother strength for speed (docs/benchmarks.md, multigrid_variants;
-the planner turns them on where they measured faster: 2-D grids):
+the planner turns them on where they measured faster: 2-D grids, and 3-D ones with
+aggregation coarse operators):
 
 - ``ordering="red-black"`` numbers every level's cells by colour (cells whose index sum
-  is even first). For 5-point stencils a cell then depends only on cells of the other
+  is even first). For (2d+1)-point stencils a cell then depends only on cells of the other
   colour, so PETSc's SOR sweep has no chain of dependent rows and runs faster, and a
   zero-guess symmetric sweep skips half its work. The smoother becomes red-black
   Gauss-Seidel, a little weaker: about one more CG iteration. The solver renumbers b
