@@ -48,7 +48,8 @@ VARIANTS = {"natural, 0 start": {"ordering": "natural", "start_cycles": 0},
 # (recipe, grid shape, coarse operators, number of systems relative to --systems)
 CASES = [("darcy", [128, 128], "aggregation", 1.0), ("darcy", [256, 256], "aggregation", 0.5),
          ("darcy_threshold", [128, 128], "aggregation", 1.0), ("darcy", [128, 128], "galerkin", 1.0),
-         ("darcy3d", [32, 32, 32], "aggregation", 0.5), ("darcy3d", [48, 48, 48], "aggregation", 0.25)]
+         ("darcy3d", [32, 32, 32], "aggregation", 0.5), ("darcy3d", [48, 48, 48], "aggregation", 0.25),
+         ("darcy3d", [64, 64, 64], "aggregation", 0.125)]
 
 
 def systems_of(recipe_name: str, shape: list[int], count: int):

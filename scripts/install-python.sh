@@ -2,8 +2,9 @@
 # Install pdegen and its Python stack into the active Python (a venv is fine).
 # PETSc and petsc4py are built from source by pip (about 20 minutes once on 2 cores; pip caches
 # the wheels). CUDA and Fortran are switched off so the build never depends on nvcc.
-# COPTFLAGS=-O3: PyPI's petsc compiles with "-g -O" (-O1) otherwise; -O3 solved Darcy 128²
-# 4-9% faster (docs/benchmarks.md, petsc_optflags). No -march: cached wheels must run on
+# COPTFLAGS=-O3: PyPI's petsc compiles with "-g -O" (-O1) otherwise; -O3 runs the planner's
+# red-black multigrid and the reused Cholesky on Darcy 128² about 1.15x faster
+# (docs/benchmarks.md, petsc_optflags). No -march: cached wheels must run on
 # any x86-64 machine they are copied to.
 set -euo pipefail
 PY="${PYTHON:-python3}"
