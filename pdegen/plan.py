@@ -65,11 +65,11 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
 # relative to C order without start cycles, median over systems, each system solved once
-# as in a build; six runs on the -O3 PETSc that `make setup` builds). 2-D aggregation,
-# red-black + 1 cycle: 0.64-0.65x at 128², 0.63-0.68x at 256², 0.63-0.65x on the
+# as in a build; seven runs on the -O3 PETSc that `make setup` builds). 2-D aggregation,
+# red-black + 1 cycle: 0.64-0.65x at 128², 0.61-0.68x at 256², 0.63-0.65x on the
 # thresholded coefficient; 2-D Galerkin, red-black alone: 0.81-0.86x (with the cycle
 # 0.88-0.90x); 3-D aggregation, red-black + 1 cycle: 0.84-0.92x at 32³, 0.97-1.02x at 48³
-# (three runs). In earlier sessions (PyPI's default -g -O build, slower periods of this
+# (four runs), 0.89x at 64³ (one; 0.85-0.86x in two scratch runs). In earlier sessions (PyPI's default -g -O build, slower periods of this
 # VM) red-black gained less in 2-D (0.70-0.96x) and lost in 3-D (1.01-1.19x).
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0),
                (3, "aggregation"): ("red-black", 1)}
