@@ -38,8 +38,8 @@ DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # nonsymmetric_crossover: 1.15-1.5x at 128², 0.80-0.91x at 256²).
 GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # In 1-D the matrix is tridiagonal and a sparse factorisation costs O(n): the reused
-# Cholesky took 5.4 / 19.4 / 82.7 ms per sample at 16,384 / 65,536 / 262,144 cells against
-# 43 / 195 ms for CG + GAMG, which failed on every sample at 262,144 (docs/benchmarks.md,
+# Cholesky took 2.0 / 8.7 / 30 ms per sample at 16,384 / 65,536 / 262,144 cells against
+# 12 / 58 ms for CG + GAMG, which failed on every sample at 262,144 (docs/benchmarks.md,
 # planner_crossover_1d; rtol 1e-5, as 1e-8 is below double precision's rounding floor from
 # about 30,000 cells on). So direct at any size that fits in memory.
 DIRECT_MAX_UNKNOWNS_1D = 10**7
@@ -52,15 +52,16 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # smoothing, 7-9 iterations at every size) beats the alternatives on steady SPD problems
 # whose grid halves at least twice (docs/benchmarks.md, planner_crossover). 2-D Darcy,
 # aggregation coarse operators, red-black numbering + 1 start cycle, against the reused
-# Cholesky (methods interleaved, 24 samples): 0.88x the time at 64², 0.86x at 96², 0.68x
-# at 128², 0.26x at 256² (with C-order smoothing, the previous run: 0.93x, 0.79x, 0.58x,
-# 0.42x); the 12/3 thresholded coefficient (darcy_threshold): 1.00x at 64², 0.88x at 96²,
-# 0.59x at 128² (C order: 1.08x, 0.75x, 0.91x). 64² stays a near-tie, so the direct
-# solve (no iteration count to go wrong) keeps it. With Galerkin products (any
-# SPD operator; an earlier run of the same script): 1.07x at 64², 0.96x at 96², 0.71x at
-# 128². 3-D Darcy against CG + ICC: aggregation 0.85x at 32³, 0.62x at 48³ (0.64x / 0.54x
-# and 0.82x / 0.58x in earlier runs); Galerkin products (27-point coarse stencils) lost, 124 against
-# 49 ms/sample at 32³ (a one-off run).
+# Cholesky (methods interleaved, 24 samples): 0.89x the time at 64², 0.59x at 96², 0.47x
+# at 128², 0.27x at 256² on the -O3 PETSc (on -g -O: 0.88x, 0.86x, 0.68x, 0.26x; with
+# C-order smoothing before that: 0.93x, 0.79x, 0.58x, 0.42x); the 12/3 thresholded
+# coefficient (darcy_threshold): 0.94x at 64², 0.68x at 96², 0.55x at 128² (-g -O: 1.00x,
+# 0.88x, 0.59x). 64² stays a near-tie, so the direct solve (no iteration count to go
+# wrong) keeps it. With Galerkin products (any SPD operator; an earlier run of the same
+# script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D Darcy against CG + ICC:
+# aggregation 0.73x at 32³, 0.61x at 48³ in red-black numbering (C order, earlier runs:
+# 0.85x / 0.62x, 0.64x / 0.54x, 0.82x / 0.58x); Galerkin products (27-point coarse
+# stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
@@ -69,8 +70,9 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # red-black + 1 cycle: 0.64-0.65x at 128², 0.61-0.68x at 256², 0.63-0.65x on the
 # thresholded coefficient; 2-D Galerkin, red-black alone: 0.81-0.86x (with the cycle
 # 0.88-0.90x); 3-D aggregation, red-black + 1 cycle: 0.84-0.92x at 32³, 0.97-1.02x at 48³
-# (four runs), 0.89x at 64³ (one; 0.85-0.86x in two scratch runs). In earlier sessions (PyPI's default -g -O build, slower periods of this
-# VM) red-black gained less in 2-D (0.70-0.96x) and lost in 3-D (1.01-1.19x).
+# (four runs), 0.89x at 64³ (one; 0.85-0.86x in two scratch runs). On PyPI's default -g -O
+# build red-black gains less (side by side, two runs: 0.73-0.79x in 2-D, 0.94-0.95x at
+# 32³, 1.03-1.06x at 48³; C order costs the same on both builds).
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0),
                (3, "aggregation"): ("red-black", 1)}
 # A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
