@@ -83,8 +83,8 @@ MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-blac
 # the time of the faster multigrid at 10:1, 0.91-1.08x at 30:1, 0.68-1.01x at 100:1 (a tie
 # in the latest run) and 0.51-0.63x at 1000:1. So at and above it in 2-D: direct up to
 # the direct limit, Galerkin coarse operators beyond (at 256², 0.83-0.93x the time of
-# aggregation at 100:1, 0.39-0.62x at 1000:1). Smooth coefficients (exp of a GRF) are not affected: 10
-# aggregation iterations at a 23,000:1 max/min ratio.
+# aggregation at 100:1, 0.39-0.62x at 1000:1). Smooth coefficients (exp of a GRF) are not
+# affected: 10 aggregation iterations at a 23,000:1 max/min ratio.
 SHARP_JUMP_MIN = 100.0
 # From a 1000:1 jump the reused Cholesky stays ahead of Galerkin multigrid beyond the usual
 # direct limit: 0.60-0.83x its time at 256², 0.61-0.85x at 384², 0.87-1.08x at 512²; at
