@@ -198,14 +198,16 @@ def test_compression_settings_store_the_same_values_with_their_codecs(tmp_path):
 
 
 class _RecordingWriter:
-    """A writer that logs what it is asked to write, slowly, and can be told to fail."""
+    """A writer that logs what it is asked to write, writes rows only once ``gate`` is set,
+    and can be told to fail."""
 
     def __init__(self, fail_at=None):
+        import threading
         self.log, self.fail_at, self.closed = [], fail_at, False
+        self.gate = threading.Event()
 
     def write_rows(self, arrays, start):
-        import time
-        time.sleep(0.05)  # still in flight when the caller moves on
+        assert self.gate.wait(timeout=60)
         if start == self.fail_at:
             raise OSError("disk full (simulated)")
         self.log.append(("rows", start, sorted(arrays)))
@@ -225,7 +227,8 @@ def test_background_chunks_mark_a_chunk_done_only_after_its_rows_and_wait_on_clo
     inner = _RecordingWriter()
     writer = BackgroundChunks(inner)
     writer.write_chunk({"a": np.zeros(4)}, 0, 4)
-    assert inner.log == []  # handed over, not written yet
+    assert inner.log == []  # handed over, not written yet: the caller goes on
+    inner.gate.set()
     writer.write_chunk({"a": np.zeros(2)}, 4, 2)  # waits for the first chunk
     assert inner.log == [("rows", 0, ["a"]), ("done", 0, 4)]
     assert writer.read("done", 0, 6)[-1] == ("done", 4, 2)  # reads see every chunk handed over
@@ -237,6 +240,7 @@ def test_background_chunks_mark_a_chunk_done_only_after_its_rows_and_wait_on_clo
 def test_background_chunks_raise_a_failed_write_at_the_next_chunk_and_never_mark_it_done():
     from pdegen.store.writers import BackgroundChunks
     inner = _RecordingWriter(fail_at=4)
+    inner.gate.set()
     writer = BackgroundChunks(inner)
     writer.write_chunk({"a": np.zeros(4)}, 0, 4)
     writer.write_chunk({"a": np.zeros(4)}, 4, 4)
