@@ -83,8 +83,9 @@ def main():
         count = max(4, round(share * args.systems))
         results = compare(recipe_name, shape, coarse, count)
         for name, (ratio, its, ms) in results.items():
+            quartiles = f"{np.percentile(ratio, 25):.2f}-{np.percentile(ratio, 75):.2f}"
             rows.append([recipe_name, "x".join(map(str, shape)), coarse, count, name, f"{its:.2f}", f"{ms:.2f}",
-                         f"**{np.median(ratio):.2f}**", f"{np.percentile(ratio, 25):.2f}-{np.percentile(ratio, 75):.2f}"])
+                         f"**{np.median(ratio):.2f}**", quartiles])
             print(rows[-1], flush=True)
     write_section("multigrid_variants", (
         "CG + geometric multigrid (SOR V-cycles) on each recipe's systems in sequence, warm-started, every "
