@@ -104,7 +104,7 @@ SHARP_JUMP_NO_MG_3D = 1000.0
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
 # 1 / 2 / 3 / 4 / 8 / 16); halving the short axis first (semi-coarsening, solvers.multigrid)
 # keeps it at 6-7 up to 64:1 at 128² and 256² (docs/benchmarks.md, planner_crossover_aspect;
-# 7-9 on 32³ plates and rods up to 16:1, semi_coarsening), so the multigrid rules hold for
+# 7-10 on 32³ plates and rods up to 16:1, semi_coarsening), so the multigrid rules hold for
 # any cell shape.
 # Preconditioners whose set-up costs many matvecs are reused across neighbouring
 # systems and rebuilt when iterations grow; cheap ones are rebuilt for every system
@@ -239,8 +239,8 @@ def make_plan(recipe) -> Plan:
             if aspect > SEMI_COARSENING_RATIO:
                 measured = ("6-7 iterations up to 64:1 at 128² and 256², where halving every axis took 34 at 8:1 "
                             "(docs/benchmarks.md, planner_crossover_aspect)" if ndim == 2 else
-                            "7-9 iterations on 32³ plates and rods up to 16:1, where halving every axis took "
-                            "23-34 at 8:1-16:1 (docs/benchmarks.md, semi_coarsening)")
+                            "7-10 iterations on 32³ plates and rods up to 16:1, where halving every axis took "
+                            "23-46 at 8:1-16:1 (docs/benchmarks.md, semi_coarsening)")
                 reasons.append(f"cells of aspect {aspect:.3g}:1: the hierarchy halves the short axes first "
                                f"(semi-coarsening), which kept CG at {measured}")
         elif unknowns <= limit:

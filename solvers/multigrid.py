@@ -126,7 +126,8 @@ def linear_interpolation_1d(sizes) -> sp.csr_matrix:
 # system solved once (docs/benchmarks.md, semi_coarsening): 1.02x / 0.99x at aspect 1.5
 # (every axis halved anyway; ratio sqrt(2) halves the short one alone there: 1.12x /
 # 1.09x), 0.94x at 1.8, 0.87x / 0.83x at 2, 0.33x-0.73x from 3 to 8; ratio 2 waits too
-# long at 4 (0.67x / 0.69x against 0.61x / 0.58x). In 3-D (32³) 0.39-0.88x from 3 to 16.
+# long at 4 (0.67x / 0.69x against 0.61x / 0.58x). In 3-D (32³) 0.39-0.88x from 3 to 16
+# (0.29-0.75x in red-black numbering with a start cycle, the planner's 3-D variant).
 SEMI_COARSENING_RATIO = 1.75
 
 
