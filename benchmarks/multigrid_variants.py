@@ -26,8 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
-from pdegen.build import draw_values, grid_of  # noqa: E402
+from benchmarks.side_by_side import recipe_systems, solve_side_by_side  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
@@ -55,10 +54,7 @@ CASES = [("darcy", [128, 128], "aggregation", 1.0), ("darcy", [256, 256], "aggre
 def systems_of(recipe_name: str, shape: list[int], count: int):
     """The recipe's rtol and its first ``count`` systems (A, b) on ``shape``, in sample order."""
     recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}"])
-    grid = grid_of(recipe.data)
-    systems = (recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
-               for i in range(count))
-    return recipe.data["solver"]["rtol"], ((system.A, system.b) for system in systems)
+    return recipe.data["solver"]["rtol"], recipe_systems(recipe, count)
 
 
 def compare(recipe_name: str, shape: list[int], coarse: str, count: int) -> dict:

@@ -25,8 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
-from pdegen.build import draw_values, grid_of  # noqa: E402
+from benchmarks.side_by_side import recipe_systems, solve_side_by_side  # noqa: E402
 from pdegen.plan import make_plan, make_solver  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 
@@ -48,9 +47,7 @@ def compare(recipe_name: str, shape: list[int], old: str, count: int):
     recipes = {"cg + mg": recipe("solver.preconditioner=mg"), old: recipe(*OLD[old])}
     solvers = {name: make_solver(make_plan(r), r.data["solver"]) for name, r in recipes.items()}
     base = recipe()
-    grid = grid_of(base.data)
-    systems = (base.family.system(grid, draw_values(base.data, base.family, i), base.data) for i in range(count + 1))
-    runs = solve_side_by_side(solvers, ((s.A, s.b) for s in systems), base.data["solver"]["rtol"])
+    runs = solve_side_by_side(solvers, recipe_systems(base, count + 1), base.data["solver"]["rtol"])
     hierarchy = " > ".join("x".join(map(str, s)) for s in solvers["cg + mg"].multigrid.shapes)
     return runs, hierarchy
 

@@ -31,8 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
-from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
-from pdegen.build import draw_values, grid_of  # noqa: E402
+from benchmarks.side_by_side import recipe_systems, solve_side_by_side  # noqa: E402
+from pdegen.build import grid_of  # noqa: E402
 from pdegen.plan import make_plan  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
@@ -82,9 +82,7 @@ def compare(recipe_name: str, overrides: list[str], count: int, hierarchies: dic
     solvers, coarsest = {}, {}
     for k, (name, how) in enumerate(hierarchies.items()):
         solvers[name], coarsest[name] = solver_for(how, plan, grid, rtol, k)
-    systems = (recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
-               for i in range(count + 1))
-    runs = solve_side_by_side(solvers, ((s.A, s.b) for s in systems), rtol, warm_start=False)
+    runs = solve_side_by_side(solvers, recipe_systems(recipe, count + 1), rtol, warm_start=False)
     return {name: (runs[name].relative_to(runs["every axis"]), runs[name].mean_iterations, coarsest[name])
             for name in hierarchies}
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pdegen.bench import rotated
+from pdegen.build import draw_values, grid_of
 
 
 @dataclass
@@ -33,6 +34,15 @@ class Runs:
     def relative_to(self, reference: "Runs") -> np.ndarray:
         """This solver's time on each system over ``reference``'s on the same system."""
         return np.array(self.seconds) / np.array(reference.seconds)
+
+
+def recipe_systems(recipe, count: int):
+    """(A, b) of a loaded recipe's first ``count`` samples, in sample order, assembled as
+    `pdegen build` assembles them."""
+    grid = grid_of(recipe.data)
+    for i in range(count):
+        system = recipe.family.system(grid, draw_values(recipe.data, recipe.family, i), recipe.data)
+        yield system.A, system.b
 
 
 def solve_side_by_side(solvers: dict, systems, rtol: float, warm_start: bool = True,
