@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -36,15 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.report import table, write_section  # noqa: E402
+from benchmarks.report import loaded_libpetsc, petsc_cc_flags, table, write_section  # noqa: E402
 
 SYSTEMS, SKIPPED, N = 45, 5, 128  # the first solves set up hierarchies and symbolic factors
-
-
-def cc_flags(lib_dir: Path) -> str:
-    text = (lib_dir / "petsc" / "conf" / "petscvariables").read_text()
-    flags = re.search(r"^CC_FLAGS\s*=(.*)$", text, re.M).group(1).split()
-    return " ".join(f for f in flags if f.startswith(("-O", "-g", "-march")))
 
 
 def child() -> None:
@@ -74,8 +67,7 @@ def child() -> None:
             times.append(time.perf_counter() - start)
             assert info.converged, info
         out[name] = 1e3 * float(np.median(times[SKIPPED:]))
-    maps = Path("/proc/self/maps").read_text().splitlines()
-    out["library"] = next(line.split()[-1] for line in maps if "libpetsc.so" in line)
+    out["library"] = loaded_libpetsc()
     print(json.dumps(out))
 
 
@@ -100,7 +92,7 @@ def main():
                      f"got {args.other}")
     import petsc
     base_dir = Path(petsc.get_petsc_dir()) / "lib"
-    labels = {"base": cc_flags(base_dir), "other": cc_flags(args.other)}
+    labels = {"base": petsc_cc_flags(base_dir), "other": petsc_cc_flags(args.other)}
     runs = {"base": [], "other": []}
     for pair in range(args.pairs):
         for which in (("base", "other") if pair % 2 == 0 else ("other", "base")):

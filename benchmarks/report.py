@@ -31,7 +31,6 @@ def petsc_build() -> str | None:
     petsc compiles with -g -O unless told otherwise, scripts/install-python.sh asks for
     -O3 (docs/benchmarks.md, petsc_optflags), and a timing should say which it ran on."""
     import os
-    import re
     import sys
     if "petsc4py.PETSc" not in sys.modules:
         return None
@@ -39,22 +38,33 @@ def petsc_build() -> str | None:
     from petsc4py import PETSc
     version = ".".join(map(str, PETSc.Sys.getVersion()))
     config = petsc4py.get_config()
-    lib = os.path.join(config["PETSC_DIR"], config.get("PETSC_ARCH") or "", "lib")
-    try:  # the libpetsc actually loaded (LD_LIBRARY_PATH may have swapped in another build)
-        with open("/proc/self/maps") as maps:
-            lib = next(os.path.dirname(line.split()[-1]) for line in maps if "/libpetsc.so" in line)
-    except (OSError, StopIteration):
-        pass
-    variables = os.path.join(lib, "petsc", "conf", "petscvariables")
-    flags = "default -g -O"
+    loaded = loaded_libpetsc()  # LD_LIBRARY_PATH may have swapped in another build
+    lib = os.path.dirname(loaded) if loaded else os.path.join(config["PETSC_DIR"], config.get("PETSC_ARCH") or "",
+                                                              "lib")
     try:
-        with open(variables) as handle:
-            options = next((line for line in handle if line.startswith("CONFIGURE_OPTIONS")), "")
-        if match := re.search(r"COPTFLAGS=(\S+)", options):
-            flags = match.group(1)
-    except OSError:
+        flags = petsc_cc_flags(Path(lib))
+    except (OSError, AttributeError):  # no petscvariables, or no CC_FLAGS line in it
         flags = "flags unknown"
     return f"PETSc {version} ({flags})"
+
+
+def loaded_libpetsc() -> str | None:
+    """The path of the libpetsc this process has loaded (Linux; None elsewhere or before
+    petsc4py is imported)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return next((line.split()[-1] for line in maps if "/libpetsc.so" in line), None)
+    except OSError:
+        return None
+
+
+def petsc_cc_flags(lib_dir: Path) -> str:
+    """The optimisation and debugging flags a PETSc build compiled its C with (from the
+    petscvariables beside its libpetsc in ``lib_dir``), e.g. "-O3" or PyPI's "-g -O"."""
+    import re
+    text = (lib_dir / "petsc" / "conf" / "petscvariables").read_text()
+    flags = re.search(r"^CC_FLAGS\s*=(.*)$", text, re.M).group(1).split()
+    return " ".join(f for f in flags if f.startswith(("-O", "-g", "-march")))
 
 
 def write_section(name: str, body: str, command: str | None = None) -> None:
