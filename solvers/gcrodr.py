@@ -41,7 +41,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .base import SequenceSolver
-from .kernels import arnoldi_cycle, harmonic_ritz, orthonormalize
+from .kernels import arnoldi_cycle, combine, harmonic_ritz, orthonormalize
 
 
 class GCRODR(SequenceSolver):
@@ -140,7 +140,7 @@ class GCRODR(SequenceSolver):
             P = harmonic_ritz(cycle.H, identity, min(self.k, j))
             if P is not None and P.shape[1] > 0:
                 Q, R = np.linalg.qr(cycle.H @ P)
-                self._set_recycle_space(basis[:, : j + 1] @ Q, basis[:, :j] @ P, R)
+                self._set_recycle_space(combine(((basis[:, : j + 1], Q),)), ((basis[:, :j], P),), R)
         return x, r, be.norm(r), j
 
     def _recycling_cycle(self, b, x, r, rnorm, target, budget):
@@ -186,24 +186,22 @@ class GCRODR(SequenceSolver):
         if P is None or P.shape[1] == 0:
             return  # keep the current recycle space
         Q, R = np.linalg.qr(G @ P)
-        U_tilde = U @ (scale[:, None] * P[:k]) + basis[:, k: k + j] @ P[k:]
-        self._set_recycle_space((Q.T @ W.T).T, U_tilde, R)
+        U_tilde = ((U, scale[:, None] * P[:k]), (basis[:, k: k + j], P[k:]))  # Ũ = U D P_1 + V_j P_2
+        self._set_recycle_space(combine(((W, Q),)), U_tilde, R)
 
     def _set_recycle_space(self, C, U_tilde, R):
-        """C = Ŵ Q and U = Ũ R^-1, dropping directions where R is (nearly) singular."""
+        """C = Ŵ Q and U = Ũ R^-1, dropping directions where R is (nearly) singular.
+        ``U_tilde`` is a sum of blocks times small coefficient matrices (as for
+        :func:`combine`): R^-1 is applied to the coefficients, so U costs one pass."""
         d = np.abs(np.diag(R))
         if d.size == 0 or d.max() == 0:
             return
         if d.min() < 1e-12 * d.max():  # degenerate: re-orthonormalise what is independent
-            C, U = orthonormalize(self.backend, C @ R, companion=U_tilde)  # A M^-1 Ũ = C R
+            C, U = orthonormalize(self.backend, C @ R, companion=combine(U_tilde))  # A M^-1 Ũ = C R
             if C.shape[1] == 0:
                 return
             self.C, self.U = C, U
             return
         R_inverse = sla.solve_triangular(R, np.eye(R.shape[0]), check_finite=False)
-        self.C = _fortran(C)
-        self.U = (R_inverse.T @ U_tilde.T).T  # Fortran order: contiguous columns
-
-
-def _fortran(a: np.ndarray) -> np.ndarray:
-    return a if a.flags.f_contiguous else np.asfortranarray(a)
+        self.C = C
+        self.U = combine([(block, coefficients @ R_inverse) for block, coefficients in U_tilde])
