@@ -41,8 +41,8 @@ def main():
         "KSPGMRES (CGS, refine never: PETSc default)": KSPSolver(
             "gmres", "jacobi", options={"ksp_gmres_restart": 40}, prefix="it_a_", **common),
         "KSPGMRES (CGS, refine if needed)": KSPSolver(
-            "gmres", "jacobi", options={"ksp_gmres_restart": 40, "ksp_orthogonalization_cgs_refinement_type": "refine_ifneeded"},
-            prefix="it_b_", **common),
+            "gmres", "jacobi", prefix="it_b_", **common,
+            options={"ksp_gmres_restart": 40, "ksp_orthogonalization_cgs_refinement_type": "refine_ifneeded"}),
         "solvers.GMRES(40), PETSc backend, CGS (default)": GMRES(m=40, backend="petsc", preconditioner="jacobi",
                                                                  orthogonalization="cgs", **common),
         "solvers.GMRES(40), PETSc backend, CGS2 if needed": GMRES(m=40, backend="petsc", preconditioner="jacobi",

@@ -93,7 +93,6 @@ def test_second_gram_schmidt_pass_restores_orthogonality():
     assert loss[True] < 1e-13 < loss[False], loss
 
 
-
 def test_incremental_least_squares_matches_lstsq():
     """GivensLS (the Hessenberg least squares of every Arnoldi step) against NumPy's
     lstsq after each added column: the same residual norm and minimiser, also when a
@@ -111,6 +110,7 @@ def test_incremental_least_squares_matches_lstsq():
         y, *_ = np.linalg.lstsq(H[: j + 2, : j + 1], rhs[: j + 2], rcond=None)
         assert np.allclose(ls.solve(), y, rtol=1e-12, atol=1e-12)
         assert residual == pytest.approx(np.linalg.norm(rhs[: j + 2] - H[: j + 2, : j + 1] @ y), rel=1e-10, abs=1e-14)
+
 
 def test_abrupt_operator_changes_and_scalings():
     """Recycle space from one operator, then a very different one, then a rescaled one."""
