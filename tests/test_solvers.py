@@ -141,6 +141,25 @@ def test_degenerate_recycle_space_is_repaired():
     assert np.abs(A @ solver.U - solver.C).max() < 1e-8
 
 
+def test_recycle_update_with_a_singular_triangular_factor_keeps_the_independent_directions():
+    """The recycle update C = Ŵ Q, U = Ũ R^-1 when R is singular (Ũ has a repeated
+    direction): instead of dividing by ~0, the independent part is kept, with A U = C and
+    C orthonormal (a branch the solves above never reach)."""
+    A, b = darcy_sequence(n=12, count=1)[0]
+    solver = GCRODR(m=10, k=4, rtol=1e-9)
+    solver.solve(A, b)  # sets up the backend with A
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((A.shape[0], 3))
+    U_tilde = np.column_stack([X, X[:, 0] + 1e-15 * X[:, 1]])  # four columns, rank 3
+    Q, R = np.linalg.qr(A @ U_tilde)
+    assert abs(R[3, 3]) < 1e-12 * abs(R).max()
+    halves = ((U_tilde[:, :2], np.eye(4)[:2]), (U_tilde[:, 2:], np.eye(4)[2:]))  # Ũ as a sum of blocks
+    solver._set_recycle_space(Q, halves, R)
+    assert solver.U.shape[1] == 3
+    assert np.allclose(solver.C.T @ solver.C, np.eye(3), atol=1e-12)
+    assert np.abs(A @ solver.U - solver.C).max() < 1e-10
+
+
 def test_inconsistent_recycle_space_is_dropped_and_the_solve_still_converges():
     """C orthonormal but no longer A U (U overwritten): the projection step then makes up a
     residual that is not b - A x. The cycle's true residual exposes it; the solver must
