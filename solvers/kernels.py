@@ -55,7 +55,9 @@ def _subtract_combination(Q: np.ndarray, h: np.ndarray, w: np.ndarray) -> None:
     """w -= Q h in place: one BLAS gemv pass over w when the layout allows (a basis in
     Fortran order), instead of a temporary Q h and a second pass."""
     if Q.flags.f_contiguous and w.flags.c_contiguous and Q.dtype == w.dtype == np.float64 and Q.shape[1] > 0:
-        _dgemv(-1.0, Q, h, 1.0, w, overwrite_y=True)
+        result = _dgemv(-1.0, Q, h, 1.0, w, overwrite_y=True)
+        if not np.may_share_memory(result, w):  # f2py made a copy after all
+            w[...] = result
     else:
         w -= Q @ h
 

@@ -112,6 +112,19 @@ def test_incremental_least_squares_matches_lstsq():
         assert residual == pytest.approx(np.linalg.norm(rhs[: j + 2] - H[: j + 2, : j + 1] @ y), rel=1e-10, abs=1e-14)
 
 
+def test_block_combinations_match_numpy():
+    """kernels.combine (sum of block x small matrix, BLAS in place) equals NumPy's products
+    for Fortran-ordered, C-ordered and empty blocks, and returns contiguous columns."""
+    from solvers.kernels import combine
+    rng = np.random.default_rng(11)
+    F = np.asfortranarray(rng.standard_normal((50, 4)))
+    C = rng.standard_normal((50, 9))[:, 2:5]  # a strided view of a C-ordered array
+    Y1, Y2 = rng.standard_normal((4, 3)), rng.standard_normal((3, 3))
+    out = combine(((F, Y1), (C, Y2), (F[:, :0], Y1[:0])))
+    assert out.flags.f_contiguous and np.allclose(out, F @ Y1 + C @ Y2, rtol=1e-14, atol=1e-13)
+    assert np.array_equal(combine(((F[:, :0], Y1[:0]),)), np.zeros((50, 3)))
+
+
 def test_abrupt_operator_changes_and_scalings():
     """Recycle space from one operator, then a very different one, then a rescaled one."""
     darcy = darcy_sequence(n=24, count=2)
