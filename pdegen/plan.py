@@ -34,7 +34,8 @@ DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # sequences from this size up, and loses below it (docs/benchmarks.md,
 # distributed_nonsymmetric: advection-diffusion, 2 ranks per system, block Jacobi + ILU,
 # time of GCRO-DR over GMRES in two runs: 1.28-1.59x at 128², 0.81-0.82x at 256²,
-# 0.64-0.70x at 384², with 1.9x, 2.5x and 2.9x fewer iterations; one rank with ILU,
+# 0.64-0.70x at 384², with 1.9x, 2.5x and 2.9x fewer iterations; in a third, on the -O3
+# PETSc where PETSc's GMRES gains more than our loop: 1.53x, 0.97x (a tie), 0.75x; one rank with ILU,
 # nonsymmetric_crossover: 1.15-1.5x at 128², 0.80-0.91x at 256²).
 GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # In 1-D the matrix is tridiagonal and a sparse factorisation costs O(n): the reused
@@ -201,7 +202,7 @@ def make_plan(recipe) -> Plan:
                     reasons.append(f"symmetric indefinite: GCRO-DR, as {INDEFINITE_KRYLOV}")
                 elif unknowns >= GCRODR_MIN_UNKNOWNS_NONSYMMETRIC:
                     method = "gcrodr"
-                    reasons.append(f"nonsymmetric, {unknowns} unknowns: GCRO-DR, measured 0.64-0.82x the time of "
+                    reasons.append(f"nonsymmetric, {unknowns} unknowns: GCRO-DR, measured 0.64-0.97x the time of "
                                    "GMRES from 256² to 384² on 2 ranks per system (docs/benchmarks.md, "
                                    "distributed_nonsymmetric)")
                 else:
@@ -277,8 +278,8 @@ def make_plan(recipe) -> Plan:
             method = "gcrodr"
             reasons.append(f"nonsymmetric and above the direct limit ({limit}): GCRO-DR with ILU, warm-started in "
                            "sorted order (on sequences from 256² to 512²: 2.5-3.1x fewer iterations and 0.58-0.91x "
-                           "the time of GMRES + ILU; slower below 256², and no faster on a lone 768² system with "
-                           "nothing to recycle: docs/benchmarks.md, nonsymmetric_crossover)")
+                           "the time of GMRES + ILU, 0.70-0.73x at 1024²; slower below 256², and no faster on a lone "
+                           "768² system with nothing to recycle: docs/benchmarks.md, nonsymmetric_crossover)")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]
