@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "parallel_ordering", "verify_speed", "compression",
            "loader_speed", "families_bench", "multigrid_variants", "semi_coarsening", "odd_grids", "contrast",
            "blas_threads", "darcy_goals", "planner_crossover", "nonsymmetric_crossover", "ablation",
-           "parallel_throughput", "distributed_nonsymmetric", "skr_table1", "skr_seed_spread", "train_darcy"]
+           "parallel_throughput", "distributed_nonsymmetric", "skr_table1", "skr_seed_spread", "train_darcy",
+           "nonsymmetric_crossover --beyond-direct"]
 
 
 def cuda_available() -> bool:
@@ -31,14 +32,15 @@ def cuda_available() -> bool:
 
 
 def main(names: list[str]) -> int:
-    unknown = [n for n in names if not (HERE / f"{n}.py").exists()]
+    unknown = [n for n in names if not (HERE / f"{n.split()[0]}.py").exists()]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(SCRIPTS + ['train_gpu'])}")
         return 2
     todo = names or SCRIPTS + (["train_gpu"] if cuda_available() else [])
     failed = []
     for name in todo:
-        args = [sys.executable, str(HERE / f"{name}.py")] + (["--record"] if name == "train_gpu" else [])
+        script, *options = name.split()  # an entry may carry options ("nonsymmetric_crossover --beyond-direct")
+        args = [sys.executable, str(HERE / f"{script}.py"), *options] + (["--record"] if name == "train_gpu" else [])
         start = time.perf_counter()
         print(f"== {name}", flush=True)
         # The numbers in docs/benchmarks.md were measured with single-threaded OpenBLAS (numpy's
