@@ -105,7 +105,7 @@ class GivensLS:
 def combine(terms) -> np.ndarray:
     """sum_i X_i Y_i for this rank's rows ``X_i`` (n_local x p_i) and small replicated
     ``Y_i`` (p_i x q), as one Fortran-ordered n_local x q array (contiguous columns, as
-    the solvers' bases): BLAS accumulates the products in place, with no temporaries."""
+    the solvers' bases): BLAS accumulates the products in place, with no n-row temporaries."""
     out = None
     for block, coefficients in terms:
         coefficients = np.asfortranarray(coefficients, dtype=np.float64)
