@@ -65,7 +65,8 @@ def main():
         f"`pdegen bench recipes/darcy.yaml` (128x128, {args.samples} samples, later samples' ms/sample), "
         f"fresh processes alternating between OPENBLAS_NUM_THREADS=1 and ={cores} (one per core), "
         f"median of {args.rounds} rounds.\n\n"
-        + table(["strategy", "1 thread ms/sample", f"{cores} threads ms/sample", "slow-down with threads"], rows)))
+        + table(["strategy", "1 thread ms/sample", f"{cores} threads ms/sample", "slow-down with threads"], rows)),
+        petsc=True)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def main():
             + table(["grid", "GMRES(40) ms/sample", "GCRO-DR(40,20) ms/sample", "GMRES iterations",
                      "GCRO-DR iterations", "GCRO-DR / GMRES time (range)", "worst residual"], rows))
     print(body)
-    write_section("distributed_nonsymmetric", body)
+    write_section("distributed_nonsymmetric", body, petsc=True)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def main():
         f"`pdegen build recipes/darcy.yaml --samples {args.samples}` (128x128, planner: {plan.method} + "
         f"{plan.preconditioner}), whole command, median of {args.repeats} alternating runs.\n\n"
         + table(["ranks", "seconds", "samples/s"], rows)
-        + f"\n\nSpeed-up P=2 over P=1: **{t1 / t2:.2f}x** (2 cores)."))
+        + f"\n\nSpeed-up P=2 over P=1: **{t1 / t2:.2f}x** (2 cores)."), petsc=True)
     print(f"speedup {t1 / t2:.2f}")
 
 

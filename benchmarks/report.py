@@ -67,9 +67,14 @@ def petsc_cc_flags(lib_dir: Path) -> str:
     return " ".join(f for f in flags if f.startswith(("-O", "-g", "-march")))
 
 
-def write_section(name: str, body: str, command: str | None = None) -> None:
+def write_section(name: str, body: str, command: str | None = None, petsc: bool = False) -> None:
     """Replace (or append) docs/benchmarks.md's section ``name``, stamped with the date,
-    the machine and the command that wrote it (default ``python benchmarks/<name>.py``)."""
+    the machine and the command that wrote it (default ``python benchmarks/<name>.py``).
+    ``petsc``: the timings ran PETSc in other processes (mpiexec, pdegen subprocesses, or
+    the measuring runs of a ``--record``), so the stamp loads it here to name the build:
+    the same environment loads the same libpetsc."""
+    if petsc:
+        import petsc4py.PETSc  # noqa: F401
     text = DOC.read_text() if DOC.exists() else HEADER
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     command = command or f"python benchmarks/{name}.py"

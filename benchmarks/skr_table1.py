@@ -238,7 +238,7 @@ def record(parts: list[dict]) -> None:
             "as KSPHPDDM (the paper's solver for both) runs by default: GMRES(40) = PETSc KSPGMRES with its "
             "default side and norm, GCRO-DR(40,20) = solvers.GCRODR(pc_side=\"left\"). A GMRES failure is a "
             "run that hit maxiter 10000 (counted at 10000 iterations).\n\n" + table(columns, merged["skr"])),
-            command="python benchmarks/skr_table1.py --side left")
+            command="python benchmarks/skr_table1.py --side left", petsc=True)
         return
     sections = [f"### {TITLES[kind]}\n\n" + table(columns, merged[kind]) for kind in ("skr", "fv")]
     sections.append(
@@ -252,7 +252,7 @@ def record(parts: list[dict]) -> None:
         "greedy order; GMRES(40) = PETSc KSPGMRES from zero; GCRO-DR(40,20) = solvers.GCRODR (PETSc backend) "
         f"warm-started from the previous solution; preconditioner rebuilt for each system; bjacobi, sor and asm "
         f"with {RANKS} blocks as in the paper's `mpirun -n {RANKS}` runs; solve time only; maxiter 10000 (GMRES "
-        "failures are runs that hit it, counted at 10000 iterations).\n\n" + "\n\n".join(sections)))
+        "failures are runs that hit it, counted at 10000 iterations).\n\n" + "\n\n".join(sections)), petsc=True)
 
 
 def main():
