@@ -32,7 +32,7 @@ from benchmarks.report import table, write_section  # noqa: E402
 from benchmarks.side_by_side import solve_side_by_side  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.fields import default_sigma  # noqa: E402
-from pdegen.plan import MG_VARIANTS  # noqa: E402
+from pdegen.plan import mg_variant  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
@@ -58,7 +58,7 @@ def variants(ndim: int) -> str:
     """The planner's numbering and start cycles for both coarse operators, in words."""
     words = []
     for coarse in ("aggregation", "Galerkin"):
-        ordering, cycles = MG_VARIANTS.get((ndim, coarse.lower()), ("natural", 0))
+        ordering, cycles = mg_variant(ndim, coarse.lower())
         numbering = "red-black" if ordering == "red-black" else "C order"
         words.append(f"{coarse}: {numbering}, {cycles} full-multigrid start cycle{'s' if cycles != 1 else ''}")
     return "; ".join(words)
@@ -66,10 +66,10 @@ def variants(ndim: int) -> str:
 
 def solvers(shape: list[int], rtol: float) -> dict:
     """The planner's multigrid with aggregation and with Galerkin coarse operators (its
-    numbering and start cycles for each: MG_VARIANTS), and its choice without multigrid:
+    numbering and start cycles for each: plan.mg_variant), and its choice without multigrid:
     the reused Cholesky in 2-D, CG + ICC in 3-D."""
     def mg(coarse, k):
-        ordering, cycles = MG_VARIANTS.get((len(shape), coarse), ("natural", 0))
+        ordering, cycles = mg_variant(len(shape), coarse)
         return KSPSolver("cg", "mg", rtol=rtol, maxiter=MAXITER, prefix=f"contrast{k}_",
                          multigrid=GeometricMG(shape, coarse=coarse, ordering=ordering, start_cycles=cycles))
     if len(shape) == 3:

@@ -118,6 +118,13 @@ INDEFINITE_KRYLOV = ("restarted GMRES(40) stalled with all six preconditioners m
 GREEDY_MAX_SAMPLES = 2000
 
 
+def mg_variant(ndim: int, coarse: str) -> tuple[str, int]:
+    """The multigrid numbering and full-multigrid start cycles the planner uses for
+    ``ndim``-D grids with ``coarse`` coarse operators (C order, no start cycle unless
+    MG_VARIANTS measured better)."""
+    return MG_VARIANTS.get((ndim, coarse), ("natural", 0))
+
+
 def rebuild_policy(preconditioner: str) -> str:
     return "adaptive" if preconditioner in REUSED_PRECONDITIONERS else "always"
 
@@ -166,7 +173,7 @@ def make_plan(recipe) -> Plan:
     sharp = ndim == 2 and jump >= SHARP_JUMP_MIN
     no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
     coarse = "aggregation" if family.pure_diffusion and not sharp else "galerkin"
-    mg_ordering, mg_cycles = MG_VARIANTS.get((ndim, coarse), ("natural", 0))
+    mg_ordering, mg_cycles = mg_variant(ndim, coarse)
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing)
     halvings = len(levels) - 1
