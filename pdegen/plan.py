@@ -19,7 +19,8 @@ from .grid import Grid
 # (docs/benchmarks.md, planner_crossover): CG/direct time 1.06 at 224², 0.98 at 256²
 # (1.10 and 0.88 in an earlier run).
 DIRECT_MAX_UNKNOWNS_2D = 240 * 240
-# Nonsymmetric 2-D systems have no multigrid-class alternative here: a reused sparse LU
+# Where multigrid does not apply to nonsymmetric 2-D systems (below 96², Péclet numbers above
+# MG_MAX_PECLET, non-monotone central convection; see below): a reused sparse LU
 # beat GMRES(40) + ILU and GCRO-DR(40,20) + ILU (warm, greedy order) at every measured size
 # on advection-diffusion (docs/benchmarks.md, nonsymmetric_crossover, three runs; time of
 # GMRES / GCRO-DR over LU): 4.0-5.1x / 5.9-6.4x at 128², 5.8-8.3x / 4.7-7.4x at 256²,
@@ -76,6 +77,22 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # 32³, 1.03-1.06x at 48³; C order costs the same on both builds).
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0),
                (3, "aggregation"): ("red-black", 1)}
+# Nonsymmetric convection-diffusion in 2-D (upwind or central): GMRES(40) with geometric
+# multigrid (Galerkin coarse operators P^T A P, one ILU(0) smoothing step in C order) needs
+# 6-8 iterations at every size and beats the reused sparse LU from 96² on, where the direct
+# limit below was set against ILU-preconditioned Krylov methods needing hundreds to thousands
+# of iterations (docs/benchmarks.md, nonsymmetric_multigrid, two runs; multigrid's time over
+# the LU's at Péclet 10-100: 1.04-1.07x at 64², 0.79-0.80x at 96², 0.60-0.65x at 128²,
+# 0.35-0.37x at 256², 0.23x at 512², 0.14-0.15x at 768², 0.10-0.12x at 1024², one sample
+# from 768²). SOR smoothing, the SPD plans' choice, broke down on these recirculating flows
+# from Péclet 150-200 (20-84 iterations at 150, failures from 200, at 128² and 256²); ILU(0)
+# held 6-8 iterations up to Péclet 1000 from 128² to 1024² (upwind) and failed at 3000
+# (512², 1024²). Central convection at a cell Péclet number above 2 (no longer an M-matrix)
+# failed at 128² (Péclet 1000, cell Péclet 7.8). Beyond these bounds the LU, or GCRO-DR
+# above the direct limit, keeps the problem.
+MG_MIN_UNKNOWNS_NONSYMMETRIC = 96 * 96
+MG_MAX_PECLET = 1000.0
+NONSYMMETRIC_MG_OPTIONS = {"mg_levels_pc_type": "ilu"}
 # A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
 # more: multigrid's iterations grow with the jump, aggregation's fastest (docs/benchmarks.md,
 # contrast, 128² and 256², six runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
@@ -174,6 +191,9 @@ def make_plan(recipe) -> Plan:
     no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
     coarse = "aggregation" if family.pure_diffusion and not sharp else "galerkin"
     mg_ordering, mg_cycles = mg_variant(ndim, coarse)
+    mg_options = {}
+    if not family.symmetric:  # ILU smoothing needs no red-black order to run fast
+        mg_ordering, mg_cycles, mg_options = "natural", 0, dict(NONSYMMETRIC_MG_OPTIONS)
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing)
     halvings = len(levels) - 1
@@ -194,6 +214,10 @@ def make_plan(recipe) -> Plan:
             mg_min = float("inf")
         multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
                           and unknowns >= mg_min and halvings >= 2)
+        peclet = family.max_peclet(data)
+        convection_grid = (not family.symmetric and not family.time_dependent and ndim == 2 and halvings >= 2
+                           and solver["backend"] == "petsc" and unknowns >= MG_MIN_UNKNOWNS_NONSYMMETRIC)
+        convection_multigrid = convection_grid and peclet <= MG_MAX_PECLET and family.monotone(data)
         if data["ranks_per_system"] > 1:
             if indefinite and solver["preconditioner"] in ("auto", "none"):
                 method = "direct"
@@ -251,8 +275,20 @@ def make_plan(recipe) -> Plan:
                             "23-46 at 8:1-16:1 (docs/benchmarks.md, semi_coarsening)")
                 reasons.append(f"cells of aspect {aspect:.3g}:1: the hierarchy halves the short axes first "
                                f"(semi-coarsening), which kept CG at {measured}")
+        elif convection_multigrid:
+            method = "gmres"
+            mg = True
+            hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
+            reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D, Péclet number at most {peclet:g}, on a "
+                           f"grid that coarsens {halvings} times ({hierarchy}): GMRES with geometric multigrid "
+                           "(Galerkin coarse operators, ILU(0) smoothing), 6-8 iterations up to Péclet "
+                           f"{MG_MAX_PECLET:g} and measured faster than the reused sparse LU from "
+                           f"{MG_MIN_UNKNOWNS_NONSYMMETRIC} unknowns (0.60-0.65x its time at 128², 0.10-0.12x "
+                           "at 1024²: docs/benchmarks.md, nonsymmetric_multigrid)")
         elif unknowns <= limit:
             method = "direct"
+            if convection_grid:
+                reasons.append(_no_convection_multigrid(peclet))
             if ndim == 1:
                 reasons.append(f"{unknowns} unknowns in 1-D: the matrix is tridiagonal, its factorisation costs "
                                "O(n) (measured 8-10x faster than CG + GAMG at 16,384 and 65,536 cells, which failed at "
@@ -283,6 +319,8 @@ def make_plan(recipe) -> Plan:
                                "(docs/benchmarks.md, contrast)")
         else:
             method = "gcrodr"
+            if convection_grid:
+                reasons.append(_no_convection_multigrid(peclet))
             reasons.append(f"nonsymmetric and above the direct limit ({limit}): GCRO-DR with ILU, warm-started in "
                            "sorted order (on sequences from 256² to 512²: 2.5-3.1x fewer iterations and 0.58-0.91x "
                            "the time of GMRES + ILU, 0.70-0.73x at 1024²; slower below 256², and no faster on a lone "
@@ -304,7 +342,7 @@ def make_plan(recipe) -> Plan:
         else:
             preconditioner = "ilu"
         reasons.append(f"preconditioner auto -> {preconditioner}")
-    options = {}
+    options = dict(mg_options) if preconditioner == "mg" else {}
     if data["ranks_per_system"] > 1 and method == "direct":
         options["pc_factor_mat_solver_type"] = "mumps"  # PETSc's own LU/Cholesky are sequential
     if data["ranks_per_system"] > 1 and preconditioner in ("ilu", "icc"):
@@ -328,6 +366,14 @@ def make_plan(recipe) -> Plan:
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]), grid_spacing=spacing,
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True)
+
+
+def _no_convection_multigrid(peclet: float) -> str:
+    why = (f"Péclet numbers up to {peclet:g}, above the {MG_MAX_PECLET:g} up to which its ILU(0)-smoothed V-cycle "
+           "kept GMRES at 6-8 iterations (it failed at 3000)" if peclet > MG_MAX_PECLET else
+           "central convection at a cell Péclet number above 2, where the matrix is no longer an M-matrix (it "
+           "failed at cell Péclet 7.8)")
+    return f"no geometric multigrid: {why} (docs/benchmarks.md, nonsymmetric_multigrid)"
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):

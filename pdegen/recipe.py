@@ -301,9 +301,9 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         if data.get("ranks_per_system", 1) > 1:
             problems.append("solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system "
                             f"{data['ranks_per_system']}; use gamg")
-        if solver.get("method") in ("gcrodr", "gmres"):
-            problems.append(f"solver.preconditioner: 'mg' is offered with method cg or auto, got "
-                            f"{show(solver['method'])}")
+        if solver.get("method") == "gcrodr":
+            problems.append("solver.preconditioner: 'mg' is offered with method cg, gmres or auto (PETSc's KSP), "
+                            "got 'gcrodr'")
     if solver.get("backend") == "numpy" and data.get("ranks_per_system", 1) > 1:
         problems.append("ranks_per_system: more than 1 rank per system needs solver.backend: petsc, "
                         f"got {data['ranks_per_system']}")

@@ -299,9 +299,20 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on
-    ("advection_diffusion", [128, 128], [], ("direct", "lu", "none")),  # not SPD: no MG
-    ("advection_diffusion", [512, 512], [], ("direct", "lu", "none")),  # nonsymmetric: LU won at every measured size
-    ("advection_diffusion", [1100, 1100], [], ("gcrodr", "ilu", "greedy")),  # above the memory limit: recycling
+    # Nonsymmetric: GMRES + ILU-smoothed multigrid from 96² while the Péclet number stays <= 1000 and
+    # the matrix an M-matrix; otherwise the LU up to its memory limit and GCRO-DR beyond
+    ("advection_diffusion", [64, 64], [], ("direct", "lu", "none")),  # below the measured MG crossover
+    ("advection_diffusion", [128, 128], [], ("gmres", "mg", "none")),
+    ("advection_diffusion", [1100, 1100], [], ("gmres", "mg", "none")),
+    ("advection_diffusion", [128, 128], ["parameters.peclet={dist: uniform, low: 10, high: 5000}"],
+     ("direct", "lu", "none")),
+    ("advection_diffusion", [128, 128], ["parameters.peclet={dist: constant, value: 1000}"], ("gmres", "mg", "none")),
+    ("advection_diffusion", [128, 128], ["discretization.convection=central",  # cell Péclet 400/128 > 2
+                                         "parameters.peclet={dist: constant, value: 400}"], ("direct", "lu", "none")),
+    ("advection_diffusion", [256, 256], ["discretization.convection=central",  # cell Péclet 400/256 <= 2
+                                         "parameters.peclet={dist: constant, value: 400}"], ("gmres", "mg", "none")),
+    ("advection_diffusion", [1100, 1100], ["parameters.peclet={dist: loguniform, low: 10, high: 5000}"],
+     ("gcrodr", "ilu", "greedy")),  # above the LU's memory limit, no multigrid: recycling
     ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gcrodr", "bjacobi", "greedy")),  # no LU: recycling
     ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "bjacobi", "greedy")),  # too small to recycle
     ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),

@@ -492,3 +492,27 @@ def test_a_diverging_start_cycle_is_discarded_and_cg_still_converges():
             # The same CG from the same guess, plus the discarded start cycle and its CG steps.
             assert info.iterations > without.solve(system.A, system.b)[1].iterations
     assert discarded >= 1
+
+
+@needs_petsc
+def test_nonsymmetric_plan_smooths_with_ilu_where_sor_breaks_down():
+    """Advection-diffusion at Péclet 1000 (recirculating flow, 128²): the planner's GMRES +
+    multigrid smooths with ILU(0) and converges in a handful of iterations, true residual
+    within rtol; with the SPD plans' red-black SOR smoothing instead the same V-cycle
+    stalls (docs/benchmarks.md, nonsymmetric_multigrid: 80-150 iterations or failure)."""
+    import scipy.sparse as sp
+
+    from pdegen.build import draw_values, grid_of
+    from pdegen.plan import make_plan, make_solver
+    recipe = load_recipe(ROOT / "recipes" / "advection_diffusion.yaml",
+                         ["grid.shape=[128,128]", "parameters.peclet={dist: constant, value: 1000}"])
+    plan = make_plan(recipe)
+    assert (plan.method, plan.preconditioner, plan.options) == ("gmres", "mg", {"mg_levels_pc_type": "ilu"})
+    system = recipe.family.system(grid_of(recipe.data), draw_values(recipe.data, recipe.family, 0), recipe.data)
+    assert abs(system.A - system.A.T).max() > 0.1 * abs(system.A).max()  # far from symmetric
+    x, info = make_solver(plan, recipe.data["solver"]).solve(system.A, system.b)
+    residual = np.linalg.norm(system.b - sp.csr_matrix(system.A) @ x) / np.linalg.norm(system.b)
+    assert info.converged and residual <= recipe.data["solver"]["rtol"] and info.iterations <= 12, info
+    plan.options, plan.multigrid_ordering = {}, "red-black"
+    _, sor = make_solver(plan, {**recipe.data["solver"], "maxiter": 40}).solve(system.A, system.b)
+    assert not sor.converged, sor

@@ -5,8 +5,8 @@ number max|v| L / ε equals the sampled ``peclet`` (L the largest side). In cons
 form ∇·(v u) on cell faces: the face velocities come from ψ at the cell corners, so the
 discrete divergence is exactly zero. Convection is first-order upwind (default, stable
 at any cell Péclet number) or central (second order, oscillates when the cell Péclet
-number exceeds 2). Dirichlet boundary. Nonsymmetric: the case recycling (GCRO-DR) is for.
-2-D only.
+number exceeds 2). Dirichlet boundary. Nonsymmetric (the planner's GMRES + ILU-smoothed
+multigrid up to Péclet 1000; recycling, GCRO-DR, across ranks or beyond). 2-D only.
 
 Example
 -------
@@ -50,6 +50,18 @@ class AdvectionDiffusion(Family):
         if len(recipe["grid"]["shape"]) != 2:
             return [f"grid.shape: family 'advection_diffusion' is 2-D, got {len(recipe['grid']['shape'])} axes"]
         return []
+
+    def max_peclet(self, recipe: dict) -> float:
+        spec = recipe["parameters"]["peclet"]
+        bound = {"constant": "value", "uniform": "high", "loguniform": "high"}.get(spec["dist"])
+        return float(spec[bound]) if bound else float("inf")
+
+    def monotone(self, recipe: dict) -> bool:
+        if recipe["discretization"]["convection"] == "upwind":
+            return True
+        grid = Grid(recipe["grid"]["shape"], recipe["grid"]["extent"])
+        length = max(hi - lo for lo, hi in grid.extent)
+        return self.max_peclet(recipe) * max(grid.spacing) / length <= 2.0  # the cell Péclet number
 
     def velocities(self, grid: Grid, values: dict) -> list[np.ndarray]:
         raw = fv.stream_face_velocities(grid, np.broadcast_to(values["stream"], grid.shape))

@@ -74,6 +74,17 @@ class Family:
                 jumps.append(high / low if low > 0 else float("inf"))
         return max(jumps)
 
+    def max_peclet(self, recipe: dict) -> float:
+        """The largest Péclet number (convection against diffusion) the recipe's samples
+        can have: 0.0 without convection, inf where the distribution has no bound."""
+        return 0.0
+
+    def monotone(self, recipe: dict) -> bool:
+        """Whether every sample's matrix is an M-matrix (positive diagonal, non-positive
+        off-diagonals, diagonally dominant), as upwind convection keeps it and central
+        convection above a cell Péclet number of 2 does not."""
+        return True
+
     def system(self, grid: Grid, values: dict, recipe: dict) -> LinearSystem:
         """The linear system of one sample under a recipe (what the build calls)."""
         return self.assemble(grid, values, recipe["boundary"])
