@@ -13,6 +13,9 @@ assembly included). Three tables:
   convection, maxiter 200 and no fallback, so a failure shows as one; beside it the SPD
   default smoother (red-black SOR, symmetric sweeps), which is what breaks down;
 - large grids: multigrid alone at 512² and 1024², Péclet 1000 (the planner's bound) and 3000;
+- beyond Péclet 1000: GMRES + GAMG (PETSc's algebraic multigrid, its levels smoothed by one
+  Richardson step of block Jacobi + ILU(0), as the planner sets it up for nonsymmetric
+  families) against the LU at Péclet 1000-10,000, and GAMG alone over Péclet numbers;
 - stream: multigrid at 256², Péclet 100, over the stream function's smoothness (alpha) and
   length scale (tau).
 
@@ -40,6 +43,14 @@ PECLETS = (25, 50, 100, 150, 200, 400, 1000)
 LARGE = ((512, (1000, 3000)), (1024, (1000, 3000)))
 STREAMS = ((2.5, 5.0), (3.5, 5.0), (4.5, 5.0), (3.5, 2.0), (3.5, 10.0))
 STRICT = ["solver.maxiter=200", "solver.fallback=false"]
+AMG_METHODS = {"direct": ["solver.method=direct"],
+               "gmres+gamg": ["solver.method=gmres", "solver.preconditioner=gamg"]}
+AMG_SIZES = ((128, 8, 3), (256, 4, 3), (512, 2, 1), (1024, 1, 1))
+HIGH_PECLET = "parameters.peclet={dist: uniform, low: 1000, high: 10000}"
+AMG_PECLETS = (100, 1000, 3000, 10000, 30000)
+# PETSc's own smoothing for GAMG's levels (Chebyshev on Jacobi, two steps), for comparison
+GAMG_DEFAULT_SMOOTHING = ("solver.options={mg_levels_ksp_type: chebyshev, mg_levels_ksp_max_it: 2, "
+                          "mg_levels_pc_type: jacobi}")
 
 
 def sizes(plan) -> list:
@@ -48,6 +59,29 @@ def sizes(plan) -> list:
         times = timed(RECIPE, [n, n], samples, METHODS, rounds)
         ratio = times["gmres+mg"][0] / times["direct"][0]
         rows.append(row(f"{n}x{n}", n * n, times, METHODS) + [f"{ratio:.2f}x", samples, rounds])
+    return rows
+
+
+def amg_sizes() -> list:
+    rows = []
+    for n, samples, rounds in AMG_SIZES:
+        methods = {name: [*settings, HIGH_PECLET] for name, settings in AMG_METHODS.items()}
+        times = timed(RECIPE, [n, n], samples, methods, rounds)
+        ratio = times["gmres+gamg"][0] / times["direct"][0]
+        rows.append(row(f"{n}x{n}", n * n, times, methods) + [f"{ratio:.2f}x", samples, rounds])
+    return rows
+
+
+def amg_peclet_rows(n: int, samples: int) -> list:
+    rows = []
+    for pe in AMG_PECLETS:
+        cells = []
+        for scheme, extra in (("upwind", []), ("central", []), ("upwind", [GAMG_DEFAULT_SMOOTHING])):
+            settings = [*AMG_METHODS["gmres+gamg"], *STRICT, f"parameters.peclet={{dist: constant, value: {pe}}}",
+                        f"discretization.convection={scheme}", *extra]
+            cells.append(cell(timed(RECIPE, [n, n], samples, {"amg": settings}, 1, failures_allowed=True)["amg"]))
+        rows.append([pe, *cells])
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -129,6 +163,8 @@ def main():
     size_table = sizes(plan)
     peclet_table = peclet_rows(columns, samples)
     large_table = [] if args.quick else large_rows(2)
+    amg_table = amg_sizes()[: 2 if args.quick else None]
+    amg_peclet_table = amg_peclet_rows(256, samples)
     stream_table = stream_rows(columns[-1][0], samples)
     if args.quick:
         return
@@ -147,6 +183,12 @@ def main():
         + table(peclet_header, peclet_table)
         + "\n\n### Large grids (multigrid alone, upwind, 2 samples, maxiter 200, no fallback)\n\n"
         + table(["grid", *(f"Péclet {pe}" for pe in LARGE[0][1])], large_table)
+        + "\n\n### Beyond Péclet 1000: GMRES + GAMG against the LU (Péclet uniform 1000-10,000, upwind)\n\n"
+        + table(["grid", "unknowns", *(f"{k} ms/sample" for k in AMG_METHODS), "fastest", "GAMG / LU time",
+                 "samples", "rounds"], amg_table)
+        + f"\n\n### GMRES + GAMG over Péclet numbers (256², {samples} samples, maxiter 200, no fallback)\n\n"
+        + table(["Péclet", "upwind", "central", "upwind, GAMG's default smoothing (Chebyshev/Jacobi)"],
+                amg_peclet_table)
         + f"\n\n### Stream function (multigrid alone, {columns[-1][0]}², Péclet 100, upwind, {samples} samples)\n\n"
         + table(["alpha", "tau", "GMRES + MG"], stream_table)), petsc=False)
 

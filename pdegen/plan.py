@@ -93,6 +93,17 @@ MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-blac
 MG_MIN_UNKNOWNS_NONSYMMETRIC = 96 * 96
 MG_MAX_PECLET = 1000.0
 NONSYMMETRIC_MG_OPTIONS = {"mg_levels_pc_type": "ilu"}
+# Spread over several ranks (no geometric multigrid there, no sequential LU), the same idea
+# with PETSc's algebraic multigrid: GMRES + GAMG whose levels take one Richardson step with
+# block Jacobi + ILU(0) (ILU(0) on one rank), instead of GAMG's Chebyshev/Jacobi default,
+# needed 11-14 iterations where block Jacobi + ILU(0) needed 146-1,432 with GMRES or GCRO-DR
+# on 2 ranks per system, and took 0.13x / 0.07x / 0.05x GCRO-DR's time at 128² / 256² / 384²
+# (docs/benchmarks.md, distributed_nonsymmetric, Péclet 10-100); on one rank it held 11-22
+# iterations up to Péclet 10,000 (upwind, 256²; central convection failed above a cell
+# Péclet number of 2: nonsymmetric_multigrid).
+AMG_MAX_PECLET = 10000.0
+NONSYMMETRIC_AMG_OPTIONS = {"mg_levels_ksp_type": "richardson", "mg_levels_ksp_max_it": 1,
+                            "mg_levels_pc_type": "bjacobi"}
 # A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
 # more: multigrid's iterations grow with the jump, aggregation's fastest (docs/benchmarks.md,
 # contrast, 128² and 256², six runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
@@ -185,7 +196,7 @@ def make_plan(recipe) -> Plan:
     ndim = len(data["grid"]["shape"])
     reasons = []
     method = solver["method"]
-    mg = False
+    mg = amg = False
     jump = family.coefficient_jump(data)
     sharp = ndim == 2 and jump >= SHARP_JUMP_MIN
     no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
@@ -215,9 +226,10 @@ def make_plan(recipe) -> Plan:
         multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
                           and unknowns >= mg_min and halvings >= 2)
         peclet = family.max_peclet(data)
-        convection_grid = (not family.symmetric and not family.time_dependent and ndim == 2 and halvings >= 2
-                           and solver["backend"] == "petsc" and unknowns >= MG_MIN_UNKNOWNS_NONSYMMETRIC)
+        convection = not family.symmetric and not family.time_dependent and ndim == 2 and solver["backend"] == "petsc"
+        convection_grid = convection and halvings >= 2 and unknowns >= MG_MIN_UNKNOWNS_NONSYMMETRIC
         convection_multigrid = convection_grid and peclet <= MG_MAX_PECLET and family.monotone(data)
+        convection_amg = convection and peclet <= AMG_MAX_PECLET and family.monotone(data)
         if data["ranks_per_system"] > 1:
             if indefinite and solver["preconditioner"] in ("auto", "none"):
                 method = "direct"
@@ -231,6 +243,12 @@ def make_plan(recipe) -> Plan:
                 elif indefinite:
                     method = "gcrodr"
                     reasons.append(f"symmetric indefinite: GCRO-DR, as {INDEFINITE_KRYLOV}")
+                elif convection_amg:
+                    method, amg = "gmres", True
+                    reasons.append(f"nonsymmetric, Péclet number at most {peclet:g}: GMRES with algebraic "
+                                   "multigrid (GAMG, its levels smoothed by block Jacobi + ILU(0)): 11-14 iterations "
+                                   "and 0.05-0.13x the time of GCRO-DR + block Jacobi from 128² to 384² on 2 ranks per "
+                                   "system (docs/benchmarks.md, distributed_nonsymmetric)")
                 elif unknowns >= GCRODR_MIN_UNKNOWNS_NONSYMMETRIC:
                     method = "gcrodr"
                     reasons.append(f"nonsymmetric, {unknowns} unknowns: GCRO-DR, measured 0.64-0.97x the time of "
@@ -334,6 +352,8 @@ def make_plan(recipe) -> Plan:
             preconditioner = "superlu"
     elif preconditioner == "auto" and mg:
         preconditioner = "mg"
+    elif preconditioner == "auto" and amg:
+        preconditioner = "gamg"
     elif preconditioner == "auto":
         if solver["backend"] == "numpy":
             preconditioner = "ilu" if not family.positive_definite else "jacobi"
@@ -343,6 +363,8 @@ def make_plan(recipe) -> Plan:
             preconditioner = "ilu"
         reasons.append(f"preconditioner auto -> {preconditioner}")
     options = dict(mg_options) if preconditioner == "mg" else {}
+    if preconditioner == "gamg" and not family.symmetric:
+        options.update(NONSYMMETRIC_AMG_OPTIONS)
     if data["ranks_per_system"] > 1 and method == "direct":
         options["pc_factor_mat_solver_type"] = "mumps"  # PETSc's own LU/Cholesky are sequential
     if data["ranks_per_system"] > 1 and preconditioner in ("ilu", "icc"):

@@ -313,8 +313,16 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
                                          "parameters.peclet={dist: constant, value: 400}"], ("gmres", "mg", "none")),
     ("advection_diffusion", [1100, 1100], ["parameters.peclet={dist: loguniform, low: 10, high: 5000}"],
      ("gcrodr", "ilu", "greedy")),  # above the LU's memory limit, no multigrid: recycling
-    ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gcrodr", "bjacobi", "greedy")),  # no LU: recycling
-    ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "bjacobi", "greedy")),  # too small to recycle
+    # Over ranks (no LU, no geometric MG): GMRES + GAMG up to Péclet 10,000 (M-matrix); recycling beyond
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),
+    ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2", "parameters.peclet={dist: constant, value: 20000}"],
+     ("gcrodr", "bjacobi", "greedy")),
+    ("advection_diffusion", [128, 128], ["ranks_per_system=2", "parameters.peclet={dist: constant, value: 20000}"],
+     ("gmres", "bjacobi", "greedy")),  # too small to recycle
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2", "discretization.convection=central",
+                                         "parameters.peclet={dist: constant, value: 3000}"],
+     ("gcrodr", "bjacobi", "greedy")),  # cell Péclet 11.7: not an M-matrix
     ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
     ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
     # Indefinite with a preconditioner asked for: GMRES stalled with every one, GCRO-DR converged (ablation)
