@@ -45,7 +45,7 @@ STREAMS = ((2.5, 5.0), (3.5, 5.0), (4.5, 5.0), (3.5, 2.0), (3.5, 10.0))
 STRICT = ["solver.maxiter=200", "solver.fallback=false"]
 AMG_METHODS = {"direct": ["solver.method=direct"],
                "gmres+gamg": ["solver.method=gmres", "solver.preconditioner=gamg"]}
-AMG_SIZES = ((128, 8, 3), (256, 4, 3), (512, 2, 1), (1024, 1, 1))
+AMG_SIZES = ((128, 8, 3), (256, 4, 3), (384, 3, 2), (512, 2, 1), (1024, 1, 1))
 HIGH_PECLET = "parameters.peclet={dist: uniform, low: 1000, high: 10000}"
 AMG_PECLETS = (100, 1000, 3000, 10000, 30000)
 # PETSc's own smoothing for GAMG's levels (Chebyshev on Jacobi, two steps), for comparison

@@ -81,9 +81,9 @@ MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-blac
 # multigrid (Galerkin coarse operators P^T A P, one ILU(0) smoothing step in C order) needs
 # 6-8 iterations at every size and beats the reused sparse LU from 96² on, where the direct
 # limit below was set against ILU-preconditioned Krylov methods needing hundreds to thousands
-# of iterations (docs/benchmarks.md, nonsymmetric_multigrid, two runs; multigrid's time over
-# the LU's at Péclet 10-100: 1.04-1.07x at 64², 0.79-0.80x at 96², 0.60-0.65x at 128²,
-# 0.35-0.37x at 256², 0.23x at 512², 0.14-0.15x at 768², 0.10-0.12x at 1024², one sample
+# of iterations (docs/benchmarks.md, nonsymmetric_multigrid, three runs; multigrid's time over
+# the LU's at Péclet 10-100: 1.04-1.08x at 64², 0.78-0.80x at 96², 0.60-0.65x at 128²,
+# 0.35-0.37x at 256², 0.23x at 512², 0.14-0.17x at 768², 0.10-0.12x at 1024², one sample
 # from 768²). SOR smoothing, the SPD plans' choice, broke down on these recirculating flows
 # from Péclet 150-200 (20-84 iterations at 150, failures from 200, at 128² and 256²); ILU(0)
 # held 6-8 iterations up to Péclet 1000 from 128² to 1024² (upwind) and failed at 3000
@@ -98,9 +98,15 @@ NONSYMMETRIC_MG_OPTIONS = {"mg_levels_pc_type": "ilu"}
 # block Jacobi + ILU(0) (ILU(0) on one rank), instead of GAMG's Chebyshev/Jacobi default,
 # needed 11-14 iterations where block Jacobi + ILU(0) needed 146-1,432 with GMRES or GCRO-DR
 # on 2 ranks per system, and took 0.13x / 0.07x / 0.05x GCRO-DR's time at 128² / 256² / 384²
-# (docs/benchmarks.md, distributed_nonsymmetric, Péclet 10-100); on one rank it held 11-22
-# iterations up to Péclet 10,000 (upwind, 256²; central convection failed above a cell
-# Péclet number of 2: nonsymmetric_multigrid).
+# (docs/benchmarks.md, distributed_nonsymmetric, Péclet 10-100); on one rank it held 12-21
+# iterations up to Péclet 10,000 (upwind, 256²; 23 at 30,000; central convection failed above
+# a cell Péclet number of 2: nonsymmetric_multigrid).
+# On one rank, where geometric multigrid does not apply (Péclet numbers above 1000), the
+# same GMRES + GAMG against the reused LU at Péclet 1000-10,000 (nonsymmetric_multigrid, two
+# runs): 1.15-1.18x the LU's time at 128², 0.84-0.91x at 256², 0.61-0.62x at 384², 0.44-0.45x
+# at 512², 0.22-0.24x at 1024²; 15-21 iterations. So from 384² (256² a near-tie the LU
+# keeps), and above the LU's memory limit instead of GCRO-DR + ILU.
+AMG_MIN_UNKNOWNS_NONSYMMETRIC = 384 * 384
 AMG_MAX_PECLET = 10000.0
 NONSYMMETRIC_AMG_OPTIONS = {"mg_levels_ksp_type": "richardson", "mg_levels_ksp_max_it": 1,
                             "mg_levels_pc_type": "bjacobi"}
@@ -303,6 +309,15 @@ def make_plan(recipe) -> Plan:
                            f"{MG_MAX_PECLET:g} and measured faster than the reused sparse LU from "
                            f"{MG_MIN_UNKNOWNS_NONSYMMETRIC} unknowns (0.60-0.65x its time at 128², 0.10-0.12x "
                            "at 1024²: docs/benchmarks.md, nonsymmetric_multigrid)")
+        elif convection_amg and unknowns >= AMG_MIN_UNKNOWNS_NONSYMMETRIC:
+            method, amg = "gmres", True
+            if convection_grid:
+                reasons.append(_no_convection_multigrid(peclet))
+            reasons.append(f"nonsymmetric, {unknowns} unknowns, Péclet number at most {peclet:g}: GMRES with "
+                           "algebraic multigrid (GAMG, its levels smoothed by ILU(0)), 15-21 iterations at Péclet "
+                           "1000-10,000 and measured faster than the reused sparse LU from "
+                           f"{AMG_MIN_UNKNOWNS_NONSYMMETRIC} unknowns (0.61-0.62x its time at 384², 0.22-0.24x at "
+                           "1024²: docs/benchmarks.md, nonsymmetric_multigrid)")
         elif unknowns <= limit:
             method = "direct"
             if convection_grid:
@@ -326,7 +341,8 @@ def make_plan(recipe) -> Plan:
             else:
                 reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D (direct limit {limit}): sparse LU "
                                "with the symbolic factorisation reused, measured 4-11x faster than GMRES or "
-                               "GCRO-DR + ILU from 128² to 768² (docs/benchmarks.md, nonsymmetric_crossover)")
+                               "GCRO-DR + ILU from 128² to 768² (docs/benchmarks.md, nonsymmetric_crossover)"
+                               + _nonsymmetric_alternative(convection_amg, peclet, halvings))
         elif family.positive_definite:
             method = "cg"
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
@@ -388,6 +404,16 @@ def make_plan(recipe) -> Plan:
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]), grid_spacing=spacing,
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True)
+
+
+def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:
+    """Where the LU keeps a nonsymmetric problem that multigrid could take on a larger grid."""
+    if not amg_applies:
+        return ""
+    if peclet <= MG_MAX_PECLET and halvings >= 2:
+        return (f"; GMRES + geometric multigrid measured faster from {MG_MIN_UNKNOWNS_NONSYMMETRIC} unknowns "
+                "(nonsymmetric_multigrid)")
+    return f"; GMRES + GAMG measured faster from {AMG_MIN_UNKNOWNS_NONSYMMETRIC} unknowns (nonsymmetric_multigrid)"
 
 
 def _no_convection_multigrid(peclet: float) -> str:

@@ -311,8 +311,13 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
                                          "parameters.peclet={dist: constant, value: 400}"], ("direct", "lu", "none")),
     ("advection_diffusion", [256, 256], ["discretization.convection=central",  # cell Péclet 400/256 <= 2
                                          "parameters.peclet={dist: constant, value: 400}"], ("gmres", "mg", "none")),
-    ("advection_diffusion", [1100, 1100], ["parameters.peclet={dist: loguniform, low: 10, high: 5000}"],
-     ("gcrodr", "ilu", "greedy")),  # above the LU's memory limit, no multigrid: recycling
+    # Péclet above 1000: GMRES + GAMG from 384² (the LU below), recycling only beyond 10,000 above the LU's limit
+    ("advection_diffusion", [512, 512], ["parameters.peclet={dist: loguniform, low: 10, high: 5000}"],
+     ("gmres", "gamg", "greedy")),
+    ("advection_diffusion", [256, 256], ["parameters.peclet={dist: loguniform, low: 10, high: 5000}"],
+     ("direct", "lu", "none")),
+    ("advection_diffusion", [1100, 1100], ["parameters.peclet={dist: loguniform, low: 10, high: 50000}"],
+     ("gcrodr", "ilu", "greedy")),
     # Over ranks (no LU, no geometric MG): GMRES + GAMG up to Péclet 10,000 (M-matrix); recycling beyond
     ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),
     ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),

@@ -516,3 +516,27 @@ def test_nonsymmetric_plan_smooths_with_ilu_where_sor_breaks_down():
     plan.options, plan.multigrid_ordering = {}, "red-black"
     _, sor = make_solver(plan, {**recipe.data["solver"], "maxiter": 40}).solve(system.A, system.b)
     assert not sor.converged, sor
+
+
+@needs_petsc
+def test_nonsymmetric_gamg_smooths_with_ilu_where_its_default_fails():
+    """Beyond geometric multigrid's Péclet range (10,000 here, 128²) the plans' GMRES + GAMG
+    smooths its levels with block Jacobi + ILU(0) and converges, true residual within rtol;
+    GAMG's own Chebyshev/Jacobi smoothing does not (docs/benchmarks.md, nonsymmetric_multigrid)."""
+    import scipy.sparse as sp
+
+    from pdegen.build import draw_values, grid_of
+    from pdegen.plan import make_plan, make_solver
+    recipe = load_recipe(ROOT / "recipes" / "advection_diffusion.yaml",
+                         ["grid.shape=[128,128]", "parameters.peclet={dist: constant, value: 10000}",
+                          "solver.method=gmres", "solver.preconditioner=gamg"])
+    plan = make_plan(recipe)
+    assert plan.options["mg_levels_pc_type"] == "bjacobi" and plan.options["mg_levels_ksp_type"] == "richardson"
+    system = recipe.family.system(grid_of(recipe.data), draw_values(recipe.data, recipe.family, 0), recipe.data)
+    x, info = make_solver(plan, recipe.data["solver"]).solve(system.A, system.b)
+    residual = np.linalg.norm(system.b - sp.csr_matrix(system.A) @ x) / np.linalg.norm(system.b)
+    assert info.converged and residual <= recipe.data["solver"]["rtol"] and info.iterations <= 30, info
+    petsc_default = {"mg_levels_ksp_type": "chebyshev", "mg_levels_ksp_max_it": 2, "mg_levels_pc_type": "jacobi"}
+    _, default = make_solver(plan, {**recipe.data["solver"], "maxiter": 100, "options": petsc_default}).solve(
+        system.A, system.b)
+    assert not default.converged, default
