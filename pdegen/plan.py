@@ -39,6 +39,25 @@ DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # PETSc where PETSc's GMRES gains more than our loop: 1.53x, 0.97x (a tie), 0.75x; one rank with ILU,
 # nonsymmetric_crossover: 1.15-1.5x at 128², 0.80-0.91x at 256²).
 GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
+# Time-dependent 2-D SPD families (heat) solve one matrix I/Δt + θL at every step of a
+# sample, so the factorisation made once per sample is spread over its steps while CG pays
+# at every step (docs/benchmarks.md, time_dependent_crossover, samples after the first; CG
+# + geometric multigrid over the reused Cholesky): at 20 steps 4.39x the time at 128², 3.08x
+# at 256², 2.44x at 512², 1.91x at 768², 1.56x at 1024²; at 5 steps 1.33x at 256², 0.94x at
+# 512², 0.55x at 1024². From those two step counts the factorisation's cost (less
+# multigrid's set-up) pays for itself after 3.5 / 5.4 / 11 steps at 256² / 512² / 1024²:
+# about 11 steps per 1024 cells of the grid's side. The direct solve is kept while a
+# sample has at least that many steps, up to 1024² (memory, as for the LU below; CG +
+# GAMG, what the planner used above 240², took 1.2-1.7x multigrid's time). Otherwise CG
+# with geometric multigrid (Galerkin coarse operators: the mass term).
+TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
+
+
+def factorisation_break_even(unknowns: int) -> float:
+    """Time steps per sample from which a reused factorisation beats CG + multigrid (2-D)."""
+    return 11.0 * unknowns**0.5 / 1024
+
+
 # In 1-D the matrix is tridiagonal and a sparse factorisation costs O(n): the reused
 # Cholesky took 2.0 / 8.7 / 30 ms per sample at 16,384 / 65,536 / 262,144 cells against
 # 12 / 58 ms for CG + GAMG, which failed on every sample at 262,144 (docs/benchmarks.md,
@@ -224,13 +243,19 @@ def make_plan(recipe) -> Plan:
         else:
             limit = DIRECT_MAX_UNKNOWNS_2D if family.positive_definite else DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC
         indefinite = family.symmetric and not family.positive_definite
+        steps = family.solves_per_sample(data)
+        time_stepping = family.time_dependent and family.positive_definite and ndim == 2
+        if time_stepping:
+            limit = TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D if steps >= factorisation_break_even(unknowns) else 0
         if sharp and jump >= SHARP_JUMP_DIRECT[0] and family.positive_definite:
             limit = max(limit, SHARP_JUMP_DIRECT[1])
         mg_min = limit + 1 if sharp else MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
         if no_multigrid_3d:
             mg_min = float("inf")
-        multigrid_fits = (family.positive_definite and not family.time_dependent and solver["backend"] == "petsc"
-                          and unknowns >= mg_min and halvings >= 2)
+        if time_stepping:  # the factorisation's break-even, not the steady crossover
+            mg_min = max(mg_min, limit + 1)
+        multigrid_fits = (family.positive_definite and (time_stepping or not family.time_dependent)
+                          and solver["backend"] == "petsc" and unknowns >= mg_min and halvings >= 2)
         peclet = family.max_peclet(data)
         convection = not family.symmetric and not family.time_dependent and ndim == 2 and solver["backend"] == "petsc"
         convection_grid = convection and halvings >= 2 and unknowns >= MG_MIN_UNKNOWNS_NONSYMMETRIC
@@ -283,6 +308,12 @@ def make_plan(recipe) -> Plan:
             hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
             why = (f"above the direct limit {limit}" if sharp else
                    f"measured faster than {rival} from {MG_MIN_UNKNOWNS[ndim][coarse]} unknowns")
+            if time_stepping:
+                why = (f"{steps} time step{'s' if steps != 1 else ''} per sample, fewer than the "
+                       f"{factorisation_break_even(unknowns):.1f} over which a reused factorisation pays for itself "
+                       "at this size" if unknowns <= TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D else
+                       f"above the direct limit {TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D} for time-stepping")
+                why += " (docs/benchmarks.md, time_dependent_crossover)"
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that coarsens "
                            f"{halvings} times ({hierarchy}): CG with geometric multigrid, "
                            f"{coarse} coarse operators ({why}), {mg_ordering} numbering, "
@@ -327,6 +358,11 @@ def make_plan(recipe) -> Plan:
                                "O(n) (measured 8-10x faster than CG + GAMG at 16,384 and 65,536 cells, which failed at "
                                "262,144: docs/benchmarks.md, planner_crossover_1d); sparse factorisation with the "
                                "symbolic factorisation reused")
+            elif time_stepping:
+                reasons.append(f"{unknowns} unknowns in 2-D, {steps} time steps per sample: one factorisation per "
+                               "sample serves every step, and pays for itself against CG + multigrid over "
+                               f"{factorisation_break_even(unknowns):.1f} steps at this size (measured faster up to "
+                               "1024² at 20 steps: docs/benchmarks.md, time_dependent_crossover)")
             elif family.positive_definite and sharp:
                 reasons.append(f"{unknowns} unknowns in {ndim}-D and a coefficient that jumps {jump:g}:1 across "
                                "sharp interfaces, where multigrid needs 15-86 CG iterations and the reused Cholesky "

@@ -531,3 +531,27 @@ def test_nonsymmetric_build_on_two_ranks_per_system_uses_algebraic_multigrid(tmp
     by_id = np.argsort(direct["sample_id"][:]), np.argsort(amg["sample_id"][:])
     assert np.array_equal(direct["sample_id"][:][by_id[0]], amg["sample_id"][:][by_id[1]])
     assert np.abs(u1[by_id[0]] - u2[by_id[1]]).max() <= 1e-5 * np.abs(u1).max()
+
+
+@needs_petsc
+def test_time_stepping_with_few_steps_plans_multigrid_and_matches_the_factorisation(tmp_path):
+    """Heat with one step per sample at 128², fewer than the 1.4 over which a reused
+    factorisation pays for itself at that size (plan.factorisation_break_even, fitted in
+    docs/benchmarks.md, time_dependent_crossover), is planned as CG + geometric multigrid;
+    its solutions match the reused Cholesky's and every step meets rtol."""
+    common = {"family": "heat", "parameters": None, "grid.shape": [128, 128], "samples": 3,
+              "solver.backend": "petsc", "discretization": {"steps": 1, "save_every": 1}}
+    stores = {}
+    for name, extra in (("mg", {}), ("direct", {"solver.method": "direct"})):
+        recipe = small_recipe(tmp_path, **common, **extra, **{"output.path": str(tmp_path / f"{name}.zarr")})
+        result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe, f"{name}.yaml")), "-q"])
+        assert result.exit_code == 0, result.output
+        stores[name] = open_dataset(tmp_path / f"{name}.zarr")
+    plan = stores["mg"].attrs["plan"]
+    assert (plan["method"], plan["preconditioner"], plan["multigrid_coarse"]) == ("cg", "mg", "galerkin"), plan
+    assert stores["mg"]["stats/converged"][:].all() and np.all(stores["mg"]["stats/residual"][:] <= 1e-8)
+    assert stores["mg"]["stats/iterations"][:].min() > 0  # an iterative solve, not the factorisation
+    u_mg = stores["mg"]["outputs/solution"][:].astype(float)
+    u_direct = stores["direct"]["outputs/solution"][:].astype(float)
+    assert np.array_equal(stores["mg"]["sample_id"][:], stores["direct"]["sample_id"][:])
+    assert np.abs(u_mg - u_direct).max() <= 1e-5 * np.abs(u_direct).max()

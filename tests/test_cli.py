@@ -296,6 +296,9 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
                                "parameters.coefficient.low=1"], ("cg", "mg", "none")),
     ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
     ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
+    ("heat", [512, 512], [], ("direct", "cholesky", "none")),  # 20 steps: above the 5.5 where it pays at 512²
+    ("heat", [512, 512], ["discretization.steps=4"], ("cg", "mg", "none")),  # too few steps to pay
+    ("heat", [1100, 1100], [], ("cg", "mg", "none")),  # above the time-stepping direct limit (1024²)
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on

@@ -74,6 +74,10 @@ class Family:
                 jumps.append(high / low if low > 0 else float("inf"))
         return max(jumps)
 
+    def solves_per_sample(self, recipe: dict) -> int:
+        """How many systems with the same matrix one sample solves (time steps; 1 when steady)."""
+        return 1
+
     def max_peclet(self, recipe: dict) -> float:
         """The largest Péclet number (convection against diffusion) the recipe's samples
         can have: 0.0 without convection, inf where the distribution has no bound."""

@@ -60,6 +60,9 @@ class Heat(Family):
                     f"got {d['save_every']}"]
         return []
 
+    def solves_per_sample(self, recipe: dict) -> int:
+        return int(recipe["discretization"]["steps"])
+
     def output_times(self, recipe: dict):
         d = recipe["discretization"]
         dt = d["t_end"] / d["steps"]
