@@ -58,6 +58,18 @@ def factorisation_break_even(unknowns: int) -> float:
     return 11.0 * unknowns**0.5 / 1024
 
 
+# A matrix that never changes is factorised once, except in 3-D where multigrid applies:
+# there the factor fills in, and its triangular solves are hardly faster than a CG +
+# multigrid solve (docs/benchmarks.md, fixed_operator_3d, 3-D Poisson: the factorisation
+# took 2.8 / 12.8 / 39 / 102 s at 32³ / 40³ / 48³ / 56³, the solves 8.8 / 20 / 45 / 90 ms per
+# sample against 11.6 / 30 / 46 / 91 ms, so it pays back after 970 and 1,264 samples at
+# 32³ and 40³, 54,000 at 48³, 850,000 at 56³). So in 3-D: factor once only up to 40³ and
+# from 1,300 samples.
+FIXED_3D_DIRECT = (40**3, 1300)
+FIXED_3D_FACTORISATION = ("the factorisation took 2.8 s at 32³ and 102 s at 56³, and pays back only after about "
+                          "1,000 samples up to 40³ and 54,000 from 48³ (docs/benchmarks.md, fixed_operator_3d): "
+                          "CG with geometric multigrid instead")
+
 # In 1-D the matrix is tridiagonal and a sparse factorisation costs O(n): the reused
 # Cholesky took 2.0 / 8.7 / 30 ms per sample at 16,384 / 65,536 / 262,144 cells against
 # 12 / 58 ms for CG + GAMG, which failed on every sample at 262,144 (docs/benchmarks.md,
@@ -297,7 +309,8 @@ def make_plan(recipe) -> Plan:
         elif indefinite:
             method = "direct"
             reasons.append(f"symmetric indefinite (Helmholtz-like): {INDEFINITE_KRYLOV}; a sparse LU does not")
-        elif not varies:
+        elif not varies and (ndim < 3 or not multigrid_fits or (unknowns <= FIXED_3D_DIRECT[0]
+                                                                 and data["samples"] >= FIXED_3D_DIRECT[1])):
             method = "direct"
             reasons.append("the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
@@ -319,6 +332,9 @@ def make_plan(recipe) -> Plan:
                            f"{coarse} coarse operators ({why}), {mg_ordering} numbering, "
                            f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
                            f"measured variant in {ndim}-D)")
+            if not varies:
+                reasons.append(f"the matrix is the same for every sample, but in {ndim}-D its factorisation fills in: "
+                               f"{FIXED_3D_FACTORISATION}")
             if sharp:
                 reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: Galerkin coarse operators, "
                                "which kept CG at 15-26 iterations from 100:1 to 1000:1 where aggregation took 26-86 "

@@ -296,6 +296,12 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
                                "parameters.coefficient.low=1"], ("cg", "mg", "none")),
     ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
     ("heat", [128, 128], [], ("direct", "cholesky", "none")),  # one factorisation serves every time step
+    # A matrix that never changes: factor once, except in 3-D where multigrid applies (the factor fills in)
+    ("poisson", [1024, 1024], [], ("direct", "cholesky", "none")),
+    ("poisson", [48, 48, 48], ["parameters.boundary_data={dist: constant, value: 0}"], ("cg", "mg", "none")),
+    ("poisson", [24, 24, 24], ["parameters.boundary_data={dist: constant, value: 0}"], ("direct", "cholesky", "none")),
+    ("poisson", [32, 32, 32], ["parameters.boundary_data={dist: constant, value: 0}", "samples=2000"],
+     ("direct", "cholesky", "none")),  # enough samples to pay back a 32³ factorisation (~1,000)
     ("heat", [512, 512], [], ("direct", "cholesky", "none")),  # 20 steps: above the 5.5 where it pays at 512²
     ("heat", [512, 512], ["discretization.steps=4"], ("cg", "mg", "none")),  # too few steps to pay
     ("heat", [1100, 1100], [], ("cg", "mg", "none")),  # above the time-stepping direct limit (1024²)
