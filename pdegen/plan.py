@@ -257,8 +257,10 @@ def make_plan(recipe) -> Plan:
         indefinite = family.symmetric and not family.positive_definite
         steps = family.solves_per_sample(data)
         time_stepping = family.time_dependent and family.positive_definite and ndim == 2
-        if time_stepping:
-            limit = TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D if steps >= factorisation_break_even(unknowns) else 0
+        if time_stepping:  # factorise unless too few steps to pay for it where multigrid would take over
+            few_steps = (steps < factorisation_break_even(unknowns) and halvings >= 2
+                         and unknowns >= MG_MIN_UNKNOWNS[2][coarse])
+            limit = 0 if few_steps else TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D
         if sharp and jump >= SHARP_JUMP_DIRECT[0] and family.positive_definite:
             limit = max(limit, SHARP_JUMP_DIRECT[1])
         mg_min = limit + 1 if sharp else MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
