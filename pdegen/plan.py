@@ -143,28 +143,28 @@ NONSYMMETRIC_AMG_OPTIONS = {"mg_levels_ksp_type": "richardson", "mg_levels_ksp_m
                             "mg_levels_pc_type": "bjacobi"}
 # A coefficient that jumps across sharp interfaces (a thresholded field) by this ratio or
 # more: multigrid's iterations grow with the jump, aggregation's fastest (docs/benchmarks.md,
-# contrast, 128² and 256², six runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
+# contrast, 128² and 256², seven runs; CG iterations aggregation / Galerkin: 10 / 7-7.5 at
 # 4:1, 12 / 9 at 10:1, 17-18 / 12 at 30:1, 26-29 / 15-17 at 100:1, 69-86 / 23-26 at
 # 1000:1), while a factorisation does not care: at 128² the reused Cholesky took 1.2-1.7x
-# the time of the faster multigrid at 10:1, 0.91-1.08x at 30:1, 0.68-1.01x at 100:1 (a tie
-# in the latest run) and 0.51-0.63x at 1000:1. So at and above it in 2-D: direct up to
-# the direct limit, Galerkin coarse operators beyond (at 256², 0.83-0.93x the time of
+# the time of the faster multigrid at 10:1, 0.91-1.16x at 30:1, 0.68-1.01x at 100:1 (a tie
+# in one run) and 0.51-0.63x at 1000:1. So at and above it in 2-D: direct up to
+# the direct limit, Galerkin coarse operators beyond (at 256², 0.83-1.12x the time of
 # aggregation at 100:1, 0.39-0.62x at 1000:1). Smooth coefficients (exp of a GRF) are not
 # affected: 10 aggregation iterations at a 23,000:1 max/min ratio.
 SHARP_JUMP_MIN = 100.0
 # From a 1000:1 jump the reused Cholesky stays ahead of Galerkin multigrid beyond the usual
 # direct limit: 0.60-0.83x its time at 256², 0.61-0.85x at 384², 0.87-1.08x at 512²; at
 # 100:1 multigrid is ahead from 256² (0.74-0.93x the Cholesky's time at 256², 0.64-0.90x at
-# 384², 0.48-0.77x at 512²; contrast, five runs at 256², four at 384² and 512²). So for
+# 384², 0.48-0.77x at 512²; contrast, six runs at 256², five at 384² and 512²). So for
 # such jumps the 2-D direct limit rises to 448².
 SHARP_JUMP_DIRECT = (1000.0, 448 * 448)
 # In 3-D (no direct solve) the planner's aggregation multigrid against CG + ICC on
-# thresholded coefficients (docs/benchmarks.md, contrast, three runs at 32³ and 48³, the
-# latest with red-black numbering + 1 start cycle): multigrid 10-11.5 / 18-23.5 / 44-81
-# iterations at 10 / 100 / 1000:1, ICC 58-86 / 73-109 / 87-129; CG + ICC took 1.5-2.1x
-# multigrid's time at 10:1, 0.91-1.30x (32³) and 1.29-1.57x (48³) at 100:1, 0.44-0.64x
+# thresholded coefficients (docs/benchmarks.md, contrast, four runs at 32³ and 48³, the
+# latest two with red-black numbering + 1 start cycle): multigrid 10-11.5 / 18-23.5 / 44-81
+# iterations at 10 / 100 / 1000:1, ICC 58-86 / 73-109 / 87-129; CG + ICC took 1.5-2.3x
+# multigrid's time at 10:1, 0.91-1.44x (32³) and 1.29-1.57x (48³) at 100:1, 0.44-0.64x
 # at 1000:1. Galerkin coarse operators (12-26 iterations) do not rescue it: CG + ICC took
-# 0.51-0.74x their time at 1000:1. So from 1000:1 in 3-D: no multigrid.
+# 0.51-0.76x their time at 1000:1. So from 1000:1 in 3-D: no multigrid.
 SHARP_JUMP_NO_MG_3D = 1000.0
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
