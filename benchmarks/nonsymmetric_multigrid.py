@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.planner_crossover import row, timed  # noqa: E402
+from benchmarks.planner_crossover import plans_changed, row, timed  # noqa: E402
 from benchmarks.report import table, write_section  # noqa: E402
 
 RECIPE = "advection_diffusion.yaml"
@@ -85,29 +84,17 @@ def amg_peclet_rows(n: int, samples: int) -> list:
     return rows
 
 
-@contextmanager
-def sor_smoothing(active: bool):
-    """While active, plans smooth as for SPD systems: red-black SOR instead of ILU(0)."""
-    import pdegen.bench
-    original = pdegen.bench.make_plan
-
-    def with_sor(recipe):
-        plan = original(recipe)
-        plan.multigrid_ordering = "red-black"
-        plan.options = {k: v for k, v in plan.options.items() if not k.startswith("mg_levels_pc")}
-        return plan
-    pdegen.bench.make_plan = with_sor if active else original
-    try:
-        yield
-    finally:
-        pdegen.bench.make_plan = original
+def smooth_with_sor(plan) -> None:
+    """Smooth as the SPD plans do: red-black SOR instead of ILU(0)."""
+    plan.multigrid_ordering = "red-black"
+    plan.options = {k: v for k, v in plan.options.items() if not k.startswith("mg_levels_pc")}
 
 
 def multigrid_only(n: int, samples: int, settings: list, smoother: str = "ilu"):
     """(ms/sample, iterations, failures) of GMRES + MG with ``settings``; ``smoother`` "ilu"
     (the plan's) or "sor" (red-black SOR)."""
     result = timed(RECIPE, [n, n], samples, {"mg": [*METHODS["gmres+mg"], *STRICT, *settings]}, rounds=1,
-                   failures_allowed=True, context=lambda name: sor_smoothing(smoother == "sor"))
+                   failures_allowed=True, context=lambda name: plans_changed(smooth_with_sor, smoother == "sor"))
     return result["mg"]
 
 

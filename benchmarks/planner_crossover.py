@@ -93,21 +93,27 @@ ASPECT_METHODS = {**METHODS, "cg+mg, every axis halved": METHODS["cg+mg"]}
 
 
 @contextmanager
-def every_axis_halved(active: bool):
-    """While active, plans forget the cell sizes, so geometric multigrid halves every axis
-    together (the hierarchy before semi-coarsening)."""
+def plans_changed(change, active: bool = True):
+    """While active, every plan `pdegen bench` makes goes through ``change(plan)`` first
+    (a variant of the planner's choice, timed by the same code path)."""
     import pdegen.bench
     original = pdegen.bench.make_plan
 
-    def square_cells(recipe):
+    def changed(recipe):
         plan = original(recipe)
-        plan.grid_spacing = []
+        change(plan)
         return plan
-    pdegen.bench.make_plan = square_cells if active else original
+    pdegen.bench.make_plan = changed if active else original
     try:
         yield
     finally:
         pdegen.bench.make_plan = original
+
+
+def every_axis_halved(active: bool):
+    """While active, plans forget the cell sizes, so geometric multigrid halves every axis
+    together (the hierarchy before semi-coarsening)."""
+    return plans_changed(lambda plan: setattr(plan, "grid_spacing", []), active)
 
 
 def cell_aspect() -> None:
