@@ -308,8 +308,8 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on
-    # Nonsymmetric: GMRES + ILU-smoothed multigrid from 96² while the Péclet number stays <= 1000 and
-    # the matrix an M-matrix; otherwise the LU up to its memory limit and GCRO-DR beyond
+    # Nonsymmetric: GMRES + ILU-smoothed geometric multigrid from 96² while the Péclet number stays <= 1000
+    # and the matrix an M-matrix; otherwise the LU up to its memory limit (GAMG and GCRO-DR below)
     ("advection_diffusion", [64, 64], [], ("direct", "lu", "none")),  # below the measured MG crossover
     ("advection_diffusion", [128, 128], [], ("gmres", "mg", "none")),
     ("advection_diffusion", [1100, 1100], [], ("gmres", "mg", "none")),

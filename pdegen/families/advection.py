@@ -5,8 +5,9 @@ number max|v| L / ε equals the sampled ``peclet`` (L the largest side). In cons
 form ∇·(v u) on cell faces: the face velocities come from ψ at the cell corners, so the
 discrete divergence is exactly zero. Convection is first-order upwind (default, stable
 at any cell Péclet number) or central (second order, oscillates when the cell Péclet
-number exceeds 2). Dirichlet boundary. Nonsymmetric (the planner's GMRES + ILU-smoothed
-multigrid up to Péclet 1000; recycling, GCRO-DR, across ranks or beyond). 2-D only.
+number exceeds 2). Dirichlet boundary. Nonsymmetric: the planner solves it with GMRES and
+ILU-smoothed geometric multigrid up to Péclet 1000, algebraic multigrid up to 10,000 and
+across ranks, a sparse LU or GCRO-DR beyond (docs/families.md). 2-D only.
 
 Example
 -------
