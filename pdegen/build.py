@@ -28,7 +28,7 @@ from .grid import Grid
 from .interrupt import StopRequest
 from .mpi import SerialComm, launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
-from .plan import Plan, make_plan, make_solver
+from .plan import NONSYMMETRIC_AMG_OPTIONS, Plan, make_plan, make_solver
 from .progress import progress
 from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
                            dataset_layout, stored_parameters, write_unit)
@@ -271,9 +271,18 @@ class _Fallbacks:
             return GCRODR(m=40, k=20, rtol=self.rtol, maxiter=self.maxiter, backend="petsc", preconditioner="asm",
                           comm=self.comm, rebuild="always")
         if stage == "krylov":
-            pc = "gamg" if self.family.positive_definite else "asm"
+            options = {"ksp_gmres_restart": 100}
+            if self.family.positive_definite:
+                pc = "gamg"
+            elif self.plan.preconditioner != "gamg":
+                # Nonsymmetric: GAMG smoothed by block Jacobi + ILU(0) took 12-21 iterations where ASM
+                # took 226-948 (docs/benchmarks.md, nonsymmetric_fallback); ASM where GAMG just failed.
+                pc = "gamg"
+                options.update(NONSYMMETRIC_AMG_OPTIONS)
+            else:
+                pc = "asm"
             return KSPSolver("gmres", pc, rtol=self.rtol, maxiter=self.maxiter, comm=self.comm,
-                             options={"ksp_gmres_restart": 100}, prefix="pdegen_fallback_krylov_")
+                             options=options, prefix="pdegen_fallback_krylov_")
         return KSPSolver("preonly", "lu", rtol=self.rtol, comm=self.comm, prefix="pdegen_fallback_direct_")
 
     def stages(self):

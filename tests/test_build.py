@@ -555,3 +555,27 @@ def test_time_stepping_with_few_steps_plans_multigrid_and_matches_the_factorisat
     u_direct = stores["direct"]["outputs/solution"][:].astype(float)
     assert np.array_equal(stores["mg"]["sample_id"][:], stores["direct"]["sample_id"][:])
     assert np.abs(u_mg - u_direct).max() <= 1e-5 * np.abs(u_direct).max()
+
+
+@needs_petsc
+def test_a_nonsymmetric_systems_krylov_fallback_is_gamg_with_ilu_smoothing(tmp_path):
+    """Advection-diffusion with an unpreconditioned GMRES capped at 20 iterations fails on
+    every sample; the Krylov fallback, GMRES(100) + GAMG smoothed by block Jacobi + ILU(0)
+    (12-21 iterations where ASM took 226-948: docs/benchmarks.md, nonsymmetric_fallback),
+    solves them all to rtol within the same 20 iterations, without the direct solve
+    (GMRES(100) + ASM needs 76-83 iterations on these samples)."""
+    overrides = ["samples=3", "grid.shape=[64,64]", "solver.method=gmres", "solver.preconditioner=none",
+                 "solver.maxiter=20", f"output.path={tmp_path / 'a.zarr'}"]
+    recipe = ROOT / "recipes" / "advection_diffusion.yaml"
+    result = CliRunner().invoke(main, ["build", str(recipe), *[a for o in overrides for a in ("--set", o)]])
+    assert result.exit_code == 0 and "3 needed the fallback" in result.output, result.output
+    ds = open_dataset(tmp_path / "a.zarr")
+    assert set(ds.solver_names()) == {"fallback-krylov"}
+    assert ds["stats/converged"][:].all() and np.all(ds["stats/residual"][:] <= 1e-8)
+    from pdegen.build import _Fallbacks
+    from pdegen.families import get_family
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    planned = load_recipe(recipe, ["grid.shape=[64,64]", "solver.method=gmres", "solver.preconditioner=none"])
+    krylov = _Fallbacks(make_plan(planned), get_family("advection_diffusion"), 1e-8, 100, None, False)._make("krylov")
+    assert krylov.pc_type == "gamg" and krylov.options["mg_levels_pc_type"] == "bjacobi"
