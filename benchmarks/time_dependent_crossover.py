@@ -30,9 +30,11 @@ from pdegen.recipe import load_recipe  # noqa: E402
 METHODS = {"direct": ["solver.method=direct"],
            "cg+mg": ["solver.method=cg", "solver.preconditioner=mg"],
            "cg+gamg": ["solver.method=cg", "solver.preconditioner=gamg"]}
-# (grid side, samples, rounds) at the recipe's 20 steps, and with 5 steps
+# (grid side, samples, rounds) at the recipe's 20 steps, with 5 steps (the break-even is fitted
+# from these two), and with 10 (a check of the fit: 512² should stay direct, 1024² tip to MG)
 SIZES = ((128, 6, 3), (256, 4, 2), (512, 3, 1), (768, 2, 1), (1024, 2, 1))
 SIZES_FEW_STEPS = ((256, 4, 2), (512, 3, 1), (1024, 2, 1))
+SIZES_CHECK = ((512, 3, 1), (1024, 2, 1))
 
 
 def timed(n: int, samples: int, rounds: int, steps: int) -> dict:
@@ -71,7 +73,8 @@ def main():
         "all its steps: reused Cholesky, CG + geometric multigrid (Galerkin coarse operators, set up per sample), "
         "CG + GAMG; methods interleaved round by round, median of the rounds; per sample over all samples and over "
         "the samples after the first (which carries the symbolic factorisation); iterations summed over the steps "
-        "in brackets.\n\n" + table(header, rows(SIZES, 20) + rows(SIZES_FEW_STEPS, 5))), petsc=False)
+        "in brackets.\n\n"
+        + table(header, rows(SIZES, 20) + rows(SIZES_FEW_STEPS, 5) + rows(SIZES_CHECK, 10))), petsc=False)
 
 
 if __name__ == "__main__":

@@ -41,15 +41,17 @@ DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # Time-dependent 2-D SPD families (heat) solve one matrix I/Δt + θL at every step of a
 # sample, so the factorisation made once per sample is spread over its steps while CG pays
-# at every step (docs/benchmarks.md, time_dependent_crossover, samples after the first; CG
-# + geometric multigrid over the reused Cholesky): at 20 steps 4.39x the time at 128², 3.08x
-# at 256², 2.44x at 512², 1.91x at 768², 1.56x at 1024²; at 5 steps 1.33x at 256², 0.94x at
-# 512², 0.55x at 1024². From those two step counts the factorisation's cost (less
-# multigrid's set-up) pays for itself after 3.5 / 5.4 / 11 steps at 256² / 512² / 1024²:
-# about 11 steps per 1024 cells of the grid's side. The direct solve is kept while a
-# sample has at least that many steps, up to 1024² (memory, as for the LU below; CG +
-# GAMG, what the planner used above 240², took 1.2-1.7x multigrid's time). Otherwise CG
-# with geometric multigrid (Galerkin coarse operators: the mass term).
+# at every step (docs/benchmarks.md, time_dependent_crossover, two runs, samples after the
+# first; CG + geometric multigrid over the reused Cholesky): at 20 steps 3.95-4.39x the time
+# at 128², 3.08-3.11x at 256², 2.38-2.44x at 512², 1.91-2.02x at 768², 1.28-1.56x at 1024²;
+# at 5 steps 1.31-1.33x at 256², 0.94x at 512², 0.47-0.55x at 1024². From those two step
+# counts the factorisation's cost (less multigrid's set-up) pays for itself after 3.5-3.6 /
+# 5.4 / 11-14 steps at 256² / 512² / 1024²: about 11 steps per 1024 cells of the grid's
+# side. Checked at 10 steps: 1.54x at 512² (direct, as predicted), 0.78x at 1024²
+# (multigrid, as predicted). The direct solve is kept while a sample has at least that
+# many steps, up to 1024² (memory, as for the LU below; CG + GAMG, what the planner used
+# above 240², took 1.2-1.7x multigrid's time). Otherwise CG with geometric multigrid
+# (Galerkin coarse operators: the mass term).
 TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 
 
