@@ -36,12 +36,14 @@ METHODS = {"gmres": ("gmres", ["solver.method=gmres"]), "gcrodr": ("gcrodr", ["s
            "gmres+gamg": ("gmres", [])}  # the planner's choice
 
 
-def build(method: str, n: int, samples: int, ranks: int, out: Path) -> dict:
-    """One build; per-sample solve seconds and iterations from the store."""
-    label, settings = METHODS[method]
+def build(method: str, n: int, samples: int, ranks: int, out: Path, methods: dict = METHODS,
+          recipe: str = "advection_diffusion") -> dict:
+    """One build with ``methods[method]`` = (the solver label the store should record,
+    recipe settings); per-sample solve seconds and iterations from the store."""
+    label, settings = methods[method]
     shutil.rmtree(out, ignore_errors=True)
     command = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "build",
-               str(ROOT / "recipes" / "advection_diffusion.yaml"), "--samples", str(samples), "--out", str(out),
+               str(ROOT / "recipes" / f"{recipe}.yaml"), "--samples", str(samples), "--out", str(out),
                "-q", "--set", f"grid.shape=[{n}, {n}]", "--set", f"ranks_per_system={ranks}",
                *(part for setting in settings for part in ("--set", setting))]
     subprocess.run(command, check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})

@@ -126,7 +126,14 @@ MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-blac
 MG_MIN_UNKNOWNS_NONSYMMETRIC = 96 * 96
 MG_MAX_PECLET = 1000.0
 NONSYMMETRIC_MG_OPTIONS = {"mg_levels_pc_type": "ilu"}
-# Spread over several ranks (no geometric multigrid there, no sequential LU), the same idea
+# Spread over several ranks, solvers.multigrid distributes its hierarchy as the build
+# distributes the matrix (slabs along axis 0; Galerkin coarse operators, C order). Against
+# GAMG on 2 ranks per system (docs/benchmarks.md, distributed_multigrid): Darcy with CG
+# 0.78x the time at 128², 0.76x at 256², 0.62x at 512²; advection-diffusion with GMRES 0.95x
+# at 128² (0.59-1.06 over the repeats: a tie), 0.76x at 256², 0.71x at 384². In 2-D only
+# (3-D Galerkin operators, 27-point, lost to the alternatives on one rank: contrast).
+DISTRIBUTED_MG_MIN_UNKNOWNS = {"spd": 128 * 128, "nonsymmetric": 256 * 256}
+# Spread over several ranks where geometric multigrid does not apply (no sequential LU either), the same idea
 # with PETSc's algebraic multigrid: GMRES + GAMG whose levels take one Richardson step with
 # block Jacobi + ILU(0) (ILU(0) on one rank), instead of GAMG's Chebyshev/Jacobi default,
 # needed 11-14 iterations where block Jacobi + ILU(0) needed 146-1,432 with GMRES or GCRO-DR
@@ -244,6 +251,10 @@ def make_plan(recipe) -> Plan:
     mg_options = {}
     if not family.symmetric:  # ILU smoothing needs no red-black order to run fast
         mg_ordering, mg_cycles, mg_options = "natural", 0, dict(NONSYMMETRIC_MG_OPTIONS)
+    if data["ranks_per_system"] > 1:  # a distributed hierarchy: Galerkin products in C order (solvers.multigrid)
+        coarse, mg_ordering, mg_cycles = "galerkin", "natural", 0
+        if not family.symmetric:  # PETSc's ILU is sequential: ILU(0) on each rank's block
+            mg_options = {"mg_levels_pc_type": "bjacobi"}
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing)
     halvings = len(levels) - 1
@@ -285,8 +296,21 @@ def make_plan(recipe) -> Plan:
             else:
                 reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                                "so no direct solve")
+                distributed_grid = ndim == 2 and halvings >= 2 and solver["backend"] == "petsc"
                 if family.positive_definite:
                     method = "cg"
+                    if distributed_grid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd"]:
+                        mg = True
+                        reasons.append(f"SPD, {unknowns} unknowns in 2-D: CG with geometric multigrid distributed "
+                                       "over the ranks (Galerkin coarse operators, C order), 0.62-0.78x the time of "
+                                       "CG + GAMG from 128² to 512² on 2 ranks per system (docs/benchmarks.md, "
+                                       "distributed_multigrid)")
+                elif convection_multigrid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["nonsymmetric"]:
+                    method, mg = "gmres", True
+                    reasons.append(f"nonsymmetric, {unknowns} unknowns, Péclet number at most {peclet:g}: GMRES with "
+                                   "geometric multigrid distributed over the ranks (Galerkin coarse operators, block "
+                                   "Jacobi + ILU(0) smoothing), 0.71-0.76x the time of GMRES + GAMG at 256² and 384² "
+                                   "on 2 ranks per system (docs/benchmarks.md, distributed_multigrid)")
                 elif indefinite:
                     method = "gcrodr"
                     reasons.append(f"symmetric indefinite: GCRO-DR, as {INDEFINITE_KRYLOV}")

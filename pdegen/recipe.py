@@ -298,9 +298,6 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
             problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at "
                             f"least twice (square cells: every axis >= 31 cells; the axes with "
                             f"the shortest cells are halved first), got grid.shape {shape}; use gamg")
-        if data.get("ranks_per_system", 1) > 1:
-            problems.append("solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system "
-                            f"{data['ranks_per_system']}; use gamg")
         if solver.get("method") == "gcrodr":
             problems.append("solver.preconditioner: 'mg' is offered with method cg, gmres or auto (PETSc's KSP), "
                             "got 'gcrodr'")

@@ -55,7 +55,9 @@ Coarse operators, recomputed for every new fine matrix:
   on the coarse cells for a constant coefficient (tests/test_multigrid.py).
 
 Unknowns are numbered in C order over the grid shape (the last axis fastest), as
-``numpy.ravel`` numbers them.
+``numpy.ravel`` numbers them. On a communicator of several ranks the hierarchy is spread as
+the fine matrix must be: each rank the cells of its slab along axis 0 and, on every coarser
+level, their parents (Galerkin coarse operators in C order only; :meth:`GeometricMG.setup`).
 
 Example
 -------
@@ -256,14 +258,37 @@ class GeometricMG:
         return self._positions[0]
 
     def setup(self, pc, comm=None) -> None:
-        """Make ``pc`` a PCMG over this hierarchy."""
+        """Make ``pc`` a PCMG over this hierarchy.
+
+        On a communicator of p > 1 ranks the hierarchy is distributed as the fine matrix must
+        be: rank r owns the cells of its slab along axis 0, ``n0 * r // p`` to
+        ``n0 * (r + 1) // p`` (C order makes those consecutive rows), and on each coarser
+        level the parents of its cells. That needs C order and Galerkin coarse operators
+        (PETSc forms P^T A P in parallel; the aggregation plan is computed in SciPy from the
+        whole matrix)."""
         pc.setType("mg")
         levels = len(self.interpolations) + 1
         pc.setMGLevels(levels)
+        ranks = 1 if comm is None else comm.getSize()
+        if ranks > 1 and (self.coarse != "galerkin" or self.ordering != "natural"):
+            raise ValueError(f"geometric multigrid over {ranks} ranks needs coarse='galerkin' and ordering='natural'; "
+                             f"got coarse={self.coarse!r}, ordering={self.ordering!r}")
+        slabs = [_slab(self.shapes[0][0], 0 if comm is None else comm.getRank(), ranks)]  # finest first
+        for fine_shape, coarse_shape in pairwise(self.shapes):
+            a, b = slabs[-1]
+            slabs.append((a, b) if coarse_shape[0] == fine_shape[0] else ((a + 1) // 2, (b + 1) // 2))
         for level, P in enumerate(self.interpolations, start=1):
             fine, coarse = self.orders[levels - 1 - level], self.orders[levels - level]
             if fine is not None:
                 P = P[fine][:, coarse].tocsr()
+            if ranks > 1:  # level (PCMG numbers the coarsest 0) is self.shapes[levels - 1 - level]
+                f, c = levels - 1 - level, levels - level
+                pc.setMGInterpolation(level, _distributed_aij(P, self.shapes[f], self.shapes[c], slabs[f], slabs[c],
+                                                              comm))
+                if self.explicit_restriction:
+                    pc.setMGRestriction(level, _distributed_aij(P.T.tocsr(), self.shapes[c], self.shapes[f], slabs[c],
+                                                                slabs[f], comm))
+                continue
             pc.setMGInterpolation(level, _aij(P, comm))
             if self.explicit_restriction:
                 pc.setMGRestriction(level, _aij(P.T.tocsr(), comm))
@@ -340,6 +365,24 @@ class GeometricMG:
             r.destroy()
             e.destroy()
         return self.start_cycles
+
+
+def _slab(n0: int, rank: int, ranks: int) -> tuple[int, int]:
+    """The cells along axis 0 that ``rank`` of ``ranks`` owns."""
+    return n0 * rank // ranks, n0 * (rank + 1) // ranks
+
+
+def _distributed_aij(M: sp.csr_matrix, row_shape, column_shape, row_slab, column_slab, comm):
+    """This rank's rows of ``M`` (levels of ``row_shape`` by ``column_shape`` cells, each rank
+    owning the slabs given along axis 0) as a distributed PETSc AIJ matrix."""
+    from petsc4py import PETSc
+    row_stride, column_stride = int(np.prod(row_shape[1:])), int(np.prod(column_shape[1:]))
+    rows = M[row_slab[0] * row_stride: row_slab[1] * row_stride].tocsr()
+    local_columns = (column_slab[1] - column_slab[0]) * column_stride
+    mat = PETSc.Mat().createAIJ(size=((rows.shape[0], M.shape[0]), (local_columns, M.shape[1])), comm=comm,
+                                csr=(rows.indptr.astype(PETSc.IntType), rows.indices.astype(PETSc.IntType), rows.data))
+    mat.assemble()
+    return mat
 
 
 def _aij(M: sp.csr_matrix, comm=None):

@@ -328,8 +328,10 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("advection_diffusion", [1100, 1100], ["parameters.peclet={dist: loguniform, low: 10, high: 50000}"],
      ("gcrodr", "ilu", "greedy")),
     # Over ranks (no LU, no geometric MG): GMRES + GAMG up to Péclet 10,000 (M-matrix); recycling beyond
-    ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),
-    ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2"], ("gmres", "mg", "none")),  # distributed geometric MG
+    ("advection_diffusion", [128, 128], ["ranks_per_system=2"], ("gmres", "gamg", "greedy")),  # a tie with MG there
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2", "parameters.peclet={dist: constant, value: 5000}"],
+     ("gmres", "gamg", "greedy")),  # beyond geometric MG's Péclet range
     ("advection_diffusion", [256, 256], ["ranks_per_system=2", "parameters.peclet={dist: constant, value: 20000}"],
      ("gcrodr", "bjacobi", "greedy")),
     ("advection_diffusion", [128, 128], ["ranks_per_system=2", "parameters.peclet={dist: constant, value: 20000}"],
@@ -337,7 +339,9 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("advection_diffusion", [256, 256], ["ranks_per_system=2", "discretization.convection=central",
                                          "parameters.peclet={dist: constant, value: 3000}"],
      ("gcrodr", "bjacobi", "greedy")),  # cell Péclet 11.7: not an M-matrix
-    ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
+    ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "mg", "none")),  # distributed geometric MG from 128²
+    ("darcy", [96, 96], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
+    ("darcy3d", [64, 64, 64], ["ranks_per_system=2"], ("cg", "bjacobi", "greedy")),  # no distributed MG in 3-D
     ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
     # Indefinite with a preconditioner asked for: GMRES stalled with every one, GCRO-DR converged (ablation)
     ("helmholtz", [64, 64], ["solver.preconditioner=ilu"], ("gcrodr", "ilu", "greedy")),

@@ -73,8 +73,6 @@ INVALID = [
      "solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at least twice"),
     ({"solver.backend": "petsc", "solver.preconditioner": "mg", "grid.shape": [32, 32], "solver.method": "gcrodr"},
      "solver.preconditioner: 'mg' is offered with method cg, gmres or auto (PETSc's KSP), got 'gcrodr'"),
-    ({"solver.backend": "petsc", "solver.preconditioner": "mg", "grid.shape": [32, 32], "ranks_per_system": 2},
-     "solver.preconditioner: 'mg' runs one rank per system; got ranks_per_system 2"),
     ({"ranks_per_system": 2}, "ranks_per_system: more than 1 rank per system needs solver.backend: petsc, got 2"),
 ]
 
