@@ -9,7 +9,11 @@ each rank) or CG + GAMG (the previous plan), advection-diffusion with GMRES + ge
 multigrid or GMRES + GAMG, both smoothed by block Jacobi + ILU(0). Solve time per sample
 from the stores (rank 0's clock), median of builds in a rotating order.
 
-Usage: python benchmarks/distributed_multigrid.py [--samples 8] [--repeats 3] [--ranks 2]
+With ``--three-d``: 3-D Darcy (recipes/darcy3d.yaml) instead, where the planner had kept CG
+with block Jacobi + ICC(0) (ICC per rank) over ranks, against CG + GAMG and CG + geometric
+multigrid (Galerkin coarse operators).
+
+Usage: python benchmarks/distributed_multigrid.py [--samples 8] [--repeats 3] [--ranks 2] [--three-d]
 """
 
 from __future__ import annotations
@@ -29,6 +33,33 @@ from pdegen.bench import rotated  # noqa: E402
 
 # recipe -> (Krylov method, grid sides); each compares the two preconditioners
 CASES = {"darcy": ("cg", (128, 256, 512)), "advection_diffusion": ("gmres", (128, 256, 384))}
+SIDES_3D = (48, 64, 80)
+METHODS_3D = {name: ("cg", ["solver.method=cg", f"solver.preconditioner={name}"]) for name in ("icc", "gamg", "mg")}
+
+
+def three_d(args) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in SIDES_3D:
+            runs = {m: [] for m in METHODS_3D}
+            for repeat in range(args.repeats):
+                for method in rotated(list(METHODS_3D), repeat):
+                    runs[method].append(build(method, [n, n, n], args.samples, args.ranks,
+                                              Path(tmp) / f"{method}.zarr", METHODS_3D, "darcy3d"))
+            ms = {m: float(np.median([r["seconds"].mean() for r in runs[m]])) * 1e3 for m in METHODS_3D}
+            its = {m: float(np.mean([r["iterations"].mean() for r in runs[m]])) for m in METHODS_3D}
+            rows.append([f"{n}³", *(f"{ms[m]:.1f} ({its[m]:.1f} its)" for m in METHODS_3D),
+                         ratio_cell(runs["gamg"], runs["icc"]), ratio_cell(runs["mg"], runs["icc"])])
+            print(rows[-1], flush=True)
+    write_section("distributed_multigrid_3d", (
+        f"3-D Darcy (recipes/darcy3d.yaml), `mpiexec -n {args.ranks}` with ranks_per_system = {args.ranks}, "
+        f"{args.samples} samples per build: CG with block Jacobi + ICC(0) (ICC on each rank's rows), CG + GAMG, CG + "
+        "geometric multigrid spread over the ranks (Galerkin coarse operators, C order, SOR smoothing); solve time "
+        f"per sample from the stores (iterations in brackets), median of {args.repeats} builds in a rotating order, "
+        "ratios the median over repeats (range).\n\n"
+        + table(["grid", "CG + bjacobi/ICC ms/sample", "CG + GAMG ms/sample", "CG + geometric MG ms/sample",
+                 "GAMG / ICC time", "MG / ICC time"], rows)),
+        command="python benchmarks/distributed_multigrid.py --three-d", petsc=True)
 
 
 def main():
@@ -36,11 +67,16 @@ def main():
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--three-d", action="store_true", help="3-D Darcy against block Jacobi + ICC instead")
     args = parser.parse_args()
+    if args.three_d:
+        three_d(args)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for recipe, (krylov, sides) in CASES.items():
-            methods = {pc: (krylov, [f"solver.method={krylov}", f"solver.preconditioner={pc}"]) for pc in ("gamg", "mg")}
+            methods = {pc: (krylov, [f"solver.method={krylov}", f"solver.preconditioner={pc}"])
+                       for pc in ("gamg", "mg")}
             for n in sides:
                 runs = {m: [] for m in methods}
                 for repeat in range(args.repeats):

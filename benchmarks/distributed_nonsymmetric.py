@@ -37,15 +37,17 @@ METHODS = {"gmres": ("gmres", ["solver.method=gmres"]), "gcrodr": ("gcrodr", ["s
            "gmres+gamg": ("gmres", ["solver.method=gmres", "solver.preconditioner=gamg"])}
 
 
-def build(method: str, n: int, samples: int, ranks: int, out: Path, methods: dict = METHODS,
+def build(method: str, n, samples: int, ranks: int, out: Path, methods: dict = METHODS,
           recipe: str = "advection_diffusion") -> dict:
-    """One build with ``methods[method]`` = (the solver label the store should record,
-    recipe settings); per-sample solve seconds and iterations from the store."""
+    """One build on an n x n grid (or of shape ``n`` when a list) with ``methods[method]`` =
+    (the solver label the store should record, recipe settings); per-sample solve seconds
+    and iterations from the store."""
     label, settings = methods[method]
     shutil.rmtree(out, ignore_errors=True)
     command = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "build",
                str(ROOT / "recipes" / f"{recipe}.yaml"), "--samples", str(samples), "--out", str(out),
-               "-q", "--set", f"grid.shape=[{n}, {n}]", "--set", f"ranks_per_system={ranks}",
+               "-q", "--set", f"grid.shape={list(n) if isinstance(n, (list, tuple)) else [n, n]}",
+               "--set", f"ranks_per_system={ranks}",
                *(part for setting in settings for part in ("--set", setting))]
     subprocess.run(command, check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     from pdegen.store import open_dataset

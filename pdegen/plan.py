@@ -130,9 +130,11 @@ NONSYMMETRIC_MG_OPTIONS = {"mg_levels_pc_type": "ilu"}
 # distributes the matrix (slabs along axis 0; Galerkin coarse operators, C order). Against
 # GAMG on 2 ranks per system (docs/benchmarks.md, distributed_multigrid): Darcy with CG
 # 0.78x the time at 128², 0.76x at 256², 0.62x at 512²; advection-diffusion with GMRES 0.95x
-# at 128² (0.59-1.06 over the repeats: a tie), 0.76x at 256², 0.71x at 384². In 2-D only
-# (3-D Galerkin operators, 27-point, lost to the alternatives on one rank: contrast).
-DISTRIBUTED_MG_MIN_UNKNOWNS = {"spd": 128 * 128, "nonsymmetric": 256 * 256}
+# at 128² (0.59-1.06 over the repeats: a tie), 0.76x at 256², 0.71x at 384². In 3-D, against
+# the block Jacobi + ICC(0) the planner had kept there (distributed_multigrid_3d, Darcy):
+# 2.61x at 48³ (its 12³ coarsest level is costly to factorise), 0.81x at 64³, 0.71x at 80³
+# (GAMG: 1.43x, 0.99x, 0.78x). So CG + geometric multigrid from 64³.
+DISTRIBUTED_MG_MIN_UNKNOWNS = {"spd": 128 * 128, "nonsymmetric": 256 * 256, "spd_3d": 64**3}
 # Spread over several ranks where geometric multigrid does not apply (no sequential LU either), the same idea
 # with PETSc's algebraic multigrid: GMRES + GAMG whose levels take one Richardson step with
 # block Jacobi + ILU(0) (ILU(0) on one rank), instead of GAMG's Chebyshev/Jacobi default,
@@ -305,6 +307,13 @@ def make_plan(recipe) -> Plan:
                                        "over the ranks (Galerkin coarse operators, C order), 0.62-0.78x the time of "
                                        "CG + GAMG from 128² to 512² on 2 ranks per system (docs/benchmarks.md, "
                                        "distributed_multigrid)")
+                    elif (ndim == 3 and halvings >= 2 and solver["backend"] == "petsc" and not no_multigrid_3d
+                          and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd_3d"]):
+                        mg = True
+                        reasons.append(f"SPD, {unknowns} unknowns in 3-D: CG with geometric multigrid distributed "
+                                       "over the ranks (Galerkin coarse operators, C order), 0.71-0.81x the time of "
+                                       "CG + block Jacobi/ICC at 64³ and 80³ on 2 ranks per system (2.6x at 48³: "
+                                       "docs/benchmarks.md, distributed_multigrid_3d)")
                 elif convection_multigrid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["nonsymmetric"]:
                     method, mg = "gmres", True
                     reasons.append(f"nonsymmetric, {unknowns} unknowns, Péclet number at most {peclet:g}: GMRES with "

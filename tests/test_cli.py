@@ -341,7 +341,8 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
      ("gcrodr", "bjacobi", "greedy")),  # cell Péclet 11.7: not an M-matrix
     ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "mg", "none")),  # distributed geometric MG from 128²
     ("darcy", [96, 96], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
-    ("darcy3d", [64, 64, 64], ["ranks_per_system=2"], ("cg", "bjacobi", "greedy")),  # no distributed MG in 3-D
+    ("darcy3d", [64, 64, 64], ["ranks_per_system=2"], ("cg", "mg", "none")),  # 3-D: distributed MG from 64³
+    ("darcy3d", [48, 48, 48], ["ranks_per_system=2"], ("cg", "bjacobi", "greedy")),  # ICC per rank below
     ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
     # Indefinite with a preconditioner asked for: GMRES stalled with every one, GCRO-DR converged (ablation)
     ("helmholtz", [64, 64], ["solver.preconditioner=ilu"], ("gcrodr", "ilu", "greedy")),
