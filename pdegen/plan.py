@@ -298,7 +298,9 @@ def make_plan(recipe) -> Plan:
             else:
                 reasons.append("several ranks per system: PETSc's own factorisations are sequential, "
                                "so no direct solve")
-                distributed_grid = ndim == 2 and halvings >= 2 and solver["backend"] == "petsc"
+                # A preconditioner named in the recipe stands: multigrid only when it is left to the plan.
+                auto_pc = solver["preconditioner"] == "auto"
+                distributed_grid = auto_pc and ndim == 2 and halvings >= 2 and solver["backend"] == "petsc"
                 if family.positive_definite:
                     method = "cg"
                     if distributed_grid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd"]:
@@ -307,14 +309,14 @@ def make_plan(recipe) -> Plan:
                                        "over the ranks (Galerkin coarse operators, C order), 0.62-0.78x the time of "
                                        "CG + GAMG from 128² to 512² on 2 ranks per system (docs/benchmarks.md, "
                                        "distributed_multigrid)")
-                    elif (ndim == 3 and halvings >= 2 and solver["backend"] == "petsc" and not no_multigrid_3d
-                          and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd_3d"]):
+                    elif (auto_pc and ndim == 3 and halvings >= 2 and solver["backend"] == "petsc"
+                          and not no_multigrid_3d and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd_3d"]):
                         mg = True
                         reasons.append(f"SPD, {unknowns} unknowns in 3-D: CG with geometric multigrid distributed "
                                        "over the ranks (Galerkin coarse operators, C order), 0.71-0.81x the time of "
                                        "CG + block Jacobi/ICC at 64³ and 80³ on 2 ranks per system (2.6x at 48³: "
                                        "docs/benchmarks.md, distributed_multigrid_3d)")
-                elif convection_multigrid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["nonsymmetric"]:
+                elif auto_pc and convection_multigrid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["nonsymmetric"]:
                     method, mg = "gmres", True
                     reasons.append(f"nonsymmetric, {unknowns} unknowns, Péclet number at most {peclet:g}: GMRES with "
                                    "geometric multigrid distributed over the ranks (Galerkin coarse operators, block "
@@ -323,7 +325,7 @@ def make_plan(recipe) -> Plan:
                 elif indefinite:
                     method = "gcrodr"
                     reasons.append(f"symmetric indefinite: GCRO-DR, as {INDEFINITE_KRYLOV}")
-                elif convection_amg:
+                elif auto_pc and convection_amg:
                     method, amg = "gmres", True
                     reasons.append(f"nonsymmetric, Péclet number at most {peclet:g}: GMRES with algebraic "
                                    "multigrid (GAMG, its levels smoothed by block Jacobi + ILU(0)): 11-14 iterations "

@@ -341,6 +341,9 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
      ("gcrodr", "bjacobi", "greedy")),  # cell Péclet 11.7: not an M-matrix
     ("darcy", [128, 128], ["ranks_per_system=2"], ("cg", "mg", "none")),  # distributed geometric MG from 128²
     ("darcy", [96, 96], ["ranks_per_system=2"], ("cg", "gamg", "greedy")),
+    ("darcy", [256, 256], ["ranks_per_system=2", "solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # named
+    ("advection_diffusion", [256, 256], ["ranks_per_system=2", "solver.preconditioner=asm"],
+     ("gcrodr", "asm", "greedy")),  # a named preconditioner stands
     ("darcy3d", [64, 64, 64], ["ranks_per_system=2"], ("cg", "mg", "none")),  # 3-D: distributed MG from 64³
     ("darcy3d", [48, 48, 48], ["ranks_per_system=2"], ("cg", "bjacobi", "greedy")),  # ICC per rank below
     ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
