@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from solvers.info import SolveInfo
+from solvers.multigrid import axis0_slab
 
 from . import __version__
 from .families import get_family
@@ -498,9 +499,9 @@ class _Segment:
             self.slab = (0, self.grid.shape[0])
         else:
             r, p, n0 = group_comm.Get_rank(), group_comm.Get_size(), self.grid.shape[0]
-            self.slab = (n0 * r // p, n0 * (r + 1) // p)
+            self.slab = axis0_slab(n0, r, p)  # the layout the distributed multigrid assumes too
             stride = self.grid.size // n0
-            self.counts = [(n0 * (q + 1) // p - n0 * q // p) * stride for q in range(p)]
+            self.counts = [(last - first) * stride for first, last in (axis0_slab(n0, q, p) for q in range(p))]
 
     def assemble(self, values):
         if self.group_comm is None:

@@ -273,7 +273,7 @@ class GeometricMG:
         if ranks > 1 and (self.coarse != "galerkin" or self.ordering != "natural"):
             raise ValueError(f"geometric multigrid over {ranks} ranks needs coarse='galerkin' and ordering='natural'; "
                              f"got coarse={self.coarse!r}, ordering={self.ordering!r}")
-        slabs = [_slab(self.shapes[0][0], 0 if comm is None else comm.getRank(), ranks)]  # finest first
+        slabs = [axis0_slab(self.shapes[0][0], 0 if comm is None else comm.getRank(), ranks)]  # finest first
         for fine_shape, coarse_shape in pairwise(self.shapes):
             a, b = slabs[-1]
             slabs.append((a, b) if coarse_shape[0] == fine_shape[0] else ((a + 1) // 2, (b + 1) // 2))
@@ -281,17 +281,10 @@ class GeometricMG:
             fine, coarse = self.orders[levels - 1 - level], self.orders[levels - level]
             if fine is not None:
                 P = P[fine][:, coarse].tocsr()
-            if ranks > 1:  # level (PCMG numbers the coarsest 0) is self.shapes[levels - 1 - level]
-                f, c = levels - 1 - level, levels - level
-                pc.setMGInterpolation(level, _distributed_aij(P, self.shapes[f], self.shapes[c], slabs[f], slabs[c],
-                                                              comm))
-                if self.explicit_restriction:
-                    pc.setMGRestriction(level, _distributed_aij(P.T.tocsr(), self.shapes[c], self.shapes[f], slabs[c],
-                                                                slabs[f], comm))
-                continue
-            pc.setMGInterpolation(level, _aij(P, comm))
+            f, c = levels - 1 - level, levels - level  # PCMG numbers the coarsest level 0; shapes run finest first
+            pc.setMGInterpolation(level, _aij(P, self.shapes[f], self.shapes[c], slabs[f], slabs[c], comm))
             if self.explicit_restriction:
-                pc.setMGRestriction(level, _aij(P.T.tocsr(), comm))
+                pc.setMGRestriction(level, _aij(P.T.tocsr(), self.shapes[c], self.shapes[f], slabs[c], slabs[f], comm))
 
     def coarse_operators(self, A) -> list[sp.csr_matrix]:
         """The "aggregation" operators level by level, finest first: (1/2) P0^T A P0 where a
@@ -367,29 +360,23 @@ class GeometricMG:
         return self.start_cycles
 
 
-def _slab(n0: int, rank: int, ranks: int) -> tuple[int, int]:
-    """The cells along axis 0 that ``rank`` of ``ranks`` owns."""
+def axis0_slab(n0: int, rank: int, ranks: int) -> tuple[int, int]:
+    """The cells along axis 0 (of ``n0``) that ``rank`` of ``ranks`` owns: the layout of a
+    distributed fine matrix that :meth:`GeometricMG.setup` assumes, and pdegen's build makes."""
     return n0 * rank // ranks, n0 * (rank + 1) // ranks
 
 
-def _distributed_aij(M: sp.csr_matrix, row_shape, column_shape, row_slab, column_slab, comm):
+def _aij(M: sp.csr_matrix, row_shape, column_shape, row_slab, column_slab, comm=None):
     """This rank's rows of ``M`` (levels of ``row_shape`` by ``column_shape`` cells, each rank
-    owning the slabs given along axis 0) as a distributed PETSc AIJ matrix."""
+    owning the slabs given along axis 0; on one process, all of them) as an assembled PETSc
+    AIJ matrix."""
     from petsc4py import PETSc
     row_stride, column_stride = int(np.prod(row_shape[1:])), int(np.prod(column_shape[1:]))
     rows = M[row_slab[0] * row_stride: row_slab[1] * row_stride].tocsr()
     local_columns = (column_slab[1] - column_slab[0]) * column_stride
-    mat = PETSc.Mat().createAIJ(size=((rows.shape[0], M.shape[0]), (local_columns, M.shape[1])), comm=comm,
+    mat = PETSc.Mat().createAIJ(size=((rows.shape[0], M.shape[0]), (local_columns, M.shape[1])),
+                                comm=comm or PETSc.COMM_SELF,
                                 csr=(rows.indptr.astype(PETSc.IntType), rows.indices.astype(PETSc.IntType), rows.data))
-    mat.assemble()
-    return mat
-
-
-def _aij(M: sp.csr_matrix, comm=None):
-    """An assembled PETSc AIJ copy of a SciPy CSR matrix (one process)."""
-    from petsc4py import PETSc
-    mat = PETSc.Mat().createAIJ(size=M.shape, comm=comm or PETSc.COMM_SELF,
-                                csr=(M.indptr.astype(PETSc.IntType), M.indices.astype(PETSc.IntType), M.data))
     mat.assemble()
     return mat
 
