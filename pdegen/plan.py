@@ -260,6 +260,7 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing)
     halvings = len(levels) - 1
+    hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)
     if method == "auto":
         varies = family.operator_varies(data)
@@ -357,7 +358,6 @@ def make_plan(recipe) -> Plan:
             method = "cg"
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
-            hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
             why = (f"above the direct limit {limit}" if sharp else
                    f"measured faster than {rival} from {MG_MIN_UNKNOWNS[ndim][coarse]} unknowns")
             if time_stepping:
@@ -388,7 +388,6 @@ def make_plan(recipe) -> Plan:
         elif convection_multigrid:
             method = "gmres"
             mg = True
-            hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
             reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D, Péclet number at most {peclet:g}, on a "
                            f"grid that coarsens {halvings} times ({hierarchy}): GMRES with geometric multigrid "
                            "(Galerkin coarse operators, ILU(0) smoothing), 6-8 iterations up to Péclet "
