@@ -23,13 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.distributed_nonsymmetric import build, ratio_cell  # noqa: E402
+from benchmarks.distributed_nonsymmetric import ratio_cell, rotated_builds  # noqa: E402
 from benchmarks.report import table, write_section  # noqa: E402
-from pdegen.bench import rotated  # noqa: E402
 
 # recipe -> (Krylov method, grid sides); each compares the two preconditioners
 CASES = {"darcy": ("cg", (128, 256, 512)), "advection_diffusion": ("gmres", (128, 256, 384))}
@@ -41,13 +38,7 @@ def three_d(args) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in SIDES_3D:
-            runs = {m: [] for m in METHODS_3D}
-            for repeat in range(args.repeats):
-                for method in rotated(list(METHODS_3D), repeat):
-                    runs[method].append(build(method, [n, n, n], args.samples, args.ranks,
-                                              Path(tmp) / f"{method}.zarr", METHODS_3D, "darcy3d"))
-            ms = {m: float(np.median([r["seconds"].mean() for r in runs[m]])) * 1e3 for m in METHODS_3D}
-            its = {m: float(np.mean([r["iterations"].mean() for r in runs[m]])) for m in METHODS_3D}
+            runs, ms, its = rotated_builds(METHODS_3D, [n, n, n], args, Path(tmp), "darcy3d")
             rows.append([f"{n}³", *(f"{ms[m]:.1f} ({its[m]:.1f} its)" for m in METHODS_3D),
                          ratio_cell(runs["gamg"], runs["icc"]), ratio_cell(runs["mg"], runs["icc"])])
             print(rows[-1], flush=True)
@@ -78,13 +69,7 @@ def main():
             methods = {pc: (krylov, [f"solver.method={krylov}", f"solver.preconditioner={pc}"])
                        for pc in ("gamg", "mg")}
             for n in sides:
-                runs = {m: [] for m in methods}
-                for repeat in range(args.repeats):
-                    for method in rotated(list(methods), repeat):
-                        runs[method].append(build(method, n, args.samples, args.ranks, Path(tmp) / f"{method}.zarr",
-                                                  methods, recipe))
-                ms = {m: float(np.median([r["seconds"].mean() for r in runs[m]])) * 1e3 for m in methods}
-                its = {m: float(np.mean([r["iterations"].mean() for r in runs[m]])) for m in methods}
+                runs, ms, its = rotated_builds(methods, n, args, Path(tmp), recipe)
                 rows.append([recipe, f"{n}x{n}", *(f"{ms[m]:.1f} ({its[m]:.1f} its)" for m in methods),
                              ratio_cell(runs["mg"], runs["gamg"]),
                              f"{max(r['residual'] for m in methods for r in runs[m]):.1e}"])

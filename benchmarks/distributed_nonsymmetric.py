@@ -60,6 +60,20 @@ def build(method: str, n, samples: int, ranks: int, out: Path, methods: dict = M
                 "residual": float(ds["stats/residual"][:].max())}
 
 
+def rotated_builds(methods: dict, n, args, tmp: Path, recipe: str = "advection_diffusion") -> tuple[dict, dict, dict]:
+    """``args.repeats`` builds per method in a rotating order; returns the runs of each
+    method and, per method, the median ms per sample and the iterations per sample (the
+    same solves at every repeat)."""
+    runs = {m: [] for m in methods}
+    for repeat in range(args.repeats):
+        for method in rotated(list(methods), repeat):
+            runs[method].append(build(method, n, args.samples, args.ranks, tmp / f"{method}.zarr", methods, recipe))
+            print(f"{n} {method} repeat {repeat}: {runs[method][-1]['seconds'].mean() * 1e3:.0f} ms/sample", flush=True)
+    ms = {m: float(np.median([r["seconds"].mean() for r in runs[m]])) * 1e3 for m in methods}
+    its = {m: float(np.mean([r["iterations"].mean() for r in runs[m]])) for m in methods}
+    return runs, ms, its
+
+
 def ratio_cell(runs_a: list, runs_b: list) -> str:
     """Median (range) over repeats of the time ratio a / b."""
     ratios = [a["seconds"].mean() / b["seconds"].mean() for a, b in zip(runs_a, runs_b)]
@@ -76,14 +90,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.grids:
-            runs = {m: [] for m in METHODS}
-            for repeat in range(args.repeats):
-                for method in rotated(list(METHODS), repeat):
-                    runs[method].append(build(method, n, args.samples, args.ranks, Path(tmp) / f"{method}.zarr"))
-                    print(f"{n}² {method} repeat {repeat}: {runs[method][-1]['seconds'].mean() * 1e3:.0f} ms/sample",
-                          flush=True)
-            ms = {m: float(np.median([r["seconds"].mean() for r in runs[m]])) * 1e3 for m in METHODS}
-            its = {m: float(runs[m][0]["iterations"].mean()) for m in METHODS}
+            runs, ms, its = rotated_builds(METHODS, n, args, Path(tmp))
             rows.append([f"{n}x{n}", *(f"{ms[m]:.0f} ({its[m]:.0f} its)" for m in METHODS),
                          ratio_cell(runs["gcrodr"], runs["gmres"]), ratio_cell(runs["gmres+gamg"], runs["gcrodr"]),
                          f"{max(r['residual'] for m in METHODS for r in runs[m]):.1e}"])
