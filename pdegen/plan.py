@@ -55,6 +55,15 @@ GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 
 
+# Time-stepping in 3-D keeps CG + ICC(0): the step matrix is dominated by its mass term, so
+# ICC needs few iterations (about 7 sqrt(Δt/h²) per step), and CG + geometric multigrid
+# (Galerkin coarse operators) took 1.03-2.15x its time from 32³ to 80³ at 5 and 20 steps
+# (docs/benchmarks.md, time_dependent_3d).
+TIME_DEPENDENT_3D_ICC = ("the step matrix I/Δt + θL is dominated by its mass term, so incomplete Cholesky needs few "
+                         "iterations; CG + geometric multigrid took 1.03-2.15x its time from 32³ to 80³ at 5 and 20 "
+                         "steps (docs/benchmarks.md, time_dependent_3d)")
+
+
 def factorisation_break_even(unknowns: int) -> float:
     """Time steps per sample from which a reused factorisation beats CG + multigrid (2-D)."""
     return 11.0 * unknowns**0.5 / 1024
@@ -437,6 +446,8 @@ def make_plan(recipe) -> Plan:
             method = "cg"
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
                            + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
+            if ndim == 3 and family.time_dependent:
+                reasons.append(f"time-stepping in 3-D, one preconditioner per sample: {TIME_DEPENDENT_3D_ICC}")
             if no_multigrid_3d and halvings >= 2:
                 reasons.append(f"no geometric multigrid: the coefficient jumps {jump:g}:1 across sharp interfaces, "
                                "where it needed 44-70 CG iterations and CG + ICC 0.44-0.63x its time at 32³ and 48³ "

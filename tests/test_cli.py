@@ -305,6 +305,9 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("heat", [512, 512], [], ("direct", "cholesky", "none")),  # 20 steps: above the 5.5 where it pays at 512²
     ("heat", [512, 512], ["discretization.steps=4"], ("cg", "mg", "none")),  # too few steps to pay
     ("heat", [1100, 1100], [], ("cg", "mg", "none")),  # above the time-stepping direct limit (1024²)
+    # 3-D time-stepping: ICC beat geometric multigrid up to 80³ at 5 and 20 steps (mass-dominated steps)
+    ("heat", [64, 64, 64], [], ("cg", "icc", "greedy")),
+    ("heat", [64, 64, 64], ["discretization.steps=5"], ("cg", "icc", "greedy")),
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on
@@ -371,6 +374,16 @@ def test_direct_plans_name_the_threshold_that_applies(changes, threshold):
     root = Path(__file__).resolve().parents[1]
     plan = make_plan(load_recipe(root / "recipes" / "darcy.yaml", changes))
     assert plan.method == "direct" and threshold in plan.reasons[0], plan.describe()
+
+
+def test_time_stepping_in_3d_says_why_it_keeps_incomplete_cholesky():
+    from pdegen.plan import TIME_DEPENDENT_3D_ICC, make_plan
+    from pdegen.recipe import load_recipe
+    root = Path(__file__).resolve().parents[1]
+    plan = make_plan(load_recipe(root / "recipes" / "heat.yaml", ["grid.shape=[48,48,48]"]))
+    assert any(TIME_DEPENDENT_3D_ICC in reason for reason in plan.reasons), plan.describe()
+    steady = make_plan(load_recipe(root / "recipes" / "darcy3d.yaml", ["grid.shape=[24,24,24]"]))
+    assert steady.preconditioner == "icc" and not any(TIME_DEPENDENT_3D_ICC in r for r in steady.reasons)
 
 
 def test_sharp_coefficient_jumps_get_galerkin_coarse_operators():
