@@ -540,3 +540,21 @@ def test_nonsymmetric_gamg_smooths_with_ilu_where_its_default_fails():
     _, default = make_solver(plan, {**recipe.data["solver"], "maxiter": 100, "options": petsc_default}).solve(
         system.A, system.b)
     assert not default.converged, default
+
+
+@needs_petsc
+def test_an_option_for_one_level_overrides_the_option_for_all_levels():
+    """`mg_levels_3_pc_type` next to the hierarchy's default `mg_levels_pc_type` (sor):
+    PETSc's lookup of the former falls back on the latter, which had made pdegen's option
+    scope think the level option was set already and drop it."""
+    from solvers.ksp import KSPSolver
+    A, b = darcy_sequence(n=64, count=1)[0]
+    multigrid = GeometricMG((64, 64))
+    finest = len(multigrid.shapes) - 1
+    solver = KSPSolver("cg", "mg", prefix="mglevelopt_", options={f"mg_levels_{finest}_pc_type": "jacobi"},
+                       multigrid=multigrid)
+    x, info = solver.solve(A, b)
+    pc = solver.ksp.getPC()
+    types = [pc.getMGSmoother(level).getPC().getType() for level in range(1, finest + 1)]
+    assert types == ["sor"] * (finest - 1) + ["jacobi"]
+    assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)

@@ -129,10 +129,13 @@ def options_scope(prefix: str, options: dict):
     solver's options never leak into another's. Options given on the command line or in
     PETSC_OPTIONS are left alone and still apply."""
     db = PETSc.Options(prefix)
+    # Exact names: PETSc's own lookup (hasName) also answers for a level option such as
+    # mg_levels_1_pc_type when only mg_levels_pc_type is set, which would drop the former.
+    present = PETSc.Options().getAll()
     inserted = []
     for name, value in (options or {}).items():
         name = name.lstrip("-")
-        if db.hasName(name):
+        if f"{prefix}{name}" in present:
             continue
         db[name] = "" if value is None else ("true" if value is True else str(value))
         inserted.append(name)
