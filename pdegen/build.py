@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class BuildSummary:
     rtol: float = 0.0
     at_floor: int = 0  # failed samples whose residual is at double precision's rounding floor
     floor: float = 0.0  # the largest such floor
+    unread_options: list[str] = field(default_factory=list)  # solver.options PETSc never read (rank 0's solver)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +75,15 @@ class BuildSummary:
                      f"(eps ||A| |x|| / ||b|| up to {self.floor:.1e}): solver.rtol {self.rtol:.1e} is out of "
                      f"reach for these systems, loosen it (e.g. --set solver.rtol={_loosened(self.floor):.0e})")
         return line
+
+
+def unread_options(solver, plan: Plan, options: dict) -> list[str]:
+    """The names among a recipe's ``solver.options`` that ``solver`` has not read (all of
+    them on the numpy backend, which takes no PETSc options)."""
+    names = sorted(name.lstrip("-") for name in options)
+    if plan.backend != "petsc":
+        return names
+    return sorted(set(names) & set(getattr(solver, "unread_options", [])))
 
 
 def _loosened(floor: float) -> float:
@@ -400,7 +411,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     try:
         with StopRequest(announce=rank == 0) as stop_request:
             segment = _Segment(recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
-                               stop_request)
+                               stop_request, announce=rank == 0)
             segment.run(start, stop, chunk, done)
     finally:
         progress.close()
@@ -482,11 +493,12 @@ class _Segment:
     """
 
     def __init__(self, recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
-                 stop: StopRequest):
+                 stop: StopRequest, announce: bool = False):
         self.recipe, self.family, self.plan, self.writer = recipe, family, plan, writer
         self.order, self.splits, self.group_comm = order, splits, group_comm
         self.summary, self.moments, self.progress = summary, moments, progress
-        self.stop = stop
+        self.stop, self.announce = stop, announce
+        self.options_checked = False
         self.grid = grid_of(recipe)
         self.layout = dataset_layout(recipe)
         self.leader = group_comm is None or group_comm.Get_rank() == 0
@@ -523,6 +535,9 @@ class _Segment:
             x, info = self.solver.solve(system.A, system.b, x0=x0, global_size=size)
         except _SOLVER_ERRORS as error:  # e.g. a preconditioner that cannot be built
             x, info = np.zeros_like(system.b), SolveInfo(converged=False, reason=f"error: {error}")
+        else:
+            if not self.options_checked:
+                self.check_options()
         used = self.label
         if not info.converged and self.fallbacks is not None:
             seconds = info.seconds
@@ -538,6 +553,20 @@ class _Segment:
             info.seconds = seconds
             self.summary.fallbacks += self.leader
         return x, info, used
+
+    def check_options(self):
+        """After the first solve (PETSc has read what it reads): say once which of the
+        recipe's solver.options had no effect. PETSc's own report (-options_left) cannot,
+        as the solvers take their options out of the database again."""
+        self.options_checked = True
+        unread = unread_options(self.solver, self.plan, self.recipe["solver"]["options"])
+        self.summary.unread_options = unread
+        if unread and self.announce:
+            plan = f"{self.plan.method} + {self.plan.preconditioner} on {self.plan.backend}"
+            effect = "They have" if len(unread) > 1 else "It has"
+            self.progress.write(f"warning: solver.options: PETSc did not read {', '.join(unread)} with this plan "
+                                f"({plan}): misspelt, or meant for another method or preconditioner? {effect} no "
+                                "effect (`pdegen plan` shows the plan).", file=sys.stderr)
 
     def integrate(self, values):
         """Time-stepping of one sample (one rank per system): the step matrix is fixed, so

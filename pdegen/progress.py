@@ -16,7 +16,7 @@ PROGRESS_LINE_SECONDS = 30.0
 
 def progress(total: int | None, desc: str, disable: bool = False):
     """A tqdm bar on a terminal, else :class:`ProgressLines`; both take ``update(n)``,
-    ``reset(total)`` and ``close()``."""
+    ``reset(total)``, ``write(message, file)`` and ``close()``."""
     from tqdm import tqdm
     if disable or sys.stderr.isatty():
         return tqdm(total=total, unit="sample", disable=disable, dynamic_ncols=True, desc=desc)
@@ -48,6 +48,11 @@ class ProgressLines:
         else:
             done = f"{self.n} samples, {rate:.1f}/s"
         print(f"{self.desc}: {done}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def write(message: str, file=None) -> None:
+        """A message of its own line (as tqdm.write, which keeps the bar below it)."""
+        print(message, file=file or sys.stderr, flush=True)
 
     def close(self) -> None:
         pass

@@ -71,6 +71,11 @@ class SequenceSolver:
         self._needs_pc = True
         self._baseline: int | None = None  # iterations of the first solve after a rebuild
 
+    @property
+    def unread_options(self) -> list[str]:
+        """Preconditioner options (PETSc backend) that PETSc never read so far."""
+        return list(getattr(self._raw, "unread_options", []))
+
     def rebuild_preconditioner(self) -> None:
         """Build the preconditioner afresh for the next system."""
         self._needs_pc = True

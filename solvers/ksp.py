@@ -25,7 +25,7 @@ import time
 import numpy as np
 from petsc4py import PETSc
 
-from .backends.petsc import MatrixHolder, options_scope, reason_name
+from .backends.petsc import MatrixHolder, options_scope, reason_name, unread
 from .info import SolveInfo
 
 
@@ -60,10 +60,17 @@ class KSPSolver:
             if ksp_type in ("gmres", "fgmres", "lgmres"):
                 self.ksp.setPCSide(PETSc.PC.Side.RIGHT)
         self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=maxiter)
-        with options_scope(prefix, options):
+        self.options_read: set[str] = set()  # the options PETSc has read so far
+        with options_scope(prefix, options, self.options_read):
             self.ksp.setFromOptions()
         self.options, self.prefix = options, prefix
         self.method = f"{ksp_type}+{pc_type}" if ksp_type != "preonly" else pc_type
+
+    @property
+    def unread_options(self) -> list[str]:
+        """Options given to this solver that PETSc never read (so far: a preconditioner reads
+        its own at its first set-up). Misspelt, or meant for another method or preconditioner."""
+        return unread(self.options, self.options_read)
 
     def solve(self, A, b: np.ndarray, x0: np.ndarray | None = None, global_size: int | None = None):
         """Solve ``A x = b``; A is a local CSR block (rows of this rank) or a PETSc Mat."""
@@ -85,7 +92,7 @@ class KSPSolver:
             xv.getArray()[where] = x0
         reason, start_cycles, discarded = "", 0, 0
         try:
-            with options_scope(self.prefix, self.options):  # read while the PC is set up and by solve
+            with options_scope(self.prefix, self.options, self.options_read):  # read in PC set-up and solve
                 self.ksp.setUp()
                 if mg is not None:
                     start_cycles = mg.start(self.ksp.getPC(), mat, bv, xv, zero_guess=not warm)

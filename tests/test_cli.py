@@ -447,6 +447,31 @@ def test_petsc_options_from_the_environment_reach_the_solver(tmp_path):
     assert result.returncode == 1 and "3 FAILED" in result.stdout
 
 
+@needs_petsc
+def test_build_warns_once_about_solver_options_petsc_never_read(tmp_path):
+    """A misspelt PETSc option, or one for a preconditioner the plan does not use, has no
+    effect: the build says so after its first solve (on stderr, with -q too), and only once."""
+    recipe = small_recipe(tmp_path, **{"samples": 3, "solver.backend": "petsc", "solver.method": "cg",
+                                       "solver.preconditioner": "jacobi",
+                                       "solver.options": {"ksp_max_it": 5000, "pc_jacobi_typo": "abs"}})
+    result = run_cli("build", write_recipe(tmp_path, recipe), "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning: solver.options: PETSc did not read pc_jacobi_typo with this plan "
+                               "(cg + jacobi on petsc)") == 1
+    assert "ksp_max_it" not in result.stderr
+    recipe["solver"]["options"] = {"ksp_max_it": 5000}
+    quiet = run_cli("build", write_recipe(tmp_path, recipe), "-q", "--overwrite")
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr
+
+
+def test_numpy_backend_reads_no_petsc_options():
+    from pdegen.build import unread_options
+    from pdegen.plan import Plan
+    plan = Plan(method="gmres", backend="numpy", preconditioner="ilu", ordering="greedy", warm_start=True)
+    assert unread_options(object(), plan, {"pc_factor_levels": 1, "-ksp_max_it": 5}) == ["ksp_max_it",
+                                                                                        "pc_factor_levels"]
+
+
 def test_interrupted_verify_and_bench_exit_130_not_1(tmp_path, monkeypatch):
     """Ctrl-C in verify must not read as "the store has problems" (exit status 1)."""
     import pdegen.bench

@@ -225,6 +225,23 @@ def test_petsc_options_are_scoped_to_their_solver():
     assert second.iterations == default.iterations != restart7.iterations
 
 
+def test_solvers_name_the_options_petsc_never_read():
+    """PETSc's -options_left cannot see options the solvers took out of the database again,
+    so the solvers tell: a misspelt name and an option of a preconditioner not in use are
+    unread, the others (read at set-up or at the first solve) are not."""
+    from solvers import GCRODR
+    from solvers.ksp import KSPSolver
+    A, b = darcy_sequence(n=24, count=1)[0]
+    ksp = KSPSolver("cg", "bjacobi", prefix="unread_", options={"pc_bjacobi_blocks": 4, "sub_pc_type": "icc",
+                                                               "sub_pc_typo": "ilu", "pc_gamg_threshold": 0.1})
+    x, info = ksp.solve(A, b)
+    assert info.converged and ksp.unread_options == ["pc_gamg_threshold", "sub_pc_typo"]
+    gcrodr = GCRODR(m=20, k=5, backend="petsc", preconditioner="asm", options={"pc_asm_overlap": 2,
+                                                                                "pc_bjacobi_blocks": 4})
+    x, info = gcrodr.solve(A, b)
+    assert info.converged and gcrodr.unread_options == ["pc_bjacobi_blocks"]
+
+
 def run_mpi(ranks, out, kind, pc):
     command = [mpiexec(), "-n", str(ranks), sys.executable, str(HERE / "mpi_scripts" / "solve_sequence.py"),
                str(out), kind, pc]

@@ -123,11 +123,15 @@ def coo_matrix(n_local: int, n_global: int, indptr, indices, data, comm=None,
 
 
 @contextmanager
-def options_scope(prefix: str, options: dict):
+def options_scope(prefix: str, options: dict, read: set | None = None):
     """Put ``{name: value}`` into PETSc's options database under ``prefix`` while an
     object reads them (``setFromOptions``), then take them out again, so that one
     solver's options never leak into another's. Options given on the command line or in
-    PETSC_OPTIONS are left alone and still apply."""
+    PETSC_OPTIONS are left alone and still apply.
+
+    Taking them out also hides them from PETSc's own report of options nobody read
+    (``-options_left``); ``read``, when given, collects the names PETSc did read (and
+    those the command line had set), so the caller can tell which were never used."""
     db = PETSc.Options(prefix)
     # Exact names: PETSc's own lookup (hasName) also answers for a level option such as
     # mg_levels_1_pc_type when only mg_levels_pc_type is set, which would drop the former.
@@ -136,6 +140,8 @@ def options_scope(prefix: str, options: dict):
     for name, value in (options or {}).items():
         name = name.lstrip("-")
         if f"{prefix}{name}" in present:
+            if read is not None:
+                read.add(name)
             continue
         db[name] = "" if value is None else ("true" if value is True else str(value))
         inserted.append(name)
@@ -143,7 +149,14 @@ def options_scope(prefix: str, options: dict):
         yield
     finally:
         for name in inserted:
+            if read is not None and db.used(name):
+                read.add(name)
             db.delValue(name)
+
+
+def unread(options: dict, read: set) -> list[str]:
+    """The names in ``options`` that PETSc never read (see :func:`options_scope`)."""
+    return sorted(name.lstrip("-") for name in options if name.lstrip("-") not in read)
 
 
 def reason_name(reason: int) -> str:
@@ -176,6 +189,7 @@ class PetscBackend:
         self.preconditioner = preconditioner
         self.prefix = prefix
         self.options = dict(options or {})
+        self.options_read: set[str] = set()  # the options PETSc has read so far
         self.holder = MatrixHolder(self.comm)
         self.mat: PETSc.Mat | None = None
         self.pc: PETSc.PC | None = None
@@ -212,9 +226,14 @@ class PetscBackend:
         self.pc.setOptionsPrefix(self.prefix)
         self.pc.setType(spec)
         self.pc.setOperators(self._pmat, self._pmat)
-        with options_scope(self.prefix, self.options):  # sub-solvers read options in setUp
+        with options_scope(self.prefix, self.options, self.options_read):  # sub-solvers read options in setUp
             self.pc.setFromOptions()
             self.pc.setUp()
+
+    @property
+    def unread_options(self) -> list[str]:
+        """Options given to this backend that its preconditioner never read (so far)."""
+        return unread(self.options, self.options_read)
 
     @property
     def has_preconditioner(self) -> bool:
