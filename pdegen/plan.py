@@ -230,6 +230,9 @@ class Plan:
     multigrid_start_cycles: int = 0  # full-multigrid cycles before CG
     # Whether the hierarchy halves odd axes too (plans stored before it did resume without).
     multigrid_odd: bool = False
+    # Whether a large 3-D coarsest grid is halved once more (solvers.multigrid.level_shapes;
+    # likewise False for plans stored before).
+    multigrid_small_coarsest: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -504,7 +507,8 @@ def make_plan(recipe) -> Plan:
     return Plan(method, solver["backend"], preconditioner, ordering, warm_start=method != "direct",
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]), grid_spacing=spacing,
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
-                multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True)
+                multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True,
+                multigrid_small_coarsest=True)
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:
@@ -551,7 +555,7 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
             from solvers.multigrid import GeometricMG
             multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
                                     start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None,
-                                    odd=plan.multigrid_odd)
+                                    odd=plan.multigrid_odd, small_coarsest=plan.multigrid_small_coarsest)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

@@ -12,7 +12,9 @@ leaves error that is smooth along that axis but oscillates along the long one, a
 a grid that keeps the long axis's resolution can correct it (docs/benchmarks.md,
 planner_crossover_aspect). Where the short axes run out first (below ``2 * coarsest``),
 a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D coarsest grid
-is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS).
+is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS); where every axis has
+run out and a 3-D grid still has more than 1,024 cells (a 12³ level under a 48³ grid), its
+axes of at least ``coarsest`` cells are halved once more (``small_coarsest``).
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
@@ -142,16 +144,25 @@ SEMI_COARSENING_RATIO = 1.75
 # halved: 6 iterations stopping at 125 x 32 / 125 x 40, 24 / 20 halving the long axis of
 # the stretched cells on, 2.2-2.7x the time). docs/benchmarks.md, semi_coarsening.
 COARSEST_MAX_UNKNOWNS = {2: np.inf, 3: 1024}
+# And when no axis can be halved any more (all below 2 coarsest cells) but a 3-D grid still
+# has more than that, the axes of at least `coarsest` cells are halved once more: a cube of
+# 44-63 cells per side had stopped at 11³-15³ cells, whose Galerkin (27-point) operator took
+# 91 ms per sample to factorise at 48³ on 2 ranks, 60% of the solve: with a 6³ level below
+# it, 55 ms per sample instead of 146, with the same 6-7 CG iterations (docs/benchmarks.md,
+# distributed_multigrid_3d).
 
 
 def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
-                 max_coarsest: float | None = None, odd: bool = True) -> list[tuple[int, ...]]:
+                 max_coarsest: float | None = None, odd: bool = True,
+                 small_coarsest: bool = True) -> list[tuple[int, ...]]:
     """Grid shapes from the finest down. Each step halves the axes whose cells are at most
     ``ratio`` times as long as the shortest (every axis when ``spacing`` is None), as long
     as each of those is >= 2 coarsest (and even, with ``odd=False``; an odd axis of n cells
     becomes (n + 1) / 2, its last cell alone); if one is not, it stops, unless the grid
     still has more than ``max_coarsest`` cells (default: COARSEST_MAX_UNKNOWNS for its
-    dimension): then it halves every axis that can be."""
+    dimension): then it halves every axis that can be, and, with ``small_coarsest``, once
+    none can, the axes of at least ``coarsest`` cells (once: the result has at most
+    max_coarsest cells or axes below ``coarsest``)."""
     shapes = [tuple(int(n) for n in shape)]
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
@@ -164,7 +175,11 @@ def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COA
         can = np.array([(odd or n % 2 == 0) and n >= 2 * coarsest for n in shapes[-1]])
         halved = h <= ratio * h.min()
         if not can[halved].all():
-            if np.prod(shapes[-1]) <= max_coarsest or not can.any():
+            if np.prod(shapes[-1]) <= max_coarsest:
+                return shapes
+            if not can.any() and small_coarsest:
+                can = np.array([(odd or n % 2 == 0) and n >= coarsest for n in shapes[-1]])
+            if not can.any():
                 return shapes
             halved = can
         shapes.append(tuple((n + 1) // 2 if a else n for n, a in zip(shapes[-1], halved)))
@@ -191,10 +206,11 @@ def _tensor(fine_sizes, shape_coarse, one_d) -> sp.csr_matrix:
 
 
 def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
-                  max_coarsest: float | None = None, odd: bool = True) -> list[sp.csr_matrix]:
+                  max_coarsest: float | None = None, odd: bool = True,
+                  small_coarsest: bool = True) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd)
+    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest)
     sizes = cell_sizes(shapes)
     return [_tensor(sizes[i], shapes[i + 1], linear_interpolation_1d) for i in range(len(shapes) - 1)][::-1]
 
@@ -215,21 +231,22 @@ def aggregation_1d(coarse: int, fine: int | None = None) -> sp.csr_matrix:
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
     ``spacing`` the cell size along each axis (None: square cells), ``ratio``,
-    ``max_coarsest`` and ``odd`` as in :func:`level_shapes`, ``coarse``
+    ``max_coarsest``, ``odd`` and ``small_coarsest`` as in :func:`level_shapes`, ``coarse``
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
                  start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
-                 ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None, odd: bool = True):
+                 ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None, odd: bool = True,
+                 small_coarsest: bool = True):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if ordering not in ("red-black", "natural"):
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
             raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
-        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd)
+        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest)
         if len(self.shapes) < 2:
             rule = f">= {2 * coarsest}" if odd else f"even and >= {2 * coarsest}"
             raise ValueError(f"grid {tuple(shape)} cannot be halved (the axes to halve must be {rule} cells long)")
@@ -240,7 +257,7 @@ class GeometricMG:
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
-        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest, odd)
+        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]

@@ -466,6 +466,49 @@ def test_plans_stored_before_odd_axes_were_halved_keep_their_hierarchy():
     assert now.shapes[-1] == (13, 13) and before.shapes[-1] == (25, 25)
 
 
+def test_a_large_3d_coarsest_grid_is_halved_once_more():
+    """A cube of 44-63 cells per side used to stop at 11³-15³ cells (no axis left of 16), a
+    costly level to factorise; it now goes on to 6³-8³. Grids whose coarsest level is
+    already small (40³: 10³, 1000 cells) and 2-D grids keep their hierarchy."""
+    assert level_shapes((48, 48, 48))[-2:] == [(12, 12, 12), (6, 6, 6)]
+    assert level_shapes((48, 48, 48), small_coarsest=False)[-1] == (12, 12, 12)
+    assert level_shapes((56, 56, 56))[-1] == (7, 7, 7) and level_shapes((24, 24, 24))[-1] == (6, 6, 6)
+    assert level_shapes((40, 40, 40))[-1] == (10, 10, 10) and level_shapes((64, 64, 64))[-1] == (8, 8, 8)
+    assert level_shapes((24, 24))[-1] == (12, 12) and level_shapes((200, 200))[-1] == (13, 13)
+    for n in range(16, 130):  # every 3-D cube ends at most 1,024 cells or stops for good
+        coarsest = level_shapes((n, n, n))[-1]
+        assert np.prod(coarsest) <= 1024 or coarsest[0] < 8, (n, coarsest)
+
+
+def test_plans_stored_before_the_coarsest_3d_grid_was_halved_keep_their_hierarchy():
+    from pdegen.plan import Plan, make_plan, make_solver
+    recipe = load_recipe(ROOT / "recipes" / "darcy3d.yaml", ["grid.shape=[48,48,48]"])
+    plan = make_plan(recipe)
+    assert plan.preconditioner == "mg" and plan.multigrid_small_coarsest
+    stored = {k: v for k, v in plan.as_dict().items() if k != "multigrid_small_coarsest"}
+    now, before = (make_solver(p, recipe.data["solver"]).multigrid for p in (plan, Plan(**stored)))
+    assert now.shapes[-1] == (6, 6, 6) and before.shapes[-1] == (12, 12, 12)
+
+
+@needs_petsc
+@pytest.mark.parametrize("coarse", ["galerkin", "aggregation"])
+def test_the_extra_3d_level_keeps_cg_iterations(coarse):
+    """48³ Darcy: CG + multigrid down to 6³ needs the iterations it needed down to 12³
+    (the level only makes the coarsest solve cheap)."""
+    from pdegen.build import draw_values, grid_of
+    from solvers.ksp import KSPSolver
+    recipe = load_recipe(ROOT / "recipes" / "darcy3d.yaml", ["grid.shape=[48,48,48]"])
+    system = recipe.family.system(grid_of(recipe.data), draw_values(recipe.data, recipe.family, 0), recipe.data)
+    iterations = {}
+    for small in (True, False):
+        multigrid = GeometricMG((48, 48, 48), coarse=coarse, small_coarsest=small)
+        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"extra3d{small:d}_", multigrid=multigrid).solve(
+            system.A, system.b)
+        assert info.converged and np.linalg.norm(system.b - system.A @ x) <= 1e-8 * np.linalg.norm(system.b)
+        iterations[small] = info.iterations
+    assert len(multigrid.shapes) == 3 and iterations[True] <= iterations[False] + 1, iterations
+
+
 @needs_petsc
 def test_a_diverging_start_cycle_is_discarded_and_cg_still_converges():
     """A coefficient jumping 1000:1 across sharp interfaces: the full-multigrid start cycle
