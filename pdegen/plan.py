@@ -140,10 +140,13 @@ NONSYMMETRIC_MG_OPTIONS = {"mg_levels_pc_type": "ilu"}
 # GAMG on 2 ranks per system (docs/benchmarks.md, distributed_multigrid): Darcy with CG
 # 0.78x the time at 128², 0.76x at 256², 0.62x at 512²; advection-diffusion with GMRES 0.95x
 # at 128² (0.59-1.06 over the repeats: a tie), 0.76x at 256², 0.71x at 384². In 3-D, against
-# the block Jacobi + ICC(0) the planner had kept there (distributed_multigrid_3d, Darcy):
-# 2.61x at 48³ (its 12³ coarsest level is costly to factorise), 0.81x at 64³, 0.71x at 80³
-# (GAMG: 1.43x, 0.99x, 0.78x). So CG + geometric multigrid from 64³.
-DISTRIBUTED_MG_MIN_UNKNOWNS = {"spd": 128 * 128, "nonsymmetric": 256 * 256, "spd_3d": 64**3}
+# the block Jacobi + ICC(0) the planner had kept there (distributed_multigrid_3d, Darcy, 8
+# samples per build, samples after the first): 1.11x at 32³, 0.90x at 40³ (0.87-1.02: nearly
+# a tie), 0.81x at 48³, 0.65x at 56³, 0.57x at 64³, 0.45x at 80³ (GAMG: 1.34x, 1.01x, 0.90x,
+# 0.76x, 0.68x, 0.56x). (Before the coarsest grid was kept to 216 cells, solvers.multigrid,
+# its 12³ level under 48³ had made multigrid 2.6x slower than ICC there.) So CG + geometric
+# multigrid from 40³.
+DISTRIBUTED_MG_MIN_UNKNOWNS = {"spd": 128 * 128, "nonsymmetric": 256 * 256, "spd_3d": 40**3}
 # Spread over several ranks where geometric multigrid does not apply (no sequential LU either), the same idea
 # with PETSc's algebraic multigrid: GMRES + GAMG whose levels take one Richardson step with
 # block Jacobi + ILU(0) (ILU(0) on one rank), instead of GAMG's Chebyshev/Jacobi default,
@@ -326,8 +329,8 @@ def make_plan(recipe) -> Plan:
                           and not no_multigrid_3d and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd_3d"]):
                         mg = True
                         reasons.append(f"SPD, {unknowns} unknowns in 3-D: CG with geometric multigrid distributed "
-                                       "over the ranks (Galerkin coarse operators, C order), 0.71-0.81x the time of "
-                                       "CG + block Jacobi/ICC at 64³ and 80³ on 2 ranks per system (2.6x at 48³: "
+                                       "over the ranks (Galerkin coarse operators, C order), 0.45-0.90x the time of "
+                                       "CG + block Jacobi/ICC from 40³ to 80³ on 2 ranks per system (1.11x at 32³: "
                                        "docs/benchmarks.md, distributed_multigrid_3d)")
                 elif auto_pc and convection_multigrid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["nonsymmetric"]:
                     method, mg = "gmres", True

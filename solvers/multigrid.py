@@ -13,8 +13,8 @@ a grid that keeps the long axis's resolution can correct it (docs/benchmarks.md,
 planner_crossover_aspect). Where the short axes run out first (below ``2 * coarsest``),
 a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D coarsest grid
 is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS); where every axis has
-run out and a 3-D grid still has more than 1,024 cells (a 12³ level under a 48³ grid), its
-axes of at least ``coarsest`` cells are halved once more (``small_coarsest``).
+run out and a 3-D grid still has more than 216 cells (a 10³ level under a 40³ grid), its
+axes of at least ``coarsest`` cells are halved on (``small_coarsest``).
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
@@ -143,13 +143,19 @@ SEMI_COARSENING_RATIO = 1.75
 # (1000 x 32 and 1000 x 40 cells on the unit square, measured when odd axes were not
 # halved: 6 iterations stopping at 125 x 32 / 125 x 40, 24 / 20 halving the long axis of
 # the stretched cells on, 2.2-2.7x the time). docs/benchmarks.md, semi_coarsening.
-COARSEST_MAX_UNKNOWNS = {2: np.inf, 3: 1024}
-# And when no axis can be halved any more (all below 2 coarsest cells) but a 3-D grid still
-# has more than that, the axes of at least `coarsest` cells are halved once more: a cube of
-# 44-63 cells per side had stopped at 11³-15³ cells, whose Galerkin (27-point) operator took
-# 91 ms per sample to factorise at 48³ on 2 ranks, 60% of the solve: with a 6³ level below
-# it, 55 ms per sample instead of 146, with the same 6-7 CG iterations (docs/benchmarks.md,
-# distributed_multigrid_3d).
+# And when no axis can be halved any more but a 3-D grid is still larger than this, the
+# axes of at least `coarsest` cells are halved on (``small_coarsest``). The limit had been
+# 1,024 cells without that step: cubes stopped at 8³-15³ cells, whose Galerkin (27-point)
+# operator, factorised for every sample (redundantly on every rank of a system), took
+# 34 ms of a 40³ sample's 67 (10³ cells) and 91 ms of a 48³ sample's 146 (12³) in -log_view
+# profiles on 2 ranks. Down to 216 cells or less the CG iterations stayed the same (6-7),
+# and distributed multigrid went from 2.6x the time of block Jacobi + ICC at 48³ to 0.98x
+# (all samples of a build counted; 0.81x over the samples after the first), ahead of it
+# from 40³ (docs/benchmarks.md, distributed_multigrid_3d). On one rank
+# with aggregation (7-point coarse operators) the gain is small (multigrid_variants).
+COARSEST_MAX_UNKNOWNS = {2: np.inf, 3: 216}
+# What plans stored before then resume with (small_coarsest=False).
+COARSEST_MAX_UNKNOWNS_BEFORE = {2: np.inf, 3: 1024}
 
 
 def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
@@ -160,9 +166,9 @@ def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COA
     as each of those is >= 2 coarsest (and even, with ``odd=False``; an odd axis of n cells
     becomes (n + 1) / 2, its last cell alone); if one is not, it stops, unless the grid
     still has more than ``max_coarsest`` cells (default: COARSEST_MAX_UNKNOWNS for its
-    dimension): then it halves every axis that can be, and, with ``small_coarsest``, once
-    none can, the axes of at least ``coarsest`` cells (once: the result has at most
-    max_coarsest cells or axes below ``coarsest``)."""
+    dimension): then it halves every axis that can be, and, with ``small_coarsest``, while
+    none can, the axes of at least ``coarsest`` cells. ``small_coarsest=False`` is the rule
+    of plans stored before (no such step, COARSEST_MAX_UNKNOWNS_BEFORE)."""
     shapes = [tuple(int(n) for n in shape)]
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
@@ -170,7 +176,8 @@ def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COA
     if not ratio >= 1.0:  # below 1 not even the shortest axis would qualify
         raise ValueError(f"ratio must be >= 1 (how much longer than the shortest a halved cell may be); got {ratio!r}")
     if max_coarsest is None:
-        max_coarsest = COARSEST_MAX_UNKNOWNS.get(len(shape), np.inf)
+        limits = COARSEST_MAX_UNKNOWNS if small_coarsest else COARSEST_MAX_UNKNOWNS_BEFORE
+        max_coarsest = limits.get(len(shape), np.inf)
     while True:
         can = np.array([(odd or n % 2 == 0) and n >= 2 * coarsest for n in shapes[-1]])
         halved = h <= ratio * h.min()

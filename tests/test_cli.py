@@ -308,7 +308,7 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     # 3-D time-stepping: ICC beat geometric multigrid up to 80³ at 5 and 20 steps (mass-dominated steps)
     ("heat", [64, 64, 64], [], ("cg", "icc", "greedy")),
     ("heat", [64, 64, 64], ["discretization.steps=5"], ("cg", "icc", "greedy")),
-    ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # halves once only: incomplete Cholesky
+    ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # below 32³: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on
     # Nonsymmetric: GMRES + ILU-smoothed geometric multigrid from 96² while the Péclet number stays <= 1000
@@ -347,8 +347,8 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy", [256, 256], ["ranks_per_system=2", "solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # named
     ("advection_diffusion", [256, 256], ["ranks_per_system=2", "solver.preconditioner=asm"],
      ("gcrodr", "asm", "greedy")),  # a named preconditioner stands
-    ("darcy3d", [64, 64, 64], ["ranks_per_system=2"], ("cg", "mg", "none")),  # 3-D: distributed MG from 64³
-    ("darcy3d", [48, 48, 48], ["ranks_per_system=2"], ("cg", "bjacobi", "greedy")),  # ICC per rank below
+    ("darcy3d", [40, 40, 40], ["ranks_per_system=2"], ("cg", "mg", "none")),  # 3-D: distributed MG from 40³
+    ("darcy3d", [32, 32, 32], ["ranks_per_system=2"], ("cg", "bjacobi", "greedy")),  # ICC per rank below
     ("helmholtz", [256, 256], ["ranks_per_system=2"], ("direct", "lu", "none")),  # Krylov stalls: MUMPS or nothing
     # Indefinite with a preconditioner asked for: GMRES stalled with every one, GCRO-DR converged (ablation)
     ("helmholtz", [64, 64], ["solver.preconditioner=ilu"], ("gcrodr", "ilu", "greedy")),
