@@ -9,9 +9,9 @@ A section of its own covers 1-D grids (the planner's DIRECT_MAX_UNKNOWNS_1D), at
 from about 30,000 cells on, 1e-8 is below the rounding floor of double precision there;
 another, cells longer along one axis than the other: multigrid halving every axis (SOR
 smoothing weakens as the cells stretch) against the semi-coarsened hierarchy the planner
-uses (solvers.multigrid halves the short axis first).
+uses (solvers.multigrid halves the short axis first); a third, the 3-D rows.
 
-Usage: python benchmarks/planner_crossover.py [--only-1d] [--only-aspect]
+Usage: python benchmarks/planner_crossover.py [--only-1d] [--only-aspect] [--only-3d]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pdegen.recipe import load_recipe  # noqa: E402
 from solvers.multigrid import level_shapes  # noqa: E402
 
 SIZES = (64, 96, 128, 160, 192, 224, 256)
-SIZES_3D = (32, 48)
+SIZES_3D = (16, 20, 24, 32, 48)
 SIZES_THRESHOLD = (64, 96, 128)
 SIZES_1D = (16384, 65536, 262144)
 METHODS_1D = {name: ["grid.extent=[[0,1]]", "solver.rtol=1e-5", *settings]
@@ -50,7 +50,7 @@ INTRO = ("2-D Darcy (recipes/darcy.yaml), 24 samples per size; the methods of a 
 
 def timed(recipe_file: str, shape: list[int], samples: int, methods: dict, rounds: int = 3,
           failures_allowed: bool = False, context=None) -> dict:
-    """{method: (ms/sample, iterations[, failures])} of `auto` for the recipe with each
+    """{method: (ms/sample, iterations, failures, later ms/sample)} of `auto` for the recipe with each
     method's settings, the methods interleaved round by round (this VM drifts), median over
     the rounds. Failed samples stop the run unless ``failures_allowed``; ``context(name)``,
     if given, is a context manager each method's runs happen in."""
@@ -58,15 +58,18 @@ def timed(recipe_file: str, shape: list[int], samples: int, methods: dict, round
                                                                    *settings])
                for name, settings in methods.items()}
     times, iterations, failures = {name: [] for name in recipes}, {}, dict.fromkeys(recipes, 0)
+    later = {name: [] for name in recipes}  # the samples after the first
     for round_ in range(rounds):
         for name in rotated(list(recipes), round_):
             with context(name) if context else nullcontext():
                 result = run_bench(recipes[name], names=["auto"], repeats=1)["results"][0]
             assert failures_allowed or result["failures"] == 0, (recipe_file, shape, name, result)
             times[name].append(result["ms_per_sample"])
+            later[name].append(result["later_ms_per_sample"])
             iterations[name] = result["iterations"]
             failures[name] = max(failures[name], result["failures"])
-    return {name: (float(np.median(times[name])), iterations[name], failures[name]) for name in recipes}
+    return {name: (float(np.median(times[name])), iterations[name], failures[name], float(np.median(later[name])))
+            for name in recipes}
 
 
 def row(label, unknowns, times: dict, methods) -> list:
@@ -133,16 +136,37 @@ def cell_aspect() -> None:
         command="python benchmarks/planner_crossover.py --only-aspect")
 
 
+def three_dimensional() -> None:
+    rows = []
+    for n in SIZES_3D:
+        times = timed("darcy3d.yaml", [n, n, n], 8, METHODS_3D)
+        ratio = times["CG+MG"][3] / times["CG+ICC"][3]
+        rows.append([*row(f"{n}³", n**3, times, METHODS_3D), f"{ratio:.2f}x"])
+    write_section("planner_crossover_3d", (
+        "3-D Darcy (recipes/darcy3d.yaml), 8 samples per size; CG + incomplete Cholesky against CG + geometric "
+        "multigrid as the planner builds it in 3-D (aggregation coarse operators, red-black numbering, one start "
+        "cycle; coarsest grid at most 216 cells); the methods take turns over three rounds in a rotating order, "
+        "median of the rounds; assembly included. The last column: the time of CG+MG over CG+ICC's on the samples "
+        "after the first (which carries the set-up a long build pays once).\n\n"
+        + table(["grid", "unknowns", *(f"{k} ms/sample" for k in METHODS_3D), "fastest", "MG / ICC (later)"],
+                rows)),
+        command="python benchmarks/planner_crossover.py --only-3d")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only-1d", action="store_true", help="run the 1-D section alone")
     parser.add_argument("--only-aspect", action="store_true", help="run the cell aspect section alone")
+    parser.add_argument("--only-3d", action="store_true", help="run the 3-D section alone")
     args = parser.parse_args()
-    if not args.only_aspect:
+    alone = [flag for flag in ("1d", "aspect", "3d") if getattr(args, f"only_{flag}")]
+    if not alone or alone == ["1d"]:
         one_dimensional()
-    if not args.only_1d:
+    if not alone or alone == ["aspect"]:
         cell_aspect()
-    if args.only_1d or args.only_aspect:
+    if not alone or alone == ["3d"]:
+        three_dimensional()
+    if alone:
         return
     rows = []
     for n in SIZES:
@@ -150,13 +174,10 @@ def main():
         rows.append(row(f"{n}x{n}", n * n, timed("darcy.yaml", [n, n], 24, methods), METHODS))
     rows_threshold = [row(f"{n}x{n}", n * n, timed("darcy_threshold.yaml", [n, n], 24, METHODS), METHODS)
                       for n in SIZES_THRESHOLD]
-    rows3 = [row(f"{n}³", n**3, timed("darcy3d.yaml", [n, n, n], 8, METHODS_3D), METHODS_3D) for n in SIZES_3D]
     header = ["grid", "unknowns", "direct ms/sample", "CG+GAMG ms/sample", "CG+MG ms/sample", "fastest"]
     write_section("planner_crossover", INTRO + table(header, rows)
                   + "\n\nThresholded coefficient (recipes/darcy_threshold.yaml: 12 or 3, a 4:1 jump):\n\n"
-                  + table(header, rows_threshold)
-                  + "\n\n3-D Darcy (recipes/darcy3d.yaml), 8 samples:\n\n"
-                  + table(["grid", "unknowns", *(f"{k} ms/sample" for k in METHODS_3D), "fastest"], rows3))
+                  + table(header, rows_threshold))
 
 
 if __name__ == "__main__":

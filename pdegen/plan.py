@@ -102,10 +102,12 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # coefficient (darcy_threshold): 0.94x at 64², 0.68x at 96², 0.55x at 128² (-g -O: 1.00x,
 # 0.88x, 0.59x). 64² stays a near-tie, so the direct solve (no iteration count to go
 # wrong) keeps it. With Galerkin products (any SPD operator; an earlier run of the same
-# script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D Darcy against CG + ICC:
-# aggregation 0.73x at 32³, 0.61x at 48³ in red-black numbering (C order, earlier runs:
+# script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D Darcy against CG + ICC
+# (planner_crossover_3d, with the coarsest grid at most 216 cells): aggregation in red-black
+# numbering 0.84x at 32³, 0.51x at 48³ (0.74x / 0.40x over the samples after the first;
+# 0.99x at 24³, 1.23x at 20³, 1.01x at 16³); before, 0.73x / 0.61x (C order, earlier runs:
 # 0.85x / 0.62x, 0.64x / 0.54x, 0.82x / 0.58x); Galerkin products (27-point coarse
-# stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run).
+# stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run, 8³ coarsest grid).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
