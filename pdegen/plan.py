@@ -57,10 +57,10 @@ TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 
 # Time-stepping in 3-D keeps CG + ICC(0): the step matrix is dominated by its mass term, so
 # ICC needs few iterations (about 7 sqrt(Δt/h²) per step), and CG + geometric multigrid
-# (Galerkin coarse operators) took 1.03-2.15x its time from 32³ to 80³ at 5 and 20 steps
-# (docs/benchmarks.md, time_dependent_3d).
+# (Galerkin coarse operators) took 1.03-2.19x its time from 32³ to 80³ at 5 and 20 steps
+# in two runs (docs/benchmarks.md, time_dependent_3d).
 TIME_DEPENDENT_3D_ICC = ("the step matrix I/Δt + θL is dominated by its mass term, so incomplete Cholesky needs few "
-                         "iterations; CG + geometric multigrid took 1.03-2.15x its time from 32³ to 80³ at 5 and 20 "
+                         "iterations; CG + geometric multigrid took 1.03-2.19x its time from 32³ to 80³ at 5 and 20 "
                          "steps (docs/benchmarks.md, time_dependent_3d)")
 
 
@@ -74,8 +74,9 @@ def factorisation_break_even(unknowns: int) -> float:
 # multigrid solve (docs/benchmarks.md, fixed_operator_3d, 3-D Poisson: the factorisation
 # took 2.8 / 12.8 / 39 / 102 s at 32³ / 40³ / 48³ / 56³, the solves 8.8 / 20 / 45 / 90 ms per
 # sample against 11.6 / 30 / 46 / 91 ms, so it pays back after 970 and 1,264 samples at
-# 32³ and 40³, 54,000 at 48³, 850,000 at 56³). So in 3-D: factor once only up to 40³ and
-# from 1,300 samples.
+# 32³ and 40³, 54,000 at 48³, 850,000 at 56³; rerun twice with the 216-cell coarsest
+# grid: 933-1,028 and 1,013-2,318 samples at 32³ and 40³, 1,633 or never at 48³, never at
+# 56³). So in 3-D: factor once only up to 40³ and from 1,300 samples.
 FIXED_3D_DIRECT = (40**3, 1300)
 FIXED_3D_FACTORISATION = ("the factorisation took 2.8 s at 32³ and 102 s at 56³, and pays back only after about "
                           "1,000 samples up to 40³ and 54,000 from 48³ (docs/benchmarks.md, fixed_operator_3d): "
@@ -112,11 +113,12 @@ MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggreg
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
 # relative to C order without start cycles, median over systems, each system solved once
-# as in a build; seven runs on the -O3 PETSc that `make setup` builds). 2-D aggregation,
-# red-black + 1 cycle: 0.64-0.65x at 128², 0.61-0.68x at 256², 0.63-0.65x on the
-# thresholded coefficient; 2-D Galerkin, red-black alone: 0.81-0.86x (with the cycle
+# as in a build; eight runs on the -O3 PETSc that `make setup` builds, the eighth noisy).
+# 2-D aggregation, red-black + 1 cycle: 0.64-0.67x at 128², 0.61-0.78x at 256², 0.63-0.79x
+# on the thresholded coefficient; 2-D Galerkin, red-black alone: 0.81-0.86x (with the cycle
 # 0.88-0.90x); 3-D aggregation, red-black + 1 cycle: 0.84-0.92x at 32³, 0.97-1.02x at 48³
-# (four runs), 0.89x at 64³ (one; 0.85-0.86x in two scratch runs). On PyPI's default -g -O
+# (four runs; 0.89x in the eighth, its coarsest grid 6³ instead of 12³), 0.89-0.92x at 64³
+# (two; 0.85-0.86x in two scratch runs). On PyPI's default -g -O
 # build red-black gains less (side by side, two runs: 0.73-0.79x in 2-D, 0.94-0.95x at
 # 32³, 1.03-1.06x at 48³; C order costs the same on both builds).
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0),
