@@ -277,7 +277,7 @@ def make_plan(recipe) -> Plan:
         if not family.symmetric:  # PETSc's ILU is sequential: ILU(0) on each rank's block
             mg_options = {"mg_levels_pc_type": "bjacobi"}
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
-    levels = level_shapes(data["grid"]["shape"], spacing=spacing)
+    levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
     hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)

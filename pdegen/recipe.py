@@ -294,10 +294,11 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         from solvers.multigrid import level_shapes
         shape = (data.get("grid") or {}).get("shape")
         if isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape) and \
-                len(level_shapes(shape, spacing=_cell_sizes(data["grid"]))) < 3:
+                len(level_shapes(shape, spacing=_cell_sizes(data["grid"]),
+                                 coarse="aggregation" if family.pure_diffusion else "galerkin")) < 3:
             problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at "
-                            f"least twice (square cells: every axis >= 31 cells in 2-D, >= 21 in 3-D; the axes with "
-                            f"the shortest cells are halved first), got grid.shape {shape}; use gamg")
+                            f"least twice (square cells: every axis >= 31 cells in 2-D, >= 15-17 in 3-D; the axes "
+                            f"with the shortest cells are halved first), got grid.shape {shape}; use gamg")
         if solver.get("method") == "gcrodr":
             problems.append("solver.preconditioner: 'mg' is offered with method cg, gmres or auto (PETSc's KSP), "
                             "got 'gcrodr'")

@@ -12,9 +12,10 @@ leaves error that is smooth along that axis but oscillates along the long one, a
 a grid that keeps the long axis's resolution can correct it (docs/benchmarks.md,
 planner_crossover_aspect). Where the short axes run out first (below ``2 * coarsest``),
 a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D coarsest grid
-is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS); where every axis has
-run out and a 3-D grid still has more than 216 cells (a 10³ level under a 40³ grid), its
-axes of at least ``coarsest`` cells are halved on (``small_coarsest``).
+is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS_3D); where every axis has
+run out and a 3-D grid still has more than 216 cells with Galerkin coarse operators, 512
+with aggregation (a 10³ level under a 40³ grid), its axes of at least ``coarsest`` cells
+are halved on (``small_coarsest``).
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
@@ -145,30 +146,40 @@ SEMI_COARSENING_RATIO = 1.75
 # the stretched cells on, 2.2-2.7x the time). docs/benchmarks.md, semi_coarsening.
 # And when no axis can be halved any more but a 3-D grid is still larger than this, the
 # axes of at least `coarsest` cells are halved on (``small_coarsest``). The limit had been
-# 1,024 cells without that step: cubes stopped at 8³-15³ cells, whose Galerkin (27-point)
-# operator, factorised for every sample (redundantly on every rank of a system), took
-# 34 ms of a 40³ sample's 67 (10³ cells) and 91 ms of a 48³ sample's 146 (12³) in -log_view
-# profiles on 2 ranks. Down to 216 cells or less the CG iterations stayed the same (6-7),
-# and distributed multigrid went from 2.6x the time of block Jacobi + ICC at 48³ to 0.98x
-# (all samples of a build counted; 0.81x over the samples after the first), ahead of it
-# from 40³ (docs/benchmarks.md, distributed_multigrid_3d). On one rank
-# with aggregation (7-point coarse operators) the gain is small (multigrid_variants).
-COARSEST_MAX_UNKNOWNS = {2: np.inf, 3: 216}
-# What plans stored before then resume with (small_coarsest=False).
-COARSEST_MAX_UNKNOWNS_BEFORE = {2: np.inf, 3: 1024}
+# 1,024 cells without that step: cubes stopped at 8³-15³ cells, whose Galerkin (27-point,
+# nearly dense once factorised) operator, factorised for every sample (redundantly on
+# every rank of a system), took 34 ms of a 40³ sample's 67 (10³ cells) and 91 ms of a 48³
+# sample's 146 (12³) in -log_view profiles on 2 ranks. Down to 216 cells or less the CG
+# iterations stayed the same (6-7), and distributed multigrid went from 2.6x the time of
+# block Jacobi + ICC at 48³ to 0.98x (all samples of a build counted; 0.81x over the
+# samples after the first), ahead of it from 40³ (docs/benchmarks.md,
+# distributed_multigrid_3d). Aggregation's coarse operators are 7-point and cheap to
+# factorise: 12³ -> 6³ gained a little at 48³ (multigrid_variants: 0.89x against 0.97-1.02x
+# C order's time), but 8³ -> 4³ under 32³ cost 7-14% on thresholded coefficients (one more
+# CG iteration in ten, a scratch A/B): for them the limit is 512 cells.
+COARSEST_MAX_UNKNOWNS_3D = {"galerkin": 216, "aggregation": 512}
+# What plans stored before then resume with (small_coarsest=False), with either.
+COARSEST_MAX_UNKNOWNS_3D_BEFORE = 1024
+
+
+def coarsest_limit(ndim: int, coarse: str = "galerkin", small_coarsest: bool = True) -> float:
+    """The most cells a coarsest grid may keep (see above): unbounded in 1-D and 2-D."""
+    if ndim < 3:
+        return np.inf
+    return COARSEST_MAX_UNKNOWNS_3D[coarse] if small_coarsest else COARSEST_MAX_UNKNOWNS_3D_BEFORE
 
 
 def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
-                 max_coarsest: float | None = None, odd: bool = True,
-                 small_coarsest: bool = True) -> list[tuple[int, ...]]:
+                 max_coarsest: float | None = None, odd: bool = True, small_coarsest: bool = True,
+                 coarse: str = "galerkin") -> list[tuple[int, ...]]:
     """Grid shapes from the finest down. Each step halves the axes whose cells are at most
     ``ratio`` times as long as the shortest (every axis when ``spacing`` is None), as long
     as each of those is >= 2 coarsest (and even, with ``odd=False``; an odd axis of n cells
     becomes (n + 1) / 2, its last cell alone); if one is not, it stops, unless the grid
-    still has more than ``max_coarsest`` cells (default: COARSEST_MAX_UNKNOWNS for its
-    dimension): then it halves every axis that can be, and, with ``small_coarsest``, while
-    none can, the axes of at least ``coarsest`` cells. ``small_coarsest=False`` is the rule
-    of plans stored before (no such step, COARSEST_MAX_UNKNOWNS_BEFORE)."""
+    still has more than ``max_coarsest`` cells (default: :func:`coarsest_limit` for its
+    dimension and ``coarse`` operators): then it halves every axis that can be, and, with
+    ``small_coarsest``, while none can, the axes of at least ``coarsest`` cells.
+    ``small_coarsest=False`` is the rule of plans stored before (no such step, 1,024 cells)."""
     shapes = [tuple(int(n) for n in shape)]
     h = np.ones(len(shape)) if spacing is None else np.asarray(spacing, dtype=float)
     if h.shape != (len(shape),) or not np.all(h > 0):
@@ -176,8 +187,7 @@ def level_shapes(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COA
     if not ratio >= 1.0:  # below 1 not even the shortest axis would qualify
         raise ValueError(f"ratio must be >= 1 (how much longer than the shortest a halved cell may be); got {ratio!r}")
     if max_coarsest is None:
-        limits = COARSEST_MAX_UNKNOWNS if small_coarsest else COARSEST_MAX_UNKNOWNS_BEFORE
-        max_coarsest = limits.get(len(shape), np.inf)
+        max_coarsest = coarsest_limit(len(shape), coarse, small_coarsest)
     while True:
         can = np.array([(odd or n % 2 == 0) and n >= 2 * coarsest for n in shapes[-1]])
         halved = h <= ratio * h.min()
@@ -213,11 +223,11 @@ def _tensor(fine_sizes, shape_coarse, one_d) -> sp.csr_matrix:
 
 
 def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
-                  max_coarsest: float | None = None, odd: bool = True,
-                  small_coarsest: bool = True) -> list[sp.csr_matrix]:
+                  max_coarsest: float | None = None, odd: bool = True, small_coarsest: bool = True,
+                  coarse: str = "galerkin") -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest)
+    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse)
     sizes = cell_sizes(shapes)
     return [_tensor(sizes[i], shapes[i + 1], linear_interpolation_1d) for i in range(len(shapes) - 1)][::-1]
 
@@ -238,7 +248,8 @@ def aggregation_1d(coarse: int, fine: int | None = None) -> sp.csr_matrix:
 class GeometricMG:
     """A PCMG hierarchy for a structured grid of ``shape`` (see the module docstring);
     ``spacing`` the cell size along each axis (None: square cells), ``ratio``,
-    ``max_coarsest``, ``odd`` and ``small_coarsest`` as in :func:`level_shapes`, ``coarse``
+    ``max_coarsest``, ``odd`` and ``small_coarsest`` as in :func:`level_shapes` (whose
+    default limit also depends on ``coarse``), ``coarse``
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
@@ -253,7 +264,7 @@ class GeometricMG:
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
             raise ValueError(f"start_cycles must be an integer >= 0; got {start_cycles!r}")
-        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest)
+        self.shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse)
         if len(self.shapes) < 2:
             rule = f">= {2 * coarsest}" if odd else f"even and >= {2 * coarsest}"
             raise ValueError(f"grid {tuple(shape)} cannot be halved (the axes to halve must be {rule} cells long)")
@@ -264,7 +275,8 @@ class GeometricMG:
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
-        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest)
+        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest,
+                                            coarse)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]

@@ -364,13 +364,13 @@ def test_semi_coarsening_keeps_cg_iterations_flat_on_stretched_cells(coarse, ord
 @pytest.mark.parametrize("ordering,cycles", [("natural", 0), ("red-black", 1)])  # the planner's 3-D choice
 def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid(ordering, cycles):
     """A 32³ plate of 1:8:8 cells: halving every axis needs 23 iterations; the semi-coarsened
-    hierarchy needs at most 10, and ends on a coarsest grid of at most 1024 cells (it does
+    hierarchy needs at most 10, and ends on a coarsest grid of at most 512 cells (it does
     not stop at 8 x 32 x 32 when the short axis runs out)."""
     from pdegen.families.darcy import assemble_diffusion
     from pdegen.fields import gaussian_random_field, sample_rng
     from pdegen.grid import Grid
     from solvers.ksp import KSPSolver
-    from solvers.multigrid import COARSEST_MAX_UNKNOWNS
+    from solvers.multigrid import coarsest_limit
     shape = (32, 32, 32)
     grid = Grid(shape, ((0, 1), (0, 8), (0, 8)))
     A, b = assemble_diffusion(grid, np.exp(gaussian_random_field(shape, 2.5, 7.0, sample_rng(4, 0))), 1.0)
@@ -380,7 +380,7 @@ def test_semi_coarsening_in_3d_keeps_iterations_and_a_small_coarsest_grid(orderi
         solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgsemi3d{spacing is None}{cycles}_", multigrid=mg)
         x, info = solver.solve(A, b)
         assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), info
-        assert np.prod(mg.shapes[-1]) <= COARSEST_MAX_UNKNOWNS[3]
+        assert np.prod(mg.shapes[-1]) <= coarsest_limit(3, "aggregation")
         iterations["semi" if spacing else "full"] = info.iterations
     assert iterations["semi"] <= 10 and iterations["full"] >= 2 * iterations["semi"], iterations
 
@@ -470,17 +470,22 @@ def test_plans_stored_before_odd_axes_were_halved_keep_their_hierarchy():
 
 def test_a_large_3d_coarsest_grid_is_halved_on():
     """Cubes used to stop at 8³-15³ cells (no axis left of 16 cells, or 1,024 cells at
-    most), levels costly to factorise; they now go on to at most 216 cells (or axes below
-    8 cells). 2-D grids keep their hierarchy; small_coarsest=False is the old rule."""
+    most), levels costly to factorise; they now go on to at most 216 cells with Galerkin
+    coarse operators (27-point, nearly dense once factorised), 512 with aggregation
+    (7-point), or until no axis has 8 cells. 2-D grids keep their hierarchy;
+    small_coarsest=False is the old rule."""
     assert level_shapes((48, 48, 48))[-2:] == [(12, 12, 12), (6, 6, 6)]
     assert level_shapes((48, 48, 48), small_coarsest=False)[-1] == (12, 12, 12)
     assert level_shapes((40, 40, 40))[-1] == (5, 5, 5) and level_shapes((64, 64, 64))[-1] == (4, 4, 4)
+    assert level_shapes((64, 64, 64), coarse="aggregation")[-1] == (8, 8, 8)
+    assert level_shapes((40, 40, 40), coarse="aggregation")[-1] == (5, 5, 5)
     assert level_shapes((40, 40, 40), small_coarsest=False)[-1] == (10, 10, 10)
     assert level_shapes((56, 56, 56))[-1] == (7, 7, 7) and level_shapes((24, 24, 24))[-1] == (6, 6, 6)
     assert level_shapes((24, 24))[-1] == (12, 12) and level_shapes((200, 200))[-1] == (13, 13)
-    for n in range(16, 130):  # every 3-D cube ends at most 216 cells or with axes too short to halve
-        coarsest = level_shapes((n, n, n))[-1]
-        assert np.prod(coarsest) <= 216 or coarsest[0] < 8, (n, coarsest)
+    for coarse, limit in (("galerkin", 216), ("aggregation", 512)):
+        for n in range(16, 130):  # every cube ends within the limit or with axes too short to halve
+            coarsest = level_shapes((n, n, n), coarse=coarse)[-1]
+            assert np.prod(coarsest) <= limit or coarsest[0] < 8, (coarse, n, coarsest)
 
 
 def test_plans_stored_before_the_coarsest_3d_grid_was_halved_keep_their_hierarchy():
