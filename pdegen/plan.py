@@ -74,9 +74,9 @@ def factorisation_break_even(unknowns: int) -> float:
 # multigrid solve (docs/benchmarks.md, fixed_operator_3d, 3-D Poisson: the factorisation
 # took 2.8 / 12.8 / 39 / 102 s at 32³ / 40³ / 48³ / 56³, the solves 8.8 / 20 / 45 / 90 ms per
 # sample against 11.6 / 30 / 46 / 91 ms, so it pays back after 970 and 1,264 samples at
-# 32³ and 40³, 54,000 at 48³, 850,000 at 56³; rerun twice with the 216-cell coarsest
-# grid: 933-1,028 and 1,013-2,318 samples at 32³ and 40³, 1,633 or never at 48³, never at
-# 56³). So in 3-D: factor once only up to 40³ and from 1,300 samples.
+# 32³ and 40³, 54,000 at 48³, 850,000 at 56³; rerun three times with the smaller 3-D
+# coarsest grids: 750-1,028 and 1,013-3,475 samples at 32³ and 40³, 1,633 or never at 48³,
+# never at 56³). So in 3-D: factor once only up to 40³ and from 1,300 samples.
 FIXED_3D_DIRECT = (40**3, 1300)
 FIXED_3D_FACTORISATION = ("the factorisation took 2.8 s at 32³ and 102 s at 56³, and pays back only after about "
                           "1,000 samples up to 40³ and 54,000 from 48³ (docs/benchmarks.md, fixed_operator_3d): "
@@ -104,9 +104,9 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # 0.88x, 0.59x). 64² stays a near-tie, so the direct solve (no iteration count to go
 # wrong) keeps it. With Galerkin products (any SPD operator; an earlier run of the same
 # script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D Darcy against CG + ICC
-# (planner_crossover_3d, with the coarsest grid at most 216 cells): aggregation in red-black
-# numbering 0.84x at 32³, 0.51x at 48³ (0.74x / 0.40x over the samples after the first;
-# 0.99x at 24³, 1.23x at 20³, 1.01x at 16³); before, 0.73x / 0.61x (C order, earlier runs:
+# (planner_crossover_3d, with the coarsest grid at most 512 cells): aggregation in red-black
+# numbering 0.88x at 32³, 0.49x at 48³ (0.71x / 0.40x over the samples after the first;
+# 1.02x at 24³, 0.82x on later samples: a tie; 1.19x at 20³); before, 0.73x / 0.61x (C order, earlier runs:
 # 0.85x / 0.62x, 0.64x / 0.54x, 0.82x / 0.58x); Galerkin products (27-point coarse
 # stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run, 8³ coarsest grid).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
@@ -191,7 +191,9 @@ SHARP_JUMP_DIRECT = (1000.0, 448 * 448)
 # iterations at 10 / 100 / 1000:1, ICC 58-86 / 73-109 / 87-129; CG + ICC took 1.5-2.3x
 # multigrid's time at 10:1, 0.91-1.44x (32³) and 1.29-1.57x (48³) at 100:1, 0.44-0.64x
 # at 1000:1. Galerkin coarse operators (12-26 iterations) do not rescue it: CG + ICC took
-# 0.51-0.76x their time at 1000:1. So from 1000:1 in 3-D: no multigrid.
+# 0.51-0.76x their time at 1000:1. Two more runs with the smaller 3-D coarsest grids
+# (contrast_3d): 1.39-2.15x / 1.09-1.46x / 0.49-0.62x, Galerkin 0.70-0.79x at 1000:1.
+# So from 1000:1 in 3-D: no multigrid.
 SHARP_JUMP_NO_MG_3D = 1000.0
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect

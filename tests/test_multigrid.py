@@ -286,7 +286,7 @@ def test_semi_coarsened_aggregation_is_the_rediscretised_operator(shape, extent)
     fine, _ = assemble_diffusion(grid, np.ones(shape), 1.0)
     mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing)
     semi = [any(nf == nc for nf, nc in zip(a, b)) for a, b in zip(mg.shapes, mg.shapes[1:])]
-    assert semi[0] and sum(semi) >= 1, mg.shapes  # semi-coarsened first (then, in 3-D, halved on to <= 216 cells)
+    assert semi[0] and sum(semi) >= 1, mg.shapes  # semi-coarsened first (then, in 3-D, halved on to its limit)
     for op, coarse_shape in zip(mg.coarse_operators(fine), mg.shapes[1:]):
         coarse, _ = assemble_diffusion(Grid(coarse_shape, extent), np.ones(coarse_shape), 1.0)
         scale = np.prod(shape) / np.prod(coarse_shape)
