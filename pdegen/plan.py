@@ -104,21 +104,22 @@ DIRECT_MAX_UNKNOWNS_3D = 0
 # 0.88x, 0.59x). 64² stays a near-tie, so the direct solve (no iteration count to go
 # wrong) keeps it. With Galerkin products (any SPD operator; an earlier run of the same
 # script): 1.07x at 64², 0.96x at 96², 0.71x at 128². 3-D Darcy against CG + ICC
-# (planner_crossover_3d, with the coarsest grid at most 512 cells): aggregation in red-black
-# numbering 0.88x at 32³, 0.49x at 48³ (0.71x / 0.40x over the samples after the first;
-# 1.02x at 24³, 0.82x on later samples: a tie; 1.19x at 20³); before, 0.73x / 0.61x (C order, earlier runs:
-# 0.85x / 0.62x, 0.64x / 0.54x, 0.82x / 0.58x); Galerkin products (27-point coarse
-# stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run, 8³ coarsest grid).
+# (planner_crossover_3d, the coarsest grid at most 512 cells): aggregation in red-black
+# numbering 0.88x at 32³, 0.49x at 48³ (0.71x / 0.40x over the samples after the first),
+# a tie at 24³ (1.02x; 0.82x on later samples), 1.19x at 20³; before, 0.73x / 0.61x (C
+# order, earlier runs: 0.85x / 0.62x, 0.64x / 0.54x, 0.82x / 0.58x); Galerkin products
+# (27-point coarse stencils) lost, 124 against 49 ms/sample at 32³ (a one-off run, 8³
+# coarsest grid).
 MG_MIN_UNKNOWNS = {2: {"aggregation": 96 * 96, "galerkin": 96 * 96}, 3: {"aggregation": 32**3}}
 # Multigrid numbering and full-multigrid start cycles (solvers.multigrid) by dimension
 # and coarse operators, from docs/benchmarks.md (multigrid_variants: time per solve
 # relative to C order without start cycles, median over systems, each system solved once
-# as in a build; eight runs on the -O3 PETSc that `make setup` builds, the eighth noisy).
+# as in a build; nine runs on the -O3 PETSc that `make setup` builds, the last two noisy).
 # 2-D aggregation, red-black + 1 cycle: 0.64-0.67x at 128², 0.61-0.78x at 256², 0.63-0.79x
 # on the thresholded coefficient; 2-D Galerkin, red-black alone: 0.81-0.86x (with the cycle
 # 0.88-0.90x); 3-D aggregation, red-black + 1 cycle: 0.84-0.92x at 32³, 0.97-1.02x at 48³
-# (four runs; 0.89x in the eighth, its coarsest grid 6³ instead of 12³), 0.89-0.92x at 64³
-# (two; 0.85-0.86x in two scratch runs). On PyPI's default -g -O
+# (four runs; 0.89x in the last two, its coarsest grid 6³ instead of 12³), 0.88-0.92x at
+# 64³ (three; 0.85-0.86x in two scratch runs). On PyPI's default -g -O
 # build red-black gains less (side by side, two runs: 0.73-0.79x in 2-D, 0.94-0.95x at
 # 32³, 1.03-1.06x at 48³; C order costs the same on both builds).
 MG_VARIANTS = {(2, "aggregation"): ("red-black", 1), (2, "galerkin"): ("red-black", 0),
@@ -239,8 +240,8 @@ class Plan:
     multigrid_start_cycles: int = 0  # full-multigrid cycles before CG
     # Whether the hierarchy halves odd axes too (plans stored before it did resume without).
     multigrid_odd: bool = False
-    # Whether a large 3-D coarsest grid is halved once more (solvers.multigrid.level_shapes;
-    # likewise False for plans stored before).
+    # Whether a 3-D coarsest grid is kept small, at most 216 / 512 cells (solvers.multigrid.
+    # coarsest_limit; likewise False for plans stored before).
     multigrid_small_coarsest: bool = False
 
     def as_dict(self) -> dict:

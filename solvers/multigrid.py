@@ -11,11 +11,11 @@ stretched cells. There the couplings along the short axis dominate, pointwise sm
 leaves error that is smooth along that axis but oscillates along the long one, and only
 a grid that keeps the long axis's resolution can correct it (docs/benchmarks.md,
 planner_crossover_aspect). Where the short axes run out first (below ``2 * coarsest``),
-a 3-D grid of more than 1,024 cells goes on along the others (a large 3-D coarsest grid
-is costly to factorise), a 2-D one stops (COARSEST_MAX_UNKNOWNS_3D); where every axis has
-run out and a 3-D grid still has more than 216 cells with Galerkin coarse operators, 512
-with aggregation (a 10³ level under a 40³ grid), its axes of at least ``coarsest`` cells
-are halved on (``small_coarsest``).
+a 3-D grid of more than 216 cells (512 with aggregation coarse operators) goes on along
+the others (a large 3-D coarsest grid is costly to factorise), a 2-D one stops; where
+every axis has run out and a 3-D grid is still above that limit (a 10³ level under a 40³
+grid), its axes of at least ``coarsest`` cells are halved on (COARSEST_MAX_UNKNOWNS_3D,
+``small_coarsest``).
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
