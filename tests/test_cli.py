@@ -376,6 +376,15 @@ def test_direct_plans_name_the_threshold_that_applies(changes, threshold):
     assert plan.method == "direct" and threshold in plan.reasons[0], plan.describe()
 
 
+def test_distributed_multigrid_plans_show_their_hierarchy():
+    """Over ranks too the reason names the levels, down to the small 3-D coarsest grid."""
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    root = Path(__file__).resolve().parents[1]
+    plan = make_plan(load_recipe(root / "recipes" / "darcy3d.yaml", ["grid.shape=[40,40,40]", "ranks_per_system=2"]))
+    assert plan.preconditioner == "mg" and "(40x40x40 > 20x20x20 > 10x10x10 > 5x5x5; Galerkin" in plan.describe()
+
+
 def test_time_stepping_in_3d_says_why_it_keeps_incomplete_cholesky():
     from pdegen.plan import TIME_DEPENDENT_3D_ICC, make_plan
     from pdegen.recipe import load_recipe
