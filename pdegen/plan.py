@@ -57,11 +57,12 @@ TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 
 # Time-stepping in 3-D keeps CG + ICC(0): the step matrix is dominated by its mass term, so
 # ICC needs few iterations (about 7 sqrt(Δt/h²) per step), and CG + geometric multigrid
-# (Galerkin coarse operators) took 1.03-2.19x its time from 32³ to 80³ at 5 and 20 steps
-# in two runs (docs/benchmarks.md, time_dependent_3d).
+# (Galerkin coarse operators) took 1.09-2.45x its time from 32³ to 80³ at 5 and 20 steps in
+# three runs, except at 80³ with 5 steps (Δt/h² = 64), a tie: 0.91-1.26x
+# (docs/benchmarks.md, time_dependent_3d).
 TIME_DEPENDENT_3D_ICC = ("the step matrix I/Δt + θL is dominated by its mass term, so incomplete Cholesky needs few "
-                         "iterations; CG + geometric multigrid took 1.03-2.19x its time from 32³ to 80³ at 5 and 20 "
-                         "steps (docs/benchmarks.md, time_dependent_3d)")
+                         "iterations; CG + geometric multigrid took 1.09-2.45x its time from 32³ to 80³ at 5 and 20 "
+                         "steps, and tied at 80³ with 5 (0.91-1.26x; docs/benchmarks.md, time_dependent_3d)")
 
 
 def factorisation_break_even(unknowns: int) -> float:
