@@ -21,7 +21,8 @@ SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "parallel_ordering",
            "blas_threads", "darcy_goals", "planner_crossover", "time_dependent_crossover", "time_dependent_3d",
            "fixed_operator_3d", "nonsymmetric_crossover", "nonsymmetric_multigrid", "ablation", "parallel_throughput",
            "distributed_nonsymmetric", "distributed_multigrid", "skr_table1", "skr_seed_spread", "train_darcy",
-           "nonsymmetric_crossover --beyond-direct", "nonsymmetric_multigrid --fallback"]
+           "nonsymmetric_crossover --beyond-direct", "nonsymmetric_multigrid --fallback",
+           "distributed_multigrid --three-d"]
 
 
 def cuda_available() -> bool:
