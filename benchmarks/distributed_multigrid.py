@@ -23,11 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.distributed_nonsymmetric import ratio_cell, rotated_builds  # noqa: E402
+from benchmarks.distributed_nonsymmetric import median_ms, ratio_cell, rotated_builds  # noqa: E402
 from benchmarks.report import table, write_section  # noqa: E402
 
 # recipe -> (Krylov method, grid sides); each compares the two preconditioners
@@ -36,25 +34,14 @@ SIDES_3D = (32, 40, 48, 56, 64, 80)
 METHODS_3D = {name: ("cg", ["solver.method=cg", f"solver.preconditioner={name}"]) for name in ("icc", "gamg", "mg")}
 
 
-def later_ms(runs: list) -> float:
-    """Median over repeats of the mean solve time of the samples after the first (which
-    carries the symbolic set-up that a long build pays once), in ms."""
-    return float(np.median([r["seconds"][1:].mean() for r in runs])) * 1e3
-
-
-def later_ratio_cell(runs_a: list, runs_b: list) -> str:
-    """As ratio_cell, over the samples after the first."""
-    ratios = [a["seconds"][1:].mean() / b["seconds"][1:].mean() for a, b in zip(runs_a, runs_b)]
-    return f"{np.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
-
-
 def three_d(args) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in SIDES_3D:
             runs, ms, its = rotated_builds(METHODS_3D, [n, n, n], args, Path(tmp), "darcy3d")
-            rows.append([f"{n}³", *(f"{ms[m]:.1f} / {later_ms(runs[m]):.1f} ({its[m]:.1f} its)" for m in METHODS_3D),
-                         later_ratio_cell(runs["gamg"], runs["icc"]), later_ratio_cell(runs["mg"], runs["icc"])])
+            rows.append([f"{n}³", *(f"{ms[m]:.1f} / {median_ms(runs[m], skip=1):.1f} ({its[m]:.1f} its)"
+                                    for m in METHODS_3D),
+                         ratio_cell(runs["gamg"], runs["icc"], skip=1), ratio_cell(runs["mg"], runs["icc"], skip=1)])
             print(rows[-1], flush=True)
     write_section("distributed_multigrid_3d", (
         f"3-D Darcy (recipes/darcy3d.yaml), `mpiexec -n {args.ranks}` with ranks_per_system = {args.ranks}, "

@@ -69,14 +69,20 @@ def rotated_builds(methods: dict, n, args, tmp: Path, recipe: str = "advection_d
         for method in rotated(list(methods), repeat):
             runs[method].append(build(method, n, args.samples, args.ranks, tmp / f"{method}.zarr", methods, recipe))
             print(f"{n} {method} repeat {repeat}: {runs[method][-1]['seconds'].mean() * 1e3:.0f} ms/sample", flush=True)
-    ms = {m: float(np.median([r["seconds"].mean() for r in runs[m]])) * 1e3 for m in methods}
+    ms = {m: median_ms(runs[m]) for m in methods}
     its = {m: float(np.mean([r["iterations"].mean() for r in runs[m]])) for m in methods}
     return runs, ms, its
 
 
-def ratio_cell(runs_a: list, runs_b: list) -> str:
-    """Median (range) over repeats of the time ratio a / b."""
-    ratios = [a["seconds"].mean() / b["seconds"].mean() for a, b in zip(runs_a, runs_b)]
+def median_ms(runs: list, skip: int = 0) -> float:
+    """Median over repeats of the mean solve time per sample, in ms, leaving out the first
+    ``skip`` samples of each build (the first carries the set-up a long build pays once)."""
+    return float(np.median([r["seconds"][skip:].mean() for r in runs])) * 1e3
+
+
+def ratio_cell(runs_a: list, runs_b: list, skip: int = 0) -> str:
+    """Median (range) over repeats of the time ratio a / b (samples as for median_ms)."""
+    ratios = [a["seconds"][skip:].mean() / b["seconds"][skip:].mean() for a, b in zip(runs_a, runs_b)]
     return f"{np.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 

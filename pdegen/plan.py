@@ -331,24 +331,21 @@ def make_plan(recipe) -> Plan:
                         mg = True
                         reasons.append(f"SPD, {unknowns} unknowns in 2-D: CG with geometric multigrid distributed "
                                        f"over the ranks ({hierarchy}; Galerkin coarse operators, C order), 0.62-0.78x "
-                                       "the time of "
-                                       "CG + GAMG from 128² to 512² on 2 ranks per system (docs/benchmarks.md, "
-                                       "distributed_multigrid)")
+                                       "the time of CG + GAMG from 128² to 512² on 2 ranks per system "
+                                       "(docs/benchmarks.md, distributed_multigrid)")
                     elif (auto_pc and ndim == 3 and halvings >= 2 and solver["backend"] == "petsc"
                           and not no_multigrid_3d and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd_3d"]):
                         mg = True
                         reasons.append(f"SPD, {unknowns} unknowns in 3-D: CG with geometric multigrid distributed "
                                        f"over the ranks ({hierarchy}; Galerkin coarse operators, C order), 0.45-0.90x "
-                                       "the time of "
-                                       "CG + block Jacobi/ICC from 40³ to 80³ on 2 ranks per system (1.11x at 32³: "
-                                       "docs/benchmarks.md, distributed_multigrid_3d)")
+                                       "the time of CG + block Jacobi/ICC from 40³ to 80³ on 2 ranks per system "
+                                       "(1.11x at 32³: docs/benchmarks.md, distributed_multigrid_3d)")
                 elif auto_pc and convection_multigrid and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["nonsymmetric"]:
                     method, mg = "gmres", True
                     reasons.append(f"nonsymmetric, {unknowns} unknowns, Péclet number at most {peclet:g}: GMRES with "
                                    f"geometric multigrid distributed over the ranks ({hierarchy}; Galerkin coarse "
-                                   "operators, block "
-                                   "Jacobi + ILU(0) smoothing), 0.71-0.76x the time of GMRES + GAMG at 256² and 384² "
-                                   "on 2 ranks per system (docs/benchmarks.md, distributed_multigrid)")
+                                   "operators, block Jacobi + ILU(0) smoothing), 0.71-0.76x the time of GMRES + GAMG "
+                                   "at 256² and 384² on 2 ranks per system (docs/benchmarks.md, distributed_multigrid)")
                 elif indefinite:
                     method = "gcrodr"
                     reasons.append(f"symmetric indefinite: GCRO-DR, as {INDEFINITE_KRYLOV}")
