@@ -46,9 +46,10 @@ from .kernels import arnoldi_cycle, combine, harmonic_ritz, orthonormalize
 
 class GCRODR(SequenceSolver):
     def __init__(self, m=40, k=20, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs", pc_side="right"):
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs", pc_side="right",
+                 scale_guess=True):
         super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization,
-                         pc_side)
+                         pc_side, scale_guess)
         if not 0 <= k < m:
             raise ValueError(f"need 0 <= k < m; got m={m}, k={k}")
         self.m, self.k = int(m), int(k)
@@ -95,7 +96,7 @@ class GCRODR(SequenceSolver):
         if self.U is not None and self.k > 0 and (changed or rebuilt or self.C is None):
             stats["recycle_matvecs"] = self.U.shape[1]
             self._refresh_recycle_space()
-        r = b - be.apply_A(x)
+        r = self._initial_residual(b, x, x0 is not None, stats)
         if self.C is not None:
             coefficients = be.dot(self.C, r)
             x += be.apply_M(self.U @ coefficients)

@@ -29,9 +29,10 @@ class GMRES(SequenceSolver):
     """GMRES(m). Keeps nothing between systems except the preconditioner."""
 
     def __init__(self, m=40, rtol=1e-8, maxiter=10000, backend="numpy", preconditioner="none",
-                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs", pc_side="right"):
+                 options=None, comm=None, rebuild="never", growth=1.5, orthogonalization="cgs", pc_side="right",
+                 scale_guess=True):
         super().__init__(rtol, maxiter, backend, preconditioner, options, comm, rebuild, growth, orthogonalization,
-                         pc_side)
+                         pc_side, scale_guess)
         if m < 1:
             raise ValueError(f"m must be >= 1; got {m}")
         self.m = int(m)
@@ -48,7 +49,8 @@ class GMRES(SequenceSolver):
         if bnorm == 0.0:
             return np.zeros_like(b), self._info(np.zeros_like(b), 0, start, "zero right-hand side")
         target = self.rtol * bnorm
-        r = b - be.apply_A(x)
+        stats = {"rebuilt": rebuilt}
+        r = self._initial_residual(b, x, x0 is not None, stats)
         rnorm = be.norm(r)
         iterations, reason = 0, "maxiter"
         basis = np.empty((b.size, self.m + 1), order="F")
@@ -64,4 +66,4 @@ class GMRES(SequenceSolver):
                 break
         else:
             reason = "converged" if rnorm <= target else reason
-        return x, self._info(x, iterations, start, reason, rebuilt=rebuilt)
+        return x, self._info(x, iterations, start, reason, **stats)

@@ -221,6 +221,32 @@ def test_breakdown_and_trivial_cases():
     assert info.iterations == 0 and info.converged
 
 
+@pytest.mark.parametrize("make", [lambda **kw: GMRES(m=20, rtol=1e-9, **kw),
+                                  lambda **kw: GCRODR(m=20, k=5, rtol=1e-9, **kw)])
+def test_warm_start_is_scaled_never_to_start_above_b(make):
+    A, b = convection_diffusion(24, 0.4)
+    exact = spla.spsolve(A.tocsc(), b)
+    # A multiple of the solution is scaled back to it: no iteration needed.
+    x, info = make().solve(A, b, x0=-7.0 * exact)
+    assert info.iterations == 0 and true_residual(A, x, b) <= 1e-9
+    assert info.extra["guess_scale"] == pytest.approx(-1 / 7, rel=1e-9)
+    # A bad guess, ||b - A x0|| = 1000 ||b||: alpha = (b, A x0) / ||A x0||^2, as the formula gives.
+    rng = np.random.default_rng(3)
+    guess = rng.standard_normal(b.size)
+    guess *= 1000 * np.linalg.norm(b) / np.linalg.norm(A @ guess)
+    x, scaled = make().solve(A, b, x0=guess)
+    Ag = A @ guess
+    alpha = scaled.extra["guess_scale"]
+    assert alpha == pytest.approx((b @ Ag) / (Ag @ Ag), rel=1e-9)
+    assert np.linalg.norm(b - alpha * Ag) <= np.linalg.norm(b)
+    assert scaled.converged and true_residual(A, x, b) <= 1e-9
+    # Off, or from zero, nothing is scaled (iteration counts of restarted methods do not
+    # fall monotonically with the starting residual: benchmarks/warm_start.py measures them).
+    x, unscaled = make(scale_guess=False).solve(A, b, x0=guess)
+    assert "guess_scale" not in unscaled.extra and "guess_scale" not in make().solve(A, b)[1].extra
+    assert unscaled.converged and true_residual(A, x, b) <= 1e-9
+
+
 def test_solution_in_recycle_space_converges_without_iterations():
     A, b = darcy_sequence(n=16, count=1)[0]
     solver = GCRODR(m=30, k=10, rtol=1e-8)
