@@ -260,6 +260,9 @@ def test_distributed_runs_match_serial(tmp_path, kind, pc):
         assert np.all(np.abs(parallel["iterations"] - serial["iterations"]) <= 2), \
             (ranks, parallel["iterations"], serial["iterations"])
         assert np.all(parallel["residuals"] <= 1e-8)
+        # The warm start's scale is a global quantity: every rank's equals the serial one.
+        assert np.isnan(serial["guess_scales"][0]) and np.all(np.isfinite(serial["guess_scales"][1:]))
+        assert np.allclose(parallel["guess_scales"][1:], serial["guess_scales"][1:], rtol=1e-6)
         scale = np.abs(serial["solutions"]).max()
         assert np.abs(parallel["solutions"] - serial["solutions"]).max() <= 1e-6 * scale
 

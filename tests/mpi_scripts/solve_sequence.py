@@ -1,5 +1,6 @@
 """Run under mpiexec: GCRO-DR on the PETSc backend with the matrix distributed by rows.
-Writes iteration counts, residuals and the gathered solutions (rank 0) to argv[1] (.npz)."""
+Writes iteration counts, residuals, warm-start scales (rank 0's) and the gathered solutions
+(rank 0) to argv[1] (.npz)."""
 
 import sys
 from pathlib import Path
@@ -21,12 +22,14 @@ else:
 n = systems[0][0].shape[0]
 lo, hi = n * rank // size, n * (rank + 1) // size
 solver = GCRODR(m=30, k=10, rtol=1e-8, backend="petsc", preconditioner=preconditioner, comm=comm)
-iterations, residuals, solutions = [], [], []
+iterations, residuals, solutions, scales = [], [], [], []
 x_local = None
 for A, b in systems:
     x_local, info = solver.solve(A[lo:hi], b[lo:hi], x0=x_local, global_size=n)
     iterations.append(info.iterations)
     residuals.append(info.residual)
+    scales.append(info.extra.get("guess_scale", np.nan))  # nan for the first, cold solve
     solutions.append(np.concatenate(comm.tompi4py().allgather(x_local)))
 if rank == 0:
-    np.savez(sys.argv[1], iterations=iterations, residuals=residuals, solutions=np.array(solutions))
+    np.savez(sys.argv[1], iterations=iterations, residuals=residuals, solutions=np.array(solutions),
+             guess_scales=scales)
