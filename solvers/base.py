@@ -41,12 +41,15 @@ class SequenceSolver:
     matrix without a preconditioner (1.6-1.9% fewer); docs/benchmarks.md (iteration_cost,
     skr_table1). Convergence is judged on the true residual either way.
 
-    ``scale_guess``: a warm start x0 is first scaled by the alpha that minimises
-    ||b - alpha A x0|| (:meth:`_initial_residual`; one reduction, no extra product with A),
-    so a guess never starts the method above ||b||, where a zero start begins. A
-    neighbour's solution is often a worse start than zero: on four of pdegen's six 2-D
-    recipes ||b - A x_prev|| was 1.6-11 ||b|| (median), and 11.6 ||b|| on the SKR paper's
-    sequence (docs/benchmarks.md, warm_start). ``info.extra["guess_scale"]`` reports alpha.
+    ``scale_guess``: a warm start x0 that is worse than a zero start (||b - A x0|| > ||b||)
+    is first scaled by the alpha that minimises ||b - alpha A x0|| (:meth:`_initial_residual`;
+    one reduction, no extra product with A), so no guess starts the method above ||b||. A
+    neighbour's solution is often such a guess: ||b - A x_prev|| was 1.6-10 ||b|| (median) on
+    four of pdegen's six recipes and 11.6 ||b|| on the SKR paper's sequence. A better guess
+    is kept as it is: scaling it too lowers its residual but moves error into the smooth
+    modes that restarted GMRES reduces slowest (Darcy, no preconditioner: 726 GMRES(40)
+    iterations per system instead of 684). docs/benchmarks.md, warm_start.
+    ``info.extra["guess_scale"]`` reports alpha (1.0 for a guess kept as it is).
 
     ``pc_side``: "right" (the default) preconditions on the right, A M^-1 (M x) = b, so
     the residual the method minimises and stops on is the true one. "left" runs the same
@@ -102,19 +105,23 @@ class SequenceSolver:
         return b, x, changed, rebuilt
 
     def _initial_residual(self, b, x, warm: bool, stats: dict):
-        """r = b - A x for the starting x (scaled in place when ``scale_guess``): alpha =
-        (b, A x) / (A x, A x) gives ||b - alpha A x||^2 = ||b||^2 - (b, A x)^2 / ||A x||^2
-        <= ||b||^2. Both inner products share one reduction."""
+        """r = b - A x for the starting x, scaled in place when ``scale_guess`` and the guess is
+        worse than zero: alpha = (b, A x) / (A x, A x) gives ||b - alpha A x||^2 = ||b||^2 -
+        (b, A x)^2 / ||A x||^2 <= ||b||^2. The Gram matrix of [b, A x] (one reduction) gives
+        ||b - A x|| and alpha together."""
         be = self.backend
         if not warm:
             return b.copy()
         Ax = be.apply_A(x)
         if self.scale_guess:
-            b_Ax, Ax_Ax = be.dot(np.column_stack((b, Ax)), Ax)
-            alpha = b_Ax / Ax_Ax if Ax_Ax > 0 and np.isfinite(b_Ax / Ax_Ax) else 0.0
+            both = np.column_stack((b, Ax))
+            (b_b, b_Ax), (_, Ax_Ax) = be.dot(both, both)
+            alpha = 1.0
+            if b_b - 2.0 * b_Ax + Ax_Ax > b_b:  # ||b - A x||^2 > ||b||^2: worse than a zero start
+                alpha = b_Ax / Ax_Ax if Ax_Ax > 0 and np.isfinite(b_Ax / Ax_Ax) else 0.0
+                x *= alpha
+                Ax *= alpha
             stats["guess_scale"] = float(alpha)
-            x *= alpha
-            Ax *= alpha
         return b - Ax
 
     def _info(self, x, iterations, start, reason, **extra) -> SolveInfo:

@@ -10,9 +10,9 @@ C = B U with orthonormal columns. For each system:
 
 1. if A or M changed, C = B U is recomputed and orthonormalised, U transformed to
    match (directions that became degenerate are dropped, not kept ill-conditioned);
-2. a warm start x0 is scaled to minimise ||b - alpha A x0|| (``scale_guess``, see
-   :class:`solvers.base.SequenceSolver`), and the initial residual is projected out of
-   range(C): x += M^-1 U C^T r, r -= C C^T r;
+2. a warm start x0 worse than a zero start is scaled to minimise ||b - alpha A x0||
+   (``scale_guess``, see :class:`solvers.base.SequenceSolver`), and the initial residual
+   is projected out of range(C): x += M^-1 U C^T r, r -= C C^T r;
 3. each cycle runs m - k Arnoldi steps of (I - C C^T) B, minimises the residual over
    range([U, V]) and updates U and C from the k harmonic Ritz vectors of smallest
    modulus of the augmented problem (Parks et al., eq. 2.16).

@@ -223,10 +223,10 @@ def test_breakdown_and_trivial_cases():
 
 @pytest.mark.parametrize("make", [lambda **kw: GMRES(m=20, rtol=1e-9, **kw),
                                   lambda **kw: GCRODR(m=20, k=5, rtol=1e-9, **kw)])
-def test_warm_start_is_scaled_never_to_start_above_b(make):
+def test_warm_start_worse_than_zero_is_scaled_a_better_one_kept(make):
     A, b = convection_diffusion(24, 0.4)
     exact = spla.spsolve(A.tocsc(), b)
-    # A multiple of the solution is scaled back to it: no iteration needed.
+    # A multiple of the solution (residual 8 ||b||) is scaled back to it: no iteration needed.
     x, info = make().solve(A, b, x0=-7.0 * exact)
     assert info.iterations == 0 and true_residual(A, x, b) <= 1e-9
     assert info.extra["guess_scale"] == pytest.approx(-1 / 7, rel=1e-9)
@@ -240,6 +240,13 @@ def test_warm_start_is_scaled_never_to_start_above_b(make):
     assert alpha == pytest.approx((b @ Ag) / (Ag @ Ag), rel=1e-9)
     assert np.linalg.norm(b - alpha * Ag) <= np.linalg.norm(b)
     assert scaled.converged and true_residual(A, x, b) <= 1e-9
+    # A guess better than zero (residual d, ||d|| = 0.3 ||b||) is kept as it is.
+    d = rng.standard_normal(b.size)
+    d *= 0.3 * np.linalg.norm(b) / np.linalg.norm(d)
+    near = exact + spla.spsolve(A.tocsc(), d)
+    assert true_residual(A, near, b) == pytest.approx(0.3, rel=1e-6)
+    x, kept = make().solve(A, b, x0=near)
+    assert kept.extra["guess_scale"] == 1.0 and kept.converged and true_residual(A, x, b) <= 1e-9
     # Off, or from zero, nothing is scaled (iteration counts of restarted methods do not
     # fall monotonically with the starting residual: benchmarks/warm_start.py measures them).
     x, unscaled = make(scale_guess=False).solve(A, b, x0=guess)
