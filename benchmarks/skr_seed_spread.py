@@ -51,7 +51,7 @@ def record(rows: list[list]) -> None:
     write_section("skr_seed_spread", (
         f"{COUNT} systems per draw, rtol {RTOL:.0e}, the paper's matrix and sampler, greedy order; GMRES(40) from "
         "zero (its mean iterations count a run that hits maxiter as 10,000), GCRO-DR(40,20) warm-started (the "
-        "previous solution, scaled). Iteration speedup " + "; ".join(spread) + ".\n\n"
+        "previous solution, scaled: every guess is worse than zero). Iteration speedup " + "; ".join(spread) + ".\n\n"
         + table(["seed", "PC", "GMRES its", "GMRES at maxiter", "GCRO-DR its", "iteration speedup",
                  "paper"], body)), petsc=True)  # measured on PETSc, here or in --save runs
 

@@ -237,7 +237,7 @@ def record(parts: list[dict]) -> None:
             "left-preconditioned and stopped on the preconditioned residual ||M^-1 r|| <= rtol ||M^-1 b||, "
             "as KSPHPDDM (the paper's solver for both) runs by default: GMRES(40) = PETSc KSPGMRES with its "
             "default side and norm, GCRO-DR(40,20) = solvers.GCRODR(pc_side=\"left\"), its warm start scaled "
-            "to minimise the preconditioned residual. A GMRES failure is a "
+            "to minimise the preconditioned residual when that is worse than zero's. A GMRES failure is a "
             "run that hit maxiter 10000 (counted at 10000 iterations).\n\n" + table(columns, merged["skr"])),
             command="python benchmarks/skr_table1.py --side left", petsc=True)
         return
@@ -251,7 +251,8 @@ def record(parts: list[dict]) -> None:
     write_section("skr_table1", (
         f"{count} Darcy systems (a = exp(GRF(2.5, 7)) sampled as the paper does, on {GRID}x{GRID}, n = 6400), "
         "greedy order; GMRES(40) = PETSc KSPGMRES from zero; GCRO-DR(40,20) = solvers.GCRODR (PETSc backend) "
-        f"warm-started from the previous solution (scaled to minimise its residual: `warm_start`); "
+        f"warm-started from the previous solution (scaled to minimise its residual, as a guess worse than zero "
+        "is, and every guess here is: `warm_start`); "
         "preconditioner rebuilt for each system; bjacobi, sor and asm "
         f"with {RANKS} blocks as in the paper's `mpirun -n {RANKS}` runs; solve time only; maxiter 10000 (GMRES "
         "failures are runs that hit it, counted at 10000 iterations).\n\n" + "\n\n".join(sections)), petsc=True)
