@@ -251,8 +251,8 @@ def record(parts: list[dict]) -> None:
     write_section("skr_table1", (
         f"{count} Darcy systems (a = exp(GRF(2.5, 7)) sampled as the paper does, on {GRID}x{GRID}, n = 6400), "
         "greedy order; GMRES(40) = PETSc KSPGMRES from zero; GCRO-DR(40,20) = solvers.GCRODR (PETSc backend) "
-        f"warm-started from the previous solution (scaled to minimise its residual, as a guess worse than zero "
-        "is, and every guess here is: `warm_start`); "
+        f"warm-started from the previous solution (scaled to minimise its residual when it is worse than zero: "
+        "every guess on the paper's matrix, none on the FV one, `warm_start`); "
         "preconditioner rebuilt for each system; bjacobi, sor and asm "
         f"with {RANKS} blocks as in the paper's `mpirun -n {RANKS}` runs; solve time only; maxiter 10000 (GMRES "
         "failures are runs that hit it, counted at 10000 iterations).\n\n" + "\n\n".join(sections)), petsc=True)
