@@ -2,6 +2,7 @@
 
     -ksp_type python -ksp_python_type solvers.petsc.GCRODR
     -ksp_gcrodr_m 40 -ksp_gcrodr_k 20 -ksp_gcrodr_orthogonalization cgs   (or cgs2)
+    -ksp_gcrodr_scale_guess false   (keep a nonzero initial guess as given, even if worse than zero)
 
 The context keeps the recycle space between ``KSPSolve`` calls on the same KSP, uses the
 KSP's operators and preconditioner and its tolerances (``rtol``, ``max_it``). It
@@ -29,6 +30,7 @@ class GCRODR:
 
     def __init__(self):
         self.m, self.k, self.orthogonalization, self.pc_side = 40, 20, "cgs", "right"
+        self.scale_guess = True
         self.solver: _GCRODR | None = None
 
     def setFromOptions(self, ksp):
@@ -37,6 +39,7 @@ class GCRODR:
         self.k = options.getInt("ksp_gcrodr_k", self.k)
         self.orthogonalization = options.getString("ksp_gcrodr_orthogonalization", self.orthogonalization)
         self.pc_side = options.getString("ksp_gcrodr_pc_side", self.pc_side)
+        self.scale_guess = options.getBool("ksp_gcrodr_scale_guess", self.scale_guess)
         self.solver = None
 
     def setUp(self, ksp):
@@ -54,8 +57,9 @@ class GCRODR:
         rtol, _, _, max_it = ksp.getTolerances()
         if self.solver is None or (self.solver.rtol, self.solver.maxiter) != (rtol, max_it):
             recycled = None if self.solver is None else (self.solver.U, self.solver.C)
-            self.solver = _GCRODR(m=self.m, k=self.k, rtol=rtol, maxiter=max_it, orthogonalization=self.orthogonalization,
-                                  pc_side=self.pc_side, backend=PetscBackend(comm=ksp.getComm()))
+            self.solver = _GCRODR(m=self.m, k=self.k, rtol=rtol, maxiter=max_it,
+                                  orthogonalization=self.orthogonalization, pc_side=self.pc_side,
+                                  scale_guess=self.scale_guess, backend=PetscBackend(comm=ksp.getComm()))
             if recycled is not None:
                 self.solver.U, self.solver.C = recycled
         x0 = x.getArray(readonly=True) if ksp.getInitialGuessNonzero() else None

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from conftest import mpi_env, mpiexec, needs_petsc
 from problems import darcy_sequence
@@ -301,6 +302,34 @@ def test_gcrodr_as_a_petsc_python_ksp(side):
         assert abs(ksp.getIterationNumber() - info.iterations) <= 2
         if side == "right":
             assert np.linalg.norm(b - A @ xv.getArray()) / np.linalg.norm(b) <= 1e-9
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_python_ksp_scales_a_nonzero_guess_worse_than_zero_unless_told_not_to(scale):
+    from petsc4py import PETSc
+    from solvers.backends.petsc import MatrixHolder
+    A, b = darcy_sequence(n=16, count=1)[0]
+    exact = spla.spsolve(A.tocsc(), b)
+    opts = PETSc.Options()
+    given = {"ksp_type": "python", "ksp_python_type": "solvers.petsc.GCRODR", "ksp_rtol": 1e-9,
+             "ksp_gcrodr_scale_guess": "true" if scale else "false"}
+    for name, value in given.items():
+        opts[f"pyg_{name}"] = value
+    ksp = PETSc.KSP().create()
+    ksp.setOptionsPrefix("pyg_")
+    ksp.setFromOptions()
+    for name in given:
+        opts.delValue(f"pyg_{name}")
+    mat = MatrixHolder().update(A)
+    ksp.setOperators(mat)
+    bv, xv = mat.createVecLeft(), mat.createVecRight()
+    bv.getArray()[:] = b
+    xv.getArray()[:] = -7.0 * exact  # residual 8 ||b||; scaled by -1/7 it is the solution
+    ksp.setInitialGuessNonzero(True)
+    ksp.solve(bv, xv)
+    assert ksp.getConvergedReason() > 0
+    assert np.linalg.norm(b - A @ xv.getArray()) / np.linalg.norm(b) <= 1e-9
+    assert (ksp.getIterationNumber() == 0) == scale, ksp.getIterationNumber()
 
 
 def test_solvers_runs_openblas_single_threaded_unless_told_otherwise():
