@@ -36,7 +36,8 @@ DIRECT_MAX_UNKNOWNS_2D_NONSYMMETRIC = 1024 * 1024
 # distributed_nonsymmetric: advection-diffusion, 2 ranks per system, block Jacobi + ILU,
 # time of GCRO-DR over GMRES in two runs: 1.28-1.59x at 128², 0.81-0.82x at 256²,
 # 0.64-0.70x at 384², with 1.9x, 2.5x and 2.9x fewer iterations; in a third, on the -O3
-# PETSc where PETSc's GMRES gains more than our loop: 1.53x, 0.97x (a tie), 0.75x; one rank with ILU,
+# PETSc where PETSc's GMRES gains more than our loop: 1.53x, 0.97x (a tie), 0.75x; in the
+# latest, with the guarded warm start: 1.49x, 0.97x, 0.72x; one rank with ILU,
 # nonsymmetric_crossover: 1.15-1.5x at 128², 0.80-0.91x at 256²).
 GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # Time-dependent 2-D SPD families (heat) solve one matrix I/Δt + θL at every step of a
