@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse.linalg as spla
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.build import draw_values, grid_of, solve_order  # noqa: E402
 from pdegen.plan import make_plan, make_solver  # noqa: E402
@@ -49,8 +50,8 @@ STARTS = ["zero", "previous", "always scaled", "guarded"]
 
 
 def sequence(name: str, shape: str, samples: int, overrides=()):
-    """(recipe, the samples' systems in solve order)."""
-    recipe_obj = load_recipe(Path("recipes") / f"{name}.yaml",
+    """(recipe, plan, the samples' systems in solve order)."""
+    recipe_obj = load_recipe(ROOT / "recipes" / f"{name}.yaml",
                              overrides=[f"samples={samples}", f"grid.shape={shape}", *overrides])
     recipe, family = recipe_obj.data, recipe_obj.family
     plan = make_plan(recipe_obj)
