@@ -269,24 +269,31 @@ def test_distributed_runs_match_serial(tmp_path, kind, pc):
         assert np.abs(parallel["solutions"] - serial["solutions"]).max() <= 1e-6 * scale
 
 
+def python_ksp(prefix: str, given: dict):
+    """A KSP of type python running solvers.petsc.GCRODR, set up from the options database
+    with ``given`` under ``prefix`` (taken out again afterwards)."""
+    from petsc4py import PETSc
+    opts = PETSc.Options()
+    given = {"ksp_type": "python", "ksp_python_type": "solvers.petsc.GCRODR", **given}
+    for name, value in given.items():
+        opts[f"{prefix}{name}"] = value
+    ksp = PETSc.KSP().create()
+    ksp.setOptionsPrefix(prefix)
+    ksp.setFromOptions()
+    for name in given:
+        opts.delValue(f"{prefix}{name}")
+    return ksp
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_gcrodr_as_a_petsc_python_ksp(side):
-    from petsc4py import PETSc
     from solvers import GCRODR
     from solvers.backends.petsc import MatrixHolder
     systems = darcy_sequence(n=24, count=4)
-    opts = PETSc.Options()
-    given = {"ksp_type": "python", "ksp_python_type": "solvers.petsc.GCRODR", "ksp_gcrodr_m": 30,
-             "ksp_gcrodr_k": 10, "pc_type": "jacobi", "ksp_rtol": 1e-9}
+    given = {"ksp_gcrodr_m": 30, "ksp_gcrodr_k": 10, "pc_type": "jacobi", "ksp_rtol": 1e-9}
     if side == "left":
         given["ksp_gcrodr_pc_side"] = "left"
-    for name, value in given.items():
-        opts[f"pyk_{name}"] = value
-    ksp = PETSc.KSP().create()
-    ksp.setOptionsPrefix("pyk_")
-    ksp.setFromOptions()
-    for name in given:
-        opts.delValue(f"pyk_{name}")
+    ksp = python_ksp("pyk_", given)
     reference = GCRODR(m=30, k=10, rtol=1e-9, backend="petsc", preconditioner="jacobi", rebuild="always",
                        pc_side=side)
     holder = MatrixHolder()
@@ -306,20 +313,10 @@ def test_gcrodr_as_a_petsc_python_ksp(side):
 
 @pytest.mark.parametrize("scale", [True, False])
 def test_python_ksp_scales_a_nonzero_guess_worse_than_zero_unless_told_not_to(scale):
-    from petsc4py import PETSc
     from solvers.backends.petsc import MatrixHolder
     A, b = darcy_sequence(n=16, count=1)[0]
     exact = spla.spsolve(A.tocsc(), b)
-    opts = PETSc.Options()
-    given = {"ksp_type": "python", "ksp_python_type": "solvers.petsc.GCRODR", "ksp_rtol": 1e-9,
-             "ksp_gcrodr_scale_guess": "true" if scale else "false"}
-    for name, value in given.items():
-        opts[f"pyg_{name}"] = value
-    ksp = PETSc.KSP().create()
-    ksp.setOptionsPrefix("pyg_")
-    ksp.setFromOptions()
-    for name in given:
-        opts.delValue(f"pyg_{name}")
+    ksp = python_ksp("pyg_", {"ksp_rtol": 1e-9, "ksp_gcrodr_scale_guess": "true" if scale else "false"})
     mat = MatrixHolder().update(A)
     ksp.setOperators(mat)
     bv, xv = mat.createVecLeft(), mat.createVecRight()
