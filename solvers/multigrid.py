@@ -227,7 +227,11 @@ def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_CO
                   coarse: str = "galerkin") -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse)
+    return interpolations_for(level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse))
+
+
+def interpolations_for(shapes) -> list[sp.csr_matrix]:
+    """:func:`prolongations` for a hierarchy already computed (``shapes`` finest first)."""
     sizes = cell_sizes(shapes)
     return [_tensor(sizes[i], shapes[i + 1], linear_interpolation_1d) for i in range(len(shapes) - 1)][::-1]
 
@@ -275,8 +279,7 @@ class GeometricMG:
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
-        self.interpolations = prolongations(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest,
-                                            coarse)
+        self.interpolations = interpolations_for(self.shapes)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
