@@ -222,6 +222,17 @@ def mg_variant(ndim: int, coarse: str) -> tuple[str, int]:
     return MG_VARIANTS.get((ndim, coarse), ("natural", 0))
 
 
+def multigrid_coarse_operators(family, data: dict) -> str:
+    """How geometric multigrid builds its coarse operators for a (validated) recipe:
+    "aggregation" for pure diffusion on one rank per system without sharp 2-D jumps,
+    "galerkin" otherwise. One rule for the plan and for the recipe check that the grid
+    coarsens at least twice (3-D Galerkin hierarchies go further: solvers.multigrid)."""
+    if data["ranks_per_system"] > 1:  # a distributed hierarchy: Galerkin products (solvers.multigrid)
+        return "galerkin"
+    sharp = len(data["grid"]["shape"]) == 2 and family.coefficient_jump(data) >= SHARP_JUMP_MIN
+    return "aggregation" if family.pure_diffusion and not sharp else "galerkin"
+
+
 def rebuild_policy(preconditioner: str) -> str:
     return "adaptive" if preconditioner in REUSED_PRECONDITIONERS else "always"
 
@@ -272,13 +283,13 @@ def make_plan(recipe) -> Plan:
     jump = family.coefficient_jump(data)
     sharp = ndim == 2 and jump >= SHARP_JUMP_MIN
     no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
-    coarse = "aggregation" if family.pure_diffusion and not sharp else "galerkin"
+    coarse = multigrid_coarse_operators(family, data)
     mg_ordering, mg_cycles = mg_variant(ndim, coarse)
     mg_options = {}
     if not family.symmetric:  # ILU smoothing needs no red-black order to run fast
         mg_ordering, mg_cycles, mg_options = "natural", 0, dict(NONSYMMETRIC_MG_OPTIONS)
     if data["ranks_per_system"] > 1:  # a distributed hierarchy: Galerkin products in C order (solvers.multigrid)
-        coarse, mg_ordering, mg_cycles = "galerkin", "natural", 0
+        mg_ordering, mg_cycles = "natural", 0
         if not family.symmetric:  # PETSc's ILU is sequential: ILU(0) on each rank's block
             mg_options = {"mg_levels_pc_type": "bjacobi"}
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)

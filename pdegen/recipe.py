@@ -68,15 +68,6 @@ def _check_extent(extent: list) -> str | None:
     return None
 
 
-def _cell_sizes(grid: dict) -> list[float] | None:
-    """Cell size per axis when grid.extent is valid and matches grid.shape (else None:
-    treat the cells as square; the extent's own error is reported elsewhere)."""
-    shape, extent = grid.get("shape"), grid.get("extent")
-    if not isinstance(extent, list) or len(extent) != len(shape) or _check_extent(extent):
-        return None
-    return list(Grid(shape, extent).spacing)
-
-
 def _check_options(options: dict) -> str | None:
     for name, value in options.items():
         if not isinstance(name, str) or not isinstance(value, (str, int, float, bool, type(None))):
@@ -290,18 +281,9 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
                                                                            "gamg", "hypre", "mg"):
         problems.append(f"solver.preconditioner: {show(solver['preconditioner'])} needs the petsc "
                         f"backend; the numpy backend offers auto, none, jacobi, ilu")
-    if solver.get("preconditioner") == "mg":
-        from solvers.multigrid import level_shapes
-        shape = (data.get("grid") or {}).get("shape")
-        if isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape) and \
-                len(level_shapes(shape, spacing=_cell_sizes(data["grid"]),
-                                 coarse="aggregation" if family.pure_diffusion else "galerkin")) < 3:
-            problems.append(f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at "
-                            f"least twice (square cells: every axis >= 31 cells in 2-D, >= 15-17 in 3-D; the axes "
-                            f"with the shortest cells are halved first), got grid.shape {shape}; use gamg")
-        if solver.get("method") == "gcrodr":
-            problems.append("solver.preconditioner: 'mg' is offered with method cg, gmres or auto (PETSc's KSP), "
-                            "got 'gcrodr'")
+    if solver.get("preconditioner") == "mg" and solver.get("method") == "gcrodr":
+        problems.append("solver.preconditioner: 'mg' is offered with method cg, gmres or auto (PETSc's KSP), "
+                        "got 'gcrodr'")
     if solver.get("backend") == "numpy" and data.get("ranks_per_system", 1) > 1:
         problems.append("ranks_per_system: more than 1 rank per system needs solver.backend: petsc, "
                         f"got {data['ranks_per_system']}")
@@ -310,9 +292,26 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
                         f"system; got {data['ranks_per_system']}")
     if not problems:
         problems.extend(family.check(data))
+    if not problems and solver["preconditioner"] == "mg":  # the plan's hierarchy needs the whole recipe
+        problems.extend(_multigrid_check(data, family))
     if problems:  # once each: a section that is not a mapping is reported by its key and by its keys' check
         raise RecipeError(list(dict.fromkeys(problems)))
     return data
+
+
+def _multigrid_check(data: dict, family) -> list[str]:
+    """A named ``mg`` needs a grid that coarsens at least twice, with the coarse operators
+    the plan will choose (3-D Galerkin hierarchies coarsen further than aggregation)."""
+    from solvers.multigrid import level_shapes
+
+    from .plan import multigrid_coarse_operators
+    shape, coarse = data["grid"]["shape"], multigrid_coarse_operators(family, data)
+    if len(level_shapes(shape, spacing=Grid(shape, data["grid"]["extent"]).spacing, coarse=coarse)) >= 3:
+        return []
+    smallest = next(n for n in range(2, 64) if len(level_shapes([n] * len(shape), coarse=coarse)) >= 3)
+    return [f"solver.preconditioner: 'mg' (geometric multigrid) needs a grid it can coarsen at least twice (with "
+            f"square cells and {coarse} coarse operators, as this recipe's plan would use: every axis >= {smallest} "
+            f"cells; the axes with the shortest cells are halved first), got grid.shape {shape}; use gamg"]
 
 
 def set_override(raw: dict, assignment: str) -> None:

@@ -611,3 +611,19 @@ def test_geometric_multigrid_distributed_in_3d_matches_serial(tmp_path):
     assert spread.attrs["plan"]["multigrid_coarse"] == "galerkin"
     assert_same_dataset(serial, spread)
     assert spread["stats/iterations"][:].max() <= 12, spread["stats/iterations"][:]
+
+
+@needs_petsc
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_named_multigrid_on_a_grid_only_the_distributed_hierarchy_coarsens_twice(tmp_path):
+    """16³ with 2 ranks per system: the Galerkin hierarchy goes on to 4³ (aggregation, on
+    one rank, stops at 8³ and the recipe is refused there); the recipe check had guessed
+    aggregation and refused this one. It builds the serial direct solve's store."""
+    grid = {"grid.shape": [16, 16, 16], "samples": 8}
+    direct = mpi_build(tmp_path, "direct.zarr", 1, **grid, **{"solver.method": "direct"})
+    spread = mpi_build(tmp_path, "mg.zarr", 2, **grid, ranks_per_system=2,
+                       **{"solver.method": "cg", "solver.preconditioner": "mg"})
+    assert (spread.attrs["plan"]["preconditioner"], spread.attrs["plan"]["multigrid_coarse"]) == ("mg", "galerkin")
+    assert_same_dataset(direct, spread)
+    assert spread["stats/iterations"][:].max() <= 12, spread["stats/iterations"][:]

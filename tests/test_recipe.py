@@ -107,6 +107,43 @@ def test_a_store_path_whose_suffix_names_the_other_format_is_refused(tmp_path):
     parse_recipe(yaml.safe_dump(small_recipe(tmp_path, **{"output.path": "d.store", "output.format": "hdf5"})))
 
 
+# (family, grid shape, ranks per system, coefficient jump or None) for the named-mg check
+MULTIGRID_CASES = [("darcy", shape, ranks, None) for shape in ([14] * 3, [15] * 3, [16] * 3, [17] * 3, [30, 30],
+                                                             [31, 31], [64, 8]) for ranks in (1, 2)]
+MULTIGRID_CASES += [("darcy", [30, 30], 1, 1000.0), ("darcy", [31, 31], 1, 1000.0),
+                    ("poisson", [16] * 3, 1, None), ("advection_diffusion", [30, 30], 1, None),
+                    ("advection_diffusion", [31, 31], 2, None)]
+
+
+@pytest.mark.parametrize("family,shape,ranks,jump", MULTIGRID_CASES)
+def test_named_multigrid_is_refused_exactly_when_the_plans_hierarchy_is_too_short(tmp_path, family, shape, ranks,
+                                                                                   jump):
+    """The recipe check and the plan use one rule for the coarse operators, so ``mg`` is
+    accepted exactly when the plan's hierarchy has at least 3 levels. It had guessed
+    aggregation for every pure-diffusion family and refused 16³ Darcy with 2 ranks per
+    system, whose (distributed, Galerkin) hierarchy is 16³ > 8³ > 4³."""
+    from solvers.multigrid import level_shapes
+
+    from pdegen.plan import make_plan
+    changes = {"family": family, "grid.shape": shape, "ranks_per_system": ranks, "solver.backend": "petsc"}
+    if family != "darcy":
+        changes["parameters"] = None
+    if jump is not None:
+        changes["parameters.coefficient"] = {"dist": "grf", "transform": "threshold", "low": 1.0, "high": jump}
+    method = "cg" if family != "advection_diffusion" else "gmres"
+    reference = make_plan(parse_recipe(yaml.safe_dump(small_recipe(tmp_path, **changes, **{
+        "solver.method": method, "solver.preconditioner": "bjacobi"}))))
+    levels = level_shapes(reference.grid_shape, spacing=reference.grid_spacing, coarse=reference.multigrid_coarse)
+    text = yaml.safe_dump(small_recipe(tmp_path, **changes, **{"solver.method": method,
+                                                               "solver.preconditioner": "mg"}))
+    if len(levels) >= 3:
+        plan = make_plan(parse_recipe(text))
+        assert (plan.preconditioner, plan.multigrid_coarse) == ("mg", reference.multigrid_coarse)
+    else:
+        with pytest.raises(RecipeError, match=f"{reference.multigrid_coarse} coarse operators"):
+            parse_recipe(text)
+
+
 def test_all_problems_reported_together(tmp_path):
     recipe = small_recipe(tmp_path, **{"samples": 0, "solver.rtol": 2.0, "output.dtype": "int8"})
     with pytest.raises(RecipeError) as info:
