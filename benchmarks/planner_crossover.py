@@ -12,6 +12,7 @@ smoothing weakens as the cells stretch) against the semi-coarsened hierarchy the
 uses (solvers.multigrid halves the short axis first); a third, the 3-D rows.
 
 Usage: python benchmarks/planner_crossover.py [--only-1d] [--only-aspect] [--only-3d]
+       (the --only flags combine: --only-1d --only-3d runs those two sections and no other)
 """
 
 from __future__ import annotations
@@ -160,11 +161,11 @@ def main():
     parser.add_argument("--only-3d", action="store_true", help="run the 3-D section alone")
     args = parser.parse_args()
     alone = [flag for flag in ("1d", "aspect", "3d") if getattr(args, f"only_{flag}")]
-    if not alone or alone == ["1d"]:
+    if not alone or "1d" in alone:
         one_dimensional()
-    if not alone or alone == ["aspect"]:
+    if not alone or "aspect" in alone:
         cell_aspect()
-    if not alone or alone == ["3d"]:
+    if not alone or "3d" in alone:
         three_dimensional()
     if alone:
         return
