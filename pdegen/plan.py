@@ -505,6 +505,8 @@ def make_plan(recipe) -> Plan:
         else:
             preconditioner = "ilu"
         reasons.append(f"preconditioner auto -> {preconditioner}")
+    if preconditioner == "mg" and not mg:  # named in the recipe: say what the hierarchy will be
+        reasons.append(f"mg: geometric multigrid on {hierarchy}, {coarse} coarse operators, {mg_ordering} numbering")
     options = dict(mg_options) if preconditioner == "mg" else {}
     if preconditioner == "gamg" and not family.symmetric:
         options.update(NONSYMMETRIC_AMG_OPTIONS)

@@ -139,6 +139,8 @@ def test_named_multigrid_is_refused_exactly_when_the_plans_hierarchy_is_too_shor
     if len(levels) >= 3:
         plan = make_plan(parse_recipe(text))
         assert (plan.preconditioner, plan.multigrid_coarse) == ("mg", reference.multigrid_coarse)
+        hierarchy = " > ".join("x".join(map(str, level)) for level in levels)
+        assert f"mg: geometric multigrid on {hierarchy}, {plan.multigrid_coarse} coarse operators" in plan.describe()
     else:
         with pytest.raises(RecipeError, match=f"{reference.multigrid_coarse} coarse operators"):
             parse_recipe(text)
