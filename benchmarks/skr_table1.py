@@ -256,8 +256,8 @@ def record(parts: list[dict]) -> None:
         "### Exact deflation: the best a 20-vector recycle space can do (paper's matrix, no PC)\n\n"
         "First 10 systems of the sequence; mean iterations per system. `ideal` seeds GCRO-DR(40,20) with the "
         "matrix's own 20 smallest-magnitude eigenvectors and solves from zero; `previous matrix's` seeds it with "
-        "those of the system before in the sequence (systems 2-10), the best a space carried from one system to "
-        "the next could be.\n\n"
+        "those of the system before in the sequence (systems 2-10), what carrying an exact space from one "
+        "system to the next would give.\n\n"
         + table(["rtol", "GMRES(40)", "GCRO-DR recycled + warm", "GCRO-DR ideal space",
                  "GCRO-DR previous matrix's space", "GMRES / ideal", "paper iteration speedup"], merged["ideal"]))
     write_section("skr_table1", (
