@@ -16,7 +16,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
-from .recipe import RecipeError, load_recipe
+from .recipe import STORE_SUFFIXES, RecipeError, load_recipe
 
 
 def _overrides(samples, seed, out, fmt, assignments) -> list[str]:
@@ -27,6 +27,8 @@ def _overrides(samples, seed, out, fmt, assignments) -> list[str]:
         overrides.append(f"seed={seed}")
     if out is not None:
         overrides.append(f"output.path={json.dumps(str(out))}")
+        if fmt is None:  # -o data/x.h5 asks for HDF5 whatever format the recipe names
+            fmt = next((f for f, suffixes in STORE_SUFFIXES.items() if out.suffix.lower() in suffixes), None)
     if fmt is not None:
         overrides.append(f"output.format={fmt}")
     return overrides
@@ -130,7 +132,8 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
 @recipe_argument
 @click.option("--samples", type=int, help="Override the number of samples.")
 @click.option("--seed", type=int, help="Override the seed.")
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Override output.path.")
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="Override output.path; a path ending in .zarr, .h5 or .hdf5 also sets the format.")
 @click.option("--format", "fmt", type=click.Choice(["zarr", "hdf5"]), help="Override output.format.")
 @set_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")

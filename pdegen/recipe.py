@@ -48,6 +48,7 @@ BACKENDS = ("petsc", "numpy")
 PRECONDITIONERS = ("auto", "none", "jacobi", "sor", "ilu", "icc", "bjacobi", "asm", "gamg", "hypre", "mg")
 ORDERINGS = ("auto", "none", "greedy", "kdtree")
 FORMATS = ("zarr", "hdf5")
+STORE_SUFFIXES = {"zarr": (".zarr",), "hdf5": (".h5", ".hdf5")}  # what a store path of each format ends in
 
 
 def _check_shape(shape: list) -> str | None:
@@ -252,14 +253,14 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
             problems.append(f"output.shard_samples: must be a multiple of output.chunk_samples ({chunk}), got {shard}")
         if output.get("format") == "hdf5":
             problems.append(f"output.shard_samples: sharding is a Zarr v3 feature; use 0 with format hdf5, got {shard}")
-    suffixes = {"zarr": (".zarr",), "hdf5": (".h5", ".hdf5")}
     path, fmt = output.get("path"), output.get("format")
-    if isinstance(path, str) and fmt in suffixes:  # e.g. --format hdf5 on a recipe whose path ends in .zarr
-        wrong = next((x for f, xs in suffixes.items() if f != fmt for x in xs if path.lower().endswith(x)), None)
+    if isinstance(path, str) and fmt in STORE_SUFFIXES:  # e.g. --format hdf5 on a recipe whose path ends in .zarr
+        wrong = next((x for f, xs in STORE_SUFFIXES.items() if f != fmt for x in xs if path.lower().endswith(x)),
+                     None)
         if wrong:
-            fixed = path[: -len(wrong)] + suffixes[fmt][0]
+            fixed = path[: -len(wrong)] + STORE_SUFFIXES[fmt][0]
             problems.append(f"output.path: {path!r} ends in {wrong} but output.format is {fmt}; use a path "
-                            f"ending in {suffixes[fmt][0]} (e.g. --out {fixed})")
+                            f"ending in {STORE_SUFFIXES[fmt][0]} (e.g. --out {fixed})")
     if len(split) == 3 and all(isinstance(v, float) for v in split.values()):
         total = sum(split.values())
         if not math.isclose(total, 1.0, abs_tol=1e-9):

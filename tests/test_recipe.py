@@ -146,6 +146,26 @@ def test_named_multigrid_is_refused_exactly_when_the_plans_hierarchy_is_too_shor
             parse_recipe(text)
 
 
+def test_out_with_a_store_suffix_sets_the_format_unless_format_is_given(tmp_path):
+    """``-o x.h5`` on a recipe that writes Zarr builds an HDF5 store (the user named it);
+    ``-o x.zarr`` on an HDF5 recipe a Zarr one; an explicit --format that disagrees with
+    the suffix is still refused."""
+    import h5py
+    import zarr
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "-o", str(tmp_path / "a.H5")])
+    assert result.exit_code == 0, result.output
+    assert h5py.is_hdf5(tmp_path / "a.H5")
+    hdf5_recipe = write_recipe(tmp_path, small_recipe(tmp_path, **{"output.format": "hdf5",
+                                                                   "output.path": str(tmp_path / "b.h5")}), "h.yaml")
+    result = CliRunner().invoke(main, ["build", str(hdf5_recipe), "-q", "-o", str(tmp_path / "b.zarr")])
+    assert result.exit_code == 0, result.output
+    assert zarr.open_group(tmp_path / "b.zarr", mode="r")["outputs/solution"].shape[0] == 8
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "-o", str(tmp_path / "c.zarr"), "--format", "hdf5"])
+    assert result.exit_code == 2 and "ends in .zarr but output.format is hdf5" in result.output
+    assert not (tmp_path / "c.zarr").exists()
+
+
 def test_all_problems_reported_together(tmp_path):
     recipe = small_recipe(tmp_path, **{"samples": 0, "solver.rtol": 2.0, "output.dtype": "int8"})
     with pytest.raises(RecipeError) as info:
