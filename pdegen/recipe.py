@@ -22,7 +22,7 @@ import yaml
 from .families import FAMILIES, get_family
 from .fields import BOUNDARY_DISTRIBUTIONS, FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS, check_distribution
 from .grid import Grid
-from .schema import Key, RecipeError, show, validate_mapping
+from .schema import Key, RecipeError, did_you_mean, show, validate_mapping
 
 
 class _Loader(yaml.SafeLoader):
@@ -224,8 +224,8 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     if isinstance(raw_params, dict):
         for pname in raw_params:
             if pname not in family.parameters:
-                problems.append(f"parameters.{pname}: unknown parameter of family '{family.name}'; "
-                                f"allowed: {', '.join(family.parameters)}")
+                problems.append(f"parameters.{pname}: unknown parameter of family '{family.name}'"
+                                f"{did_you_mean(pname, family.parameters)}; allowed: {', '.join(family.parameters)}")
         params = {}
         for pname, parameter in family.parameters.items():
             spec = raw_params.get(pname, copy.deepcopy(parameter.default))

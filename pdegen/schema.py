@@ -7,6 +7,7 @@ reported together (:class:`RecipeError`), so users fix them in one pass.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -95,7 +96,7 @@ def coerce(path: str, value: Any, key: Key, problems: list[str]) -> Any:
             return value
     if key.choices is not None and value not in key.choices:
         allowed = ", ".join(show(c) for c in key.choices)
-        problems.append(f"{path}: must be one of {allowed}; got {show(value)}")
+        problems.append(f"{path}: must be one of {allowed}; got {show(value)}{did_you_mean(value, key.choices)}")
         return value
     if key.low is not None and (value <= key.low if key.low_open else value < key.low):
         problems.append(f"{path}: must be {'>' if key.low_open else '>='} {show(key.low)}, got {show(value)}")
@@ -106,6 +107,14 @@ def coerce(path: str, value: Any, key: Key, problems: list[str]) -> Any:
         if message:
             problems.append(f"{path}: {message}, got {show(value)}")
     return value
+
+
+def did_you_mean(name: Any, choices) -> str:
+    """" (did you mean 'x'?)" for the closest of ``choices`` to a mistyped ``name``, or ""."""
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def validate_mapping(path: str, data: Any, keys: dict[str, Key], problems: list[str]) -> dict:
@@ -119,7 +128,7 @@ def validate_mapping(path: str, data: Any, keys: dict[str, Key], problems: list[
     for name in data:
         if name not in keys:
             allowed = ", ".join(keys) or "(none)"
-            problems.append(f"{prefix}{name}: unknown key; allowed keys are {allowed}")
+            problems.append(f"{prefix}{name}: unknown key{did_you_mean(name, keys)}; allowed keys are {allowed}")
     out: dict = {}
     for name, key in keys.items():
         if name in data:
