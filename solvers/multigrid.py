@@ -56,6 +56,12 @@ Coarse operators, recomputed for every new fine matrix:
   one) and the boundary terms on the diagonal (row sums) by that of the distances to the
   boundary, split in proportion to 1/h² at corners: exactly the operator rediscretised
   on the coarse cells for a constant coefficient (tests/test_multigrid.py).
+- ``"aggregation"`` with ``shift=c`` for A = K + c I, K such an operator and c I a mass
+  term (a time step's I/Δt): K's operators as above plus c times the number of fine cells
+  in each coarse cell on the diagonal, i.e. P0^T (c I) P0: the step matrix rediscretised
+  on the coarse cells. Aggregation's 1/2 corrects the second differences only (applied to
+  A itself it would halve the mass term on levels of equal pairs), and Galerkin products,
+  the alternative, cost more to form (docs/benchmarks.md, time_dependent_3d).
 
 Unknowns are numbered in C order over the grid shape (the last axis fastest), as
 ``numpy.ravel`` numbers them. On a communicator of several ranks the hierarchy is spread as
@@ -256,14 +262,19 @@ class GeometricMG:
     default limit also depends on ``coarse``), ``coarse``
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
-    ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product."""
+    ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product;
+    ``shift`` the mass term c of fine matrices A = K + c I (aggregation only)."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
                  start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
                  ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None, odd: bool = True,
-                 small_coarsest: bool = True):
+                 small_coarsest: bool = True, shift: float = 0.0):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
+        if not (np.isfinite(shift) and shift >= 0.0):
+            raise ValueError(f"shift (the mass term c in A = K + c I) must be finite and >= 0; got {shift!r}")
+        if shift and coarse != "aggregation":
+            raise ValueError("shift is for coarse='aggregation': Galerkin products carry the mass term themselves")
         if ordering not in ("red-black", "natural"):
             raise ValueError(f"ordering must be 'red-black' or 'natural'; got {ordering!r}")
         if int(start_cycles) != start_cycles or start_cycles < 0:
@@ -274,6 +285,7 @@ class GeometricMG:
             raise ValueError(f"grid {tuple(shape)} cannot be halved (the axes to halve must be {rule} cells long)")
         self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
         self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
+        self.shift = float(shift)
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
         # (4-5% of a 128² solve in earlier runs, within noise in the latest; with Galerkin
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
@@ -285,6 +297,7 @@ class GeometricMG:
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
         self._positions = [None if o is None else np.argsort(o) for o in self.orders]
         self._plan, self._memo = None, PatternMemo()
+        self._diagonals, self._cells = [], []  # per pattern, for a shift (_coarse_values)
         self._holders = None  # one MatrixHolder per coarse level
 
     @property
@@ -346,10 +359,26 @@ class GeometricMG:
             # (P0 itself is aggregation_1d's tensor product.)
             self._plan = _aggregation_plan(A, self.shapes, self.spacing)
             self._memo.remember(A.indptr, A.indices)
+            # For a shift: where the diagonals sit, finest level first, and how many fine
+            # cells each coarse cell holds (P0^T c I P0 = c times that, on the diagonal).
+            self._diagonals = [_diagonal_positions(A.indptr, A.indices)]
+            self._diagonals += [_diagonal_positions(level.indptr, level.indices) for level in self._plan]
+            cells = [np.ones(A.shape[0])]
+            for fine, coarse in pairwise(self.shapes):
+                cells.append(np.bincount(_parents(fine, coarse), weights=cells[-1]))
+            self._cells = cells[1:]
         values, data = [], A.data
-        for level in self._plan:
+        if self.shift:  # aggregate K = A - c I, then add c I's aggregate level by level
+            data = data.copy()
+            data[self._diagonals[0]] -= self.shift
+        for level, diagonal, cells in zip(self._plan, self._diagonals[1:], self._cells):
             data = level.summation @ data
-            values.append(data)
+            if self.shift:
+                shifted = data.copy()
+                shifted[diagonal] += self.shift * cells
+                values.append(shifted)
+            else:
+                values.append(data)
         return values
 
     def update(self, pc, A) -> None:
@@ -502,6 +531,15 @@ def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique
     diagonal_keys = parent[rows[keep]].astype(np.int64) * (n + 1)  # the coarse diagonal of the row
     diagonal_targets = np.searchsorted(unique, diagonal_keys)
     return weight, diagonal_targets, keep, diagonal_weight[keep]
+
+
+def _diagonal_positions(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Where each row's diagonal entry sits in a CSR pattern (every row must have one)."""
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    positions = np.flatnonzero(rows == indices)
+    if positions.size != indptr.size - 1:
+        raise ValueError("a shifted aggregation needs every row of the matrix to store its diagonal entry")
+    return positions
 
 
 def _parents(fine, coarse) -> np.ndarray:
