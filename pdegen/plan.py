@@ -56,14 +56,23 @@ GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 
 
-# Time-stepping in 3-D keeps CG + ICC(0): the step matrix is dominated by its mass term, so
-# ICC needs few iterations (about 7 sqrt(Δt/h²) per step), and CG + geometric multigrid
-# (Galerkin coarse operators) took 1.09-2.45x its time from 32³ to 80³ at 5 and 20 steps in
-# three runs, except at 80³ with 5 steps (Δt/h² = 64), a tie: 0.91-1.26x
-# (docs/benchmarks.md, time_dependent_3d).
+# Time-stepping in 3-D: the step matrix I/Δt + θL is dominated by its mass term, so ICC(0)
+# needs few CG iterations (about 7 sqrt(Δt/h²) per step) and multigrid wins only where
+# Δt/h² and the grid are large. Measured (docs/benchmarks.md, time_dependent_3d, two runs;
+# samples' solve time over 5-40 steps) with CG + multigrid whose coarse operators aggregate
+# the diffusion and sum the mass term (solvers.multigrid ``shift``, C order), against CG +
+# ICC: from 80³ 0.85-0.90x with 20 steps (Δt/h² 16 at 80³, 23 at 96³; 0.66x at 128³, Δt/h²
+# 41), 0.67-0.85x with 10, 0.59-0.70x with 5; at 64³ 1.01-1.05x with 10 and 20 steps (Δt/h²
+# 20, 10) and 0.82-0.87x with 5 (41); 0.98-1.37x at 48³, 1.36-1.67x at 32³, and a tie at
+# 96³ with 40 steps (1.01x, Δt/h² 11.5). Red-black numbering with a start cycle (the 3-D
+# Darcy variant) took 0.60-0.97x where C order took 0.59-0.90x; Galerkin coarse operators,
+# what the planner had offered, 0.87-1.13x from 80³ (1.09-2.45x below in the runs before).
+# So (min unknowns, min Δt/h²) pairs from which multigrid is planned, ICC below:
+TIME_DEPENDENT_3D_MG = ((80**3, 16.0), (64**3, 40.0))
 TIME_DEPENDENT_3D_ICC = ("the step matrix I/Δt + θL is dominated by its mass term, so incomplete Cholesky needs few "
-                         "iterations; CG + geometric multigrid took 1.09-2.45x its time from 32³ to 80³ at 5 and 20 "
-                         "steps, and tied at 80³ with 5 (0.91-1.26x; docs/benchmarks.md, time_dependent_3d)")
+                         "iterations; CG + geometric multigrid (aggregation with the mass term summed) took 0.98-1.67x "
+                         "its time up to 64³ unless Δt/h² >= 40 and 1.01x at 96³ with Δt/h² = 11.5, but 0.59-0.90x "
+                         "from 80³ with Δt/h² >= 16 (docs/benchmarks.md, time_dependent_3d)")
 
 
 def factorisation_break_even(unknowns: int) -> float:
@@ -224,13 +233,24 @@ def mg_variant(ndim: int, coarse: str) -> tuple[str, int]:
 
 def multigrid_coarse_operators(family, data: dict) -> str:
     """How geometric multigrid builds its coarse operators for a (validated) recipe:
-    "aggregation" for pure diffusion on one rank per system without sharp 2-D jumps,
+    "aggregation" for pure diffusion on one rank per system without sharp 2-D jumps, and
+    for 3-D time steps (diffusion plus a mass term, aggregated with ``multigrid_shift``);
     "galerkin" otherwise. One rule for the plan and for the recipe check that the grid
     coarsens at least twice (3-D Galerkin hierarchies go further: solvers.multigrid)."""
     if data["ranks_per_system"] > 1:  # a distributed hierarchy: Galerkin products (solvers.multigrid)
         return "galerkin"
-    sharp = len(data["grid"]["shape"]) == 2 and family.coefficient_jump(data) >= SHARP_JUMP_MIN
-    return "aggregation" if family.pure_diffusion and not sharp else "galerkin"
+    ndim = len(data["grid"]["shape"])
+    sharp = ndim == 2 and family.coefficient_jump(data) >= SHARP_JUMP_MIN
+    shift = family.mass_shift(data)
+    # A mass term only in 3-D: measured there (time_dependent_3d); 2-D time steps keep
+    # the Galerkin products their crossover (time_dependent_crossover) was measured with.
+    aggregates = shift == 0.0 or (shift is not None and ndim == 3)
+    return "aggregation" if aggregates and not sharp else "galerkin"
+
+
+def multigrid_shift(family, data: dict, coarse: str) -> float:
+    """The mass term c of aggregation coarse operators (solvers.multigrid ``shift``)."""
+    return (family.mass_shift(data) or 0.0) if coarse == "aggregation" else 0.0
 
 
 def rebuild_policy(preconditioner: str) -> str:
@@ -256,6 +276,9 @@ class Plan:
     # Whether a 3-D coarsest grid is kept small, at most 216 / 512 cells (solvers.multigrid.
     # coarsest_limit; likewise False for plans stored before).
     multigrid_small_coarsest: bool = False
+    # The mass term c (1/Δt) aggregation coarse operators sum over the coarse cells
+    # (solvers.multigrid ``shift``; 0.0 for pure diffusion and in plans stored before).
+    multigrid_shift: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -285,6 +308,9 @@ def make_plan(recipe) -> Plan:
     no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
     coarse = multigrid_coarse_operators(family, data)
     mg_ordering, mg_cycles = mg_variant(ndim, coarse)
+    shift = multigrid_shift(family, data, coarse)
+    if shift:  # time steps: C order measured faster than red-black + a start cycle (time_dependent_3d)
+        mg_ordering, mg_cycles = "natural", 0
     mg_options = {}
     if not family.symmetric:  # ILU smoothing needs no red-black order to run fast
         mg_ordering, mg_cycles, mg_options = "natural", 0, dict(NONSYMMETRIC_MG_OPTIONS)
@@ -319,7 +345,14 @@ def make_plan(recipe) -> Plan:
             mg_min = float("inf")
         if time_stepping:  # the factorisation's break-even, not the steady crossover
             mg_min = max(mg_min, limit + 1)
-        multigrid_fits = (family.positive_definite and (time_stepping or not family.time_dependent)
+        time_stepping_3d = family.time_dependent and family.positive_definite and ndim == 3
+        step_ratio = 1.0 / (shift * min(spacing) ** 2) if shift else 0.0  # Δt/h²
+        if time_stepping_3d:  # against CG + ICC, which wins while the mass term dominates
+            mg_min = min((size for size, ratio in TIME_DEPENDENT_3D_MG if step_ratio >= ratio * (1 - 1e-9)),
+                         default=float("inf"))
+            if no_multigrid_3d or not shift:
+                mg_min = float("inf")
+        multigrid_fits = (family.positive_definite and (time_stepping or time_stepping_3d or not family.time_dependent)
                           and solver["backend"] == "petsc" and unknowns >= mg_min and halvings >= 2)
         peclet = family.max_peclet(data)
         convection = not family.symmetric and not family.time_dependent and ndim == 2 and solver["backend"] == "petsc"
@@ -395,6 +428,11 @@ def make_plan(recipe) -> Plan:
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
             why = (f"above the direct limit {limit}" if sharp else
                    f"measured faster than {rival} from {MG_MIN_UNKNOWNS[ndim][coarse]} unknowns")
+            if time_stepping_3d:
+                why = (f"time steps with Δt/h² = {step_ratio:.3g}: measured faster than CG + incomplete Cholesky "
+                       "from " + " and from ".join(f"{round(size ** (1 / 3))}³ at Δt/h² >= {ratio:g}"
+                                                 for size, ratio in TIME_DEPENDENT_3D_MG)
+                       + "; the mass term 1/Δt summed over the coarse cells (docs/benchmarks.md, time_dependent_3d)")
             if time_stepping:
                 why = (f"{steps} time step{'s' if steps != 1 else ''} per sample, fewer than the "
                        f"{factorisation_break_even(unknowns):.1f} over which a reused factorisation pays for itself "
@@ -473,7 +511,8 @@ def make_plan(recipe) -> Plan:
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
                            + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
             if ndim == 3 and family.time_dependent:
-                reasons.append(f"time-stepping in 3-D, one preconditioner per sample: {TIME_DEPENDENT_3D_ICC}")
+                reasons.append(f"time-stepping in 3-D (Δt/h² = {step_ratio:.3g}), one preconditioner per sample: "
+                               f"{TIME_DEPENDENT_3D_ICC}")
             if no_multigrid_3d and halvings >= 2:
                 reasons.append(f"no geometric multigrid: the coefficient jumps {jump:g}:1 across sharp interfaces, "
                                "where it needed 44-70 CG iterations and CG + ICC 0.44-0.63x its time at 32³ and 48³ "
@@ -533,7 +572,8 @@ def make_plan(recipe) -> Plan:
                 reasons=reasons, options=options, grid_shape=list(data["grid"]["shape"]), grid_spacing=spacing,
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True,
-                multigrid_small_coarsest=True)
+                multigrid_small_coarsest=True,
+                multigrid_shift=multigrid_shift(family, data, coarse) if preconditioner == "mg" else 0.0)
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:
@@ -580,7 +620,8 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
             from solvers.multigrid import GeometricMG
             multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
                                     start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None,
-                                    odd=plan.multigrid_odd, small_coarsest=plan.multigrid_small_coarsest)
+                                    odd=plan.multigrid_odd, small_coarsest=plan.multigrid_small_coarsest,
+                                    shift=plan.multigrid_shift)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

@@ -305,9 +305,13 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("heat", [512, 512], [], ("direct", "cholesky", "none")),  # 20 steps: above the 5.5 where it pays at 512²
     ("heat", [512, 512], ["discretization.steps=4"], ("cg", "mg", "none")),  # too few steps to pay
     ("heat", [1100, 1100], [], ("cg", "mg", "none")),  # above the time-stepping direct limit (1024²)
-    # 3-D time-stepping: ICC beat geometric multigrid up to 80³ at 5 and 20 steps (mass-dominated steps)
-    ("heat", [64, 64, 64], [], ("cg", "icc", "greedy")),
-    ("heat", [64, 64, 64], ["discretization.steps=5"], ("cg", "icc", "greedy")),
+    # 3-D time-stepping: ICC while the mass term dominates; multigrid (shifted aggregation) from 80³ with
+    # Δt/h² >= 16 and from 64³ with Δt/h² >= 40
+    ("heat", [64, 64, 64], [], ("cg", "icc", "greedy")),  # Δt/h² 10.2
+    ("heat", [64, 64, 64], ["discretization.steps=5"], ("cg", "mg", "none")),  # 41
+    ("heat", [80, 80, 80], [], ("cg", "mg", "none")),  # 16
+    ("heat", [80, 80, 80], ["discretization.steps=21"], ("cg", "icc", "greedy")),  # 15.2
+    ("heat", [96, 96, 96], ["discretization.steps=100"], ("cg", "icc", "greedy")),  # 4.6
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # below 32³: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on

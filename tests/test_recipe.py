@@ -115,7 +115,8 @@ def test_a_store_path_whose_suffix_names_the_other_format_is_refused(tmp_path):
 MULTIGRID_CASES = [("darcy", shape, ranks, None) for shape in ([14] * 3, [15] * 3, [16] * 3, [17] * 3, [30, 30],
                                                              [31, 31], [64, 8]) for ranks in (1, 2)]
 MULTIGRID_CASES += [("darcy", [30, 30], 1, 1000.0), ("darcy", [31, 31], 1, 1000.0),
-                    ("poisson", [16] * 3, 1, None), ("advection_diffusion", [30, 30], 1, None),
+                    ("poisson", [16] * 3, 1, None), ("heat", [16] * 3, 1, None), ("heat", [17] * 3, 1, None),
+                    ("heat", [30, 30], 1, None), ("advection_diffusion", [30, 30], 1, None),
                     ("advection_diffusion", [31, 31], 2, None)]
 
 

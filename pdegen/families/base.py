@@ -63,6 +63,12 @@ class Family:
         """Whether the matrix changes from sample to sample under this recipe."""
         return any(recipe["parameters"][p]["dist"] != "constant" for p in self.operator_parameters)
 
+    def mass_shift(self, recipe: dict) -> float | None:
+        """c where every matrix is K + c I with K a pure diffusion operator (c = 1/Δt for a
+        time step's matrix), so that multigrid may aggregate K and sum c I over the coarse
+        cells (solvers.multigrid, ``shift``); 0.0 for pure diffusion; None otherwise."""
+        return 0.0 if self.pure_diffusion else None
+
     def coefficient_jump(self, recipe: dict) -> float:
         """The largest ratio between the two values of a piecewise-constant operator
         parameter (a ``grf`` field with ``transform: threshold``); 1.0 where none jumps."""

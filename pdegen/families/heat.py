@@ -60,6 +60,11 @@ class Heat(Family):
                     f"got {d['save_every']}"]
         return []
 
+    def mass_shift(self, recipe: dict) -> float:
+        """The step matrix is θL + I/Δt (L pure diffusion): c = 1/Δt."""
+        d = recipe["discretization"]
+        return d["steps"] / d["t_end"]
+
     def solves_per_sample(self, recipe: dict) -> int:
         return int(recipe["discretization"]["steps"])
 
