@@ -578,15 +578,16 @@ class _Segment:
         every = self.recipe["discretization"]["save_every"]
         states, total, used = [], SolveInfo(converged=True, residual=0.0), self.label
         for step in range(1, self.recipe["discretization"]["steps"] + 1):
-            step_system = LinearSystem(system.A, rhs(u), system.symmetric, system.positive_definite)
-            u, info, step_used = self.solve(step_system, u)
-            total.iterations += info.iterations
-            total.seconds += info.seconds
-            total.residual = max(total.residual, info.residual)
-            total.converged &= info.converged
-            total.extra["rebuilt"] = total.extra.get("rebuilt", False) or info.extra.get("rebuilt", False)
-            if step_used != self.label:  # a step needed a fallback: record it for the sample
-                used = step_used
+            for _ in range(self.family.solves_in_step(self.recipe, step)):
+                step_system = LinearSystem(system.A, rhs(u, step), system.symmetric, system.positive_definite)
+                u, info, step_used = self.solve(step_system, u)
+                total.iterations += info.iterations
+                total.seconds += info.seconds
+                total.residual = max(total.residual, info.residual)
+                total.converged &= info.converged
+                total.extra["rebuilt"] = total.extra.get("rebuilt", False) or info.extra.get("rebuilt", False)
+                if step_used != self.label:  # a step needed a fallback: record it for the sample
+                    used = step_used
             if step % every == 0:
                 states.append(u)
         return np.stack(states), total, used

@@ -143,7 +143,18 @@ def test_stream_function_velocities_are_divergence_free_and_scaled_to_peclet():
     assert np.linalg.norm(system.A @ x - system.b) <= 1e-10 * np.linalg.norm(system.b)
 
 
-@pytest.mark.parametrize("scheme,order", [("backward-euler", 1.0), ("crank-nicolson", 2.0)])
+def integrate_heat(grid, values, recipe) -> np.ndarray:
+    """The last state of a heat trajectory, every solve direct."""
+    heat = Heat()
+    system, rhs = heat.stepper(grid, values, recipe)
+    u = heat.initial_state(grid, values)
+    for step in range(1, recipe["discretization"]["steps"] + 1):
+        for _ in range(heat.solves_in_step(recipe, step)):
+            u = solve(system.A, rhs(u, step))
+    return u
+
+
+@pytest.mark.parametrize("scheme,order", [("backward-euler", 1.0), ("crank-nicolson", 2.0), ("rannacher", 2.0)])
 def test_heat_temporal_order(scheme, order):
     """Against the exact solution of the semi-discrete system u' = -L u + b (eigenvectors
     of the symmetric L), so that only the time discretisation error remains."""
@@ -161,12 +172,33 @@ def test_heat_temporal_order(scheme, order):
     for steps in (20, 40, 80, 160):
         recipe = {"boundary": {"value": 0.0},
                   "discretization": {"scheme": scheme, "t_end": t_end, "steps": steps, "save_every": steps}}
-        system, rhs = Heat().stepper(grid, values, recipe)
-        u = Heat().initial_state(grid, values)
-        for _ in range(steps):
-            u = solve(system.A, rhs(u))
-        errors.append(np.abs(u - exact).max())
+        errors.append(np.abs(integrate_heat(grid, values, recipe) - exact).max())
     assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))
+
+
+def test_rannachers_start_damps_what_crank_nicolson_leaves_of_rough_initial_data():
+    """A GRF initial state (as the recipes draw it) and large steps (Δt/h² = 5): Crank-
+    Nicolson carries its fast modes along with amplification near -1, Rannacher's start
+    (two backward-Euler half steps, the same matrix) damps them: at t_end its error
+    against the exact semi-discrete solution is 0.5% where Crank-Nicolson's is 32% and
+    backward Euler's 25%."""
+    from pdegen.fields import gaussian_random_field
+    grid = Grid((32, 32), ((0.0, 1.0), (0.0, 1.0)))
+    rng = np.random.default_rng(5)
+    values = {"coefficient": np.exp(gaussian_random_field(grid.shape, 2.5, 7.0, rng)),
+              "initial": gaussian_random_field(grid.shape, 2.5, 7.0, rng), "forcing": 0.0}
+    L, _ = fv.assemble(grid, 0.0, diffusion=values["coefficient"], boundary=fv.Boundary("dirichlet", 0.0))
+    lam, Q = sla.eigh(L.toarray())
+    t_end, steps = 0.05, 10
+    exact = Q @ (np.exp(-lam * t_end) * (Q.T @ values["initial"].ravel()))
+    errors = {}
+    for scheme in ("crank-nicolson", "backward-euler", "rannacher"):
+        recipe = {"boundary": {"value": 0.0},
+                  "discretization": {"scheme": scheme, "t_end": t_end, "steps": steps, "save_every": steps}}
+        errors[scheme] = np.linalg.norm(integrate_heat(grid, values, recipe) - exact) / np.linalg.norm(exact)
+    assert errors["rannacher"] < errors["crank-nicolson"] / 30, errors
+    assert errors["rannacher"] < errors["backward-euler"] / 30, errors
+    assert Heat().solves_per_sample({"discretization": {"scheme": "rannacher", "steps": steps}}) == steps + 1
 
 
 def test_coefficient_jump_is_the_ratio_of_a_thresholded_fields_two_values():

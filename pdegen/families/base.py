@@ -84,6 +84,11 @@ class Family:
         """How many systems with the same matrix one sample solves (time steps; 1 when steady)."""
         return 1
 
+    def solves_in_step(self, recipe: dict, step: int) -> int:
+        """How many solves time step ``step`` (from 1) takes: ``stepper``'s rhs(u, step) gives
+        each one's right-hand side from the state before it; only the last state is the step's."""
+        return 1
+
     def max_peclet(self, recipe: dict) -> float:
         """The largest Péclet number (convection against diffusion) the recipe's samples
         can have: 0.0 without convection, inf where the distribution has no bound."""
