@@ -573,7 +573,7 @@ def make_plan(recipe) -> Plan:
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True,
                 multigrid_small_coarsest=True,
-                multigrid_shift=multigrid_shift(family, data, coarse) if preconditioner == "mg" else 0.0)
+                multigrid_shift=shift if preconditioner == "mg" else 0.0)
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:

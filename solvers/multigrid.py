@@ -359,23 +359,24 @@ class GeometricMG:
             # (P0 itself is aggregation_1d's tensor product.)
             self._plan = _aggregation_plan(A, self.shapes, self.spacing)
             self._memo.remember(A.indptr, A.indices)
-            # For a shift: where the diagonals sit, finest level first, and how many fine
-            # cells each coarse cell holds (P0^T c I P0 = c times that, on the diagonal).
-            self._diagonals = [_diagonal_positions(A.indptr, A.indices)]
-            self._diagonals += [_diagonal_positions(level.indptr, level.indices) for level in self._plan]
-            cells = [np.ones(A.shape[0])]
-            for fine, coarse in pairwise(self.shapes):
-                cells.append(np.bincount(_parents(fine, coarse), weights=cells[-1]))
-            self._cells = cells[1:]
+            if self.shift:
+                # Where the diagonals sit, finest level first, and how many fine cells each
+                # coarse cell holds (P0^T c I P0 = c times that, on the diagonal).
+                self._diagonals = [_diagonal_positions(A.indptr, A.indices)]
+                self._diagonals += [_diagonal_positions(level.indptr, level.indices) for level in self._plan]
+                cells = [np.ones(A.shape[0])]
+                for fine, coarse in pairwise(self.shapes):
+                    cells.append(np.bincount(_parents(fine, coarse), weights=cells[-1]))
+                self._cells = cells[1:]
         values, data = [], A.data
         if self.shift:  # aggregate K = A - c I, then add c I's aggregate level by level
             data = data.copy()
             data[self._diagonals[0]] -= self.shift
-        for level, diagonal, cells in zip(self._plan, self._diagonals[1:], self._cells):
+        for i, level in enumerate(self._plan):
             data = level.summation @ data
             if self.shift:
                 shifted = data.copy()
-                shifted[diagonal] += self.shift * cells
+                shifted[self._diagonals[i + 1]] += self.shift * self._cells[i]
                 values.append(shifted)
             else:
                 values.append(data)
