@@ -161,8 +161,8 @@ def exact_deflation(seq, rtol: float, count: int) -> dict:
     """Iterations per system, unpreconditioned: GMRES(40); GCRO-DR(40,20) recycling
     along the sequence (warm start); GCRO-DR(40,20) seeded with each matrix's own 20
     smallest-magnitude eigenvectors (an ideal recycle space), from zero; and seeded with
-    the *previous* matrix's (the best that carrying a space from one system to the next
-    could give), from zero, from the second system on."""
+    the *previous* matrix's (what carrying an exact space from one system to the next would
+    give), from zero, from the second system on."""
     import scipy.sparse.linalg as spla
 
     from solvers import GCRODR, GMRES
