@@ -252,10 +252,25 @@ def _same_dataset(stored: dict, recipe: dict) -> str | None:
         r.pop("output", None)
     old_out, new_out = stored.get("recipe", {}).get("output", {}), recipe["output"]
     fixed = ("dtype", "chunk_samples", "shard_samples", "format")
-    if old != new or {k: old_out.get(k) for k in fixed} != {k: new_out.get(k) for k in fixed}:
-        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        return f"the store was built from a different recipe (differs in: {', '.join(keys) or 'output'})"
+    old["output"] = {k: old_out.get(k) for k in fixed}
+    new["output"] = {k: new_out.get(k) for k in fixed}
+    differences = _differences(old, new)
+    if differences:
+        shown = "; ".join(f"{key}: {old_value!r} in the store, {new_value!r} now"
+                          for key, old_value, new_value in differences[:5])
+        more = f"; and {len(differences) - 5} more" if len(differences) > 5 else ""
+        return f"the store was built from a different recipe (differs in: {shown}{more})"
     return None
+
+
+def _differences(old, new, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, old value, new value) for every leaf where two parsed recipes differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
 class _Fallbacks:

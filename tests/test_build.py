@@ -160,7 +160,11 @@ def test_resume_refuses_a_different_recipe(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
     result = CliRunner().invoke(main, ["build", str(path), "-q", "--resume", "--seed", "8"])
-    assert result.exit_code == 2 and "different recipe (differs in: seed)" in result.output
+    assert result.exit_code == 2 and "different recipe (differs in: seed: 7 in the store, 8 now)" in result.output
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "--resume", "--set", "solver.rtol=1e-6",
+                                       "--set", "output.dtype=float64"])
+    assert ("differs in: output.dtype: 'float32' in the store, 'float64' now; solver.rtol: 1e-08 in the store, "
+            "1e-06 now)") in result.output, result.output
 
 
 def test_resume_refuses_a_store_whose_written_rows_are_in_another_order(tmp_path):
