@@ -141,6 +141,24 @@ def is_random(spec: dict) -> bool:
     return spec["dist"] != "constant"
 
 
+def typical_value(spec: dict) -> float:
+    """A parameter's typical size, for rules that need only its order: the median of its
+    draws (pointwise for fields; exp of a zero-mean GRF: 1), and for a thresholded field,
+    whose median jumps between its two values, their geometric mean."""
+    dist = spec["dist"]
+    if dist == "constant":
+        return float(spec["value"])
+    if dist in ("uniform", "loguniform"):
+        return float(np.sqrt(spec["low"] * spec["high"]) if dist == "loguniform" else (spec["low"] + spec["high"]) / 2)
+    if dist == "normal":
+        return float(spec["mean"])
+    if dist == "grf":
+        if spec["transform"] == "threshold":
+            return float(np.sqrt(spec["high"] * spec["low"]))
+        return float(np.exp(spec["mean"]) if spec["transform"] == "exp" else spec["mean"])
+    raise ValueError(f"no typical value for distribution {dist!r}")
+
+
 def vector_length(spec: dict) -> int | None:
     """Length of a vector-valued draw ([mean, a_1..a_K, b_1..b_K]), None otherwise."""
     return 2 * spec["modes"] + 1 if spec["dist"] == "fourier" else None

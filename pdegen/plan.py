@@ -67,7 +67,8 @@ TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 # 96³ with 40 steps (1.01x, Δt/h² 11.5). Red-black numbering with a start cycle (the 3-D
 # Darcy variant) took 0.60-0.97x where C order took 0.59-0.90x; Galerkin coarse operators,
 # what the planner had offered, 0.87-1.13x from 80³ (1.09-2.45x below in the runs before).
-# So (min unknowns, min Δt/h²) pairs from which multigrid is planned, ICC below:
+# (The recipes' a = exp(GRF) has median 1, so these Δt/h² are Δt a/h², what the rule reads.)
+# So (min unknowns, min Δt a/h²) pairs from which multigrid is planned, ICC below:
 TIME_DEPENDENT_3D_MG = ((80**3, 16.0), (64**3, 40.0))
 TIME_DEPENDENT_3D_ICC = ("the step matrix I/Δt + θL is dominated by its mass term, so incomplete Cholesky needs few "
                          "iterations; CG + geometric multigrid (aggregation with the mass term summed) took 0.98-1.67x "
@@ -346,7 +347,8 @@ def make_plan(recipe) -> Plan:
         if time_stepping:  # the factorisation's break-even, not the steady crossover
             mg_min = max(mg_min, limit + 1)
         time_stepping_3d = family.time_dependent and family.positive_definite and ndim == 3
-        step_ratio = 1.0 / (shift * min(spacing) ** 2) if shift else 0.0  # Δt/h²
+        # Δt a/h² with a the coefficient's median (the rule was measured with a ~ 1)
+        step_ratio = family.diffusivity(data) / (shift * min(spacing) ** 2) if shift else 0.0
         if time_stepping_3d:  # against CG + ICC, which wins while the mass term dominates
             mg_min = min((size for size, ratio in TIME_DEPENDENT_3D_MG if step_ratio >= ratio * (1 - 1e-9)),
                          default=float("inf"))
@@ -429,8 +431,8 @@ def make_plan(recipe) -> Plan:
             why = (f"above the direct limit {limit}" if sharp else
                    f"measured faster than {rival} from {MG_MIN_UNKNOWNS[ndim][coarse]} unknowns")
             if time_stepping_3d:
-                why = (f"time steps with Δt/h² = {step_ratio:.3g}: measured faster than CG + incomplete Cholesky "
-                       "from " + " and from ".join(f"{round(size ** (1 / 3))}³ at Δt/h² >= {ratio:g}"
+                why = (f"time steps with Δt a/h² = {step_ratio:.3g}: measured faster than CG + incomplete Cholesky "
+                       "from " + " and from ".join(f"{round(size ** (1 / 3))}³ at Δt a/h² >= {ratio:g}"
                                                  for size, ratio in TIME_DEPENDENT_3D_MG)
                        + "; the mass term 1/Δt summed over the coarse cells (docs/benchmarks.md, time_dependent_3d)")
             if time_stepping:
@@ -511,7 +513,7 @@ def make_plan(recipe) -> Plan:
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
                            + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
             if ndim == 3 and family.time_dependent:
-                reasons.append(f"time-stepping in 3-D (Δt/h² = {step_ratio:.3g}), one preconditioner per sample: "
+                reasons.append(f"time-stepping in 3-D (Δt a/h² = {step_ratio:.3g}), one preconditioner per sample: "
                                f"{TIME_DEPENDENT_3D_ICC}")
             if no_multigrid_3d and halvings >= 2:
                 reasons.append(f"no geometric multigrid: the coefficient jumps {jump:g}:1 across sharp interfaces, "

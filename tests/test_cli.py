@@ -312,6 +312,9 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("heat", [80, 80, 80], [], ("cg", "mg", "none")),  # 16
     ("heat", [80, 80, 80], ["discretization.steps=21"], ("cg", "icc", "greedy")),  # 15.2
     ("heat", [96, 96, 96], ["discretization.steps=100"], ("cg", "icc", "greedy")),  # 4.6
+    ("heat", [80, 80, 80], ["parameters.coefficient.mean=-2"], ("cg", "icc", "greedy")),  # a ~ e^-2: 2.2
+    ("heat", [80, 80, 80], ["parameters.coefficient={dist: constant, value: 2}", "discretization.steps=30"],
+     ("cg", "mg", "none")),  # Δt a/h² 21
     ("darcy3d", [24, 24, 24], [], ("cg", "icc", "greedy")),    # below 32³: incomplete Cholesky
     ("darcy3d", [32, 32, 32], [], ("cg", "mg", "none")),       # 3-D, halves twice: aggregation multigrid
     ("darcy3d", [64, 64, 16], [], ("cg", "mg", "none")),       # 4:1 cells: halving all stopped at 8, semi goes on

@@ -107,3 +107,20 @@ def test_sampler_is_the_documented_formula_bit_for_bit():
             expected = np.fft.ifftn(sqrt_eig * (xi[0] + 1j * xi[1])).real
             got = gaussian_random_field(shape, 2.5, 7.0, np.random.default_rng(seed))
             assert np.array_equal(got, expected)
+
+
+def test_typical_value_is_the_median_of_the_draws():
+    """What the planner sizes a coefficient by: the median of many draws (pointwise for a
+    field) where it is known in closed form; a thresholded field's geometric mean."""
+    from pdegen.fields import typical_value
+    rng = np.random.default_rng(0)
+    specs = [{"dist": "grf", "alpha": 2.5, "tau": 7.0, "sigma": None, "mean": -1.0, "transform": "exp"},
+             {"dist": "loguniform", "low": 1.0, "high": 100.0}, {"dist": "uniform", "low": 1.0, "high": 3.0},
+             {"dist": "constant", "value": 2.0}]
+    for spec in specs:
+        shape = (32, 32) if spec["dist"] == "grf" else ()
+        count = 100 if shape else 20000
+        draws = np.concatenate([np.ravel(sample_parameter(spec, shape, rng)) for _ in range(count)])
+        assert abs(np.median(draws) / typical_value(spec) - 1) < 0.05, spec
+    threshold = {"dist": "grf", "transform": "threshold", "high": 12.0, "low": 3.0, "mean": 0.0}
+    assert typical_value(threshold) == 6.0  # the geometric mean of the two values

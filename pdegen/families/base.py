@@ -69,6 +69,11 @@ class Family:
         cells (solvers.multigrid, ``shift``); 0.0 for pure diffusion; None otherwise."""
         return 0.0 if self.pure_diffusion else None
 
+    def diffusivity(self, recipe: dict) -> float:
+        """The diffusion coefficient's typical size (its median), for rules measured with a
+        coefficient of order 1; 1.0 where the family has none to draw."""
+        return 1.0
+
     def coefficient_jump(self, recipe: dict) -> float:
         """The largest ratio between the two values of a piecewise-constant operator
         parameter (a ``grf`` field with ``transform: threshold``); 1.0 where none jumps."""

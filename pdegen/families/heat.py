@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..fields import typical_value
 from ..grid import Grid
 from ..schema import Key
 from . import fv
@@ -74,6 +75,10 @@ class Heat(Family):
         """The step matrix is θL + I/Δt (L pure diffusion): c = 1/Δt."""
         d = recipe["discretization"]
         return d["steps"] / d["t_end"]
+
+    def diffusivity(self, recipe: dict) -> float:
+        """The coefficient's median (1 for exp of a zero-mean GRF): what sizes Δt a/h²."""
+        return typical_value(recipe["parameters"]["coefficient"])
 
     def solves_in_step(self, recipe: dict, step: int) -> int:
         return 2 if recipe["discretization"]["scheme"] == "rannacher" and step == 1 else 1
