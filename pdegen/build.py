@@ -246,14 +246,10 @@ def _coords(recipe: dict) -> dict:
 
 def _same_dataset(stored: dict, recipe: dict) -> str | None:
     """Why a store cannot be resumed with this recipe (None when it can)."""
-    old = dict(stored.get("recipe") or {})
-    new = dict(recipe)
+    old, new = dict(stored.get("recipe") or {}), dict(recipe)
+    fixed = ("dtype", "chunk_samples", "shard_samples", "format")  # the output keys a resume keeps (not the path)
     for r in (old, new):
-        r.pop("output", None)
-    old_out, new_out = stored.get("recipe", {}).get("output", {}), recipe["output"]
-    fixed = ("dtype", "chunk_samples", "shard_samples", "format")
-    old["output"] = {k: old_out.get(k) for k in fixed}
-    new["output"] = {k: new_out.get(k) for k in fixed}
+        r["output"] = {k: (r.get("output") or {}).get(k) for k in fixed}
     differences = _differences(old, new)
     if differences:
         shown = "; ".join(f"{key}: {old_value!r} in the store, {new_value!r} now"

@@ -297,7 +297,10 @@ class GeometricMG:
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
         self._positions = [None if o is None else np.argsort(o) for o in self.orders]
         self._plan, self._memo = None, PatternMemo()
-        self._diagonals, self._cells = [], []  # per pattern, for a shift (_coarse_values)
+        self._diagonals = []  # per pattern, for a shift (_coarse_values)
+        # How many finest cells each coarse cell holds: P0^T c I P0 is c times that, on the diagonal.
+        self._cells = [np.prod(np.meshgrid(*sizes, indexing="ij"), axis=0).ravel()
+                       for sizes in cell_sizes(self.shapes)[1:]] if self.shift else []
         self._holders = None  # one MatrixHolder per coarse level
 
     @property
@@ -359,15 +362,9 @@ class GeometricMG:
             # (P0 itself is aggregation_1d's tensor product.)
             self._plan = _aggregation_plan(A, self.shapes, self.spacing)
             self._memo.remember(A.indptr, A.indices)
-            if self.shift:
-                # Where the diagonals sit, finest level first, and how many fine cells each
-                # coarse cell holds (P0^T c I P0 = c times that, on the diagonal).
+            if self.shift:  # where the diagonals sit, finest level first
                 self._diagonals = [_diagonal_positions(A.indptr, A.indices)]
                 self._diagonals += [_diagonal_positions(level.indptr, level.indices) for level in self._plan]
-                cells = [np.ones(A.shape[0])]
-                for fine, coarse in pairwise(self.shapes):
-                    cells.append(np.bincount(_parents(fine, coarse), weights=cells[-1]))
-                self._cells = cells[1:]
         values, data = [], A.data
         if self.shift:  # aggregate K = A - c I, then add c I's aggregate level by level
             data = data.copy()

@@ -84,8 +84,7 @@ class Heat(Family):
         return 2 if recipe["discretization"]["scheme"] == "rannacher" and step == 1 else 1
 
     def solves_per_sample(self, recipe: dict) -> int:
-        steps = int(recipe["discretization"]["steps"])
-        return steps + (recipe["discretization"]["scheme"] == "rannacher")
+        return sum(self.solves_in_step(recipe, step) for step in range(1, recipe["discretization"]["steps"] + 1))
 
     def output_times(self, recipe: dict):
         d = recipe["discretization"]
