@@ -260,7 +260,11 @@ def _same_dataset(stored: dict, recipe: dict) -> str | None:
 
 
 def _differences(old, new, prefix: str = "") -> list[tuple[str, object, object]]:
-    """(dotted key, old value, new value) for every leaf where two parsed recipes differ."""
+    """(dotted key, old value, new value) for every leaf where two parsed recipes differ.
+    A mapping missing from the store and empty now (a key added since, such as
+    ``boundary.faces``, at its default) is no difference."""
+    if old is None and new == {}:
+        return []
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new), key=str):

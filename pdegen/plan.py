@@ -280,6 +280,9 @@ class Plan:
     # The mass term c (1/Δt) aggregation coarse operators sum over the coarse cells
     # (solvers.multigrid ``shift``; 0.0 for pure diffusion and in plans stored before).
     multigrid_shift: float = 0.0
+    # The [axis, side] faces with a Neumann boundary, where the interpolation extends the
+    # parent's value instead of decaying to zero (solvers.multigrid ``neumann``).
+    multigrid_neumann: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -575,7 +578,8 @@ def make_plan(recipe) -> Plan:
                 multigrid_coarse=coarse, multigrid_ordering=mg_ordering if preconditioner == "mg" else "natural",
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True,
                 multigrid_small_coarsest=True,
-                multigrid_shift=shift if preconditioner == "mg" else 0.0)
+                multigrid_shift=shift if preconditioner == "mg" else 0.0,
+                multigrid_neumann=family.neumann_faces(data) if preconditioner == "mg" else [])
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:
@@ -623,7 +627,7 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
             multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
                                     start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None,
                                     odd=plan.multigrid_odd, small_coarsest=plan.multigrid_small_coarsest,
-                                    shift=plan.multigrid_shift)
+                                    shift=plan.multigrid_shift, neumann=plan.multigrid_neumann)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from .families import FAMILIES, get_family
+from .families.boundary import validate_faces
 from .fields import BOUNDARY_DISTRIBUTIONS, FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS, check_distribution
 from .grid import Grid
 from .schema import Key, RecipeError, did_you_mean, show, validate_mapping
@@ -233,6 +234,8 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         data["parameters"] = params
 
     data["boundary"] = validate_mapping("boundary", data.get("boundary"), family.boundary, problems)
+    if "faces" in family.boundary:
+        validate_faces(data["boundary"], ndim, problems)
     data["discretization"] = validate_mapping("discretization", data.get("discretization"),
                                               family.discretization, problems)
     solver = validate_mapping("solver", data.get("solver"), SOLVER_KEYS, problems)

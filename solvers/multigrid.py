@@ -19,8 +19,12 @@ grid), its axes of at least ``coarsest`` cells are halved on (COARSEST_MAX_UNKNO
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
-only the 3/4; between cells of unequal size, linear between their centres) along the
-halved axes, and of the identity along the others. Smoothing is one symmetric SOR
+only the 3/4, or the whole parent at a face named in ``neumann``; between cells of unequal
+size, linear between their centres) along the halved axes, and of the identity along the
+others. On a Neumann face the solution's normal derivative, not its value, vanishes:
+interpolating towards zero there made CG's iterations grow with the grid (17 / 22 / 28 at
+128² / 256² / 512² with two Neumann faces, 24 / 31 / 41 with three), extending the parent
+keeps them at 8 (docs/benchmarks.md, neumann_multigrid). Smoothing is one symmetric SOR
 sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
@@ -105,12 +109,14 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
     return linear_interpolation_1d(np.ones(2 * coarse))
 
 
-def linear_interpolation_1d(sizes) -> sp.csr_matrix:
+def linear_interpolation_1d(sizes, neumann: tuple[bool, bool] = (False, False)) -> sp.csr_matrix:
     """Interpolation onto a row of cells of the given ``sizes`` from the coarse row that
     pairs them (the last one alone when their number is odd): linear between the coarse
     centres nearest to each fine centre; beyond the first and last coarse centres, towards
     zero at a distance of one coarse cell (3/4 of the parent for equal cells), as for a
-    homogeneous Dirichlet boundary. A fine cell that is its own parent copies it."""
+    homogeneous Dirichlet boundary, or, at an end where ``neumann`` (low, high) is set,
+    flat: the parent's value, as for a zero normal derivative. A fine cell that is its own
+    parent copies it."""
     sizes = np.asarray(sizes, dtype=float)
     parent = np.arange(sizes.size) // 2
     coarse_sizes = np.bincount(parent, weights=sizes)
@@ -125,6 +131,8 @@ def linear_interpolation_1d(sizes) -> sp.csr_matrix:
     to_parent = 1.0 - to_neighbour
     outside = (offset != 0) & ~inside  # on the boundary side of a boundary parent
     to_parent[outside] = 1.0 - np.abs(offset[outside]) / coarse_sizes[parent[outside]]
+    flat = outside & np.where(offset < 0, neumann[0], neumann[1])
+    to_parent[flat] = 1.0
     fine = np.arange(sizes.size)
     rows = np.concatenate([fine, fine[inside]])
     cols = np.concatenate([parent, neighbour[inside]])
@@ -220,26 +228,33 @@ def cell_sizes(shapes) -> list[list[np.ndarray]]:
 
 
 def _tensor(fine_sizes, shape_coarse, one_d) -> sp.csr_matrix:
-    """Kronecker product over the axes: ``one_d(sizes)`` of the fine cells where an axis is
-    halved, the identity where it is kept."""
+    """Kronecker product over the axes: ``one_d(axis, sizes)`` of the fine cells where an
+    axis is halved, the identity where it is kept."""
     P = sp.identity(1, format="csr")
-    for sizes, nc in zip(fine_sizes, shape_coarse):
-        P = sp.kron(P, one_d(sizes) if sizes.size != nc else sp.identity(nc, format="csr"), format="csr")
+    for axis, (sizes, nc) in enumerate(zip(fine_sizes, shape_coarse)):
+        P = sp.kron(P, one_d(axis, sizes) if sizes.size != nc else sp.identity(nc, format="csr"), format="csr")
     return P.tocsr()
 
 
 def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
                   max_coarsest: float | None = None, odd: bool = True, small_coarsest: bool = True,
-                  coarse: str = "galerkin") -> list[sp.csr_matrix]:
+                  coarse: str = "galerkin", neumann=()) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
-    level l to level l + 1. Empty when the grid cannot be coarsened even once."""
-    return interpolations_for(level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse))
+    level l to level l + 1. Empty when the grid cannot be coarsened even once. ``neumann``:
+    the (axis, side) faces (side 0 the low end) with a Neumann boundary."""
+    shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse)
+    return interpolations_for(shapes, neumann)
 
 
-def interpolations_for(shapes) -> list[sp.csr_matrix]:
+def interpolations_for(shapes, neumann=()) -> list[sp.csr_matrix]:
     """:func:`prolongations` for a hierarchy already computed (``shapes`` finest first)."""
+    faces = {tuple(face) for face in neumann}
     sizes = cell_sizes(shapes)
-    return [_tensor(sizes[i], shapes[i + 1], linear_interpolation_1d) for i in range(len(shapes) - 1)][::-1]
+
+    def one_d(axis, cell_sizes_along):
+        return linear_interpolation_1d(cell_sizes_along, ((axis, 0) in faces, (axis, 1) in faces))
+
+    return [_tensor(sizes[i], shapes[i + 1], one_d) for i in range(len(shapes) - 1)][::-1]
 
 
 def red_black_order(shape) -> np.ndarray:
@@ -263,12 +278,14 @@ class GeometricMG:
     "galerkin" or "aggregation", ``ordering`` "red-black" or "natural",
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product;
-    ``shift`` the mass term c of fine matrices A = K + c I (aggregation only)."""
+    ``shift`` the mass term c of fine matrices A = K + c I (aggregation only); ``neumann``
+    the (axis, side) faces (side 0 the low end) with a Neumann boundary, every other face
+    Dirichlet (for the interpolation and the aggregation weights)."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
                  start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
                  ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None, odd: bool = True,
-                 small_coarsest: bool = True, shift: float = 0.0):
+                 small_coarsest: bool = True, shift: float = 0.0, neumann=()):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if not (np.isfinite(shift) and shift >= 0.0):
@@ -286,12 +303,16 @@ class GeometricMG:
         self.spacing = None if spacing is None else tuple(float(h) for h in spacing)
         self.coarse, self.ordering, self.start_cycles = coarse, ordering, int(start_cycles)
         self.shift = float(shift)
+        self.neumann = tuple(sorted({(int(axis), int(side)) for axis, side in neumann}))
+        if any(not (0 <= axis < len(shape) and side in (0, 1)) for axis, side in self.neumann):
+            raise ValueError(f"neumann faces must be (axis, side) pairs with axis < {len(shape)} and side 0 or 1; "
+                             f"got {neumann!r}")
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
         # (4-5% of a 128² solve in earlier runs, within noise in the latest; with Galerkin
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
-        self.interpolations = interpolations_for(self.shapes)
+        self.interpolations = interpolations_for(self.shapes, self.neumann)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
@@ -360,7 +381,7 @@ class GeometricMG:
         A = A.tocsr()
         if self._plan is None or not self._memo.same(A.indptr, A.indices):
             # (P0 itself is aggregation_1d's tensor product.)
-            self._plan = _aggregation_plan(A, self.shapes, self.spacing)
+            self._plan = _aggregation_plan(A, self.shapes, self.spacing, self.neumann)
             self._memo.remember(A.indptr, A.indices)
             if self.shift:  # where the diagonals sit, finest level first
                 self._diagonals = [_diagonal_positions(A.indptr, A.indices)]
@@ -459,7 +480,7 @@ class _CoarseLevel(NamedTuple):
     summation: sp.csr_matrix
 
 
-def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None) -> list[_CoarseLevel]:
+def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None, neumann=()) -> list[_CoarseLevel]:
     """The plan of :meth:`GeometricMG._coarse_values`, level by level."""
     plan = []
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
@@ -476,7 +497,7 @@ def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None) -> list[_CoarseLev
         uniform_pairs = all(nf == 2 * nc and np.all(s == s[0]) for s, nf, nc in zip(sizes[level], fine, coarse))
         if not uniform_pairs:
             weights, diagonal_targets, diagonal_sources, diagonal_weights = _level_weights(
-                rows, cols, fine, sizes[level], sizes[level + 1], h, parent, unique, n)
+                rows, cols, fine, sizes[level], sizes[level + 1], h, parent, unique, n, neumann)
             targets = np.concatenate([targets, diagonal_targets])
             sources = np.concatenate([sources, diagonal_sources])
             weights = np.concatenate([weights, diagonal_weights])
@@ -490,7 +511,7 @@ def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None) -> list[_CoarseLev
     return plan
 
 
-def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique, n) -> tuple:
+def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique, n, neumann=()) -> tuple:
     """Weights for a level that does not pair equal cells along every axis (module
     docstring): write the matrix as the sum over axes of its couplings along that axis
     (each with minus their row sum on the diagonal) plus the diagonal of its row sums
@@ -500,7 +521,7 @@ def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique
     (S_I + S_J) with s and S the cells' sizes along k (1/2 on a halved axis of equal
     cells, 1 on a kept one), and g_i of a boundary cell s_i / S_I along the boundary's
     axis (the ratio of the distances to the boundary; weighted by 1/(s_i h_k)², the size
-    of a Dirichlet term, where it lies on several), 1/2 inside."""
+    of a Dirichlet term, where it lies on several; a Neumann face adds no term), 1/2 inside."""
     ndim = len(fine)
     r_index, c_index = np.unravel_index(rows, fine), np.unravel_index(cols, fine)
     differs = np.array([ri != ci for ri, ci in zip(r_index, c_index)])  # (ndim, nnz)
@@ -516,7 +537,8 @@ def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique
         I, J = (i // 2, j // 2) if halved[k] else (i, j)
         f_entry[along] = (fine_sizes[k][i] + fine_sizes[k][j]) / (coarse_sizes[k][I] + coarse_sizes[k][J])
     cell = np.indices(fine).reshape(ndim, -1)
-    on_boundary = np.array([(c == 0) | (c == nf - 1) for c, nf in zip(cell, fine)], dtype=float)  # (ndim, cells)
+    on_boundary = np.array([((c == 0) & ((k, 0) not in neumann)) | ((c == nf - 1) & ((k, 1) not in neumann))
+                            for k, (c, nf) in enumerate(zip(cell, fine))], dtype=float)  # (ndim, cells): Dirichlet
     size = np.array([fine_sizes[k][cell[k]] for k in range(ndim)])  # (ndim, cells), in finest cells
     ratio = np.array([size[k] / coarse_sizes[k][cell[k] // 2 if halved[k] else cell[k]] for k in range(ndim)])
     w = on_boundary / (size * h[:, None]) ** 2

@@ -167,6 +167,25 @@ def test_resume_refuses_a_different_recipe(tmp_path):
             "1e-06 now)") in result.output, result.output
 
 
+def test_a_store_from_before_boundary_faces_resumes_and_a_changed_face_is_named(tmp_path):
+    """Stores started before ``boundary.faces`` existed have no such key in their recipe:
+    an empty one now is the same recipe and the build resumes; a face set now is refused
+    by name."""
+    path = write_recipe(tmp_path, small_recipe(tmp_path))
+    assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
+    group = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")
+    recipe = dict(group.attrs["recipe"])
+    assert recipe["boundary"].pop("faces") == {}
+    group.attrs["recipe"] = recipe
+    group["done"][4:] = False
+    result = CliRunner().invoke(main, ["build", str(path), "-q", "--resume", "--set", "boundary.faces.x_low.value=1"])
+    assert result.exit_code == 2, result.output
+    assert "boundary.faces: None in the store, {'x_low': {'kind': 'dirichlet', 'value': 1.0}} now" in result.output
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "(4 already done)" in result.output, result.output
+    assert group["done"][:].all()
+
+
 def test_resume_refuses_a_store_whose_written_rows_are_in_another_order(tmp_path):
     """The same recipe, but the written rows hold other samples than this pdegen's order puts
     there (an older ordering): resuming would store some samples twice and others never."""

@@ -216,3 +216,66 @@ def test_coefficient_jump_is_the_ratio_of_a_thresholded_fields_two_values():
     assert jump("darcy_threshold", "parameters.coefficient.high=2", "parameters.coefficient.low=500") == 250.0
     assert jump("darcy") == 1.0  # exp(GRF): smooth, whatever its max/min
     assert jump("darcy", "parameters.coefficient={dist: constant, value: 3.0}") == 1.0
+
+
+def test_darcy_with_dirichlet_and_neumann_faces_second_order():
+    """u = sin(πx) sin(πy) + x + y², a = 1 + xy/2: u = g on the x faces, a ∂u/∂n = g (outward
+    normal) on the y faces, g from u; the flux data is nonzero on both y faces."""
+    def u(x, y):
+        return np.sin(PI * x) * np.sin(PI * y) + x + y**2
+
+    def a(x, y):
+        return 1.0 + 0.5 * x * y
+
+    def flux(axis, side, centres):  # a ∂u/∂n on a y face
+        x, y = centres
+        du_dy = PI * np.sin(PI * x) * np.cos(PI * y) + 2 * y
+        return a(x, y) * (du_dy if side == 1 else -du_dy)
+
+    errors = []
+    for n in (16, 32, 64, 128):
+        grid, (X, Y) = exact_2d(n)
+        s = np.sin(PI * X) * np.sin(PI * Y)
+        ux = PI * np.cos(PI * X) * np.sin(PI * Y) + 1
+        uy = PI * np.sin(PI * X) * np.cos(PI * Y) + 2 * Y
+        f = -(0.5 * Y * ux + a(X, Y) * (-PI**2 * s) + 0.5 * X * uy + a(X, Y) * (-PI**2 * s + 2))
+        faces = {(0, 0): fv.Boundary("dirichlet", lambda ax, sd, c: u(*c)),
+                 (0, 1): fv.Boundary("dirichlet", lambda ax, sd, c: u(*c)),
+                 (1, 0): fv.Boundary("robin", flux), (1, 1): fv.Boundary("robin", flux)}
+        A, b = fv.assemble(grid, f, diffusion=a(X, Y), boundary=faces)
+        errors.append(np.abs(solve(A, b) - u(X, Y).ravel()).max())
+    assert np.all(np.abs(orders(errors) - 2) <= 0.2), (errors, orders(errors))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_darcy_recipe_faces_give_a_linear_pressure_drop(axis):
+    """The recipe's face names reach the right faces: u = 1 on the low face of ``axis``,
+    0 on its high face, no flow through the others, a constant: u is linear along that
+    axis alone, which the finite volumes reproduce exactly."""
+    name = "xy"[axis]
+    section = {"kind": "neumann", "value": 0.0,
+               "faces": {f"{name}_low": {"kind": "dirichlet", "value": 1.0}, f"{name}_high": {"kind": "dirichlet"}}}
+    grid = Grid((24, 16), ((0.0, 2.0), (0.0, 1.0)))
+    system = get_family("darcy").assemble(grid, {"coefficient": np.full(grid.shape, 3.0), "forcing": 0.0}, section)
+    coordinate = grid.mesh()[axis]
+    length = grid.extent[axis][1] - grid.extent[axis][0]
+    assert np.allclose(solve(system.A, system.b), (1.0 - coordinate / length).ravel(), atol=1e-12)
+
+
+def test_heat_in_an_insulated_box_keeps_its_total_heat():
+    """Every face Neumann with zero flux and no source: the scheme conserves the sum of
+    u exactly (the columns of L sum to zero), at every stored state; with the default
+    Dirichlet faces heat leaves the box."""
+    from pdegen.fields import gaussian_random_field
+    grid = Grid((16, 16), ((0.0, 1.0), (0.0, 1.0)))
+    rng = np.random.default_rng(2)
+    values = {"coefficient": np.exp(gaussian_random_field(grid.shape, 2.5, 7.0, rng)),
+              "initial": 1.0 + gaussian_random_field(grid.shape, 2.5, 7.0, rng), "forcing": 0.0}
+    totals = {}
+    for kind in ("neumann", "dirichlet"):
+        recipe = {"boundary": {"kind": kind, "value": 0.0},
+                  "discretization": {"scheme": "rannacher", "t_end": 0.05, "steps": 10, "save_every": 10}}
+        totals[kind] = integrate_heat(grid, values, recipe).sum()
+    start = values["initial"].sum()
+    assert abs(totals["neumann"] - start) <= 1e-10 * abs(start), (totals, start)
+    assert totals["dirichlet"] < 0.9 * start, (totals, start)

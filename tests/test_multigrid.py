@@ -402,16 +402,18 @@ def test_interpolation_on_unequal_cells_is_linear_between_coarse_centres():
     assert np.array_equal(linear_interpolation_1d(np.ones(8)).toarray(), interpolation_1d(4).toarray())
 
 
-def _fv_laplacian(sizes, h):
+def _fv_laplacian(sizes, h, neumann=()):
     """-Laplacian by finite volumes on a tensor grid of cells sizes[k] * h[k] along axis k
-    (homogeneous Dirichlet), as fluxes divided by the volume of one finest cell: the
-    scaling in which the aggregation operators come out (built here independently)."""
+    (homogeneous Dirichlet, or Neumann on the (axis, side) faces in ``neumann``), as fluxes
+    divided by the volume of one finest cell: the scaling in which the aggregation
+    operators come out (built here independently)."""
     import scipy.sparse as sp
     lengths = [np.asarray(s, float) * hk for s, hk in zip(sizes, h)]
     A = 0
     for k, length in enumerate(lengths):
         distance = (length[:-1] + length[1:]) / 2
-        conductance = np.concatenate([[2 / length[0]], 1 / distance, [2 / length[-1]]])
+        ends = [0.0 if (k, side) in neumann else 2 / length[-side] for side in (0, 1)]
+        conductance = np.concatenate([[ends[0]], 1 / distance, [ends[1]]])
         stiffness = sp.diags([conductance[:-1] + conductance[1:], -conductance[1:-1], -conductance[1:-1]],
                              [0, -1, 1])
         factor = sp.identity(1)
@@ -662,3 +664,72 @@ def test_an_option_for_one_level_overrides_the_option_for_all_levels():
     types = [pc.getMGSmoother(level).getPC().getType() for level in range(1, finest + 1)]
     assert types == ["sor"] * (finest - 1) + ["jacobi"]
     assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+
+
+def test_interpolation_1d_is_flat_at_a_neumann_end():
+    """At a Neumann end the boundary cell takes its whole parent (the normal derivative
+    vanishes there); the other end keeps the Dirichlet 3/4; a constant is reproduced
+    exactly next to the Neumann face, on odd rows too."""
+    from solvers.multigrid import linear_interpolation_1d
+    for cells in (32, 33):
+        P = linear_interpolation_1d(np.ones(cells), neumann=(True, False))
+        sums = P.sum(axis=1).A1
+        assert sums[0] == 1.0 and np.isclose(sums[-1], 1.0 if cells % 2 else 0.75), sums[[0, -1]]
+        assert np.allclose(sums[:-1], 1.0)
+
+
+NEUMANN_CASES = [((31, 32), ((0, 1), (0, 1)), 4, [(1, 0), (1, 1)]),         # odd levels, two Neumann faces
+                 ((32, 32), ((0, 4), (0, 1)), 8, [(0, 1), (1, 0), (1, 1)]),  # semi-coarsened, three
+                 ((11, 9, 14), ((0, 1), (0, 1), (0, 2)), 2, [(0, 0), (2, 1)])]
+
+
+@pytest.mark.parametrize("shape,extent,coarsest,neumann", NEUMANN_CASES)
+def test_aggregation_with_neumann_faces_is_the_rediscretised_operator(shape, extent, coarsest, neumann):
+    """With Neumann faces (no boundary term on the diagonal) each aggregation operator of
+    the constant-coefficient FV Laplacian is still that Laplacian rediscretised on the
+    coarse level's cells with the same faces, on odd and semi-coarsened levels, where the
+    corner cells weigh their boundary terms by axis."""
+    from pdegen.families import fv
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.grid import Grid
+    from solvers.multigrid import cell_sizes
+    faces = {(axis, side): fv.Boundary("robin" if (axis, side) in neumann else "dirichlet", 0.0)
+             for axis in range(len(shape)) for side in (0, 1)}
+    grid = Grid(shape, extent)
+    fine, _ = assemble_diffusion(grid, np.ones(shape), 1.0, faces)
+    assert abs(fine - _fv_laplacian(cell_sizes([shape])[0], grid.spacing, neumann)).max() <= 1e-12 * abs(fine).max()
+    mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing, coarsest=coarsest, neumann=neumann)
+    assert len(mg.shapes) >= 3, mg.shapes
+    for op, sizes in zip(mg.coarse_operators(fine), cell_sizes(mg.shapes)[1:]):
+        expected = _fv_laplacian(sizes, grid.spacing, neumann)
+        assert abs(op - expected).max() <= 1e-12 * abs(expected).max(), [s.size for s in sizes]
+
+
+@needs_petsc
+@pytest.mark.parametrize("coarse,ordering,cycles", [("aggregation", "red-black", 1), ("galerkin", "natural", 0)])
+def test_neumann_faces_keep_cg_iterations_flat(coarse, ordering, cycles):
+    """Darcy with three Neumann faces (64² and 256²): a hierarchy told of them needs the
+    iterations it needs with Dirichlet faces everywhere at both sizes; one that interpolates
+    towards zero there needs many more at 256², growing with the grid."""
+    from pdegen.families import fv
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.fields import gaussian_random_field, sample_rng
+    from pdegen.grid import Grid
+    from solvers.ksp import KSPSolver
+    neumann = [(0, 1), (1, 0), (1, 1)]
+    iterations = {}
+    for n in (64, 256):
+        grid = Grid((n, n), ((0, 1), (0, 1)))
+        a = np.exp(gaussian_random_field((n, n), 2.5, 7.0, sample_rng(3, 0)))
+        faces = {(axis, side): fv.Boundary("robin" if (axis, side) in neumann else "dirichlet", 0.0)
+                 for axis in (0, 1) for side in (0, 1)}
+        A, b = assemble_diffusion(grid, a, 1.0, faces)
+        for told in (True, False):
+            mg = GeometricMG((n, n), coarse=coarse, ordering=ordering, start_cycles=cycles,
+                             neumann=neumann if told else ())
+            solver = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgneu{coarse}{n}{told}_", multigrid=mg)
+            x, info = solver.solve(A, b)
+            assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), (n, told, info)
+            iterations[n, told] = info.iterations
+    assert iterations[256, True] <= iterations[64, True] + 1 <= 10, iterations
+    assert iterations[256, False] >= 2 * iterations[256, True], iterations

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from ..grid import Grid
 from ..schema import Key
+from . import boundary as faces
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,14 @@ class Family:
         """How many solves time step ``step`` (from 1) takes: ``stepper``'s rhs(u, step) gives
         each one's right-hand side from the state before it; only the last state is the step's."""
         return 1
+
+    def neumann_faces(self, recipe: dict) -> list[list[int]]:
+        """The [axis, side] faces (side 0 the low end) with a Neumann condition under a
+        recipe, for multigrid's interpolation; none where the family has no face kinds."""
+        if "faces" not in self.boundary:
+            return []
+        kinds = faces.face_kinds(recipe["boundary"], len(recipe["grid"]["shape"]))
+        return [list(divmod(index, 2)) for index, kind in enumerate(kinds) if kind == "neumann"]
 
     def max_peclet(self, recipe: dict) -> float:
         """The largest Péclet number (convection against diffusion) the recipe's samples

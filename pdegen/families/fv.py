@@ -14,8 +14,9 @@ with rows divided by the cell volume:
 - reaction: ``c`` (array or scalar) on the diagonal, e.g. -k² (Helmholtz) or 1/Δt (heat).
 
 Boundary faces sit half a cell from the centre. :class:`Boundary` gives Dirichlet
-(u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0) data per face, with g and β
-scalars or functions of the face centres.
+(u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0) data, with g and β scalars or
+functions of the face centres, for the whole boundary or face by face (a mapping from
+``(axis, side)`` to :class:`Boundary`, side 0 the low end).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def face_centres(grid: Grid, axis: int, side: int) -> tuple:
     return tuple(coords)
 
 
+def face_boundary(boundary, axis: int, side: int) -> Boundary:
+    """The condition on face (axis, side) of a boundary given whole or face by face."""
+    return boundary[axis, side] if isinstance(boundary, dict) else boundary
+
+
 def _face_data(data: FaceData, grid: Grid, axis: int, side: int):
     if callable(data):
         return np.asarray(data(axis, side, face_centres(grid, axis, side)), dtype=np.float64)
@@ -72,7 +78,7 @@ def _face_data(data: FaceData, grid: Grid, axis: int, side: int):
 
 
 def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=None,
-             scheme: str = "upwind", boundary: Boundary = Boundary()):
+             scheme: str = "upwind", boundary: Boundary | dict[tuple[int, int], Boundary] = Boundary()):
     """CSR matrix (on the grid's fixed pattern) and right-hand side; see the module doc."""
     pattern = pattern_of(grid)
     d, shape = grid.ndim, grid.shape
@@ -105,21 +111,22 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
             diagonal[upper] -= in_hi
         for side, end in ((0, slice(0, 1)), (1, slice(-1, None))):
             cells = axis_slice(d, axis, end)
-            g = _face_data(boundary.value, grid, axis, side)
+            condition = face_boundary(boundary, axis, side)
+            g = _face_data(condition.value, grid, axis, side)
             if a is not None:
                 a_b = a[cells]
-                if boundary.kind == "dirichlet":
+                if condition.kind == "dirichlet":
                     t = 2.0 * a_b / h**2
                     diagonal[cells] += t
                     rhs[cells] += t * g
                 else:
-                    beta = _face_data(boundary.beta, grid, axis, side)
+                    beta = _face_data(condition.beta, grid, axis, side)
                     diagonal[cells] += 2.0 * a_b * beta / (h * (2.0 * a_b + beta * h))
                     rhs[cells] += 2.0 * a_b * g / (h * (2.0 * a_b + beta * h))
             if face_velocity is not None:
                 w = np.asarray(face_velocity[axis], dtype=np.float64)[axis_slice(d, axis, end)] / h
                 outward = -w if side == 0 else w  # velocity along the outward normal
-                if boundary.kind == "dirichlet":
+                if condition.kind == "dirichlet":
                     # The face value is u_P on outflow (upwind) and g otherwise; central
                     # uses g, which is exact on a Dirichlet face.
                     out = np.maximum(outward, 0.0) if scheme == "upwind" else np.zeros_like(outward)

@@ -1,4 +1,4 @@
-"""Heat equation: u_t = ∇·(a ∇u) + f, u(0) = u₀, u = g on the boundary.
+"""Heat equation: u_t = ∇·(a ∇u) + f, u(0) = u₀, each face Dirichlet (u = g) or Neumann.
 
 Random coefficient a(x) and initial condition u₀ (GRFs), implicit time stepping on
 ``steps`` equal steps up to ``t_end``: backward Euler (first order), Crank–Nicolson
@@ -21,7 +21,7 @@ Example
 >>> import numpy as np
 >>> from pdegen.grid import Grid
 >>> g = Grid((16, 16), ((0, 1), (0, 1)))
->>> recipe = {"boundary": {"value": 0.0}, "discretization": {"scheme": "rannacher", "t_end": 0.1,
+>>> recipe = {"boundary": {"kind": "dirichlet", "value": 0.0}, "discretization": {"scheme": "rannacher", "t_end": 0.1,
 ...           "steps": 10, "save_every": 5}}
 >>> system, rhs = Heat().stepper(g, {"coefficient": 1.0, "initial": np.ones(g.shape), "forcing": 0.0}, recipe)
 >>> rhs(np.ones(g.size), 1).shape, Heat().solves_in_step(recipe, 1), Heat().solves_in_step(recipe, 2)
@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from ..fields import typical_value
 from ..grid import Grid
 from ..schema import Key
+from . import boundary as faces
 from . import fv
 from .base import Family, LinearSystem, Parameter
 
@@ -52,8 +53,7 @@ class Heat(Family):
                              "initial condition u0(x)"),
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
-    boundary = {"kind": Key("str", "dirichlet", choices=("dirichlet",)),
-                "value": Key("number", 0.0, doc="u on the boundary")}
+    boundary = faces.KEYS  # every face Neumann is allowed: an insulated box
     discretization = {
         "scheme": Key("str", "rannacher", choices=tuple(THETA),
                       doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps"),
@@ -97,7 +97,7 @@ class Heat(Family):
         d = recipe["discretization"]
         dt, theta = d["t_end"] / d["steps"], THETA[d["scheme"]]
         L, b = fv.assemble(grid, values["forcing"], diffusion=values["coefficient"],
-                           boundary=fv.Boundary("dirichlet", recipe["boundary"]["value"]))
+                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
         M = (theta * L + sp.identity(grid.size, format="csr") / dt).tocsr()
         M.sort_indices()
         explicit = (1.0 - theta) * L

@@ -1,0 +1,72 @@
+"""Face-by-face boundary conditions for the diffusion families (darcy, heat).
+
+Each face of the box is Dirichlet (u = value) or Neumann (a ∂u/∂n = value, n the outward
+normal: 0 is a wall nothing flows through). ``kind`` and ``value`` set every face; ``faces``
+overrides single ones by name (``x_low``, ``x_high``, ``y_low``, ... up to the grid's
+dimension), each ``{kind, value}`` with ``kind`` defaulting to the section's and ``value``
+to 0. A pressure drop across x with no flow through the other faces:
+
+    boundary: {kind: neumann, faces: {x_low: {kind: dirichlet, value: 1.0}, x_high: {kind: dirichlet}}}
+
+Example
+-------
+>>> conditions({"kind": "dirichlet", "value": 0.0, "faces": {"y_high": {"kind": "neumann", "value": 0.0}}}, 2)[1, 1]
+Boundary(kind='robin', value=0.0, beta=0.0)
+"""
+
+from __future__ import annotations
+
+from ..grid import AXIS_NAMES
+from ..schema import Key, did_you_mean, validate_mapping
+from . import fv
+
+KINDS = ("dirichlet", "neumann")
+
+KEYS = {
+    "kind": Key("str", "dirichlet", choices=KINDS,
+                doc="every face not named in faces: dirichlet (u = value) or neumann (a du/dn = value)"),
+    "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"),
+    "faces": Key("mapping", dict, doc="per-face {kind, value} by name: x_low, x_high, y_low, ..."),
+}
+
+
+def face_names(ndim: int) -> list[str]:
+    """Face names in (axis, side) order: x_low, x_high, y_low, ..."""
+    return [f"{AXIS_NAMES[axis]}_{side}" for axis in range(ndim) for side in ("low", "high")]
+
+
+def validate_faces(section: dict, ndim: int, problems: list[str]) -> None:
+    """Check ``boundary.faces`` in place (names for ``ndim`` axes, each a {kind, value})
+    and fill in every named face's defaults."""
+    faces = section.get("faces")
+    if not isinstance(faces, dict) or not 1 <= ndim <= len(AXIS_NAMES):  # a bad shape is reported by grid.shape
+        return
+    names = face_names(ndim)
+    face_keys = {"kind": Key("str", section.get("kind", "dirichlet"), choices=KINDS),
+                 "value": Key("number", 0.0)}
+    for name in list(faces):
+        if name not in names:
+            hint = "" if name in face_names(len(AXIS_NAMES)) else did_you_mean(name, names)  # z_low in 2-D: no typo
+            problems.append(f"boundary.faces.{name}: unknown face{hint}; a grid with "
+                            f"{ndim} axes has faces {', '.join(names)}")
+            continue
+        faces[name] = validate_mapping(f"boundary.faces.{name}", faces[name], face_keys, problems)
+
+
+def face_kinds(section: dict, ndim: int) -> list[str]:
+    """The kind of every face, in (axis, side) order."""
+    faces = section.get("faces") or {}
+    return [faces.get(name, {}).get("kind", section.get("kind", "dirichlet")) for name in face_names(ndim)]
+
+
+def conditions(section: dict, ndim: int) -> dict[tuple[int, int], fv.Boundary]:
+    """The ``boundary`` section as :func:`fv.assemble` takes it, face by face (missing
+    keys take their defaults: Dirichlet, value 0)."""
+    faces = section.get("faces") or {}
+    whole = {"kind": section.get("kind", "dirichlet"), "value": section.get("value", 0.0)}
+    out = {}
+    for index, name in enumerate(face_names(ndim)):
+        face = {**whole, "value": 0.0, **faces[name]} if name in faces else whole
+        kind = "dirichlet" if face["kind"] == "dirichlet" else "robin"  # Neumann: Robin with β = 0
+        out[divmod(index, 2)] = fv.Boundary(kind, face["value"], 0.0)
+    return out
