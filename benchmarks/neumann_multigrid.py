@@ -4,10 +4,11 @@ to a Neumann face (what the planner builds now) against interpolation towards ze
 multigrid.
 
 recipes/darcy_flow.yaml (u = 1 / 0 on the x faces, no flow through the y faces: two
-Neumann faces), the same with the outflow face Neumann too (three: one Dirichlet face
-left), and recipes/darcy3d.yaml with every face but the x ones Neumann (four). CG +
-multigrid exactly as `pdegen build` plans it (``plan.make_solver``), once with the plan's
-Neumann faces and once without; the reused Cholesky in 2-D, CG + ICC(0) in 3-D. Systems
+Neumann faces), the same with the outflow face Neumann too and a unit source (three: one
+Dirichlet face left; without a source the solution would be u = 1), and
+recipes/darcy3d.yaml with every face but the x ones Neumann (four). CG + multigrid exactly
+as `pdegen build` plans it (``plan.make_solver``), once with the plan's Neumann faces and
+once without; the reused Cholesky in 2-D, CG + ICC(0) in 3-D. Systems
 in sample order, warm-started, each solved once per solver in a rotating order, the
 first left out of the timings. The table gives each solver's mean CG iterations and
 median ms per system, and the times relative to the planner's.
@@ -32,9 +33,11 @@ from solvers.ksp import KSPSolver  # noqa: E402
 
 # (label, recipe, overrides)
 CASES_2D = [("y faces Neumann", "darcy_flow", []),
-            ("y faces and x_high Neumann", "darcy_flow", ["boundary.faces.x_high.kind=neumann"])]
+            ("y faces and x_high Neumann, f = 1", "darcy_flow",  # (with no source: u = 1, no flow)
+             ["boundary.faces.x_high.kind=neumann", "parameters.forcing.value=1.0"])]
 CASE_3D = ("y and z faces Neumann", "darcy3d",
-           ["boundary.kind=neumann", "boundary.faces={x_low: {kind: dirichlet, value: 1.0}, x_high: {kind: dirichlet}}"])
+           ["boundary.kind=neumann",
+            "boundary.faces={x_low: {kind: dirichlet, value: 1.0}, x_high: {kind: dirichlet}}"])
 SIZES_3D = {32: 8, 48: 4}  # cells per axis: systems
 
 
@@ -77,7 +80,9 @@ def main():
         rows.append([f"{n}³", count, label, variant, *cells])
         print(rows[-1], flush=True)
     write_section("neumann_multigrid", (
-        "Darcy with Neumann faces (u = 1 at x = 0 and 0 at x = 1 unless that face is Neumann too; a = exp(GRF)): CG + "
+        "Darcy with Neumann faces (u = 1 at x = 0 and 0 at x = 1 unless that face is Neumann too; a = exp(GRF), "
+        "recipes/darcy_flow.yaml with its log-permeability std about 1 and, in 3-D, recipes/darcy3d.yaml with "
+        "those faces): CG + "
         "geometric multigrid as `pdegen build` plans it, with interpolation flat at the Neumann faces (`told`, "
         "the planner's) and towards zero there (`not told`, as before), and the planner's rival without multigrid "
         "(the reused Cholesky in 2-D, CG + ICC(0) in 3-D); systems in sample order, warm-started, each solved once "

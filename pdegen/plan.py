@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from solvers.multigrid import SEMI_COARSENING_RATIO, level_shapes
 
+from .families.boundary import face_names
 from .grid import Grid
 
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
@@ -551,6 +552,12 @@ def make_plan(recipe) -> Plan:
         reasons.append(f"preconditioner auto -> {preconditioner}")
     if preconditioner == "mg" and not mg:  # named in the recipe: say what the hierarchy will be
         reasons.append(f"mg: geometric multigrid on {hierarchy}, {coarse} coarse operators, {mg_ordering} numbering")
+    neumann = family.neumann_faces(data)
+    if preconditioner == "mg" and neumann:
+        names = ", ".join(face_names(ndim)[2 * axis + side] for axis, side in neumann)
+        reasons.append(f"Neumann faces {names}: multigrid interpolates its corrections flat onto them, which kept CG "
+                       "at 4-6 iterations from 128² to 512² and at 32³ / 48³, where interpolating towards zero (the "
+                       "Dirichlet rule) took 12-31, 1.7-5.4x the time (docs/benchmarks.md, neumann_multigrid)")
     options = dict(mg_options) if preconditioner == "mg" else {}
     if preconditioner == "gamg" and not family.symmetric:
         options.update(NONSYMMETRIC_AMG_OPTIONS)
@@ -579,7 +586,7 @@ def make_plan(recipe) -> Plan:
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True,
                 multigrid_small_coarsest=True,
                 multigrid_shift=shift if preconditioner == "mg" else 0.0,
-                multigrid_neumann=family.neumann_faces(data) if preconditioner == "mg" else [])
+                multigrid_neumann=neumann if preconditioner == "mg" else [])
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:

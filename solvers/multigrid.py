@@ -22,9 +22,9 @@ cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a
 only the 3/4, or the whole parent at a face named in ``neumann``; between cells of unequal
 size, linear between their centres) along the halved axes, and of the identity along the
 others. On a Neumann face the solution's normal derivative, not its value, vanishes:
-interpolating towards zero there made CG's iterations grow with the grid (17 / 22 / 28 at
-128² / 256² / 512² with two Neumann faces, 24 / 31 / 41 with three), extending the parent
-keeps them at 8 (docs/benchmarks.md, neumann_multigrid). Smoothing is one symmetric SOR
+interpolating towards zero there made CG's iterations grow with the grid (13 / 15 / 18 at
+128² / 256² / 512² with two Neumann faces, 18 / 25 / 31 with three; warm-started Darcy
+systems), extending the parent keeps them at 4-6 (docs/benchmarks.md, neumann_multigrid). Smoothing is one symmetric SOR
 sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).

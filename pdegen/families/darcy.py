@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..grid import Grid
-from ..schema import Key
 from . import boundary as faces
 from . import fv
 from .base import Family, LinearSystem, Parameter
