@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.families import fv  # noqa: E402
+from pdegen.families.boundary import conditions  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 
 SCHEMES = ("backward-euler", "crank-nicolson", "rannacher")
@@ -53,7 +54,7 @@ def exact_states(recipe, values, times) -> np.ndarray:
     data = recipe.data
     grid = grid_of(data)
     L, b = fv.assemble(grid, values["forcing"], diffusion=values["coefficient"],
-                       boundary=fv.Boundary("dirichlet", data["boundary"]["value"]))
+                       boundary=conditions(data["boundary"], grid.ndim))
     lam, Q = sla.eigh(L.toarray())
     steady = Q @ ((Q.T @ b) / lam)
     start = Q.T @ (recipe.family.initial_state(grid, values) - steady)

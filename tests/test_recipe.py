@@ -55,6 +55,7 @@ INVALID = [
     ({"boundary.faces": {"z_low": {"kind": "dirichlet"}}},
      "boundary.faces.z_low: unknown face; a grid with 2 axes has faces x_low, x_high, y_low, y_high"),
     ({"boundary.faces": {"x_lo": {"value": 1.0}}}, "boundary.faces.x_lo: unknown face (did you mean 'x_low'?)"),
+    ({"boundary.faces": {"top": {"value": 1.0}}}, "boundary.faces.top: unknown face (did you mean 'y_high'?)"),
     ({"boundary.faces": {"x_low": {"kind": "periodic"}}},
      "boundary.faces.x_low.kind: must be one of 'dirichlet', 'neumann'; got 'periodic'"),
     ({"boundary.faces": {"x_low": {"value": "one"}}}, "boundary.faces.x_low.value: must be a number, got 'one'"),

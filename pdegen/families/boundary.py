@@ -30,6 +30,10 @@ KEYS = {
 }
 
 
+# What people call the faces of a 2-D picture (pdegen plot draws x across, y up).
+PICTURE_NAMES = {"left": "x_low", "right": "x_high", "bottom": "y_low", "top": "y_high"}
+
+
 def face_names(ndim: int) -> list[str]:
     """Face names in (axis, side) order: x_low, x_high, y_low, ..."""
     return [f"{AXIS_NAMES[axis]}_{side}" for axis in range(ndim) for side in ("low", "high")]
@@ -46,9 +50,14 @@ def validate_faces(section: dict, ndim: int, problems: list[str]) -> None:
                  "value": Key("number", 0.0)}
     for name in list(faces):
         if name not in names:
-            hint = "" if name in face_names(len(AXIS_NAMES)) else did_you_mean(name, names)  # z_low in 2-D: no typo
+            if name in PICTURE_NAMES and PICTURE_NAMES[name] in names:
+                hint = f" (did you mean '{PICTURE_NAMES[name]}'?)"
+            elif name in face_names(len(AXIS_NAMES)):  # z_low in 2-D: no typo
+                hint = ""
+            else:
+                hint = did_you_mean(name, names)
             problems.append(f"boundary.faces.{name}: unknown face{hint}; a grid with "
-                            f"{ndim} axes has faces {', '.join(names)}")
+                            f"{ndim} ax{'is' if ndim == 1 else 'es'} has faces {', '.join(names)}")
             continue
         faces[name] = validate_mapping(f"boundary.faces.{name}", faces[name], face_keys, problems)
 
