@@ -16,6 +16,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
+from .families.boundary import describe as describe_boundary
 from .recipe import STORE_SUFFIXES, RecipeError, load_recipe
 
 
@@ -235,6 +236,7 @@ def info(store, as_json):
             "preconditioner": ds.attrs.get("plan", {}).get("preconditioner"),
             "ordering": ds.attrs.get("ordering", {}).get("method"),
             "rtol": ds.attrs["recipe"]["solver"]["rtol"],
+            "boundary": describe_boundary(ds.attrs["recipe"].get("boundary") or {}),
             "bytes": _store_bytes(ds, store, int(done.sum())),
         }
     if as_json:
@@ -254,6 +256,7 @@ def info(store, as_json):
         q = report[key]
         if q:
             click.echo(f"  {key:<11}" + "  ".join(f"{k} {fmt.format(v)}" for k, v in q.items()))
+    click.echo(f"  boundary   {report['boundary']}")
     click.echo(f"  rtol       {report['rtol']:.1e}")
     size = report["bytes"]
     from .store.layout import format_bytes

@@ -30,6 +30,12 @@ def test_build_info_plot(tmp_path):
     assert report["residual"]["p100"] <= 1e-8
     text = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")])
     assert "8/8 done, 0 failed" in text.output and "inputs/coefficient" in text.output
+    assert "  boundary   dirichlet 0\n" in text.output and report["boundary"] == "dirichlet 0"
+    faces = CliRunner().invoke(main, ["build", str(path), "-q", "--samples", "2", "-o", str(tmp_path / "f.zarr"),
+                                      "--set", "boundary.faces.y_high={kind: neumann, value: 2}"])
+    assert faces.exit_code == 0, faces.output
+    described = CliRunner().invoke(main, ["info", str(tmp_path / "f.zarr")]).output
+    assert "  boundary   dirichlet 0; y_high neumann 2\n" in described, described
     from pdegen.plan import make_plan
     plan = make_plan(load_recipe(path))
     assert (report["plan"], report["preconditioner"]) == (plan.method, plan.preconditioner) == ("direct", "superlu")

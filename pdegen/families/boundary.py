@@ -68,6 +68,14 @@ def face_kinds(section: dict, ndim: int) -> list[str]:
     return [faces.get(name, {}).get("kind", section.get("kind", "dirichlet")) for name in face_names(ndim)]
 
 
+def describe(section: dict) -> str:
+    """One line for people: "neumann 0; x_low dirichlet 1, x_high dirichlet 0"."""
+    def one(face: dict) -> str:
+        return " ".join([str(face.get("kind", "dirichlet"))] + ([f"{face['value']:g}"] if "value" in face else []))
+    named = ", ".join(f"{name} {one(face)}" for name, face in (section.get("faces") or {}).items())
+    return one(section) + (f"; {named}" if named else "")
+
+
 def conditions(section: dict, ndim: int) -> dict[tuple[int, int], fv.Boundary]:
     """The ``boundary`` section as :func:`fv.assemble` takes it, face by face (missing
     keys take their defaults: Dirichlet, value 0)."""
