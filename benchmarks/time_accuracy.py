@@ -10,7 +10,12 @@ pdegen's default). A GRF initial state is rough; Crank-Nicolson's amplification 
 modes, (1 - Δt λ/2) / (1 + Δt λ/2), tends to -1 for Δt λ large, so they survive the whole
 trajectory, flipping sign at every step.
 
-Usage: python benchmarks/time_accuracy.py
+Section `reaction_time_accuracy`: the same question for recipes/allen_cahn.yaml and
+recipes/fisher_kpp.yaml (at 64² and 128², samples 0-2), nonlinear, so against the same recipe run
+with 32 times the steps (the recipe's own scheme, Crank-Nicolson; its error is about
+1/1000 of the rows').
+
+Usage: python benchmarks/time_accuracy.py [--only-reaction]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.families import fv  # noqa: E402
 from pdegen.families.boundary import conditions  # noqa: E402
+from pdegen.fields import typical_value  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 
 SCHEMES = ("backward-euler", "crank-nicolson", "rannacher")
@@ -61,7 +67,59 @@ def exact_states(recipe, values, times) -> np.ndarray:
     return np.array([steady + Q @ (np.exp(-lam * t) * start) for t in times])
 
 
+def reaction_rows() -> list[list]:
+    """Per reaction recipe, grid, scheme and step count: the median relative L2 errors of
+    the stored states at the first stored time, the middle one and t_end against a 32x
+    finer run."""
+    rows = []
+    for name, n in (("allen_cahn", 64), ("allen_cahn", 128), ("fisher_kpp", 64), ("fisher_kpp", 128)):
+        shape = f"grid.shape=[{n},{n}]"
+        base = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape])
+        d = base.data["discretization"]
+        for steps in (d["steps"], 2 * d["steps"]):
+            errors = {scheme: [] for scheme in SCHEMES}
+            save_every = d["save_every"] * steps // d["steps"]  # the same stored times
+            for sample in range(SAMPLES):
+                values = draw_values(base.data, base.family, sample)
+                fine = load_recipe(ROOT / "recipes" / f"{name}.yaml",
+                                   [shape, f"discretization.steps={32 * d['steps']}"])
+                reference = trajectory(fine, values)[32 * d["save_every"] - 1::32 * d["save_every"]]
+                for scheme in SCHEMES:
+                    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml",
+                                         [shape, f"discretization.steps={steps}",
+                                          f"discretization.scheme={scheme}"])
+                    stored = trajectory(recipe, values)[save_every - 1::save_every]
+                    relative = np.linalg.norm(stored - reference, axis=1) / np.linalg.norm(reference, axis=1)
+                    errors[scheme].append(relative[[0, len(relative) // 2 - 1, -1]])
+            rate = base.data["parameters"]["rate"]
+            top = rate["value"] if rate["dist"] == "constant" else rate["high"]
+            for scheme in SCHEMES:
+                e = np.median(np.array(errors[scheme]), axis=0)
+                dt_h2 = d["t_end"] / steps * n**2 * typical_value(base.data["parameters"]["coefficient"])
+                rows.append([name, f"{n}x{n}", steps, f"{top * d['t_end'] / steps:.3g}", f"{dt_h2:.3g}", scheme,
+                             *(f"{x:.1e}" for x in e)])
+                print(rows[-1], flush=True)
+    return rows
+
+
 def main():
+    if "--only-reaction" not in sys.argv[1:]:
+        heat_section()
+    rows = reaction_rows()
+    write_section("reaction_time_accuracy", (
+        f"recipes/allen_cahn.yaml and recipes/fisher_kpp.yaml at 64x64 and 128x128 (theirs), samples 0-{SAMPLES - 1}: "
+        "relative L2 error "
+        "of the stored states (the recipe's stored times) against the same recipe run with 32 times its steps, "
+        "median over the samples, at the first stored time, the middle one and t_end. `ρΔt` with the largest "
+        "rate the recipe draws, `Δt a/h²` the diffusion's stiffness. `crank-nicolson`: the IMEX scheme (a "
+        "backward-Euler half step predicts the midpoint, where the reaction is taken; the families' default), "
+        "`rannacher` the same after two backward-Euler half steps.\n\n"
+        + table(["recipe", "grid", "steps", "ρΔt", "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"],
+                rows)),
+        command="python benchmarks/time_accuracy.py --only-reaction")
+
+
+def heat_section():
     base = load_recipe(ROOT / "recipes" / "heat.yaml")
     errors = {}  # (scheme, steps) -> per sample [first, fifth, last]
     for sample in range(SAMPLES):

@@ -14,9 +14,11 @@ from .darcy import Darcy
 from .heat import Heat
 from .helmholtz import Helmholtz
 from .poisson import Poisson
+from .reaction import AllenCahn, FisherKPP
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
-                               (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion())}
+                               (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
+                                FisherKPP())}
 
 
 def get_family(name: str) -> Family:

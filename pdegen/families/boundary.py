@@ -22,12 +22,18 @@ from . import fv
 
 KINDS = ("dirichlet", "neumann")
 
-KEYS = {
-    "kind": Key("str", "dirichlet", choices=KINDS,
-                doc="every face not named in faces: dirichlet (u = value) or neumann (a du/dn = value)"),
-    "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"),
-    "faces": Key("mapping", dict, doc="per-face {kind, value} by name: x_low, x_high, y_low, ..."),
-}
+
+def keys(kind: str = "dirichlet") -> dict[str, Key]:
+    """The ``boundary`` section's keys, every face ``kind`` by default."""
+    return {
+        "kind": Key("str", kind, choices=KINDS,
+                    doc="every face not named in faces: dirichlet (u = value) or neumann (a du/dn = value)"),
+        "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"),
+        "faces": Key("mapping", dict, doc="per-face {kind, value} by name: x_low, x_high, y_low, ..."),
+    }
+
+
+KEYS = keys()
 
 
 # What people call the faces of a 2-D picture (pdegen plot draws x across, y up).

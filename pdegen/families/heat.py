@@ -91,17 +91,22 @@ class Heat(Family):
         dt = d["t_end"] / d["steps"]
         return dt * d["save_every"] * np.arange(1, d["steps"] // d["save_every"] + 1)
 
-    def stepper(self, grid: Grid, values: dict, recipe: dict):
-        """(system with the step matrix I/Δt + θL, rhs(u, step) -> the right-hand side of the
-        next solve of time step ``step`` (from 1) from the current state u)."""
+    def step_operators(self, grid: Grid, values: dict, recipe: dict):
+        """(Δt, the step matrix M = I/Δt + θL, the explicit part (1 - θ)L, b): L and b the
+        FV diffusion operator and source with the recipe's boundary conditions."""
         d = recipe["discretization"]
         dt, theta = d["t_end"] / d["steps"], THETA[d["scheme"]]
         L, b = fv.assemble(grid, values["forcing"], diffusion=values["coefficient"],
                            boundary=faces.conditions(recipe["boundary"], grid.ndim))
         M = (theta * L + sp.identity(grid.size, format="csr") / dt).tocsr()
         M.sort_indices()
-        explicit = (1.0 - theta) * L
-        half_steps_first = d["scheme"] == "rannacher"
+        return dt, M, (1.0 - theta) * L, b
+
+    def stepper(self, grid: Grid, values: dict, recipe: dict):
+        """(system with the step matrix I/Δt + θL, rhs(u, step) -> the right-hand side of the
+        next solve of time step ``step`` (from 1) from the current state u)."""
+        dt, M, explicit, b = self.step_operators(grid, values, recipe)
+        half_steps_first = recipe["discretization"]["scheme"] == "rannacher"
 
         def rhs(u: np.ndarray, step: int) -> np.ndarray:
             if half_steps_first and step == 1:  # backward Euler over Δt/2, in the CN matrix's scaling
