@@ -127,7 +127,7 @@ class AllenCahn(ReactionDiffusion):
 
     @staticmethod
     def reaction(u: np.ndarray) -> np.ndarray:
-        return u - u**3
+        return u - u * u * u  # (u**3 is a pow call per element: 10x slower)
 
 
 class FisherKPP(ReactionDiffusion):
