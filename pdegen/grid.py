@@ -72,7 +72,9 @@ class StencilPattern:
 
     ``slots`` lists the stencil slots in sorted column order (for C-order
     flattening): axis 0 minus, axis 1 minus, ..., centre, ..., axis 1 plus, axis 0 plus.
-    ``mask[c, s]`` says whether slot ``s`` of cell ``c`` is inside the grid;
+    ``mask[c, s]`` says whether slot ``s`` of cell ``c`` is inside the grid (along a
+    ``periodic`` axis every slot is: the last cell's plus neighbour is the first cell; the
+    CSR columns of each row stay sorted);
     ``compress(values)`` turns a dense slot-major ``(2d+1, *grid.shape)`` array (one
     contiguous grid array per slot) into CSR data. Index arrays are int32 when they fit,
     as SciPy and PETSc would convert them to that on every matrix otherwise.
@@ -80,6 +82,7 @@ class StencilPattern:
 
     grid: Grid
     slots: tuple[tuple[int, int], ...]  # (axis, step) per slot; axis -1 = centre
+    periodic: tuple[int, ...]  # the axes that wrap around
     mask: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
@@ -92,8 +95,13 @@ class StencilPattern:
         return self.slots.index((axis, step))
 
 
-def stencil_pattern(grid: Grid) -> StencilPattern:
+def stencil_pattern(grid: Grid, periodic: tuple[int, ...] = ()) -> StencilPattern:
+    """The (2d+1)-point pattern of ``grid``, wrapping around along the ``periodic`` axes
+    (each at least 3 cells long, so that a cell's two neighbours differ)."""
     d, n = grid.ndim, grid.size
+    periodic = tuple(sorted(set(int(a) for a in periodic)))
+    if any(not 0 <= a < d or grid.shape[a] < 3 for a in periodic):
+        raise ValueError(f"periodic axes must be axes of the grid {grid.shape} at least 3 cells long; got {periodic}")
     strides = [int(np.prod(grid.shape[a + 1 :])) for a in range(d)]
     slots = [(a, -1) for a in range(d)] + [(-1, 0)] + [(a, +1) for a in reversed(range(d))]
     index = np.arange(n).reshape(grid.shape)
@@ -103,14 +111,19 @@ def stencil_pattern(grid: Grid) -> StencilPattern:
         if axis < 0:
             cols[:, s] = index.ravel()
             continue
-        cols[:, s] = index.ravel() + step * strides[axis]
         position = np.indices(grid.shape)[axis].ravel()
-        mask[:, s] = (position + step >= 0) & (position + step < grid.shape[axis])
+        if axis in periodic:
+            cols[:, s] = index.ravel() + ((position + step) % grid.shape[axis] - position) * strides[axis]
+        else:
+            cols[:, s] = index.ravel() + step * strides[axis]
+            mask[:, s] = (position + step >= 0) & (position + step < grid.shape[axis])
     index_type = np.int32 if n * len(slots) < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n + 1, dtype=index_type)
     np.cumsum(mask.sum(axis=1), out=indptr[1:])
-    cells, slot_of_entry = np.nonzero(mask)  # row-major: CSR order
-    arrays = (mask, indptr, cols[mask].astype(index_type), slot_of_entry * n + cells)
+    cells, slot_of_entry = np.nonzero(mask)  # row-major; slot order is column order except where rows wrap
+    columns = cols[cells, slot_of_entry]
+    order = np.lexsort((columns, cells))
+    arrays = (mask, indptr, columns[order].astype(index_type), (slot_of_entry * n + cells)[order])
     for array in arrays:  # shared by every matrix on this grid; read-only, so solvers may trust
         array.flags.writeable = False  # that the same index arrays mean the same pattern
-    return StencilPattern(grid, tuple(slots), *arrays)
+    return StencilPattern(grid, tuple(slots), periodic, *arrays)

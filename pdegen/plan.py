@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from solvers.multigrid import SEMI_COARSENING_RATIO, level_shapes
 
 from .families.boundary import face_names
-from .grid import Grid
+from .grid import AXIS_NAMES, Grid
 
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
 # factorisation beats CG + GAMG (warm start, reused AMG) on one core, measured on Darcy
@@ -326,6 +326,12 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
+    periodic = family.periodic_axes(data)
+    if periodic and halvings >= 2:
+        reasons.append(f"periodic along {', '.join(AXIS_NAMES[a] for a in periodic)}: no geometric multigrid (its "
+                       "hierarchy does not wrap around)")
+    if periodic:  # solvers.multigrid's interpolation and aggregation know no wrap-around
+        halvings = 0
     hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)
     if method == "auto":

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from .families import FAMILIES, get_family
-from .families.boundary import validate_faces
+from .families.boundary import check_periodic, validate_faces
 from .fields import BOUNDARY_DISTRIBUTIONS, FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS, check_distribution
 from .grid import Grid
 from .schema import Key, RecipeError, did_you_mean, show, validate_mapping
@@ -236,6 +236,8 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     data["boundary"] = validate_mapping("boundary", data.get("boundary"), family.boundary, problems)
     if "faces" in family.boundary:
         validate_faces(data["boundary"], ndim, problems)
+        if isinstance(grid.get("shape"), list):
+            check_periodic(data["boundary"], grid["shape"], problems)
     data["discretization"] = validate_mapping("discretization", data.get("discretization"),
                                               family.discretization, problems)
     solver = validate_mapping("solver", data.get("solver"), SOLVER_KEYS, problems)
@@ -310,6 +312,9 @@ def _multigrid_check(data: dict, family) -> list[str]:
 
     from .plan import multigrid_coarse_operators
     shape, coarse = data["grid"]["shape"], multigrid_coarse_operators(family, data)
+    if family.periodic_axes(data):
+        return ["solver.preconditioner: 'mg' (geometric multigrid) does not handle periodic axes (its hierarchy does "
+                "not wrap around); use gamg, or auto"]
     if len(level_shapes(shape, spacing=Grid(shape, data["grid"]["extent"]).spacing, coarse=coarse)) >= 3:
         return []
     smallest = next(n for n in range(2, 64) if len(level_shapes([n] * len(shape), coarse=coarse)) >= 3)

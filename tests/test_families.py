@@ -382,3 +382,75 @@ def test_reaction_recipes_refuse_an_unstable_explicit_reaction(tmp_path):
     with pytest.raises(RecipeError, match=r"discretization.steps: the explicit reaction needs rate \* Δt <= 1, and "
                                           r"with rates up to 30 and t_end 2 that takes at least 60 steps, got 40"):
         load_recipe(path)
+
+
+def test_periodic_axis_is_the_wrapped_stencil():
+    """Periodic along x, Dirichlet along y, a = 1: the matrix is exactly kron(T_per, I)/hx²
+    + kron(I, T_dir)/hy² (T_per the circulant second difference, T_dir the FV one with the
+    half-cell boundary terms), and the CSR columns of every row are sorted."""
+    import scipy.sparse as sp
+    grid = Grid((6, 5), ((0.0, 3.0), (0.0, 1.0)))
+    nx, ny = grid.shape
+    hx, hy = grid.spacing
+    faces = {(0, 0): fv.Boundary("periodic"), (0, 1): fv.Boundary("periodic"),
+             (1, 0): fv.Boundary("dirichlet", 0.0), (1, 1): fv.Boundary("dirichlet", 0.0)}
+    A, _ = fv.assemble(grid, 0.0, diffusion=1.0, boundary=faces)
+    circulant = 2 * sp.identity(nx) - sp.eye(nx, k=1) - sp.eye(nx, k=-1) - sp.eye(nx, k=nx - 1) - sp.eye(nx, k=1 - nx)
+    dirichlet = sp.diags([-np.ones(ny - 1), 2 * np.ones(ny), -np.ones(ny - 1)], [-1, 0, 1]).tolil()
+    dirichlet[0, 0] = dirichlet[-1, -1] = 3.0  # the half-cell face: 2/h² on the diagonal
+    expected = sp.kron(circulant, sp.identity(ny)) / hx**2 + sp.kron(sp.identity(nx), dirichlet) / hy**2
+    assert abs(A - expected).max() <= 1e-12 * abs(expected).max()
+    assert all(np.all(np.diff(A.indices[A.indptr[i]:A.indptr[i + 1]]) > 0) for i in range(A.shape[0]))
+
+
+def test_darcy_periodic_along_x_second_order():
+    """u = sin(2πx) sin(πy) + y, a = 1 + 0.3 cos(2πx): periodic in x, u = g on the y faces."""
+    def u(x, y):
+        return np.sin(2 * PI * x) * np.sin(PI * y) + y
+
+    errors = []
+    for n in (16, 32, 64, 128):
+        grid, (X, Y) = exact_2d(n)
+        a = 1 + 0.3 * np.cos(2 * PI * X)
+        ux = 2 * PI * np.cos(2 * PI * X) * np.sin(PI * Y)
+        lap = -5 * PI**2 * np.sin(2 * PI * X) * np.sin(PI * Y)
+        f = -(-0.6 * PI * np.sin(2 * PI * X) * ux + a * lap)
+        faces = {(0, 0): fv.Boundary("periodic"), (0, 1): fv.Boundary("periodic"),
+                 (1, 0): fv.Boundary("dirichlet", lambda ax, sd, c: u(*c)),
+                 (1, 1): fv.Boundary("dirichlet", lambda ax, sd, c: u(*c))}
+        A, b = fv.assemble(grid, f, diffusion=a, boundary=faces)
+        errors.append(np.abs(solve(A, b) - u(X, Y).ravel()).max())
+    assert np.all(np.abs(orders(errors) - 2) <= 0.2), (errors, orders(errors))
+
+
+@pytest.mark.parametrize("family", ["heat", "fisher_kpp"])
+def test_periodic_trajectories_shift_with_their_initial_state(family):
+    """On a periodic 1-D grid with a constant coefficient, shifting the initial state by k
+    cells shifts every later state by k cells (to rounding): the wrap-around faces are faces
+    like any other. (PDEBench's 1-D diffusion-reaction setting.) Heat also keeps its sum."""
+    grid = Grid((64,), ((0.0, 1.0),))
+    x = grid.centers[0]
+    initial = 0.5 + 0.3 * np.sin(2 * PI * x) + 0.15 * np.cos(6 * PI * x)  # within (0, 1), as a density
+    recipe = {"boundary": {"kind": "periodic", "value": 0.0},
+              "parameters": {"rate": {"dist": "constant", "value": 5.0}},
+              "discretization": {"scheme": "crank-nicolson", "t_end": 0.5, "steps": 50, "save_every": 50}}
+    runs = []
+    for shift in (0, 11):
+        values = {"coefficient": 5e-3, "rate": 5.0, "forcing": 0.0, "initial": np.roll(initial, shift)}
+        runs.append(integrate_heat(grid, values, recipe, get_family(family)))
+    assert np.abs(np.roll(runs[0], 11) - runs[1]).max() <= 1e-12
+    assert np.abs(runs[0] - initial).max() > 1e-2  # it moved
+    if family == "heat":
+        assert abs(runs[0].sum() - initial.sum()) <= 1e-10 * initial.sum()
+
+
+def test_the_plan_leaves_geometric_multigrid_out_on_periodic_axes():
+    """256² Darcy plans CG + multigrid; periodic along y it plans without (and says why)."""
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    recipe = Path(__file__).parents[1] / "recipes" / "darcy.yaml"
+    assert make_plan(load_recipe(recipe, ["grid.shape=[256,256]"])).preconditioner == "mg"
+    plan = make_plan(load_recipe(recipe, ["grid.shape=[256,256]", "boundary.faces.y_low.kind=periodic",
+                                          "boundary.faces.y_high.kind=periodic"]))
+    assert plan.preconditioner != "mg" and plan.multigrid_neumann == []
+    assert any(reason.startswith("periodic along y: no geometric multigrid") for reason in plan.reasons)

@@ -103,6 +103,12 @@ class Family:
         kinds = faces.face_kinds(recipe["boundary"], len(recipe["grid"]["shape"]))
         return [list(divmod(index, 2)) for index, kind in enumerate(kinds) if kind == "neumann"]
 
+    def periodic_axes(self, recipe: dict) -> tuple[int, ...]:
+        """The axes along which the recipe's boundary is periodic."""
+        if "faces" not in self.boundary:
+            return ()
+        return faces.periodic_axes(recipe["boundary"], len(recipe["grid"]["shape"]))
+
     def max_peclet(self, recipe: dict) -> float:
         """The largest Péclet number (convection against diffusion) the recipe's samples
         can have: 0.0 without convection, inf where the distribution has no bound."""

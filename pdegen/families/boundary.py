@@ -1,12 +1,16 @@
 """Face-by-face boundary conditions for the diffusion families (darcy, heat).
 
 Each face of the box is Dirichlet (u = value) or Neumann (a ∂u/∂n = value, n the outward
-normal: 0 is a wall nothing flows through). ``kind`` and ``value`` set every face; ``faces``
-overrides single ones by name (``x_low``, ``x_high``, ``y_low``, ... up to the grid's
-dimension), each ``{kind, value}`` with ``kind`` defaulting to the section's and ``value``
-to 0. A pressure drop across x with no flow through the other faces:
+normal: 0 is a wall nothing flows through), or the two faces of an axis are periodic (what
+leaves through one comes in through the other; both or neither). ``kind`` and ``value``
+set every face; ``faces`` overrides single ones by name (``x_low``, ``x_high``, ``y_low``,
+... up to the grid's dimension), each ``{kind, value}`` with ``kind`` defaulting to the
+section's and ``value`` to 0. A pressure drop across x with no flow through the other faces:
 
     boundary: {kind: neumann, faces: {x_low: {kind: dirichlet, value: 1.0}, x_high: {kind: dirichlet}}}
+
+and a channel periodic along x between walls held at 0: ``{kind: dirichlet, faces:
+{x_low: {kind: periodic}, x_high: {kind: periodic}}}``.
 
 Example
 -------
@@ -20,14 +24,15 @@ from ..grid import AXIS_NAMES
 from ..schema import Key, did_you_mean, validate_mapping
 from . import fv
 
-KINDS = ("dirichlet", "neumann")
+KINDS = ("dirichlet", "neumann", "periodic")
 
 
 def keys(kind: str = "dirichlet") -> dict[str, Key]:
     """The ``boundary`` section's keys, every face ``kind`` by default."""
     return {
         "kind": Key("str", kind, choices=KINDS,
-                    doc="every face not named in faces: dirichlet (u = value) or neumann (a du/dn = value)"),
+                    doc="every face not named in faces: dirichlet (u = value), neumann (a du/dn = value) or "
+                        "periodic (an axis's two faces together)"),
         "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"),
         "faces": Key("mapping", dict, doc="per-face {kind, value} by name: x_low, x_high, y_low, ..."),
     }
@@ -68,10 +73,34 @@ def validate_faces(section: dict, ndim: int, problems: list[str]) -> None:
         faces[name] = validate_mapping(f"boundary.faces.{name}", faces[name], face_keys, problems)
 
 
+def check_periodic(section: dict, shape: list[int], problems: list[str]) -> None:
+    """A periodic face needs its axis's other face periodic too, and the axis 3 cells."""
+    ndim = len(shape)
+    if not 1 <= ndim <= len(AXIS_NAMES) or section.get("kind") not in KINDS:
+        return
+    kinds, names = face_kinds(section, ndim), face_names(ndim)
+    for axis in range(ndim):
+        low, high = kinds[2 * axis] == "periodic", kinds[2 * axis + 1] == "periodic"
+        if low != high:
+            alone, other = (names[2 * axis], names[2 * axis + 1]) if low else (names[2 * axis + 1], names[2 * axis])
+            problems.append(f"boundary.faces.{alone}: a periodic face needs the other face of its axis periodic too; "
+                            f"make {other} periodic as well, or {alone} dirichlet or neumann")
+        elif low and isinstance(shape[axis], int) and shape[axis] < 3:
+            problems.append(f"grid.shape: the periodic axis {AXIS_NAMES[axis]} needs at least 3 cells, "
+                            f"got {shape[axis]}")
+
+
+def periodic_axes(section: dict, ndim: int) -> tuple[int, ...]:
+    """The axes whose faces are periodic."""
+    kinds = face_kinds(section, ndim)
+    return tuple(axis for axis in range(ndim) if kinds[2 * axis] == "periodic")
+
+
 def face_kinds(section: dict, ndim: int) -> list[str]:
     """The kind of every face, in (axis, side) order."""
-    faces = section.get("faces") or {}
-    return [faces.get(name, {}).get("kind", section.get("kind", "dirichlet")) for name in face_names(ndim)]
+    faces = section.get("faces") if isinstance(section.get("faces"), dict) else {}
+    return [(faces.get(name) if isinstance(faces.get(name), dict) else {}).get("kind", section.get("kind", "dirichlet"))
+            for name in face_names(ndim)]
 
 
 def describe(section: dict) -> str:
@@ -90,6 +119,6 @@ def conditions(section: dict, ndim: int) -> dict[tuple[int, int], fv.Boundary]:
     out = {}
     for index, name in enumerate(face_names(ndim)):
         face = {**whole, "value": 0.0, **faces[name]} if name in faces else whole
-        kind = "dirichlet" if face["kind"] == "dirichlet" else "robin"  # Neumann: Robin with β = 0
+        kind = {"neumann": "robin"}.get(face["kind"], face["kind"])  # Neumann: Robin with β = 0
         out[divmod(index, 2)] = fv.Boundary(kind, face["value"], 0.0)
     return out

@@ -51,8 +51,8 @@ class Darcy(Family):
 
     def check(self, recipe: dict) -> list[str]:
         if "dirichlet" not in faces.face_kinds(recipe["boundary"], len(recipe["grid"]["shape"])):
-            return ["boundary: every face is neumann, so u is fixed only up to a constant and the matrix is "
-                    "singular; make at least one face dirichlet (e.g. boundary.faces.x_low.kind=dirichlet)"]
+            return ["boundary: every face is neumann or periodic, so u is fixed only up to a constant and the "
+                    "matrix is singular; make at least one face dirichlet (e.g. boundary.faces.y_low.kind=dirichlet)"]
         return []
 
     def assemble(self, grid: Grid, values: dict, boundary: dict) -> LinearSystem:
@@ -61,7 +61,10 @@ class Darcy(Family):
         return LinearSystem(A, b, symmetric=True, positive_definite=True)
 
     def system_rows(self, grid: Grid, values: dict, recipe: dict, first: int, last: int) -> LinearSystem:
-        """Only the rows of slab [first, last) along axis 0, assembled on that slab."""
+        """Only the rows of slab [first, last) along axis 0, assembled on that slab (cut from
+        the whole system when axis 0 is periodic: its first and last cells are neighbours)."""
+        if 0 in faces.periodic_axes(recipe["boundary"], grid.ndim):
+            return super().system_rows(grid, values, recipe, first, last)
         a = np.broadcast_to(values["coefficient"], grid.shape)
         A, b = fv.rows_of(grid, lambda sub, piece: assemble_diffusion(
             sub, piece(a), piece(values["forcing"]), faces.conditions(recipe["boundary"], grid.ndim)), first, last)

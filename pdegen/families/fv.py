@@ -16,7 +16,9 @@ with rows divided by the cell volume:
 Boundary faces sit half a cell from the centre. :class:`Boundary` gives Dirichlet
 (u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0) data, with g and β scalars or
 functions of the face centres, for the whole boundary or face by face (a mapping from
-``(axis, side)`` to :class:`Boundary`, side 0 the low end).
+``(axis, side)`` to :class:`Boundary`, side 0 the low end), or makes an axis periodic
+(both its faces ``"periodic"``: the last cell's upper face is the first cell's lower one,
+a face like any interior one; diffusion and reaction only).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ FaceData = float | Callable[[int, int, tuple], np.ndarray]
 
 @dataclass(frozen=True)
 class Boundary:
-    """kind: "dirichlet" or "robin". value g and (robin) beta: a number, or a function
+    """kind: "dirichlet", "robin" or "periodic". value g and (robin) beta: a number, or a function
     ``f(axis, side, centres)`` of the boundary face centres (side 0: low end, 1: high end;
     ``centres`` is the tuple of coordinate arrays of those faces)."""
 
@@ -45,8 +47,8 @@ class Boundary:
 
 
 @lru_cache(maxsize=16)
-def pattern_of(grid: Grid):
-    return stencil_pattern(grid)
+def pattern_of(grid: Grid, periodic: tuple[int, ...] = ()):
+    return stencil_pattern(grid, periodic)
 
 
 def axis_slice(ndim: int, axis: int, piece) -> tuple:
@@ -71,6 +73,18 @@ def face_boundary(boundary, axis: int, side: int) -> Boundary:
     return boundary[axis, side] if isinstance(boundary, dict) else boundary
 
 
+def periodic_axes(boundary, ndim: int) -> tuple[int, ...]:
+    """The axes whose two faces are periodic (one alone is an error)."""
+    axes = []
+    for axis in range(ndim):
+        kinds = [face_boundary(boundary, axis, side).kind == "periodic" for side in (0, 1)]
+        if kinds[0] != kinds[1]:
+            raise ValueError(f"axis {axis}: a periodic axis needs both its faces periodic")
+        if kinds[0]:
+            axes.append(axis)
+    return tuple(axes)
+
+
 def _face_data(data: FaceData, grid: Grid, axis: int, side: int):
     if callable(data):
         return np.asarray(data(axis, side, face_centres(grid, axis, side)), dtype=np.float64)
@@ -80,7 +94,10 @@ def _face_data(data: FaceData, grid: Grid, axis: int, side: int):
 def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=None,
              scheme: str = "upwind", boundary: Boundary | dict[tuple[int, int], Boundary] = Boundary()):
     """CSR matrix (on the grid's fixed pattern) and right-hand side; see the module doc."""
-    pattern = pattern_of(grid)
+    periodic = periodic_axes(boundary, grid.ndim)
+    if periodic and face_velocity is not None:
+        raise ValueError("periodic axes are for diffusion and reaction terms; convection takes no periodic face")
+    pattern = pattern_of(grid, periodic)
     d, shape = grid.ndim, grid.shape
     slots = np.zeros((len(pattern.slots), *shape))  # slot-major: each slot a contiguous grid array
     diagonal = np.zeros(shape)
@@ -97,6 +114,13 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
             slots[minus][upper] -= face
             diagonal[lower] += face
             diagonal[upper] += face
+            if axis in periodic:  # the face between the last cell and the first
+                last, first = axis_slice(d, axis, slice(-1, None)), axis_slice(d, axis, slice(0, 1))
+                face = 2.0 * a[last] * a[first] / (a[last] + a[first]) / h**2
+                slots[plus][last] -= face
+                slots[minus][first] -= face
+                diagonal[last] += face
+                diagonal[first] += face
         if face_velocity is not None:
             w = np.asarray(face_velocity[axis], dtype=np.float64)
             inner = w[axis_slice(d, axis, slice(1, -1))] / h  # interior faces, per unit volume
@@ -110,6 +134,8 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
             slots[minus][upper] -= out_lo
             diagonal[upper] -= in_hi
         for side, end in ((0, slice(0, 1)), (1, slice(-1, None))):
+            if axis in periodic:
+                continue
             cells = axis_slice(d, axis, end)
             condition = face_boundary(boundary, axis, side)
             g = _face_data(condition.value, grid, axis, side)
