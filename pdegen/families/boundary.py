@@ -106,7 +106,8 @@ def face_kinds(section: dict, ndim: int) -> list[str]:
 def describe(section: dict) -> str:
     """One line for people: "neumann 0; x_low dirichlet 1, x_high dirichlet 0"."""
     def one(face: dict) -> str:
-        return " ".join([str(face.get("kind", "dirichlet"))] + ([f"{face['value']:g}"] if "value" in face else []))
+        kind = str(face.get("kind", "dirichlet"))
+        return kind + (f" {face['value']:g}" if "value" in face and kind != "periodic" else "")
     named = ", ".join(f"{name} {one(face)}" for name, face in (section.get("faces") or {}).items())
     return one(section) + (f"; {named}" if named else "")
 
