@@ -284,6 +284,8 @@ class Plan:
     # The [axis, side] faces with a Neumann boundary, where the interpolation extends the
     # parent's value instead of decaying to zero (solvers.multigrid ``neumann``).
     multigrid_neumann: list = field(default_factory=list)
+    # The axes that wrap around, where the interpolation does too (``periodic``).
+    multigrid_periodic: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -326,12 +328,6 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
-    periodic = family.periodic_axes(data)
-    if periodic and halvings >= 2:
-        reasons.append(f"periodic along {', '.join(AXIS_NAMES[a] for a in periodic)}: no geometric multigrid (its "
-                       "hierarchy does not wrap around)")
-    if periodic:  # solvers.multigrid's interpolation and aggregation know no wrap-around
-        halvings = 0
     hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)
     if method == "auto":
@@ -558,12 +554,17 @@ def make_plan(recipe) -> Plan:
         reasons.append(f"preconditioner auto -> {preconditioner}")
     if preconditioner == "mg" and not mg:  # named in the recipe: say what the hierarchy will be
         reasons.append(f"mg: geometric multigrid on {hierarchy}, {coarse} coarse operators, {mg_ordering} numbering")
-    neumann = family.neumann_faces(data)
+    neumann, periodic = family.neumann_faces(data), family.periodic_axes(data)
     if preconditioner == "mg" and neumann:
         names = ", ".join(face_names(ndim)[2 * axis + side] for axis, side in neumann)
         reasons.append(f"Neumann faces {names}: multigrid interpolates its corrections flat onto them, which kept CG "
                        "at 4-6 iterations from 128² to 512² and at 32³ / 48³, where interpolating towards zero (the "
-                       "Dirichlet rule) took 12-31, 1.7-5.4x the time (docs/benchmarks.md, neumann_multigrid)")
+                       "Dirichlet rule) took 12-31, 1.7-5.7x the time (docs/benchmarks.md, boundary_multigrid)")
+    if preconditioner == "mg" and periodic:
+        reasons.append(f"periodic along {', '.join(AXIS_NAMES[a] for a in periodic)}: multigrid interpolates across "
+                       "the wrap too, which kept CG at 8-9 iterations from 128² to 512² and at 32³ / 48³, where "
+                       "decaying towards zero there took 15-27, 1.6-3.0x the time (docs/benchmarks.md, "
+                       "boundary_multigrid)")
     options = dict(mg_options) if preconditioner == "mg" else {}
     if preconditioner == "gamg" and not family.symmetric:
         options.update(NONSYMMETRIC_AMG_OPTIONS)
@@ -592,7 +593,8 @@ def make_plan(recipe) -> Plan:
                 multigrid_start_cycles=mg_cycles if preconditioner == "mg" else 0, multigrid_odd=True,
                 multigrid_small_coarsest=True,
                 multigrid_shift=shift if preconditioner == "mg" else 0.0,
-                multigrid_neumann=neumann if preconditioner == "mg" else [])
+                multigrid_neumann=neumann if preconditioner == "mg" else [],
+                multigrid_periodic=list(periodic) if preconditioner == "mg" else [])
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:
@@ -640,7 +642,8 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
             multigrid = GeometricMG(plan.grid_shape, coarse=plan.multigrid_coarse, ordering=plan.multigrid_ordering,
                                     start_cycles=plan.multigrid_start_cycles, spacing=plan.grid_spacing or None,
                                     odd=plan.multigrid_odd, small_coarsest=plan.multigrid_small_coarsest,
-                                    shift=plan.multigrid_shift, neumann=plan.multigrid_neumann)
+                                    shift=plan.multigrid_shift, neumann=plan.multigrid_neumann,
+                                    periodic=plan.multigrid_periodic)
         return KSPSolver(plan.method, plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm,
                          multigrid=multigrid)
     from solvers import GCRODR

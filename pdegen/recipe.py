@@ -312,9 +312,6 @@ def _multigrid_check(data: dict, family) -> list[str]:
 
     from .plan import multigrid_coarse_operators
     shape, coarse = data["grid"]["shape"], multigrid_coarse_operators(family, data)
-    if family.periodic_axes(data):
-        return ["solver.preconditioner: 'mg' (geometric multigrid) does not handle periodic axes (its hierarchy does "
-                "not wrap around); use gamg, or auto"]
     if len(level_shapes(shape, spacing=Grid(shape, data["grid"]["extent"]).spacing, coarse=coarse)) >= 3:
         return []
     smallest = next(n for n in range(2, 64) if len(level_shapes([n] * len(shape), coarse=coarse)) >= 3)

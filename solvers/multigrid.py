@@ -19,13 +19,15 @@ grid), its axes of at least ``coarsest`` cells are halved on (COARSEST_MAX_UNKNO
 
 Interpolation is the tensor product of 1-D cell-centred linear interpolation (each fine
 cell takes 3/4 of its parent and 1/4 of the parent's neighbour on its side; at a boundary
-only the 3/4, or the whole parent at a face named in ``neumann``; between cells of unequal
-size, linear between their centres) along the halved axes, and of the identity along the
-others. On a Neumann face the solution's normal derivative, not its value, vanishes:
-interpolating towards zero there made CG's iterations grow with the grid (13 / 15 / 18 at
-128² / 256² / 512² with two Neumann faces, 18 / 25 / 31 with three; warm-started Darcy
-systems), extending the parent keeps them at 4-6 (docs/benchmarks.md, neumann_multigrid). Smoothing is one symmetric SOR
-sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
+only the 3/4, or the whole parent at a face named in ``neumann``, or across the wrap along
+an axis named in ``periodic``; between cells of unequal size, linear between their centres)
+along the halved axes, and of the identity along the others. On a Neumann face the
+solution's normal derivative, not its value, vanishes: interpolating towards zero there
+made CG's iterations grow with the grid (13 / 15 / 18 at 128² / 256² / 512² with two
+Neumann faces, 18 / 25 / 31 with three; warm-started Darcy systems), extending the parent
+keeps them at 4-6; on a periodic axis, interpolating across the wrap keeps them at 8-9
+where decaying towards zero there took 15-27 (docs/benchmarks.md, boundary_multigrid).
+Smoothing is one symmetric SOR sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
 level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
 
@@ -109,14 +111,16 @@ def interpolation_1d(coarse: int) -> sp.csr_matrix:
     return linear_interpolation_1d(np.ones(2 * coarse))
 
 
-def linear_interpolation_1d(sizes, neumann: tuple[bool, bool] = (False, False)) -> sp.csr_matrix:
+def linear_interpolation_1d(sizes, neumann: tuple[bool, bool] = (False, False),
+                            periodic: bool = False) -> sp.csr_matrix:
     """Interpolation onto a row of cells of the given ``sizes`` from the coarse row that
     pairs them (the last one alone when their number is odd): linear between the coarse
     centres nearest to each fine centre; beyond the first and last coarse centres, towards
     zero at a distance of one coarse cell (3/4 of the parent for equal cells), as for a
     homogeneous Dirichlet boundary, or, at an end where ``neumann`` (low, high) is set,
-    flat: the parent's value, as for a zero normal derivative. A fine cell that is its own
-    parent copies it."""
+    flat: the parent's value, as for a zero normal derivative; on a ``periodic`` row, linear
+    across the wrap between the last and the first coarse centres. A fine cell that is its
+    own parent copies it."""
     sizes = np.asarray(sizes, dtype=float)
     parent = np.arange(sizes.size) // 2
     coarse_sizes = np.bincount(parent, weights=sizes)
@@ -124,10 +128,14 @@ def linear_interpolation_1d(sizes, neumann: tuple[bool, bool] = (False, False)) 
     coarse_centre = np.cumsum(coarse_sizes) - coarse_sizes / 2
     offset = centre - coarse_centre[parent]
     neighbour = parent + np.sign(offset).astype(int)
-    inside = (offset != 0) & (neighbour >= 0) & (neighbour < coarse_sizes.size)
+    wrapped = (neighbour < 0) | (neighbour >= coarse_sizes.size)
+    if periodic:  # the neighbour across the wrap: the row's other end
+        neighbour %= coarse_sizes.size
+    inside = (offset != 0) & (periodic | ~wrapped) & (neighbour != parent)
+    distance = np.abs(coarse_centre[np.clip(neighbour, 0, coarse_sizes.size - 1)] - coarse_centre[parent])
+    distance = np.where(periodic & wrapped, sizes.sum() - distance, distance)  # across the wrap
     to_neighbour = np.zeros(sizes.size)
-    to_neighbour[inside] = np.abs(offset[inside]) / np.abs(coarse_centre[neighbour[inside]]
-                                                             - coarse_centre[parent[inside]])
+    to_neighbour[inside] = np.abs(offset[inside]) / distance[inside]
     to_parent = 1.0 - to_neighbour
     outside = (offset != 0) & ~inside  # on the boundary side of a boundary parent
     to_parent[outside] = 1.0 - np.abs(offset[outside]) / coarse_sizes[parent[outside]]
@@ -238,21 +246,23 @@ def _tensor(fine_sizes, shape_coarse, one_d) -> sp.csr_matrix:
 
 def prolongations(shape, coarsest: int = 8, spacing=None, ratio: float = SEMI_COARSENING_RATIO,
                   max_coarsest: float | None = None, odd: bool = True, small_coarsest: bool = True,
-                  coarse: str = "galerkin", neumann=()) -> list[sp.csr_matrix]:
+                  coarse: str = "galerkin", neumann=(), periodic=()) -> list[sp.csr_matrix]:
     """Interpolation matrices, coarsest level first (PCMG's level order): entry l maps
     level l to level l + 1. Empty when the grid cannot be coarsened even once. ``neumann``:
-    the (axis, side) faces (side 0 the low end) with a Neumann boundary."""
+    the (axis, side) faces (side 0 the low end) with a Neumann boundary; ``periodic``: the
+    axes that wrap around."""
     shapes = level_shapes(shape, coarsest, spacing, ratio, max_coarsest, odd, small_coarsest, coarse)
-    return interpolations_for(shapes, neumann)
+    return interpolations_for(shapes, neumann, periodic)
 
 
-def interpolations_for(shapes, neumann=()) -> list[sp.csr_matrix]:
+def interpolations_for(shapes, neumann=(), periodic=()) -> list[sp.csr_matrix]:
     """:func:`prolongations` for a hierarchy already computed (``shapes`` finest first)."""
     faces = {tuple(face) for face in neumann}
     sizes = cell_sizes(shapes)
 
     def one_d(axis, cell_sizes_along):
-        return linear_interpolation_1d(cell_sizes_along, ((axis, 0) in faces, (axis, 1) in faces))
+        return linear_interpolation_1d(cell_sizes_along, ((axis, 0) in faces, (axis, 1) in faces),
+                                       periodic=axis in periodic)
 
     return [_tensor(sizes[i], shapes[i + 1], one_d) for i in range(len(shapes) - 1)][::-1]
 
@@ -279,13 +289,14 @@ class GeometricMG:
     ``start_cycles`` the full-multigrid cycles run before the Krylov method;
     ``explicit_restriction=False`` leaves PCMG to restrict with P's transpose product;
     ``shift`` the mass term c of fine matrices A = K + c I (aggregation only); ``neumann``
-    the (axis, side) faces (side 0 the low end) with a Neumann boundary, every other face
-    Dirichlet (for the interpolation and the aggregation weights)."""
+    the (axis, side) faces (side 0 the low end) with a Neumann boundary and ``periodic`` the
+    axes that wrap around (the fine matrix couples their first and last cells), every other
+    face Dirichlet (for the interpolation and the aggregation weights)."""
 
     def __init__(self, shape, coarse: str = "galerkin", coarsest: int = 8, ordering: str = "natural",
                  start_cycles: int = 0, explicit_restriction: bool = True, spacing=None,
                  ratio: float = SEMI_COARSENING_RATIO, max_coarsest: float | None = None, odd: bool = True,
-                 small_coarsest: bool = True, shift: float = 0.0, neumann=()):
+                 small_coarsest: bool = True, shift: float = 0.0, neumann=(), periodic=()):
         if coarse not in ("galerkin", "aggregation"):
             raise ValueError(f"coarse must be 'galerkin' or 'aggregation'; got {coarse!r}")
         if not (np.isfinite(shift) and shift >= 0.0):
@@ -307,12 +318,15 @@ class GeometricMG:
         if any(not (0 <= axis < len(shape) and side in (0, 1)) for axis, side in self.neumann):
             raise ValueError(f"neumann faces must be (axis, side) pairs with axis < {len(shape)} and side 0 or 1; "
                              f"got {neumann!r}")
+        self.periodic = tuple(sorted({int(axis) for axis in periodic}))
+        if any(not 0 <= axis < len(shape) for axis in self.periodic):
+            raise ValueError(f"periodic axes must be < {len(shape)}; got {periodic!r}")
         # P^T stored as a matrix of its own: PETSc's transpose product is the slower kernel
         # (4-5% of a 128² solve in earlier runs, within noise in the latest; with Galerkin
         # coarse operators 1.21x against 0.96x: docs/benchmarks.md, multigrid_variants).
         self.explicit_restriction = explicit_restriction
         # In C order; setup() renumbers them.
-        self.interpolations = interpolations_for(self.shapes, self.neumann)
+        self.interpolations = interpolations_for(self.shapes, self.neumann, self.periodic)
         # Per level (finest first): the C-order cell at each position of the solver's
         # numbering (None: C order itself), and the inverse map.
         self.orders = [red_black_order(s) if ordering == "red-black" else None for s in self.shapes]
@@ -381,7 +395,8 @@ class GeometricMG:
         A = A.tocsr()
         if self._plan is None or not self._memo.same(A.indptr, A.indices):
             # (P0 itself is aggregation_1d's tensor product.)
-            self._plan = _aggregation_plan(A, self.shapes, self.spacing, self.neumann)
+            termless = self.neumann + tuple((axis, side) for axis in self.periodic for side in (0, 1))
+            self._plan = _aggregation_plan(A, self.shapes, self.spacing, termless)
             self._memo.remember(A.indptr, A.indices)
             if self.shift:  # where the diagonals sit, finest level first
                 self._diagonals = [_diagonal_positions(A.indptr, A.indices)]
@@ -481,7 +496,8 @@ class _CoarseLevel(NamedTuple):
 
 
 def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None, neumann=()) -> list[_CoarseLevel]:
-    """The plan of :meth:`GeometricMG._coarse_values`, level by level."""
+    """The plan of :meth:`GeometricMG._coarse_values`, level by level; ``neumann`` the faces
+    that put no boundary term on the diagonal (Neumann, and both faces of a periodic axis)."""
     plan = []
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     cols = A.indices

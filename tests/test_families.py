@@ -444,13 +444,12 @@ def test_periodic_trajectories_shift_with_their_initial_state(family):
         assert abs(runs[0].sum() - initial.sum()) <= 1e-10 * initial.sum()
 
 
-def test_the_plan_leaves_geometric_multigrid_out_on_periodic_axes():
-    """256² Darcy plans CG + multigrid; periodic along y it plans without (and says why)."""
+def test_the_plan_hands_multigrid_its_periodic_axes():
+    """256² Darcy periodic along y: CG + multigrid told to interpolate across the wrap."""
     from pdegen.plan import make_plan
     from pdegen.recipe import load_recipe
     recipe = Path(__file__).parents[1] / "recipes" / "darcy.yaml"
-    assert make_plan(load_recipe(recipe, ["grid.shape=[256,256]"])).preconditioner == "mg"
     plan = make_plan(load_recipe(recipe, ["grid.shape=[256,256]", "boundary.faces.y_low.kind=periodic",
                                           "boundary.faces.y_high.kind=periodic"]))
-    assert plan.preconditioner != "mg" and plan.multigrid_neumann == []
-    assert any(reason.startswith("periodic along y: no geometric multigrid") for reason in plan.reasons)
+    assert plan.preconditioner == "mg" and plan.multigrid_periodic == [1] and plan.multigrid_neumann == []
+    assert any(reason.startswith("periodic along y: multigrid interpolates across the wrap") for reason in plan.reasons)

@@ -733,3 +733,49 @@ def test_neumann_faces_keep_cg_iterations_flat(coarse, ordering, cycles):
             iterations[n, told] = info.iterations
     assert iterations[256, True] <= iterations[64, True] + 1 <= 10, iterations
     assert iterations[256, False] >= 2 * iterations[256, True], iterations
+
+
+def test_periodic_interpolation_wraps_around():
+    """On a periodic row every fine cell takes 3/4 of its parent and 1/4 of the neighbour on
+    its side, the ends across the wrap: rows sum to 1 and a smooth periodic function is
+    interpolated to second order (odd rows too, where the last coarse cell is a single one)."""
+    from solvers.multigrid import linear_interpolation_1d
+    for cells in (32, 33):
+        P = linear_interpolation_1d(np.ones(cells), periodic=True)
+        assert np.allclose(P.sum(axis=1).A1, 1.0)
+        # Cell 0 (centre 0.5) between its parent (centre 1) and, across the wrap, the last
+        # coarse cell: centre 31 (a pair) or 32.5 (the lone last cell) on a row of 32 / 33.
+        expected = (0.75, 0.25) if cells % 2 == 0 else (2 / 3, 1 / 3)
+        assert np.allclose([P[0, 0], P[0, P.shape[1] - 1]], expected)
+    errors = []
+    for cells in (32, 64, 128):
+        x = (np.arange(cells) + 0.5) / cells
+        X = (np.arange(cells // 2) + 0.5) / (cells // 2)
+        P = linear_interpolation_1d(np.ones(cells), periodic=True)
+        errors.append(np.abs(P @ np.cos(2 * np.pi * X) - np.cos(2 * np.pi * x)).max())
+    assert np.allclose(np.log2(np.array(errors[:-1]) / errors[1:]), 2.0, atol=0.1), errors
+
+
+@needs_petsc
+@pytest.mark.parametrize("shape", [(256, 256), (255, 255)])
+def test_periodic_axis_keeps_cg_iterations_flat(shape):
+    """Darcy periodic along x, Dirichlet along y: a hierarchy told of the periodic axis needs
+    at most 9 CG iterations at 256² and on the odd 255², one that interpolates towards zero
+    at the wrap more than twice that."""
+    from pdegen.families import fv
+    from pdegen.families.darcy import assemble_diffusion
+    from pdegen.fields import gaussian_random_field, sample_rng
+    from pdegen.grid import Grid
+    from solvers.ksp import KSPSolver
+    grid = Grid(shape, ((0, 1), (0, 1)))
+    faces = {(0, 0): fv.Boundary("periodic"), (0, 1): fv.Boundary("periodic"),
+             (1, 0): fv.Boundary("dirichlet", 0.0), (1, 1): fv.Boundary("dirichlet", 0.0)}
+    A, b = assemble_diffusion(grid, np.exp(gaussian_random_field(shape, 2.5, 7.0, sample_rng(3, 0))), 1.0, faces)
+    iterations = {}
+    for told in (True, False):
+        mg = GeometricMG(shape, coarse="aggregation", ordering="red-black", start_cycles=1,
+                         periodic=(0,) if told else ())
+        x, info = KSPSolver("cg", "mg", rtol=1e-8, prefix=f"mgper{shape[0]}{told}_", multigrid=mg).solve(A, b)
+        assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
+        iterations[told] = info.iterations
+    assert iterations[True] <= 9 and iterations[False] >= 2 * iterations[True], iterations
