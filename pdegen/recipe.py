@@ -235,7 +235,7 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
 
     data["boundary"] = validate_mapping("boundary", data.get("boundary"), family.boundary, problems)
     if "faces" in family.boundary:
-        validate_faces(data["boundary"], ndim, problems)
+        validate_faces(data["boundary"], ndim, problems, family.boundary["kind"].choices)
         if isinstance(grid.get("shape"), list):
             check_periodic(data["boundary"], grid["shape"], problems)
     data["discretization"] = validate_mapping("discretization", data.get("discretization"),

@@ -51,6 +51,10 @@ INVALID = [
     ({"boundary.kind": "robin"}, "boundary.kind: must be one of 'dirichlet', 'neumann', 'periodic'; got 'robin'"),
     ({"boundary.kind": "neumann"}, "boundary: every face is neumann or periodic, so u is fixed only up to a constant"),
     ({"boundary.kind": "periodic"}, "boundary: every face is neumann or periodic, so u is fixed only up to a constant"),
+    ({"family": "advection_diffusion", "parameters": None, "boundary.kind": "periodic"},
+     "boundary: every axis is periodic, so u is fixed only up to a constant"),
+    ({"family": "advection_diffusion", "parameters": None, "boundary.kind": "neumann"},
+     "boundary.kind: must be one of 'dirichlet', 'periodic'; got 'neumann'"),
     ({"boundary.faces": {"x_low": {"kind": "periodic"}}},
      "boundary.faces.x_low: a periodic face needs the other face of its axis periodic too; make x_high periodic as "
      "well, or x_low dirichlet or neumann"),

@@ -5,7 +5,8 @@ number max|v| L / ε equals the sampled ``peclet`` (L the largest side). In cons
 form ∇·(v u) on cell faces: the face velocities come from ψ at the cell corners, so the
 discrete divergence is exactly zero. Convection is first-order upwind (default, stable
 at any cell Péclet number) or central (second order, oscillates when the cell Péclet
-number exceeds 2). Dirichlet boundary. Nonsymmetric: the planner solves it with GMRES and
+number exceeds 2). Dirichlet faces, or periodic axes (ψ wraps around too, so the flow
+crosses the wrap as any interior face). Nonsymmetric: the planner solves it with GMRES and
 ILU-smoothed geometric multigrid up to Péclet 1000, algebraic multigrid up to 10,000 and
 across ranks, a sparse LU or GCRO-DR beyond (docs/families.md). 2-D only.
 
@@ -15,7 +16,7 @@ Example
 >>> from pdegen.grid import Grid
 >>> g = Grid((32, 32), ((0, 1), (0, 1)))
 >>> v = {"diffusivity": 0.01, "stream": np.zeros(g.shape), "peclet": 10.0, "forcing": 1.0}
->>> AdvectionDiffusion().assemble(g, v, {"value": 0.0}).A.shape
+>>> AdvectionDiffusion().assemble(g, v, {"kind": "dirichlet", "value": 0.0}).A.shape
 (1024, 1024)
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..grid import Grid
 from ..schema import Key
+from . import boundary as faces
 from . import fv
 from .base import Family, LinearSystem, Parameter
 
@@ -40,8 +42,8 @@ class AdvectionDiffusion(Family):
                             "Péclet number max|v| L / ε", positive=True),
         "forcing": Parameter("field", {"dist": "constant", "value": 1.0}, "source f(x)"),
     }
-    boundary = {"kind": Key("str", "dirichlet", choices=("dirichlet",)),
-                "value": Key("number", 0.0, doc="u on the boundary")}
+    # (A Neumann face would need an inflow condition as well: not offered.)
+    boundary = faces.keys("dirichlet", kinds=("dirichlet", "periodic"))
     discretization = {"convection": Key("str", "upwind", choices=("upwind", "central"))}
     symmetric = False
     positive_definite = False
@@ -50,6 +52,10 @@ class AdvectionDiffusion(Family):
     def check(self, recipe: dict) -> list[str]:
         if len(recipe["grid"]["shape"]) != 2:
             return [f"grid.shape: family 'advection_diffusion' is 2-D, got {len(recipe['grid']['shape'])} axes"]
+        if "dirichlet" not in faces.face_kinds(recipe["boundary"], 2):
+            return ["boundary: every axis is periodic, so u is fixed only up to a constant (a divergence-free flow "
+                    "and diffusion both leave constants alone) and the matrix is singular; keep a dirichlet face "
+                    "(e.g. boundary.faces.y_low.kind=dirichlet)"]
         return []
 
     def max_peclet(self, recipe: dict) -> float:
@@ -64,8 +70,8 @@ class AdvectionDiffusion(Family):
         length = max(hi - lo for lo, hi in grid.extent)
         return self.max_peclet(recipe) * max(grid.spacing) / length <= 2.0  # the cell Péclet number
 
-    def velocities(self, grid: Grid, values: dict) -> list[np.ndarray]:
-        raw = fv.stream_face_velocities(grid, np.broadcast_to(values["stream"], grid.shape))
+    def velocities(self, grid: Grid, values: dict, periodic: tuple[int, ...] = ()) -> list[np.ndarray]:
+        raw = fv.stream_face_velocities(grid, np.broadcast_to(values["stream"], grid.shape), periodic=periodic)
         speed = max(np.abs(w).max() for w in raw)
         length = max(hi - lo for lo, hi in grid.extent)
         scale = values["peclet"] * values["diffusivity"] / length / speed if speed > 0 else 0.0
@@ -75,7 +81,8 @@ class AdvectionDiffusion(Family):
         return self.assemble(grid, values, recipe["boundary"], recipe["discretization"]["convection"])
 
     def assemble(self, grid: Grid, values: dict, boundary: dict, scheme: str = "upwind") -> LinearSystem:
+        conditions = faces.conditions(boundary, grid.ndim)
         A, b = fv.assemble(grid, values["forcing"], diffusion=values["diffusivity"],
-                           face_velocity=self.velocities(grid, values), scheme=scheme,
-                           boundary=fv.Boundary("dirichlet", boundary["value"]))
+                           face_velocity=self.velocities(grid, values, fv.periodic_axes(conditions, grid.ndim)),
+                           scheme=scheme, boundary=conditions)
         return LinearSystem(A, b, symmetric=False, positive_definite=False)

@@ -27,10 +27,10 @@ from . import fv
 KINDS = ("dirichlet", "neumann", "periodic")
 
 
-def keys(kind: str = "dirichlet") -> dict[str, Key]:
-    """The ``boundary`` section's keys, every face ``kind`` by default."""
+def keys(kind: str = "dirichlet", kinds: tuple[str, ...] = KINDS) -> dict[str, Key]:
+    """The ``boundary`` section's keys, every face ``kind`` by default, ``kinds`` allowed."""
     return {
-        "kind": Key("str", kind, choices=KINDS,
+        "kind": Key("str", kind, choices=kinds,
                     doc="every face not named in faces: dirichlet (u = value), neumann (a du/dn = value) or "
                         "periodic (an axis's two faces together)"),
         "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"),
@@ -50,14 +50,14 @@ def face_names(ndim: int) -> list[str]:
     return [f"{AXIS_NAMES[axis]}_{side}" for axis in range(ndim) for side in ("low", "high")]
 
 
-def validate_faces(section: dict, ndim: int, problems: list[str]) -> None:
-    """Check ``boundary.faces`` in place (names for ``ndim`` axes, each a {kind, value})
-    and fill in every named face's defaults."""
+def validate_faces(section: dict, ndim: int, problems: list[str], kinds: tuple[str, ...] = KINDS) -> None:
+    """Check ``boundary.faces`` in place (names for ``ndim`` axes, each a {kind, value}
+    with one of ``kinds``) and fill in every named face's defaults."""
     faces = section.get("faces")
     if not isinstance(faces, dict) or not 1 <= ndim <= len(AXIS_NAMES):  # a bad shape is reported by grid.shape
         return
     names = face_names(ndim)
-    face_keys = {"kind": Key("str", section.get("kind", "dirichlet"), choices=KINDS),
+    face_keys = {"kind": Key("str", section.get("kind", "dirichlet"), choices=kinds),
                  "value": Key("number", 0.0)}
     for name in list(faces):
         if name not in names:

@@ -95,8 +95,6 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
              scheme: str = "upwind", boundary: Boundary | dict[tuple[int, int], Boundary] = Boundary()):
     """CSR matrix (on the grid's fixed pattern) and right-hand side; see the module doc."""
     periodic = periodic_axes(boundary, grid.ndim)
-    if periodic and face_velocity is not None:
-        raise ValueError("periodic axes are for diffusion and reaction terms; convection takes no periodic face")
     pattern = pattern_of(grid, periodic)
     d, shape = grid.ndim, grid.shape
     slots = np.zeros((len(pattern.slots), *shape))  # slot-major: each slot a contiguous grid array
@@ -133,6 +131,15 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
             slots[plus][lower] += in_hi
             slots[minus][upper] -= out_lo
             diagonal[upper] -= in_hi
+            if axis in periodic:  # the face between the last cell and the first: the velocity's
+                last, first = axis_slice(d, axis, slice(-1, None)), axis_slice(d, axis, slice(0, 1))
+                wrap = w[axis_slice(d, axis, slice(-1, None))] / h  # last entry (the first's twin)
+                out_lo, in_hi = ((np.maximum(wrap, 0.0), np.minimum(wrap, 0.0)) if scheme == "upwind"
+                                 else (0.5 * wrap, 0.5 * wrap))
+                diagonal[last] += out_lo
+                slots[plus][last] += in_hi
+                slots[minus][first] -= out_lo
+                diagonal[first] -= in_hi
         for side, end in ((0, slice(0, 1)), (1, slice(-1, None))):
             if axis in periodic:
                 continue
@@ -169,12 +176,18 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
     return A, rhs.ravel()
 
 
-def stream_face_velocities(grid: Grid, stream: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
+def stream_face_velocities(grid: Grid, stream: np.ndarray, scale: float = 1.0,
+                           periodic: tuple[int, ...] = ()) -> list[np.ndarray]:
     """Face normal velocities (u_x on x-faces, u_y on y-faces) of v = (∂ψ/∂y, -∂ψ/∂x), from
-    ψ at cell centres interpolated to the nodes: the discrete divergence is exactly zero."""
+    ψ at cell centres interpolated to the nodes: the discrete divergence is exactly zero.
+    Along a ``periodic`` axis ψ wraps around, so the first and last faces carry the same
+    velocity (they are one face)."""
     if grid.ndim != 2:
         raise ValueError("stream functions describe 2-D velocity fields")
-    padded = np.pad(np.asarray(stream, dtype=np.float64), 1, mode="edge")
+    padded = np.asarray(stream, dtype=np.float64)
+    for axis in range(2):
+        widths = [(1, 1) if a == axis else (0, 0) for a in range(2)]
+        padded = np.pad(padded, widths, mode="wrap" if axis in periodic else "edge")
     nodes = 0.25 * (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:])  # (nx+1, ny+1)
     hx, hy = grid.spacing
     wx = (nodes[:, 1:] - nodes[:, :-1]) / hy   # on x-faces: shape (nx+1, ny)
