@@ -15,7 +15,10 @@ recipes/fisher_kpp.yaml (at 64² and 128², samples 0-2), nonlinear, so against 
 with 32 times the steps (the recipe's own scheme, Crank-Nicolson; its error is about
 1/1000 of the rows').
 
-Usage: python benchmarks/time_accuracy.py [--only-reaction]
+Section `transport_time_accuracy`: likewise for recipes/transport.yaml (its reference with
+the recipe's own scheme, Crank-Nicolson, and 32 times the steps).
+
+Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport]
 """
 
 from __future__ import annotations
@@ -67,12 +70,12 @@ def exact_states(recipe, values, times) -> np.ndarray:
     return np.array([steady + Q @ (np.exp(-lam * t) * start) for t in times])
 
 
-def reaction_rows() -> list[list]:
-    """Per reaction recipe, grid, scheme and step count: the median relative L2 errors of
-    the stored states at the first stored time, the middle one and t_end against a 32x
-    finer run."""
+def trajectory_rows(cases, rate_column) -> list[list]:
+    """Per (recipe, grid side) in ``cases``, step count and scheme: the median relative L2
+    errors of the stored states at the first stored time, the middle one and t_end against
+    a 32x finer run; ``rate_column(data, n, steps)`` the row's own stiffness measure."""
     rows = []
-    for name, n in (("allen_cahn", 64), ("allen_cahn", 128), ("fisher_kpp", 64), ("fisher_kpp", 128)):
+    for name, n in cases:
         shape = f"grid.shape=[{n},{n}]"
         base = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape])
         d = base.data["discretization"]
@@ -91,32 +94,58 @@ def reaction_rows() -> list[list]:
                     stored = trajectory(recipe, values)[save_every - 1::save_every]
                     relative = np.linalg.norm(stored - reference, axis=1) / np.linalg.norm(reference, axis=1)
                     errors[scheme].append(relative[[0, len(relative) // 2 - 1, -1]])
-            rate = base.data["parameters"]["rate"]
-            top = rate["value"] if rate["dist"] == "constant" else rate["high"]
             for scheme in SCHEMES:
                 e = np.median(np.array(errors[scheme]), axis=0)
-                dt_h2 = d["t_end"] / steps * n**2 * typical_value(base.data["parameters"]["coefficient"])
-                rows.append([name, f"{n}x{n}", steps, f"{top * d['t_end'] / steps:.3g}", f"{dt_h2:.3g}", scheme,
+                dt_h2 = d["t_end"] / steps * n**2 * base.family.diffusivity(base.data)
+                rows.append([name, f"{n}x{n}", steps, rate_column(base.data, n, steps), f"{dt_h2:.3g}", scheme,
                              *(f"{x:.1e}" for x in e)])
                 print(rows[-1], flush=True)
     return rows
 
 
+def reaction_dt(data, n, steps) -> str:
+    """ρΔt with the largest rate the recipe draws."""
+    rate = data["parameters"]["rate"]
+    top = rate["value"] if rate["dist"] == "constant" else rate["high"]
+    return f"{top * data['discretization']['t_end'] / steps:.3g}"
+
+
+def courant(data, n, steps) -> str:
+    """max|v| Δt / h with the largest Péclet number the recipe draws (max|v| = Pe ε / L)."""
+    p = data["parameters"]
+    top = p["peclet"]["value"] if p["peclet"]["dist"] == "constant" else p["peclet"]["high"]
+    length = max(hi - lo for lo, hi in data["grid"]["extent"])  # square cells: h = length / n
+    speed = top * typical_value(p["diffusivity"]) / length
+    return f"{speed * data['discretization']['t_end'] / steps * n / length:.3g}"
+
+
 def main():
-    if "--only-reaction" not in sys.argv[1:]:
+    only = [a for a in sys.argv[1:] if a.startswith("--only-")]
+    if not only:
         heat_section()
-    rows = reaction_rows()
-    write_section("reaction_time_accuracy", (
-        f"recipes/allen_cahn.yaml and recipes/fisher_kpp.yaml at 64x64 and 128x128 (theirs), samples 0-{SAMPLES - 1}: "
-        "relative L2 error "
-        "of the stored states (the recipe's stored times) against the same recipe run with 32 times its steps, "
-        "median over the samples, at the first stored time, the middle one and t_end. `ρΔt` with the largest "
-        "rate the recipe draws, `Δt a/h²` the diffusion's stiffness. `crank-nicolson`: the IMEX scheme (a "
-        "backward-Euler half step predicts the midpoint, where the reaction is taken; the families' default), "
-        "`rannacher` the same after two backward-Euler half steps.\n\n"
-        + table(["recipe", "grid", "steps", "ρΔt", "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"],
-                rows)),
-        command="python benchmarks/time_accuracy.py --only-reaction")
+    if not only or "--only-reaction" in only:
+        rows = trajectory_rows((("allen_cahn", 64), ("allen_cahn", 128), ("fisher_kpp", 64), ("fisher_kpp", 128)),
+                               reaction_dt)
+        write_section("reaction_time_accuracy", (
+            f"recipes/allen_cahn.yaml and recipes/fisher_kpp.yaml at 64x64 and 128x128 (theirs), samples 0-"
+            f"{SAMPLES - 1}: relative L2 error of the stored states (the recipe's stored times) against the same "
+            "recipe run with 32 times its steps, median over the samples, at the first stored time, the middle one "
+            "and t_end. `ρΔt` with the largest rate the recipe draws, `Δt a/h²` the diffusion's stiffness. "
+            "`crank-nicolson`: the IMEX scheme (a backward-Euler half step predicts the midpoint, where the reaction "
+            "is taken; the families' default), `rannacher` the same after two backward-Euler half steps.\n\n"
+            + table(["recipe", "grid", "steps", "ρΔt", "Δt a/h²", "scheme", "error at first stored", "middle",
+                     "t_end"], rows)),
+            command="python benchmarks/time_accuracy.py --only-reaction")
+    if not only or "--only-transport" in only:
+        rows = trajectory_rows((("transport", 64), ("transport", 128)), courant)
+        write_section("transport_time_accuracy", (
+            f"recipes/transport.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of "
+            "the stored states against the same recipe run with 32 times its steps, median over the samples, at "
+            "the first stored time, the middle one and t_end. `Courant` max|v| Δt / h with the largest Péclet "
+            "number the recipe draws, `Δt a/h²` with a = ε. `crank-nicolson` is the family's default.\n\n"
+            + table(["recipe", "grid", "steps", "Courant", "Δt a/h²", "scheme", "error at first stored", "middle",
+                     "t_end"], rows)),
+            command="python benchmarks/time_accuracy.py --only-transport")
 
 
 def heat_section():

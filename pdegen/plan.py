@@ -498,6 +498,9 @@ def make_plan(recipe) -> Plan:
                                "sample serves every step, and pays for itself against CG + multigrid over "
                                f"{factorisation_break_even(unknowns):.1f} steps at this size (measured faster up to "
                                "1024² at 20 steps: docs/benchmarks.md, time_dependent_crossover)")
+            elif family.time_dependent and not family.positive_definite:
+                reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D, {steps} solves per sample with one "
+                               f"step matrix: one sparse LU per sample serves them all (direct limit {limit})")
             elif family.positive_definite and sharp:
                 reasons.append(f"{unknowns} unknowns in {ndim}-D and a coefficient that jumps {jump:g}:1 across "
                                "sharp interfaces, where multigrid needs 15-86 CG iterations and the reused Cholesky "
@@ -533,6 +536,9 @@ def make_plan(recipe) -> Plan:
                            "sorted order (on sequences from 256² to 512²: 2.5-3.1x fewer iterations and 0.58-0.91x "
                            "the time of GMRES + ILU, 0.70-0.73x at 1024²; slower below 256², and no faster on a lone "
                            "768² system with nothing to recycle: docs/benchmarks.md, nonsymmetric_crossover)")
+            if family.time_dependent:
+                reasons.append("time steps: each sample's steps share one matrix, which GCRO-DR's recycled space "
+                               "suits (not measured for time steps)")
     else:
         reasons.append(f"solver.method: {method} set in the recipe")
     preconditioner = solver["preconditioner"]

@@ -66,7 +66,8 @@ def _trajectory_residual(family, grid, values, data, states, eps):
     worst, worst_floor = 0.0, 0.0
     for step, state in enumerate(states, start=1):
         for _ in range(family.solves_in_step(data, step) - 1):
-            previous = _solve_tightly(system.A, rhs(previous, step), max(1e-3 * data["solver"]["rtol"], 1e-12))
+            previous = _solve_tightly(system.A, rhs(previous, step), max(1e-3 * data["solver"]["rtol"], 1e-12),
+                                      system.symmetric)
         b = rhs(previous, step)
         residual, floor = _residual(system.A, b, state, eps)
         # The stored previous state is rounded too and enters through rhs, whose linear
@@ -77,10 +78,12 @@ def _trajectory_residual(family, grid, values, data, states, eps):
     return worst, worst_floor
 
 
-def _solve_tightly(A, b, rtol):
-    """x with ||b - A x|| <= rtol ||b|| for an SPD ``A``: CG with Jacobi (SciPy), a sparse
-    LU if that stalls."""
+def _solve_tightly(A, b, rtol, symmetric: bool = True):
+    """x with ||b - A x|| <= rtol ||b||: for an SPD ``A`` CG with Jacobi (SciPy), a sparse
+    LU if that stalls; a sparse LU for a nonsymmetric one."""
     import scipy.sparse.linalg as spla
+    if not symmetric:
+        return spla.spsolve(A.tocsc(), b)
     diagonal = A.diagonal()
     x, status = spla.cg(A, b, rtol=rtol, maxiter=20 * int(np.sqrt(b.size)) + 100,
                         M=spla.LinearOperator(A.shape, matvec=lambda v: v / diagonal))

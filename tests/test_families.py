@@ -501,3 +501,29 @@ def test_periodic_advection_diffusion_is_divergence_free_across_the_wrap_and_shi
         system = family.assemble(grid, values, boundary)
         solutions.append(solve(system.A, system.b).reshape(grid.shape))
     assert np.abs(np.roll(solutions[0], 7, axis=0) - solutions[1]).max() <= 1e-10 * np.abs(solutions[0]).max()
+
+
+@pytest.mark.parametrize("scheme,order", [("backward-euler", 1.0), ("crank-nicolson", 2.0), ("rannacher", 2.0)])
+def test_transport_temporal_order_and_conservation(scheme, order):
+    """Against the semi-discrete solution u(t) = exp(-A t) u0 (SciPy's expm_multiply) of a
+    periodic box with a random flow: the schemes' orders; and the box keeps its total of u
+    to rounding at every step count (the flow is divergence-free face by face)."""
+    from scipy.sparse.linalg import expm_multiply
+    transport = get_family("transport")
+    grid = Grid((16, 16), ((0.0, 1.0), (0.0, 1.0)))
+    rng = np.random.default_rng(6)
+    values = {"diffusivity": 0.01, "stream": rng.standard_normal(grid.shape), "peclet": 50.0, "forcing": 0.0,
+              "initial": rng.standard_normal(grid.shape)}
+    boundary = {"kind": "periodic", "value": 0.0}
+    A, _ = fv.assemble(grid, 0.0, diffusion=0.01, boundary=boundary_conditions(boundary, 2), scheme="central",
+                       face_velocity=get_family("advection_diffusion").velocities(grid, values, periodic=(0, 1)))
+    t_end, u0 = 0.2, values["initial"].ravel()
+    exact = expm_multiply(-A * t_end, u0)
+    errors = []
+    for steps in (20, 40, 80, 160):
+        recipe = {"boundary": boundary, "discretization": {"scheme": scheme, "t_end": t_end, "steps": steps,
+                                                           "save_every": steps, "convection": "central"}}
+        u = integrate_heat(grid, values, recipe, transport)
+        assert abs(u.sum() - u0.sum()) <= 1e-12 * np.abs(u0).sum()
+        errors.append(np.abs(u - exact).max())
+    assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))

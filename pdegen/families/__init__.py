@@ -15,10 +15,11 @@ from .heat import Heat
 from .helmholtz import Helmholtz
 from .poisson import Poisson
 from .reaction import AllenCahn, FisherKPP
+from .transport import Transport
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
                                (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
-                                FisherKPP())}
+                                FisherKPP(), Transport())}
 
 
 def get_family(name: str) -> Family:

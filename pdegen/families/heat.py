@@ -113,7 +113,7 @@ class Heat(Family):
                 return u / dt + 0.5 * b
             return u / dt - explicit @ u + b
 
-        return LinearSystem(M, None, symmetric=True, positive_definite=True), rhs
+        return LinearSystem(M, None, symmetric=self.symmetric, positive_definite=self.positive_definite), rhs
 
     def initial_state(self, grid: Grid, values: dict) -> np.ndarray:
         return np.array(np.broadcast_to(values["initial"], grid.shape), dtype=np.float64).ravel()

@@ -109,7 +109,7 @@ class ReactionDiffusion(Heat):
             start = current["start"]  # the corrector: the reaction at the predicted midpoint u
             return start / dt - explicit @ start + source(u)
 
-        return LinearSystem(M, None, symmetric=True, positive_definite=True), rhs
+        return LinearSystem(M, None, symmetric=self.symmetric, positive_definite=self.positive_definite), rhs
 
 
 class AllenCahn(ReactionDiffusion):
