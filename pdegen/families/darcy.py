@@ -1,10 +1,11 @@
-"""Darcy flow: -∇·(a ∇u) = f on a box, in 1-3 dimensions, each face Dirichlet or Neumann.
+"""Darcy flow: -∇·(a ∇u) = f on a box, in 1-3 dimensions, faces Dirichlet, Neumann or periodic.
 
 Cell-centred finite volumes on the (2d+1)-point stencil. The flux through an interior
 face uses the harmonic mean of the two cell coefficients, 2 a_P a_E / (a_P + a_E); a
 boundary face sits half a cell from the centre, so it contributes 2 a_P / h² to the
 diagonal and 2 a_P g / h² to the right-hand side on a Dirichlet face (u = g), g / h to
-the right-hand side on a Neumann one (a ∂u/∂n = g). Rows are divided by the cell volume,
+the right-hand side on a Neumann one (a ∂u/∂n = g); across a periodic axis the last and
+first cells share a face like any other. Rows are divided by the cell volume,
 so ``b = f`` in the interior. With at least one Dirichlet face the matrix is symmetric
 positive definite; the scheme is second-order accurate for smooth a and u
 (:mod:`pdegen.families.boundary` for the recipe's ``boundary`` section).
@@ -39,7 +40,7 @@ def assemble_diffusion(grid: Grid, coefficient, forcing, boundary: float | dict 
 class Darcy(Family):
     name = "darcy"
     pure_diffusion = True
-    doc = "-div(a grad u) = f, Dirichlet or Neumann faces; cell-centred FV, harmonic-mean faces; SPD"
+    doc = "-div(a grad u) = f, Dirichlet, Neumann or periodic faces; cell-centred FV, harmonic-mean faces; SPD"
     parameters = {
         "coefficient": Parameter(
             "field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "exp"},

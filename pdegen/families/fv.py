@@ -18,7 +18,8 @@ Boundary faces sit half a cell from the centre. :class:`Boundary` gives Dirichle
 functions of the face centres, for the whole boundary or face by face (a mapping from
 ``(axis, side)`` to :class:`Boundary`, side 0 the low end), or makes an axis periodic
 (both its faces ``"periodic"``: the last cell's upper face is the first cell's lower one,
-a face like any interior one; diffusion and reaction only).
+a face like any interior one, for diffusion and convection alike; the face velocities'
+first and last entries along that axis are then the same face's).
 """
 
 from __future__ import annotations

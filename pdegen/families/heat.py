@@ -1,4 +1,4 @@
-"""Heat equation: u_t = ∇·(a ∇u) + f, u(0) = u₀, each face Dirichlet (u = g) or Neumann.
+"""Heat equation: u_t = ∇·(a ∇u) + f, u(0) = u₀, faces Dirichlet (u = g), Neumann or periodic.
 
 Random coefficient a(x) and initial condition u₀ (GRFs), implicit time stepping on
 ``steps`` equal steps up to ``t_end``: backward Euler (first order), Crank–Nicolson
