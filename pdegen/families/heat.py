@@ -43,6 +43,17 @@ from .base import Family, LinearSystem, Parameter
 THETA = {"backward-euler": 1.0, "crank-nicolson": 0.5, "rannacher": 0.5}  # rannacher: CN after its start
 
 
+def trajectory_keys(scheme: str, t_end: float, steps: int, save_every: int) -> dict[str, Key]:
+    """The ``discretization`` keys of the time-stepping families, with a family's defaults."""
+    return {
+        "scheme": Key("str", scheme, choices=tuple(THETA),
+                      doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps"),
+        "t_end": Key("number", t_end, low=0.0, low_open=True, doc="final time"),
+        "steps": Key("int", steps, low=1, doc="time steps to t_end"),
+        "save_every": Key("int", save_every, low=1, doc="store every this many steps"),
+    }
+
+
 class Heat(Family):
     name = "heat"
     doc = "u_t = div(a grad u) + f, backward Euler or Crank-Nicolson; trajectories (N, T, *grid)"
@@ -54,13 +65,7 @@ class Heat(Family):
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
     boundary = faces.KEYS  # every face Neumann is allowed: an insulated box
-    discretization = {
-        "scheme": Key("str", "rannacher", choices=tuple(THETA),
-                      doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps"),
-        "t_end": Key("number", 0.05, low=0.0, low_open=True, doc="final time"),
-        "steps": Key("int", 20, low=1, doc="time steps to t_end"),
-        "save_every": Key("int", 1, low=1, doc="store every this many steps"),
-    }
+    discretization = trajectory_keys("rannacher", t_end=0.05, steps=20, save_every=1)
     time_dependent = True
     operator_parameters = ("coefficient",)
 
@@ -91,13 +96,17 @@ class Heat(Family):
         dt = d["t_end"] / d["steps"]
         return dt * d["save_every"] * np.arange(1, d["steps"] // d["save_every"] + 1)
 
+    def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
+        """(L, b): the FV operator of u_t = -L u + b (here diffusion) and its source, with the
+        recipe's boundary conditions."""
+        return fv.assemble(grid, values["forcing"], diffusion=values["coefficient"],
+                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
+
     def step_operators(self, grid: Grid, values: dict, recipe: dict):
-        """(Δt, the step matrix M = I/Δt + θL, the explicit part (1 - θ)L, b): L and b the
-        FV diffusion operator and source with the recipe's boundary conditions."""
+        """(Δt, the step matrix M = I/Δt + θL, the explicit part (1 - θ)L, b)."""
         d = recipe["discretization"]
         dt, theta = d["t_end"] / d["steps"], THETA[d["scheme"]]
-        L, b = fv.assemble(grid, values["forcing"], diffusion=values["coefficient"],
-                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
+        L, b = self.spatial_operator(grid, values, recipe)
         M = (theta * L + sp.identity(grid.size, format="csr") / dt).tocsr()
         M.sort_indices()
         return dt, M, (1.0 - theta) * L, b

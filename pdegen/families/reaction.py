@@ -40,27 +40,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..grid import Grid
-from ..schema import Key
 from . import boundary as faces
 from .base import LinearSystem, Parameter
-from .heat import THETA, Heat
+from .heat import Heat, trajectory_keys
 
 
 def rate_bound(spec: dict) -> float:
     """The largest value a (positive) scalar distribution can draw."""
     return float(spec["value"] if spec["dist"] == "constant" else spec["high"])
-
-
-def discretization(t_end: float, steps: int, save_every: int) -> dict[str, Key]:
-    """The ``discretization`` keys with a family's defaults."""
-    return {
-        "scheme": Key("str", "crank-nicolson", choices=tuple(THETA),
-                      doc="crank-nicolson: IMEX, the reaction at a predicted midpoint; rannacher: its first step "
-                          "two backward-Euler half steps"),
-        "t_end": Key("number", t_end, low=0.0, low_open=True, doc="final time"),
-        "steps": Key("int", steps, low=1, doc="time steps to t_end (the explicit reaction needs rate * dt <= 1)"),
-        "save_every": Key("int", save_every, low=1, doc="store every this many steps"),
-    }
 
 
 class ReactionDiffusion(Heat):
@@ -123,7 +110,7 @@ class AllenCahn(ReactionDiffusion):
                              "initial condition u0(x)"),
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
-    discretization = discretization(t_end=5.0, steps=50, save_every=5)
+    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=50, save_every=5)
 
     @staticmethod
     def reaction(u: np.ndarray) -> np.ndarray:
@@ -143,7 +130,7 @@ class FisherKPP(ReactionDiffusion):
                              "initial density u0(x) in [0, 1]"),
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
-    discretization = discretization(t_end=2.0, steps=80, save_every=4)
+    discretization = trajectory_keys("crank-nicolson", t_end=2.0, steps=80, save_every=4)
 
     @staticmethod
     def reaction(u: np.ndarray) -> np.ndarray:

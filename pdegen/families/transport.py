@@ -27,8 +27,6 @@ Example
 
 from __future__ import annotations
 
-import scipy.sparse as sp
-
 from ..fields import typical_value
 from ..grid import Grid
 from ..schema import Key
@@ -36,7 +34,7 @@ from . import boundary as faces
 from . import fv
 from .advection import AdvectionDiffusion
 from .base import Parameter
-from .heat import THETA, Heat
+from .heat import Heat, trajectory_keys
 
 
 class Transport(Heat):
@@ -45,8 +43,7 @@ class Transport(Heat):
            "Crank-Nicolson; trajectories (N, T, *grid)")
     parameters = {
         "diffusivity": Parameter("scalar", {"dist": "constant", "value": 0.0025}, "ε > 0", positive=True),
-        "stream": Parameter("field", {"dist": "grf", "alpha": 3.5, "tau": 5.0, "transform": "none"},
-                            "stream function ψ(x) (velocity = curl ψ)"),
+        "stream": AdvectionDiffusion.parameters["stream"],
         "peclet": Parameter("scalar", {"dist": "uniform", "low": 50.0, "high": 200.0},
                             "Péclet number max|v| L / ε", positive=True),
         "initial": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "none"},
@@ -54,14 +51,8 @@ class Transport(Heat):
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
     boundary = faces.keys("periodic", kinds=("dirichlet", "periodic"))
-    discretization = {
-        "scheme": Key("str", "crank-nicolson", choices=tuple(THETA),
-                      doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps"),
-        "t_end": Key("number", 1.0, low=0.0, low_open=True, doc="final time"),
-        "steps": Key("int", 64, low=1, doc="time steps to t_end"),
-        "save_every": Key("int", 4, low=1, doc="store every this many steps"),
-        "convection": Key("str", "central", choices=("central", "upwind")),
-    }
+    discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=64, save_every=4),
+                      "convection": Key("str", "central", choices=("central", "upwind"))}
     symmetric = False
     positive_definite = False
     operator_parameters = ("diffusivity", "stream", "peclet")
@@ -74,14 +65,9 @@ class Transport(Heat):
     def diffusivity(self, recipe: dict) -> float:
         return typical_value(recipe["parameters"]["diffusivity"])
 
-    def step_operators(self, grid: Grid, values: dict, recipe: dict):
-        """(Δt, M = I/Δt + θA, (1 - θ)A, b) with A the advection–diffusion operator."""
-        d = recipe["discretization"]
-        dt, theta = d["t_end"] / d["steps"], THETA[d["scheme"]]
+    def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
+        """(A, b): the advection–diffusion operator (heat's steps take it in place of L)."""
         conditions = faces.conditions(recipe["boundary"], grid.ndim)
         velocity = AdvectionDiffusion().velocities(grid, values, fv.periodic_axes(conditions, grid.ndim))
-        A, b = fv.assemble(grid, values["forcing"], diffusion=values["diffusivity"], face_velocity=velocity,
-                           scheme=d["convection"], boundary=conditions)
-        M = (theta * A + sp.identity(grid.size, format="csr") / dt).tocsr()
-        M.sort_indices()
-        return dt, M, (1.0 - theta) * A, b
+        return fv.assemble(grid, values["forcing"], diffusion=values["diffusivity"], face_velocity=velocity,
+                           scheme=recipe["discretization"]["convection"], boundary=conditions)
