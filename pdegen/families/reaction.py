@@ -1,7 +1,7 @@
 """Reaction-diffusion: u_t = ∇·(a ∇u) + ρ r(u) + f, u(0) = u₀, trajectories (N, T, *grid).
 
 Two reactions, each a family: ``allen_cahn``, r(u) = u - u³ (phase separation into
-u = ±1 with interfaces of width about sqrt(a/ρ)), and ``fisher_kpp``, r(u) = u (1 - u)
+u = ±1 with interfaces of width about sqrt(2a/ρ)), and ``fisher_kpp``, r(u) = u (1 - u)
 (a population invading at the speed 2 sqrt(a ρ); PDEBench's diffusion-reaction data).
 The diffusion is implicit and the reaction explicit (IMEX), so every solve of a sample has
 heat's step matrix M = I/Δt + θL: one factorisation or preconditioner serves the whole
