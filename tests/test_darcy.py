@@ -101,3 +101,29 @@ def test_flow_recipe_stores_the_exact_pressure_drop_through_multigrid(tmp_path):
     x = (np.arange(96) + 0.5) / 96
     assert np.abs(u - (1.0 - x)[None, :, None]).max() <= 1e-6
     assert plan["preconditioner"] == "mg" and plan["multigrid_neumann"] == [[1, 0], [1, 1]], plan
+
+
+@pytest.mark.parametrize("periodic", [(), (0,), (1,), (0, 1)])
+def test_slab_rows_are_the_whole_systems_rows(periodic):
+    """Each rank assembles only its slab of rows (with ghost layers, from the other end of a
+    periodic axis 0): for every slab of a split into 1, 2, 3 and 9 slabs, exactly the rows of
+    the whole system, including a slab too wide for wrapped ghosts (cut from the whole)."""
+    grid = Grid((10, 7), ((0, 2), (0, 1)))
+    rng = np.random.default_rng(2)
+    values = {"coefficient": np.exp(rng.standard_normal(grid.shape)), "forcing": rng.standard_normal(grid.shape)}
+    names = ("x", "y")
+    boundary = {"kind": "dirichlet", "value": 0.5,
+                "faces": {f"{names[a]}_{side}": {"kind": "periodic"} for a in periodic for side in ("low", "high")}}
+    recipe = {"boundary": boundary, "grid": {"shape": list(grid.shape)}}  # (rows do not need a Dirichlet face)
+    darcy = Darcy()
+    whole = darcy.system(grid, values, recipe)
+    stride = grid.shape[1]
+    for parts in (1, 2, 3, 9):
+        edges = [grid.shape[0] * k // parts for k in range(parts + 1)]
+        for first, last in zip(edges, edges[1:]):
+            rows = darcy.system_rows(grid, values, recipe, first, last)
+            expected = whole.A[first * stride:last * stride]
+            # (to rounding: a diagonal sums its faces in another order on a slab)
+            assert abs(rows.A - expected).max() <= 1e-13 * abs(expected).max(), (parts, first, last)
+            assert rows.A.has_sorted_indices and rows.A.nnz == expected.nnz
+            assert np.allclose(rows.b, whole.b[first * stride:last * stride], rtol=1e-13, atol=0.0)

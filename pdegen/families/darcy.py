@@ -62,11 +62,16 @@ class Darcy(Family):
         return LinearSystem(A, b, symmetric=True, positive_definite=True)
 
     def system_rows(self, grid: Grid, values: dict, recipe: dict, first: int, last: int) -> LinearSystem:
-        """Only the rows of slab [first, last) along axis 0, assembled on that slab (cut from
-        the whole system when axis 0 is periodic: its first and last cells are neighbours)."""
-        if 0 in faces.periodic_axes(recipe["boundary"], grid.ndim):
+        """Only the rows of slab [first, last) along axis 0, assembled on that slab (with ghost
+        layers from the other end where axis 0 is periodic; cut from the whole system where
+        such a slab would overlap its own ghosts)."""
+        conditions = faces.conditions(recipe["boundary"], grid.ndim)
+        wrap = 0 in fv.periodic_axes(conditions, grid.ndim)
+        if wrap and last - first + 2 > grid.shape[0]:
             return super().system_rows(grid, values, recipe, first, last)
+        if wrap:  # the slab's own axis-0 faces bound its ghost layers only, whose rows are dropped
+            conditions = {**conditions, (0, 0): fv.Boundary("dirichlet"), (0, 1): fv.Boundary("dirichlet")}
         a = np.broadcast_to(values["coefficient"], grid.shape)
         A, b = fv.rows_of(grid, lambda sub, piece: assemble_diffusion(
-            sub, piece(a), piece(values["forcing"]), faces.conditions(recipe["boundary"], grid.ndim)), first, last)
+            sub, piece(a), piece(values["forcing"]), conditions), first, last, wrap=wrap)
         return LinearSystem(A, b, symmetric=True, positive_definite=True)

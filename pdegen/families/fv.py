@@ -196,22 +196,30 @@ def stream_face_velocities(grid: Grid, stream: np.ndarray, scale: float = 1.0,
     return [scale * wx, scale * wy]
 
 
-def rows_of(grid: Grid, build, first: int, last: int):
+def rows_of(grid: Grid, build, first: int, last: int, wrap: bool = False):
     """Rows of cells in slab [first, last) of axis 0 from ``build(subgrid, piece)``, where
     ``piece(v)`` cuts a per-cell array to the slab plus one ghost layer each side (the
-    ghosts' own rows, cut off from the rest of the grid, are discarded)."""
-    lo, hi = max(first - 1, 0), min(last + 1, grid.shape[0])
+    ghosts' own rows, cut off from the rest of the grid, are discarded). With ``wrap``
+    (axis 0 periodic) a ghost layer past either end is the other end's cells (``build``
+    then assembles axis 0 as non-periodic: only the ghost rows see its faces); the slab and
+    its two ghost layers must not overlap (at most n0 - 2 cells)."""
+    n0 = grid.shape[0]
+    if wrap and last - first + 2 > n0:
+        raise ValueError(f"a wrapped slab of {last - first} cells and its ghost layers overlap on an axis of {n0}")
+    lo, hi = (first - 1, last + 1) if wrap else (max(first - 1, 0), min(last + 1, n0))
     h0, (x0, _) = grid.spacing[0], grid.extent[0]
     sub = Grid((hi - lo, *grid.shape[1:]), ((x0 + lo * h0, x0 + hi * h0), *grid.extent[1:]))
 
     def piece(v):
-        return v[lo:hi] if np.ndim(v) else v
+        return np.take(v, np.arange(lo, hi), axis=0, mode="wrap") if np.ndim(v) else v
 
     A, b = build(sub, piece)
-    stride = grid.size // grid.shape[0]
+    stride = grid.size // n0
     rows = slice((first - lo) * stride, (last - lo) * stride)
     local = A[rows]
-    local = sp.csr_matrix((local.data, local.indices + lo * stride, local.indptr), shape=(local.shape[0], grid.size))
+    columns = ((local.indices // stride + lo) % n0) * stride + local.indices % stride
+    local = sp.csr_matrix((local.data, columns, local.indptr), shape=(local.shape[0], grid.size))
+    local.sort_indices()  # (a wrapped ghost's columns sit at the other end)
     return local, b[rows]
 
 
