@@ -27,8 +27,8 @@ made CG's iterations grow with the grid (13 / 15 / 18 at 128² / 256² / 512² w
 Neumann faces, 18 / 25 / 31 with three; warm-started Darcy systems), extending the parent
 keeps them at 4-6; on a periodic axis, interpolating across the wrap keeps them at 8-9
 where decaying towards zero there took 15-27 (docs/benchmarks.md, boundary_multigrid).
-Smoothing is one symmetric SOR sweep before and after (a symmetric V-cycle, so it preconditions CG); the coarsest
-level is factorised. Everything stays overridable through PETSc options under the
+Smoothing is one symmetric SOR sweep before and after (a symmetric V-cycle, so it
+preconditions CG); the coarsest level is factorised. Everything stays overridable through PETSc options under the
 solver's prefix (``mg_levels_pc_type``, ...).
 
 Two options trade smoother strength for speed (docs/benchmarks.md, multigrid_variants;
@@ -495,9 +495,10 @@ class _CoarseLevel(NamedTuple):
     summation: sp.csr_matrix
 
 
-def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None, neumann=()) -> list[_CoarseLevel]:
-    """The plan of :meth:`GeometricMG._coarse_values`, level by level; ``neumann`` the faces
-    that put no boundary term on the diagonal (Neumann, and both faces of a periodic axis)."""
+def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None, termless=()) -> list[_CoarseLevel]:
+    """The plan of :meth:`GeometricMG._coarse_values`, level by level; ``termless`` the
+    (axis, side) faces that put no boundary term on the diagonal (Neumann faces, and both
+    faces of a periodic axis)."""
     plan = []
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     cols = A.indices
@@ -513,7 +514,7 @@ def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None, neumann=()) -> lis
         uniform_pairs = all(nf == 2 * nc and np.all(s == s[0]) for s, nf, nc in zip(sizes[level], fine, coarse))
         if not uniform_pairs:
             weights, diagonal_targets, diagonal_sources, diagonal_weights = _level_weights(
-                rows, cols, fine, sizes[level], sizes[level + 1], h, parent, unique, n, neumann)
+                rows, cols, fine, sizes[level], sizes[level + 1], h, parent, unique, n, termless)
             targets = np.concatenate([targets, diagonal_targets])
             sources = np.concatenate([sources, diagonal_sources])
             weights = np.concatenate([weights, diagonal_weights])
@@ -527,7 +528,7 @@ def _aggregation_plan(A: sp.csr_matrix, shapes, spacing=None, neumann=()) -> lis
     return plan
 
 
-def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique, n, neumann=()) -> tuple:
+def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique, n, termless=()) -> tuple:
     """Weights for a level that does not pair equal cells along every axis (module
     docstring): write the matrix as the sum over axes of its couplings along that axis
     (each with minus their row sum on the diagonal) plus the diagonal of its row sums
@@ -537,7 +538,8 @@ def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique
     (S_I + S_J) with s and S the cells' sizes along k (1/2 on a halved axis of equal
     cells, 1 on a kept one), and g_i of a boundary cell s_i / S_I along the boundary's
     axis (the ratio of the distances to the boundary; weighted by 1/(s_i h_k)², the size
-    of a Dirichlet term, where it lies on several; a Neumann face adds no term), 1/2 inside."""
+    of a Dirichlet term, where it lies on several; a face in ``termless`` adds none), 1/2
+    inside."""
     ndim = len(fine)
     r_index, c_index = np.unravel_index(rows, fine), np.unravel_index(cols, fine)
     differs = np.array([ri != ci for ri, ci in zip(r_index, c_index)])  # (ndim, nnz)
@@ -553,7 +555,7 @@ def _level_weights(rows, cols, fine, fine_sizes, coarse_sizes, h, parent, unique
         I, J = (i // 2, j // 2) if halved[k] else (i, j)
         f_entry[along] = (fine_sizes[k][i] + fine_sizes[k][j]) / (coarse_sizes[k][I] + coarse_sizes[k][J])
     cell = np.indices(fine).reshape(ndim, -1)
-    on_boundary = np.array([((c == 0) & ((k, 0) not in neumann)) | ((c == nf - 1) & ((k, 1) not in neumann))
+    on_boundary = np.array([((c == 0) & ((k, 0) not in termless)) | ((c == nf - 1) & ((k, 1) not in termless))
                             for k, (c, nf) in enumerate(zip(cell, fine))], dtype=float)  # (ndim, cells): Dirichlet
     size = np.array([fine_sizes[k][cell[k]] for k in range(ndim)])  # (ndim, cells), in finest cells
     ratio = np.array([size[k] / coarse_sizes[k][cell[k] // 2 if halved[k] else cell[k]] for k in range(ndim)])

@@ -402,20 +402,24 @@ def test_interpolation_on_unequal_cells_is_linear_between_coarse_centres():
     assert np.array_equal(linear_interpolation_1d(np.ones(8)).toarray(), interpolation_1d(4).toarray())
 
 
-def _fv_laplacian(sizes, h, neumann=()):
+def _fv_laplacian(sizes, h, neumann=(), periodic=()):
     """-Laplacian by finite volumes on a tensor grid of cells sizes[k] * h[k] along axis k
-    (homogeneous Dirichlet, or Neumann on the (axis, side) faces in ``neumann``), as fluxes
-    divided by the volume of one finest cell: the scaling in which the aggregation
-    operators come out (built here independently)."""
+    (homogeneous Dirichlet, or Neumann on the (axis, side) faces in ``neumann``, or a face
+    between the last and first cells along the axes in ``periodic``), as fluxes divided by
+    the volume of one finest cell: the scaling in which the aggregation operators come out
+    (built here independently)."""
     import scipy.sparse as sp
     lengths = [np.asarray(s, float) * hk for s, hk in zip(sizes, h)]
     A = 0
     for k, length in enumerate(lengths):
         distance = (length[:-1] + length[1:]) / 2
-        ends = [0.0 if (k, side) in neumann else 2 / length[-side] for side in (0, 1)]
+        wrap = 2 / (length[0] + length[-1])  # the conductance across the wrap
+        ends = [wrap if k in periodic else 0.0 if (k, side) in neumann else 2 / length[-side] for side in (0, 1)]
         conductance = np.concatenate([[ends[0]], 1 / distance, [ends[1]]])
         stiffness = sp.diags([conductance[:-1] + conductance[1:], -conductance[1:-1], -conductance[1:-1]],
-                             [0, -1, 1])
+                             [0, -1, 1]).tolil()
+        if k in periodic:
+            stiffness[0, -1] = stiffness[-1, 0] = -wrap
         factor = sp.identity(1)
         for j, other in enumerate(lengths):
             factor = sp.kron(factor, stiffness if j == k else sp.diags(other))
@@ -678,30 +682,36 @@ def test_interpolation_1d_is_flat_at_a_neumann_end():
         assert np.allclose(sums[:-1], 1.0)
 
 
-NEUMANN_CASES = [((31, 32), ((0, 1), (0, 1)), 4, [(1, 0), (1, 1)]),         # odd levels, two Neumann faces
-                 ((32, 32), ((0, 4), (0, 1)), 8, [(0, 1), (1, 0), (1, 1)]),  # semi-coarsened, three
-                 ((11, 9, 14), ((0, 1), (0, 1), (0, 2)), 2, [(0, 0), (2, 1)])]
+NEUMANN_CASES = [((31, 32), ((0, 1), (0, 1)), 4, [(1, 0), (1, 1)], ()),         # odd levels, two Neumann faces
+                 ((32, 32), ((0, 4), (0, 1)), 8, [(0, 1), (1, 0), (1, 1)], ()),  # semi-coarsened, three
+                 ((11, 9, 14), ((0, 1), (0, 1), (0, 2)), 2, [(0, 0), (2, 1)], ()),
+                 ((31, 21), ((0, 1), (0, 2)), 4, [(1, 0)], (0,)),                 # odd and periodic along x
+                 ((11, 9, 14), ((0, 1), (0, 1), (0, 2)), 2, [], (1, 2))]
 
 
-@pytest.mark.parametrize("shape,extent,coarsest,neumann", NEUMANN_CASES)
-def test_aggregation_with_neumann_faces_is_the_rediscretised_operator(shape, extent, coarsest, neumann):
-    """With Neumann faces (no boundary term on the diagonal) each aggregation operator of
-    the constant-coefficient FV Laplacian is still that Laplacian rediscretised on the
-    coarse level's cells with the same faces, on odd and semi-coarsened levels, where the
-    corner cells weigh their boundary terms by axis."""
+@pytest.mark.parametrize("shape,extent,coarsest,neumann,periodic", NEUMANN_CASES)
+def test_aggregation_with_neumann_faces_is_the_rediscretised_operator(shape, extent, coarsest, neumann, periodic):
+    """With Neumann faces (no boundary term on the diagonal) or periodic axes (a face across
+    the wrap) each aggregation operator of the constant-coefficient FV Laplacian is still
+    that Laplacian rediscretised on the coarse level's cells with the same faces, on odd and
+    semi-coarsened levels, where the corner cells weigh their boundary terms by axis."""
     from pdegen.families import fv
     from pdegen.families.darcy import assemble_diffusion
     from pdegen.grid import Grid
     from solvers.multigrid import cell_sizes
-    faces = {(axis, side): fv.Boundary("robin" if (axis, side) in neumann else "dirichlet", 0.0)
-             for axis in range(len(shape)) for side in (0, 1)}
+    def kind(axis, side):
+        return "periodic" if axis in periodic else "robin" if (axis, side) in neumann else "dirichlet"
+
+    faces = {(axis, side): fv.Boundary(kind(axis, side), 0.0) for axis in range(len(shape)) for side in (0, 1)}
     grid = Grid(shape, extent)
     fine, _ = assemble_diffusion(grid, np.ones(shape), 1.0, faces)
-    assert abs(fine - _fv_laplacian(cell_sizes([shape])[0], grid.spacing, neumann)).max() <= 1e-12 * abs(fine).max()
-    mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing, coarsest=coarsest, neumann=neumann)
+    reference = _fv_laplacian(cell_sizes([shape])[0], grid.spacing, neumann, periodic)
+    assert abs(fine - reference).max() <= 1e-12 * abs(fine).max()
+    mg = GeometricMG(shape, coarse="aggregation", spacing=grid.spacing, coarsest=coarsest, neumann=neumann,
+                     periodic=periodic)
     assert len(mg.shapes) >= 3, mg.shapes
     for op, sizes in zip(mg.coarse_operators(fine), cell_sizes(mg.shapes)[1:]):
-        expected = _fv_laplacian(sizes, grid.spacing, neumann)
+        expected = _fv_laplacian(sizes, grid.spacing, neumann, periodic)
         assert abs(op - expected).max() <= 1e-12 * abs(expected).max(), [s.size for s in sizes]
 
 
