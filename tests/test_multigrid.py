@@ -699,6 +699,7 @@ def test_aggregation_with_neumann_faces_is_the_rediscretised_operator(shape, ext
     from pdegen.families.darcy import assemble_diffusion
     from pdegen.grid import Grid
     from solvers.multigrid import cell_sizes
+
     def kind(axis, side):
         return "periodic" if axis in periodic else "robin" if (axis, side) in neumann else "dirichlet"
 
