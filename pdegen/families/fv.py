@@ -102,45 +102,32 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
     diagonal = np.zeros(shape)
     rhs = np.array(np.broadcast_to(np.asarray(forcing, dtype=np.float64), shape))
     a = None if diffusion is None else np.broadcast_to(np.asarray(diffusion, dtype=np.float64), shape)
+
+    def add_flux(plus, minus, lower, upper, out_lo, in_hi):
+        """A flux out_lo u_lower + in_hi u_upper from each lower cell into its upper one."""
+        diagonal[lower] += out_lo
+        slots[plus][lower] += in_hi
+        slots[minus][upper] -= out_lo
+        diagonal[upper] -= in_hi
+
     for axis, h in enumerate(grid.spacing):
-        lower = axis_slice(d, axis, slice(0, -1))
-        upper = axis_slice(d, axis, slice(1, None))
         plus, minus = pattern.slot(axis, +1), pattern.slot(axis, -1)
-        if a is not None:
-            a_lo, a_hi = a[lower], a[upper]
-            face = 2.0 * a_lo * a_hi / (a_lo + a_hi) / h**2
-            slots[plus][lower] -= face
-            slots[minus][upper] -= face
-            diagonal[lower] += face
-            diagonal[upper] += face
-            if axis in periodic:  # the face between the last cell and the first
-                last, first = axis_slice(d, axis, slice(-1, None)), axis_slice(d, axis, slice(0, 1))
-                face = 2.0 * a[last] * a[first] / (a[last] + a[first]) / h**2
-                slots[plus][last] -= face
-                slots[minus][first] -= face
-                diagonal[last] += face
-                diagonal[first] += face
-        if face_velocity is not None:
-            w = np.asarray(face_velocity[axis], dtype=np.float64)
-            inner = w[axis_slice(d, axis, slice(1, -1))] / h  # interior faces, per unit volume
-            if scheme == "upwind":
-                out_lo, in_hi = np.maximum(inner, 0.0), np.minimum(inner, 0.0)
-            else:
-                out_lo = in_hi = 0.5 * inner
-            # Flux from the lower cell to the upper one: out_lo u_lower + in_hi u_upper.
-            diagonal[lower] += out_lo
-            slots[plus][lower] += in_hi
-            slots[minus][upper] -= out_lo
-            diagonal[upper] -= in_hi
-            if axis in periodic:  # the face between the last cell and the first: the velocity's
-                last, first = axis_slice(d, axis, slice(-1, None)), axis_slice(d, axis, slice(0, 1))
-                wrap = w[axis_slice(d, axis, slice(-1, None))] / h  # last entry (the first's twin)
-                out_lo, in_hi = ((np.maximum(wrap, 0.0), np.minimum(wrap, 0.0)) if scheme == "upwind"
-                                 else (0.5 * wrap, 0.5 * wrap))
-                diagonal[last] += out_lo
-                slots[plus][last] += in_hi
-                slots[minus][first] -= out_lo
-                diagonal[first] -= in_hi
+        # (lower cells, upper cells, their faces' entries in face_velocity): the interior faces
+        # and, along a periodic axis, the face from the last cell to the first (the velocity's
+        # last entry, the first's twin).
+        faces = [(axis_slice(d, axis, slice(0, -1)), axis_slice(d, axis, slice(1, None)), slice(1, -1))]
+        if axis in periodic:
+            faces.append((axis_slice(d, axis, slice(-1, None)), axis_slice(d, axis, slice(0, 1)), slice(-1, None)))
+        for lower, upper, entries in faces:
+            if a is not None:
+                face = 2.0 * a[lower] * a[upper] / (a[lower] + a[upper]) / h**2  # harmonic mean over h²
+                add_flux(plus, minus, lower, upper, face, -face)
+            if face_velocity is not None:
+                w = np.asarray(face_velocity[axis], dtype=np.float64)[axis_slice(d, axis, entries)] / h
+                if scheme == "upwind":
+                    add_flux(plus, minus, lower, upper, np.maximum(w, 0.0), np.minimum(w, 0.0))
+                else:
+                    add_flux(plus, minus, lower, upper, 0.5 * w, 0.5 * w)
         for side, end in ((0, slice(0, 1)), (1, slice(-1, None))):
             if axis in periodic:
                 continue
