@@ -564,12 +564,13 @@ def make_plan(recipe) -> Plan:
     if preconditioner == "mg" and neumann:
         names = ", ".join(face_names(ndim)[2 * axis + side] for axis, side in neumann)
         reasons.append(f"Neumann faces {names}: multigrid interpolates its corrections flat onto them, which kept CG "
-                       "at 4-6 iterations from 128² to 512² and at 32³ / 48³, where interpolating towards zero (the "
-                       "Dirichlet rule) took 12-31, 1.7-5.7x the time (docs/benchmarks.md, boundary_multigrid)")
+                       "at 4-6 iterations on Darcy from 128² to 512² and at 32³ / 48³, where interpolating towards "
+                       "zero (the Dirichlet rule) took 12-31, 1.7-5.7x the time (docs/benchmarks.md, "
+                       "boundary_multigrid)")
     if preconditioner == "mg" and periodic:
         reasons.append(f"periodic along {', '.join(AXIS_NAMES[a] for a in periodic)}: multigrid interpolates across "
-                       "the wrap too, which kept CG at 8-9 iterations from 128² to 512² and at 32³ / 48³, where "
-                       "decaying towards zero there took 15-27, 1.6-3.0x the time (docs/benchmarks.md, "
+                       "the wrap too, which kept CG at 8-9 iterations on Darcy from 128² to 512² and at 32³ / "
+                       "48³, where decaying towards zero there took 15-27, 1.6-3.0x the time (docs/benchmarks.md, "
                        "boundary_multigrid)")
     options = dict(mg_options) if preconditioner == "mg" else {}
     if preconditioner == "gamg" and not family.symmetric:

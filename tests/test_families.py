@@ -527,3 +527,29 @@ def test_transport_temporal_order_and_conservation(scheme, order):
         assert abs(u.sum() - u0.sum()) <= 1e-12 * np.abs(u0).sum()
         errors.append(np.abs(u - exact).max())
     assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))
+
+
+@pytest.mark.parametrize("scheme,order", [("upwind", 1.0), ("central", 2.0)])
+def test_advection_diffusion_with_an_outflow_face(scheme, order):
+    """v = (1 + y(1 - y), 0) flows in at x = 0 (Dirichlet) and out at x = 1, a Neumann face
+    (ε ∂u/∂n = 0: the fluid carries its cell's u out); u = sin(πx/2) sin(πy) + y, whose
+    x-derivative vanishes at x = 1; Dirichlet y faces (no flow through them). Orders 1 and 2."""
+    def u(x, y):
+        return np.sin(PI * x / 2) * np.sin(PI * y) + y
+
+    def dirichlet(axis, side, centres):
+        return u(*centres)
+
+    faces = {(0, 0): fv.Boundary("dirichlet", dirichlet), (0, 1): fv.Boundary("robin", 0.0),
+             (1, 0): fv.Boundary("dirichlet", dirichlet), (1, 1): fv.Boundary("dirichlet", dirichlet)}
+    eps, errors = 0.05, []
+    for n in (32, 64, 128, 256):
+        grid, (X, Y) = exact_2d(n)
+        wx = np.broadcast_to(1 + grid.centers[1] * (1 - grid.centers[1]), (n + 1, n)).copy()  # x-faces
+        wy = np.zeros((n, n + 1))
+        ux = PI / 2 * np.cos(PI * X / 2) * np.sin(PI * Y)
+        lap = -(PI**2 / 4 + PI**2) * np.sin(PI * X / 2) * np.sin(PI * Y)
+        f = -eps * lap + (1 + Y * (1 - Y)) * ux
+        A, b = fv.assemble(grid, f, diffusion=eps, face_velocity=[wx, wy], scheme=scheme, boundary=faces)
+        errors.append(np.abs(solve(A, b) - u(X, Y).ravel()).max())
+    assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))

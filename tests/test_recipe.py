@@ -52,9 +52,11 @@ INVALID = [
     ({"boundary.kind": "neumann"}, "boundary: every face is neumann or periodic, so u is fixed only up to a constant"),
     ({"boundary.kind": "periodic"}, "boundary: every face is neumann or periodic, so u is fixed only up to a constant"),
     ({"family": "advection_diffusion", "parameters": None, "boundary.kind": "periodic"},
-     "boundary: every axis is periodic, so u is fixed only up to a constant"),
+     "boundary: no face is dirichlet, so u may be fixed only up to a constant"),
     ({"family": "advection_diffusion", "parameters": None, "boundary.kind": "neumann"},
-     "boundary.kind: must be one of 'dirichlet', 'periodic'; got 'neumann'"),
+     "boundary: no face is dirichlet, so u may be fixed only up to a constant"),
+    ({"family": "advection_diffusion", "parameters": None, "boundary.faces": {"x_high": {"kind": "neumann"}}}, None),
+    ({"family": "transport", "parameters": None, "boundary.kind": "neumann"}, None),
     ({"boundary.faces": {"x_low": {"kind": "periodic"}}},
      "boundary.faces.x_low: a periodic face needs the other face of its axis periodic too; make x_high periodic as "
      "well, or x_low dirichlet or neumann"),

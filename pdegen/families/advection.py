@@ -5,10 +5,12 @@ number max|v| L / ε equals the sampled ``peclet`` (L the largest side). In cons
 form ∇·(v u) on cell faces: the face velocities come from ψ at the cell corners, so the
 discrete divergence is exactly zero. Convection is first-order upwind (default, stable
 at any cell Péclet number) or central (second order, oscillates when the cell Péclet
-number exceeds 2). Dirichlet faces, or periodic axes (ψ wraps around too, so the flow
-crosses the wrap as any interior face). Nonsymmetric: the planner solves it with GMRES and
-ILU-smoothed geometric multigrid up to Péclet 1000, algebraic multigrid up to 10,000 and
-across ranks, a sparse LU or GCRO-DR beyond (docs/families.md). 2-D only.
+number exceeds 2). Faces Dirichlet, Neumann (an outflow face: ε ∂u/∂n = value, the fluid
+leaving carries its cell's u out and any entering there carries none, u = 0), or periodic
+axes (ψ wraps around too, so the flow crosses the wrap as any interior face).
+Nonsymmetric: the planner solves it with GMRES and ILU-smoothed geometric multigrid up to
+Péclet 1000, algebraic multigrid up to 10,000 and across ranks, a sparse LU or GCRO-DR
+beyond (docs/families.md). 2-D only.
 
 Example
 -------
@@ -42,8 +44,7 @@ class AdvectionDiffusion(Family):
                             "Péclet number max|v| L / ε", positive=True),
         "forcing": Parameter("field", {"dist": "constant", "value": 1.0}, "source f(x)"),
     }
-    # (A Neumann face would need an inflow condition as well: not offered.)
-    boundary = faces.keys("dirichlet", kinds=("dirichlet", "periodic"))
+    boundary = faces.keys("dirichlet")
     discretization = {"convection": Key("str", "upwind", choices=("upwind", "central"))}
     symmetric = False
     positive_definite = False
@@ -53,8 +54,8 @@ class AdvectionDiffusion(Family):
         if len(recipe["grid"]["shape"]) != 2:
             return [f"grid.shape: family 'advection_diffusion' is 2-D, got {len(recipe['grid']['shape'])} axes"]
         if "dirichlet" not in faces.face_kinds(recipe["boundary"], 2):
-            return ["boundary: every axis is periodic, so u is fixed only up to a constant (a divergence-free flow "
-                    "and diffusion both leave constants alone) and the matrix is singular; keep a dirichlet face "
+            return ["boundary: no face is dirichlet, so u may be fixed only up to a constant (a divergence-free flow "
+                    "and diffusion both leave constants alone) and the matrix singular; keep a dirichlet face "
                     "(e.g. boundary.faces.y_low.kind=dirichlet)"]
         return []
 

@@ -2,8 +2,9 @@
 
 The velocity is advection–diffusion's (v = curl ψ from a random stream function, scaled so
 that the Péclet number max|v| L / ε is the sampled ``peclet``), the initial state a GRF,
-and the box periodic by default: a closed domain whose total of u the scheme keeps exactly
-(the flow is divergence-free face by face). Implicit time stepping as heat's (``scheme``,
+and the box periodic by default (faces as advection–diffusion's otherwise): a closed
+domain whose total of u the scheme keeps exactly (the flow is divergence-free face by
+face). Implicit time stepping as heat's (``scheme``,
 ``t_end``, ``steps``, ``save_every``), default Crank–Nicolson; trajectories (N, T, *grid).
 Convection ``central`` (default; second order, and with a divergence-free flow its part of
 the operator is skew-symmetric, so Crank–Nicolson neither damps nor amplifies it) or
@@ -50,7 +51,7 @@ class Transport(Heat):
                              "initial state u0(x)"),
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
-    boundary = faces.keys("periodic", kinds=("dirichlet", "periodic"))
+    boundary = faces.keys("periodic")  # Neumann faces as advection-diffusion's: outflow
     discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=64, save_every=4),
                       "convection": Key("str", "central", choices=("central", "upwind"))}
     symmetric = False
