@@ -1,5 +1,5 @@
-"""Face-by-face boundary conditions (darcy, heat, allen_cahn, fisher_kpp; advection_diffusion
-and transport without Neumann faces).
+"""Face-by-face boundary conditions (darcy, heat, allen_cahn, fisher_kpp, advection_diffusion,
+transport; with convection a Neumann face is an outflow face: docs/recipes.md).
 
 Each face of the box is Dirichlet (u = value) or Neumann (a ∂u/∂n = value, n the outward
 normal: 0 is a wall nothing flows through), or the two faces of an axis are periodic (what
