@@ -18,7 +18,9 @@ with 32 times the steps (the recipe's own scheme, Crank-Nicolson; its error is a
 Section `transport_time_accuracy`: likewise for recipes/transport.yaml (its reference with
 the recipe's own scheme, Crank-Nicolson, and 32 times the steps).
 
-Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport]
+Section `wave_time_accuracy`: likewise for recipes/wave.yaml.
+
+Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave]
 """
 
 from __future__ import annotations
@@ -70,35 +72,36 @@ def exact_states(recipe, values, times) -> np.ndarray:
     return np.array([steady + Q @ (np.exp(-lam * t) * start) for t in times])
 
 
-def trajectory_rows(cases, rate_column) -> list[list]:
+def trajectory_rows(cases, rate_column, schemes=SCHEMES) -> list[list]:
     """Per (recipe, grid side) in ``cases``, step count and scheme: the median relative L2
     errors of the stored states at the first stored time, the middle one and t_end against
-    a 32x finer run; ``rate_column(data, n, steps)`` the row's own stiffness measure."""
+    a 32x finer run; ``rate_column(data, n, steps)`` the row's own stiffness measure;
+    ``schemes`` None for a family with only one (the wave's)."""
     rows = []
     for name, n in cases:
         shape = f"grid.shape=[{n},{n}]"
         base = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape])
         d = base.data["discretization"]
         for steps in (d["steps"], 2 * d["steps"]):
-            errors = {scheme: [] for scheme in SCHEMES}
+            errors = {scheme: [] for scheme in schemes}
             save_every = d["save_every"] * steps // d["steps"]  # the same stored times
             for sample in range(SAMPLES):
                 values = draw_values(base.data, base.family, sample)
                 fine = load_recipe(ROOT / "recipes" / f"{name}.yaml",
                                    [shape, f"discretization.steps={32 * d['steps']}"])
                 reference = trajectory(fine, values)[32 * d["save_every"] - 1::32 * d["save_every"]]
-                for scheme in SCHEMES:
+                for scheme in schemes:
                     recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml",
-                                         [shape, f"discretization.steps={steps}",
-                                          f"discretization.scheme={scheme}"])
+                                         [shape, f"discretization.steps={steps}"]
+                                         + ([f"discretization.scheme={scheme}"] if scheme else []))
                     stored = trajectory(recipe, values)[save_every - 1::save_every]
                     relative = np.linalg.norm(stored - reference, axis=1) / np.linalg.norm(reference, axis=1)
                     errors[scheme].append(relative[[0, len(relative) // 2 - 1, -1]])
-            for scheme in SCHEMES:
+            for scheme in schemes:
                 e = np.median(np.array(errors[scheme]), axis=0)
                 dt_h2 = d["t_end"] / steps * n**2 * base.family.diffusivity(base.data)
-                rows.append([name, f"{n}x{n}", steps, rate_column(base.data, n, steps), f"{dt_h2:.3g}", scheme,
-                             *(f"{x:.1e}" for x in e)])
+                rows.append([name, f"{n}x{n}", steps, rate_column(base.data, n, steps), f"{dt_h2:.3g}",
+                             scheme or "newmark", *(f"{x:.1e}" for x in e)])
                 print(rows[-1], flush=True)
     return rows
 
@@ -119,6 +122,13 @@ def courant(data, n, steps) -> str:
     return f"{speed * data['discretization']['t_end'] / steps * n / length:.3g}"
 
 
+def wave_courant(data, n, steps) -> str:
+    """c Δt / h with the wave speed's median."""
+    length = max(hi - lo for lo, hi in data["grid"]["extent"])
+    speed = typical_value(data["parameters"]["wavespeed"])
+    return f"{speed * data['discretization']['t_end'] / steps * n / length:.3g}"
+
+
 def main():
     only = [a for a in sys.argv[1:] if a.startswith("--only-")]
     if not only:
@@ -136,6 +146,17 @@ def main():
             + table(["recipe", "grid", "steps", "ρΔt", "Δt a/h²", "scheme", "error at first stored", "middle",
                      "t_end"], rows)),
             command="python benchmarks/time_accuracy.py --only-reaction")
+    if not only or "--only-wave" in only:
+        rows = trajectory_rows((("wave", 64), ("wave", 128)), wave_courant, schemes=(None,))
+        write_section("wave_time_accuracy", (
+            f"recipes/wave.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of the "
+            "stored states against the same recipe run with 32 times its steps, median over the samples, at the "
+            "first stored time, the middle one and t_end. `Courant` c Δt / h with c = 1 (the wave speed's median; "
+            "it reaches about 1.6), `Δt a/h²` with a = c² = 1 (for the table's shape: Δt c²/h², not the wave's "
+            "measure). Newmark's average acceleration, the family's only scheme.\n\n"
+            + table(["recipe", "grid", "steps", "Courant", "Δt a/h²", "scheme", "error at first stored", "middle",
+                     "t_end"], rows)),
+            command="python benchmarks/time_accuracy.py --only-wave")
     if not only or "--only-transport" in only:
         rows = trajectory_rows((("transport", 64), ("transport", 128)), courant)
         write_section("transport_time_accuracy", (

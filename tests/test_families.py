@@ -553,3 +553,47 @@ def test_advection_diffusion_with_an_outflow_face(scheme, order):
         A, b = fv.assemble(grid, f, diffusion=eps, face_velocity=[wx, wy], scheme=scheme, boundary=faces)
         errors.append(np.abs(solve(A, b) - u(X, Y).ravel()).max())
     assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))
+
+
+@pytest.mark.parametrize("kind", ["dirichlet", "periodic"])
+def test_wave_keeps_its_energy_and_is_second_order(kind):
+    """Newmark's average acceleration keeps E = ½‖(u' - u)/Δt‖² + ⅛ (u' + u)ᵀK(u' + u) of
+    consecutive states to rounding at every step (no source); and against the semi-discrete
+    solution with a source, u(t) = s + Q (cos(ωt) Qᵀ(u0 - s) + sin(ωt)/ω Qᵀv0), ω² the
+    eigenvalues of K, K s = b (fixed edges), its error falls as Δt² (the first step's own
+    formula, initial velocity and half source included)."""
+    wave = get_family("wave")
+    grid = Grid((12, 12), ((0.0, 1.0), (0.0, 1.0)))
+    rng = np.random.default_rng(8)
+    values = {"wavespeed": np.exp(0.3 * rng.standard_normal(grid.shape)), "forcing": 0.0,
+              "initial": rng.standard_normal(grid.shape), "velocity": rng.standard_normal(grid.shape)}
+    boundary = {"kind": kind, "value": 0.0}
+    K, _ = fv.assemble(grid, 0.0, diffusion=values["wavespeed"] ** 2, boundary=boundary_conditions(boundary, 2))
+    t_end, u0, v0 = 0.5, values["initial"].ravel(), values["velocity"].ravel()
+    recipe = {"boundary": boundary, "discretization": {"t_end": t_end, "steps": 40, "save_every": 1}}
+    system, rhs = wave.stepper(grid, values, recipe)
+    states, u = [u0], u0
+    for step in range(1, 41):
+        u = solve(system.A, rhs(u, step))
+        states.append(u)
+    dt = t_end / 40
+    energy = [0.5 * np.sum(((b - a) / dt) ** 2) + 0.125 * (a + b) @ (K @ (a + b)) for a, b in zip(states, states[1:])]
+    assert np.ptp(energy) <= 1e-11 * energy[0], (min(energy), max(energy))
+    if kind == "periodic":
+        return
+    forced = {**values, "forcing": 1.0}  # and a source: u(t) = s + Q(...)(u0 - s), K s = b
+    K, b = fv.assemble(grid, 1.0, diffusion=values["wavespeed"] ** 2, boundary=boundary_conditions(boundary, 2))
+    steady = solve(K, b)
+    omega2, Q = sla.eigh(K.toarray())
+    omega = np.sqrt(omega2)
+    exact = steady + Q @ (np.cos(omega * t_end) * (Q.T @ (u0 - steady)) + np.sin(omega * t_end) / omega * (Q.T @ v0))
+    errors = []
+    for steps in (40, 80, 160, 320):
+        recipe["discretization"] = {"t_end": t_end, "steps": steps, "save_every": steps}
+        errors.append(np.abs(integrate_heat(grid, forced, recipe, wave) - exact).max())
+    assert np.all(np.abs(orders(errors) - 2) <= 0.2), (errors, orders(errors))
+    # Released at rest at the static solution it stays there, from the first step on (whose
+    # source enters with half its weight).
+    resting = {**forced, "initial": steady.reshape(grid.shape), "velocity": 0.0}
+    recipe["discretization"] = {"t_end": t_end, "steps": 5, "save_every": 1}
+    assert np.abs(integrate_heat(grid, resting, recipe, wave) - steady).max() <= 1e-12 * np.abs(steady).max()

@@ -16,10 +16,11 @@ from .helmholtz import Helmholtz
 from .poisson import Poisson
 from .reaction import AllenCahn, FisherKPP
 from .transport import Transport
+from .wave import Wave
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
                                (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
-                                FisherKPP(), Transport())}
+                                FisherKPP(), Transport(), Wave())}
 
 
 def get_family(name: str) -> Family:
