@@ -4,8 +4,8 @@ A random wave speed c(x) (default exp(GRF), as Helmholtz's), a smooth GRF initia
 displacement (α = 4) and zero initial velocity by default, in a periodic box by default;
 faces as heat's otherwise (Dirichlet: fixed, Neumann: free). A rough initial state, or one
 that is not zero on a fixed face, starts grid-scale waves that this scheme keeps (it damps
-nothing) and that disperse: the defaults avoid both. Newmark's average-acceleration scheme (β = 1/4, γ = 1/2): second order,
-unconditionally stable, and it keeps the discrete energy
+nothing) and that disperse: the defaults avoid both. Newmark's average-acceleration scheme
+(β = 1/4, γ = 1/2): second order, unconditionally stable, and it keeps the discrete energy
 
     E = ½ ‖(u' - u)/Δt‖² + ⅛ (u' + u)ᵀ K (u' + u)      (u, u' consecutive states)
 
