@@ -134,39 +134,35 @@ def main():
     if not only:
         heat_section()
     if not only or "--only-reaction" in only:
-        rows = trajectory_rows((("allen_cahn", 64), ("allen_cahn", 128), ("fisher_kpp", 64), ("fisher_kpp", 128)),
-                               reaction_dt)
-        write_section("reaction_time_accuracy", (
+        trajectory_section("reaction", (("allen_cahn", 64), ("allen_cahn", 128), ("fisher_kpp", 64),
+                                        ("fisher_kpp", 128)), reaction_dt, "ρΔt", (
             f"recipes/allen_cahn.yaml and recipes/fisher_kpp.yaml at 64x64 and 128x128 (theirs), samples 0-"
             f"{SAMPLES - 1}: relative L2 error of the stored states (the recipe's stored times) against the same "
             "recipe run with 32 times its steps, median over the samples, at the first stored time, the middle one "
             "and t_end. `ρΔt` with the largest rate the recipe draws, `Δt a/h²` the diffusion's stiffness. "
             "`crank-nicolson`: the IMEX scheme (a backward-Euler half step predicts the midpoint, where the reaction "
-            "is taken; the families' default), `rannacher` the same after two backward-Euler half steps.\n\n"
-            + table(["recipe", "grid", "steps", "ρΔt", "Δt a/h²", "scheme", "error at first stored", "middle",
-                     "t_end"], rows)),
-            command="python benchmarks/time_accuracy.py --only-reaction")
+            "is taken; the families' default), `rannacher` the same after two backward-Euler half steps."))
     if not only or "--only-wave" in only:
-        rows = trajectory_rows((("wave", 64), ("wave", 128)), wave_courant, schemes=(None,))
-        write_section("wave_time_accuracy", (
+        trajectory_section("wave", (("wave", 64), ("wave", 128)), wave_courant, "Courant", (
             f"recipes/wave.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of the "
             "stored states against the same recipe run with 32 times its steps, median over the samples, at the "
             "first stored time, the middle one and t_end. `Courant` c Δt / h with c = 1 (the wave speed's median; "
             "it reaches about 1.6), `Δt a/h²` with a = c² = 1 (for the table's shape: Δt c²/h², not the wave's "
-            "measure). Newmark's average acceleration, the family's only scheme.\n\n"
-            + table(["recipe", "grid", "steps", "Courant", "Δt a/h²", "scheme", "error at first stored", "middle",
-                     "t_end"], rows)),
-            command="python benchmarks/time_accuracy.py --only-wave")
+            "measure). Newmark's average acceleration, the family's only scheme."), schemes=(None,))
     if not only or "--only-transport" in only:
-        rows = trajectory_rows((("transport", 64), ("transport", 128)), courant)
-        write_section("transport_time_accuracy", (
+        trajectory_section("transport", (("transport", 64), ("transport", 128)), courant, "Courant", (
             f"recipes/transport.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of "
             "the stored states against the same recipe run with 32 times its steps, median over the samples, at "
             "the first stored time, the middle one and t_end. `Courant` max|v| Δt / h with the largest Péclet "
-            "number the recipe draws, `Δt a/h²` with a = ε. `crank-nicolson` is the family's default.\n\n"
-            + table(["recipe", "grid", "steps", "Courant", "Δt a/h²", "scheme", "error at first stored", "middle",
-                     "t_end"], rows)),
-            command="python benchmarks/time_accuracy.py --only-transport")
+            "number the recipe draws, `Δt a/h²` with a = ε. `crank-nicolson` is the family's default."))
+
+
+def trajectory_section(name: str, cases, column, column_name: str, prose: str, schemes=SCHEMES) -> None:
+    """Section ``<name>_time_accuracy``: :func:`trajectory_rows` under ``prose``."""
+    rows = trajectory_rows(cases, column, schemes)
+    write_section(f"{name}_time_accuracy", prose + "\n\n" + table(
+        ["recipe", "grid", "steps", column_name, "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"],
+        rows), command=f"python benchmarks/time_accuracy.py --only-{name}")
 
 
 def heat_section():

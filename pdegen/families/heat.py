@@ -43,11 +43,13 @@ from .base import Family, LinearSystem, Parameter
 THETA = {"backward-euler": 1.0, "crank-nicolson": 0.5, "rannacher": 0.5}  # rannacher: CN after its start
 
 
-def trajectory_keys(scheme: str, t_end: float, steps: int, save_every: int) -> dict[str, Key]:
-    """The ``discretization`` keys of the time-stepping families, with a family's defaults."""
-    return {
+def trajectory_keys(scheme: str | None, t_end: float, steps: int, save_every: int) -> dict[str, Key]:
+    """The ``discretization`` keys of the time-stepping families, with a family's defaults
+    (no ``scheme`` key where it is None: a family with one scheme)."""
+    keys = {} if scheme is None else {
         "scheme": Key("str", scheme, choices=tuple(THETA),
-                      doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps"),
+                      doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps")}
+    return keys | {
         "t_end": Key("number", t_end, low=0.0, low_open=True, doc="final time"),
         "steps": Key("int", steps, low=1, doc="time steps to t_end"),
         "save_every": Key("int", save_every, low=1, doc="store every this many steps"),

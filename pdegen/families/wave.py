@@ -37,11 +37,10 @@ import scipy.sparse as sp
 
 from ..fields import typical_value
 from ..grid import Grid
-from ..schema import Key
 from . import boundary as faces
 from . import fv
 from .base import LinearSystem, Parameter
-from .heat import Heat
+from .heat import Heat, trajectory_keys
 
 BETA = 0.25  # Newmark's average acceleration: energy-conserving
 
@@ -58,11 +57,7 @@ class Wave(Heat):
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
     boundary = faces.keys("periodic")
-    discretization = {
-        "t_end": Key("number", 1.0, low=0.0, low_open=True, doc="final time"),
-        "steps": Key("int", 200, low=1, doc="time steps to t_end (keep c dt / h below 1 for small phase errors)"),
-        "save_every": Key("int", 10, low=1, doc="store every this many steps"),
-    }
+    discretization = trajectory_keys(None, t_end=1.0, steps=200, save_every=10)  # (keep c dt / h near 1 or below)
     operator_parameters = ("wavespeed",)
 
     def mass_shift(self, recipe: dict) -> float:
