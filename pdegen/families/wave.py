@@ -71,15 +71,19 @@ class Wave(Heat):
     def solves_in_step(self, recipe: dict, step: int) -> int:
         return 1
 
+    def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
+        """(K, f): -∇·(c² ∇) with the recipe's boundary conditions, and the source."""
+        c = np.broadcast_to(np.asarray(values["wavespeed"], dtype=np.float64), grid.shape)
+        return fv.assemble(grid, values["forcing"], diffusion=c * c,
+                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
+
     def stepper(self, grid: Grid, values: dict, recipe: dict):
         """As heat's: rhs(u, step) gives the next state's right-hand side from the current
         one; it is called once per step, in order, and remembers the state before (the
         two-step form needs it)."""
         d = recipe["discretization"]
         dt = d["t_end"] / d["steps"]
-        c = np.broadcast_to(np.asarray(values["wavespeed"], dtype=np.float64), grid.shape)
-        K, f = fv.assemble(grid, values["forcing"], diffusion=c * c,
-                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
+        K, f = self.spatial_operator(grid, values, recipe)
         M = (BETA * K + sp.identity(grid.size, format="csr") / dt**2).tocsr()
         M.sort_indices()
         v0 = np.broadcast_to(np.asarray(values["velocity"], dtype=np.float64), grid.shape).ravel()
