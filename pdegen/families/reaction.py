@@ -3,21 +3,12 @@
 Two reactions, each a family: ``allen_cahn``, r(u) = u - u³ (phase separation into
 u = ±1 with interfaces of width about sqrt(2a/ρ)), and ``fisher_kpp``, r(u) = u (1 - u)
 (a population invading at the speed 2 sqrt(a ρ); PDEBench's diffusion-reaction data).
-The diffusion is implicit and the reaction explicit (IMEX), so every solve of a sample has
-heat's step matrix M = I/Δt + θL: one factorisation or preconditioner serves the whole
-trajectory, and with a constant diffusivity the whole data set. Schemes (``scheme``):
-
-- ``crank-nicolson`` (default): a backward-Euler half step with the reaction at the
-  step's start predicts the midpoint state, M u* = u/Δt + (b + ρ r(u))/2; Crank–Nicolson
-  takes the step with the reaction there (the midpoint rule), M u' = (I/Δt - L/2) u + b
-  + ρ r(u*). Second order, two solves per step.
-- ``rannacher``: the same, its first step as two backward-Euler half steps with the
-  reaction at each one's start, which damp a rough initial state's fast modes: heat's
-  default, where Δt a/h² is 10 and the initial state clashes with the Dirichlet walls. On
-  the reaction recipes (Δt a/h² <= 1.6, no-flux walls) plain Crank–Nicolson was the more
-  accurate at every stored time, 3.9-7.2x at the first (docs/benchmarks.md,
-  reaction_time_accuracy).
-- ``backward-euler``: M u' = u/Δt + b + ρ r(u), M = I/Δt + L. First order, one solve.
+The diffusion is implicit and the reaction explicit (IMEX, :mod:`pdegen.families.imex`: one
+factorisation per data set with a constant diffusivity). Default ``crank-nicolson``, not
+heat's ``rannacher``: heat's start pays where Δt a/h² is 10 and the initial state clashes
+with Dirichlet walls; on the reaction recipes (Δt a/h² <= 1.6, no-flux walls) plain
+Crank–Nicolson was the more accurate at every stored time, 3.9-7.2x at the first
+(docs/benchmarks.md, reaction_time_accuracy).
 
 The explicit reaction is stable while ρΔt <= 1 (r' lies in [-2, 1] where the states
 live), which the recipe check asks of the largest rate the recipe can draw.
@@ -41,8 +32,9 @@ import numpy as np
 
 from ..grid import Grid
 from . import boundary as faces
-from .base import LinearSystem, Parameter
-from .heat import Heat, trajectory_keys
+from .base import Parameter
+from .heat import trajectory_keys
+from .imex import ImexDiffusion
 
 
 def rate_bound(spec: dict) -> float:
@@ -50,8 +42,8 @@ def rate_bound(spec: dict) -> float:
     return float(spec["value"] if spec["dist"] == "constant" else spec["high"])
 
 
-class ReactionDiffusion(Heat):
-    """Heat's trajectories with an explicit reaction term ρ r(u); subclasses set r."""
+class ReactionDiffusion(ImexDiffusion):
+    """IMEX diffusion with the explicit term N(u) = ρ r(u); subclasses set r."""
 
     boundary = faces.keys("neumann")  # no flux through the walls by default, as in PDEBench
 
@@ -69,34 +61,9 @@ class ReactionDiffusion(Heat):
                             f"{rate:g} and t_end {d['t_end']:g} that takes at least {needed} steps, got {d['steps']}")
         return problems
 
-    def solves_in_step(self, recipe: dict, step: int) -> int:
-        return 1 if recipe["discretization"]["scheme"] == "backward-euler" else 2
-
-    def stepper(self, grid: Grid, values: dict, recipe: dict):
-        """As heat's: rhs(u, step) is called for each solve of a step in turn, the first
-        with the step's starting state (the Crank-Nicolson corrector needs it again)."""
-        dt, M, explicit, b = self.step_operators(grid, values, recipe)
-        rate, scheme = float(values["rate"]), recipe["discretization"]["scheme"]
-        solves = 1 if scheme == "backward-euler" else 2
-        current = {"step": None, "count": 0, "start": None}
-
-        def source(u: np.ndarray) -> np.ndarray:
-            return b + rate * self.reaction(u)
-
-        def rhs(u: np.ndarray, step: int) -> np.ndarray:
-            current["count"] = current["count"] + 1 if current["step"] == step else 0
-            current["step"] = step
-            if scheme == "backward-euler":
-                return u / dt + source(u)
-            if current["count"] % solves == 0:  # a backward-Euler half step from the step's start
-                current["start"] = u
-                return u / dt + 0.5 * source(u)
-            if scheme == "rannacher" and step == 1:  # Rannacher's second half step
-                return u / dt + 0.5 * source(u)
-            start = current["start"]  # the corrector: the reaction at the predicted midpoint u
-            return start / dt - explicit @ start + source(u)
-
-        return LinearSystem(M, None, symmetric=self.symmetric, positive_definite=self.positive_definite), rhs
+    def explicit_term(self, grid: Grid, values: dict, recipe: dict):
+        rate = float(values["rate"])
+        return lambda u: rate * self.reaction(u)
 
 
 class AllenCahn(ReactionDiffusion):
