@@ -159,6 +159,25 @@ def typical_value(spec: dict) -> float:
     raise ValueError(f"no typical value for distribution {dist!r}")
 
 
+def magnitude_bound(spec: dict, shape: tuple[int, ...] = (), deviations: float = 5.0) -> float:
+    """The largest |value| a parameter draws, for stability rules: exact for bounded
+    distributions, ``deviations`` standard deviations from the mean for Gaussian ones (a
+    GRF's pointwise one on ``shape``; exp: of the field before it)."""
+    dist = spec["dist"]
+    if dist == "constant":
+        return abs(float(spec["value"]))
+    if dist in ("uniform", "loguniform"):
+        return max(abs(float(spec["low"])), abs(float(spec["high"])))
+    if dist == "normal":
+        return abs(float(spec["mean"])) + deviations * float(spec["std"])
+    if dist == "grf":
+        if spec["transform"] == "threshold":
+            return max(abs(float(spec["high"])), abs(float(spec["low"])))
+        spread = deviations * np.sqrt(grf_pointwise_variance(shape, spec["alpha"], spec["tau"], spec["sigma"]))
+        return float(np.exp(spec["mean"] + spread) if spec["transform"] == "exp" else abs(spec["mean"]) + spread)
+    raise ValueError(f"no bound for distribution {dist!r}")
+
+
 def vector_length(spec: dict) -> int | None:
     """Length of a vector-valued draw ([mean, a_1..a_K, b_1..b_K]), None otherwise."""
     return 2 * spec["modes"] + 1 if spec["dist"] == "fourier" else None

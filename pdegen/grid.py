@@ -17,6 +17,7 @@ array([0.125, 0.375, 0.625, 0.875])
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,7 +43,7 @@ class Grid:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)  # (np.prod: 9 µs, asked once per solve)
 
     @property
     def axis_names(self) -> tuple[str, ...]:

@@ -39,8 +39,10 @@ def _layout(count: int, extent) -> tuple[int, int, tuple[float, float]]:
     return 1, count, (4.4 * count, 3.8)
 
 
-def plot_sample(ds, sample_id: int, out) -> None:
-    """Input fields of sample ``sample_id`` beside its solution, one panel each."""
+def plot_sample(ds, sample_id: int, out) -> list[str]:
+    """Input fields of sample ``sample_id`` beside its solution, one panel each; a
+    trajectory as its first and last stored states, or on a 1-D grid as one picture over x
+    and t. Returns the panels' titles."""
     plt = _pyplot()
     ids = ds["sample_id"][:]
     rows = np.flatnonzero(ids == sample_id)
@@ -53,27 +55,31 @@ def plot_sample(ds, sample_id: int, out) -> None:
                          if done.any() else f"sample {sample_id} is not written yet (no sample is)")
     row = int(rows[0])
     ndim = len(ds.grid_shape)
-    panels = [(p, ds[p][row]) for p in ds.fields("inputs")]
+    extent = ds.attrs["recipe"]["grid"]["extent"]
+    panels = [(p, ds[p][row], None) for p in ds.fields("inputs")]  # (title, values, time span of an x-t picture)
     for p in ds.fields("outputs"):
         values = ds[p][row]
-        if values.ndim > ndim:  # a trajectory: first and last stored time
+        if values.ndim > ndim:  # a trajectory
             times = ds["coords/t"][:]
-            panels += [(f"{p} t={times[0]:.3g}", values[0]), (f"{p} t={times[-1]:.3g}", values[-1])]
+            if ndim == 1:
+                panels.append((f"{p} over x and t", values, (float(times[0]), float(times[-1]))))
+            else:
+                panels += [(f"{p} t={times[0]:.3g}", values[0], None), (f"{p} t={times[-1]:.3g}", values[-1], None)]
         else:
-            panels.append((p, values))
-    extent = ds.attrs["recipe"]["grid"]["extent"]
+            panels.append((p, values, None))
     rows, columns, size = _layout(len(panels), extent if ndim > 1 else None)
     fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
-    for ax, (name, values) in zip(axes.ravel(), panels):
+    for ax, (name, values, span) in zip(axes.ravel(), panels):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 1:
             ax.plot(np.linspace(*extent[0], values.size), values)
         else:
-            image = ax.imshow(_as_image(values).T, origin="lower", cmap="viridis",
-                              extent=[*extent[0], *extent[1]], aspect="equal")
+            picture = [*extent[0], *span] if span else [*extent[0], *extent[1]]
+            image = ax.imshow(values if span else _as_image(values).T, origin="lower", cmap="viridis",
+                              extent=picture, aspect="auto" if span else "equal")
             fig.colorbar(image, ax=ax, shrink=0.85)
             ax.set_xlabel("x")
-            ax.set_ylabel("y")
+            ax.set_ylabel("t" if span else "y")
         ax.set_title(name + (" (mid z-slice)" if values.ndim == 3 else ""))
     converged = bool(ds["stats/converged"][row])
     fig.suptitle(f"{ds.attrs.get('name')} sample {sample_id}: residual {ds['stats/residual'][row]:.1e}"
@@ -81,6 +87,7 @@ def plot_sample(ds, sample_id: int, out) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    return [name for name, _, _ in panels]
 
 
 def plot_learning_curves(metrics: dict, out) -> dict:

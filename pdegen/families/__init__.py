@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .advection import AdvectionDiffusion
 from .base import Family, LinearSystem, Parameter
+from .burgers import Burgers
 from .darcy import Darcy
 from .heat import Heat
 from .helmholtz import Helmholtz
@@ -20,7 +21,7 @@ from .wave import Wave
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
                                (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
-                                FisherKPP(), Transport(), Wave())}
+                                FisherKPP(), Transport(), Wave(), Burgers())}
 
 
 def get_family(name: str) -> Family:

@@ -30,16 +30,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fields import magnitude_bound
 from ..grid import Grid
 from . import boundary as faces
 from .base import Parameter
 from .heat import trajectory_keys
 from .imex import ImexDiffusion
-
-
-def rate_bound(spec: dict) -> float:
-    """The largest value a (positive) scalar distribution can draw."""
-    return float(spec["value"] if spec["dist"] == "constant" else spec["high"])
 
 
 class ReactionDiffusion(ImexDiffusion):
@@ -54,7 +50,7 @@ class ReactionDiffusion(ImexDiffusion):
     def check(self, recipe: dict) -> list[str]:
         problems = super().check(recipe)
         d = recipe["discretization"]
-        rate = rate_bound(recipe["parameters"]["rate"])
+        rate = magnitude_bound(recipe["parameters"]["rate"])
         if rate * d["t_end"] / d["steps"] > 1.0:
             needed = int(np.ceil(rate * d["t_end"]))
             problems.append(f"discretization.steps: the explicit reaction needs rate * Δt <= 1, and with rates up to "

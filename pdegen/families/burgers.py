@@ -1,0 +1,141 @@
+"""Viscous Burgers: u_t + Σ_i ∂_i(u²/2) = ν Δu + f, u(0) = u₀, trajectories (N, T, *grid).
+
+FNO's Burgers data (Li et al., "Fourier neural operator for parametric partial
+differential equations", ICLR 2021) in 1-D, and its scalar analogue in 2-D and 3-D (the
+flux u²/2 along every axis). Defaults as FNO's: the unit interval, periodic, ν = 0.1 and
+u₀ a GRF with covariance 625 (-Δ + 25)^(-2) (α = 2, τ = 5, σ = 25), to t = 1.
+
+The diffusion is implicit and the flux explicit (IMEX, :mod:`pdegen.families.imex`): every
+solve has the step matrix I/Δt + θνL, one factorisation for the whole data set when ν is
+constant. The flux across each face is Engquist and Osher's for u²/2,
+F(u⁻, u⁺) = max(u⁻, 0)²/2 + min(u⁺, 0)²/2 (upwind wherever the flow goes), of the two cells'
+values (``convection: upwind``, first order) or of states reconstructed from them with van
+Leer's limited slopes (``muscl``, the default: second order where u is smooth, no new
+extrema at a shock however small ν; van Leer, J. Comput. Phys. 32, 1979). Faces: periodic
+(default); Dirichlet, where the state outside is the face's value; Neumann, where it is the
+cell's own (u passes through: the value is a diffusive flux only).
+
+Explicit transport is stable while Δt max|u| Σ_i 1/h_i <= 1/2 (``CFL``). |u| stays below its
+initial maximum plus t_end max|f| (Burgers' maximum principle), which the recipe check
+bounds from the distributions (a GRF's 5 pointwise standard deviations) and asks the steps
+to keep.
+
+Example
+-------
+>>> import numpy as np
+>>> from pdegen.grid import Grid
+>>> g = Grid((8,), ((0, 1),))
+>>> u = np.where(np.arange(8) < 4, 1.0, 0.0)
+>>> flux_divergence(u, g, {(0, 0): fv.Boundary("periodic"), (0, 1): fv.Boundary("periodic")}, "upwind")
+array([ 4.,  0.,  0.,  0., -4.,  0.,  0.,  0.])
+
+(u moves right: the block's first cell empties, the cell past its end fills.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fields import magnitude_bound, typical_value
+from ..grid import Grid
+from ..schema import Key
+from . import boundary as faces
+from . import fv
+from .base import Parameter
+from .heat import trajectory_keys
+from .imex import ImexDiffusion
+
+CFL = 0.4  # Δt max|u| Σ 1/h_i: the midpoint rule with limited slopes (docs/benchmarks.md, burgers)
+DEVIATIONS = 4.0  # a Gaussian draw's bound: 1 in 1000 1-D GRF samples exceeds it, and then runs above CFL
+
+
+def van_leer_slopes(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Van Leer's limited slope from a cell's two differences: their harmonic mean where
+    they agree in sign, 0 at an extremum."""
+    product = backward * forward
+    total = backward + forward
+    return np.divide(2.0 * product, total, out=np.zeros_like(product), where=product > 0.0)
+
+
+def _padded(u: np.ndarray, axis: int, conditions: dict) -> np.ndarray:
+    """u with two ghost layers each side of ``axis``: the other end's cells (periodic),
+    the face value (Dirichlet) or copies of the boundary cell (Neumann)."""
+    def cut(lo, hi):
+        return u[fv.axis_slice(u.ndim, axis, slice(lo, hi))]
+
+    if conditions[axis, 0].kind == "periodic":
+        return np.concatenate([cut(-2, None), u, cut(0, 2)], axis=axis)
+    ghosts = []
+    for side, cell in ((0, cut(0, 1)), (1, cut(-1, None))):
+        condition = conditions[axis, side]
+        layer = np.full_like(cell, float(condition.value)) if condition.kind == "dirichlet" else cell
+        ghosts.append(np.concatenate([layer, layer], axis=axis))
+    return np.concatenate([ghosts[0], u, ghosts[1]], axis=axis)
+
+
+def flux_divergence(u: np.ndarray, grid: Grid, conditions: dict, convection: str = "muscl") -> np.ndarray:
+    """Σ_i ∂_i(u²/2) by finite volumes: (F_{i+1/2} - F_{i-1/2}) / h per axis, F Engquist
+    and Osher's flux of the face's two states; ``u`` shaped like the grid."""
+    out = np.zeros(grid.shape)
+    for axis, h in enumerate(grid.spacing):
+        def cut(v, lo, hi):
+            return v[fv.axis_slice(grid.ndim, axis, slice(lo, hi))]
+
+        padded = _padded(u, axis, conditions)
+        cells = cut(padded, 1, -1)  # a ghost each side and the grid
+        if convection == "muscl":
+            differences = np.diff(padded, axis=axis)
+            half = 0.5 * van_leer_slopes(cut(differences, 0, -1), cut(differences, 1, None))
+            upper_face, lower_face = cells + half, cells - half
+        else:
+            upper_face = lower_face = cells
+        left, right = cut(upper_face, 0, -1), cut(lower_face, 1, None)  # the n + 1 faces' two states
+        flux = 0.5 * (np.maximum(left, 0.0) ** 2 + np.minimum(right, 0.0) ** 2)
+        out += np.diff(flux, axis=axis) / h
+    return out
+
+
+class Burgers(ImexDiffusion):
+    name = "burgers"
+    doc = "u_t + sum_i d_i(u^2/2) = nu lap u + f: viscous Burgers (FNO's in 1-D); IMEX; trajectories (N, T, *grid)"
+    parameters = {
+        "viscosity": Parameter("scalar", {"dist": "constant", "value": 0.1}, "ν > 0", positive=True),
+        "initial": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "sigma": 25.0, "transform": "none"},
+                             "initial state u0(x)"),
+        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+    }
+    boundary = faces.keys("periodic")
+    discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=8800, save_every=440),
+                      "convection": Key("str", "muscl", choices=("muscl", "upwind"),
+                                        doc="muscl: van Leer's limited slopes, second order; upwind: first order")}
+    operator_parameters = ("viscosity",)
+
+    def check(self, recipe: dict) -> list[str]:
+        problems = super().check(recipe)
+        shape, extent = recipe["grid"]["shape"], recipe["grid"]["extent"]
+        d, p = recipe["discretization"], recipe["parameters"]
+        walls = [abs(float(c.value)) for c in faces.conditions(recipe["boundary"], len(shape)).values()
+                 if c.kind == "dirichlet"]
+        speed = max([magnitude_bound(p["initial"], tuple(shape), DEVIATIONS), *walls]) \
+            + d["t_end"] * magnitude_bound(p["forcing"], tuple(shape), DEVIATIONS)
+        inverse_h = sum(n / (hi - lo) for n, (lo, hi) in zip(shape, extent))
+        needed = int(np.ceil(d["t_end"] * speed * inverse_h / CFL))
+        if d["steps"] < needed:
+            problems.append(f"discretization.steps: explicit transport needs Δt max|u| Σ 1/h <= {CFL:g}; with |u| up "
+                            f"to {speed:.3g} (the initial state's bound, {DEVIATIONS:g} standard deviations of a "
+                            f"Gaussian one, the boundary and forcing values) and t_end {d['t_end']:g} that takes at "
+                            f"least {needed} steps, got {d['steps']}")
+        return problems
+
+    def diffusivity(self, recipe: dict) -> float:
+        return typical_value(recipe["parameters"]["viscosity"])
+
+    def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
+        """(νL, b): the viscous term and the source, with the recipe's faces."""
+        return fv.assemble(grid, values["forcing"], diffusion=values["viscosity"],
+                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
+
+    def explicit_term(self, grid: Grid, values: dict, recipe: dict):
+        conditions = faces.conditions(recipe["boundary"], grid.ndim)
+        convection = recipe["discretization"]["convection"]
+        return lambda u: -flux_divergence(u.reshape(grid.shape), grid, conditions, convection).ravel()
