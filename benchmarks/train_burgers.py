@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import write_section  # noqa: E402
+from benchmarks.training import device_name, train_in_precisions  # noqa: E402
 
 
 def main():
@@ -40,7 +41,6 @@ def main():
                         help="train twice, with bfloat16 autocast (the default on CUDA) and in float32")
     args = parser.parse_args()
     from pdegen.store import open_dataset
-    from pdegen.train.loop import train
     with tempfile.TemporaryDirectory() as tmp:
         store, built = args.store, ""
         if store is None:
@@ -58,24 +58,14 @@ def main():
         if len(times) != 1 or abs(times[0] - 1.0) > 1e-12:
             raise SystemExit(f"{store}: stores the states at t = {list(times)}; FNO's task wants u(t = 1) alone "
                              "(build with --set discretization.save_every=8800)")
-        rows = []
-        for amp in (True, False) if args.both_precisions else (True,):
-            start = time.perf_counter()
-            metrics = train(store, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
-                            modes=args.modes, width=args.width, amp=amp, out=Path(tmp) / f"run{amp}", progress=False)
-            minutes = (time.perf_counter() - start) / 60
-            rate = sum(r["train"]["samples_per_s"] for r in metrics["history"]) / len(metrics["history"])
-            precision = "bfloat16 autocast" if amp and metrics["device"].startswith("cuda") else "float32"
-            rows.append(f"| {precision} | {metrics['history'][-1]['train']['rel_l2']:.4f} | "
-                        f"{metrics['best_val_rel_l2']:.4f} | **{metrics['test']['rel_l2']:.4f}** | {minutes:.1f} | "
-                        f"{rate:,.0f} |")
+        table, metrics = train_in_precisions(store, Path(tmp), args.both_precisions, epochs=args.epochs,
+                                             batch_size=args.batch_size, lr=args.lr, device=args.device,
+                                             modes=args.modes, width=args.width)
     body = (f"Burgers u0 -> u(1), {shape[-1]} cells, {splits['train']:,} train / {splits['val']:,} val / "
             f"{splits['test']:,} test samples{built}, FNO {args.modes} modes, width {args.width}, 4 layers, AdamW + "
-            f"one-cycle (peak {args.lr:g}), batch {args.batch_size}, {args.epochs} epochs on {metrics['device']}. "
+            f"one-cycle (peak {args.lr:g}), batch {args.batch_size}, {args.epochs} epochs on {device_name(metrics)}. "
             f"Relative L2 in physical units, per sample. The FNO paper's Table 1: 0.0139-0.0160 at resolutions "
-            f"256-8192.\n\n"
-            "| precision | train (last epoch) | val (best) | test (best val checkpoint) | minutes | train samples/s |\n"
-            "|---|---|---|---|---|---|\n" + "\n".join(rows))
+            f"256-8192.\n\n" + table)
     print(body)
     write_section("train_burgers", body)
 

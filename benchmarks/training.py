@@ -1,0 +1,35 @@
+"""Shared by the FNO accuracy benchmarks (train_darcy, train_burgers): train on a store in
+one or both precisions and tabulate the relative L2 errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+HEADER = ("| precision | train (last epoch) | val (best) | test (best val checkpoint) | minutes | train samples/s |\n"
+          "|---|---|---|---|---|---|\n")
+
+
+def device_name(metrics: dict) -> str:
+    """The metrics' device, with the GPU's name on CUDA."""
+    import torch
+    if not metrics["device"].startswith("cuda"):
+        return metrics["device"]
+    return f"{metrics['device']} ({torch.cuda.get_device_name()}, torch {torch.__version__})"
+
+
+def train_in_precisions(store, out: Path, both: bool, **options) -> tuple[str, dict]:
+    """``pdegen.train.loop.train`` on ``store`` with bfloat16 autocast (the CUDA default)
+    and, with ``both``, again in float32; the table's rows and the last run's metrics."""
+    from pdegen.train.loop import train
+    rows = []
+    for amp in (True, False) if both else (True,):
+        start = time.perf_counter()
+        metrics = train(store, amp=amp, out=out / f"run-{'amp' if amp else 'fp32'}", progress=False, **options)
+        minutes = (time.perf_counter() - start) / 60
+        rate = sum(r["train"]["samples_per_s"] for r in metrics["history"]) / len(metrics["history"])
+        precision = "bfloat16 autocast" if amp and metrics["device"].startswith("cuda") else "float32"
+        last, test = metrics["history"][-1]["train"]["rel_l2"], metrics["test"]["rel_l2"]
+        rows.append(f"| {precision} | {last:.4f} | {metrics['best_val_rel_l2']:.4f} | **{test:.4f}** | {minutes:.1f} "
+                    f"| {rate:,.0f} |")
+    return HEADER + "\n".join(rows), metrics
