@@ -437,7 +437,10 @@ def plot(store, sample_id, out):
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
               show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
-@click.option("--no-amp", is_flag=True, help="Disable bfloat16 mixed precision on CUDA.")
+@click.option("--no-amp", is_flag=True,
+              help="Train in float32 on CUDA instead of with bfloat16 autocast: slower (0.77x the samples/s on "
+                   "64² Darcy), but bfloat16 stops errors near 2e-3 (Burgers: 0.0023 against 0.0005; "
+                   "docs/benchmarks.md, train_burgers).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT/last.pt (saved after every epoch); the other options "
                    "must be the ones it was started with.")
