@@ -1,14 +1,14 @@
 """FNO accuracy on generated Burgers data, FNO's own task: u0 -> u(t = 1) on 1024 cells,
 recipes/burgers.yaml (ν = 0.1, u0 ~ N(0, 625 (-Δ + 25)^-2), 1,200 samples) with only the
-last state stored (``discretization.save_every`` = ``steps``); FNO (neuraloperator) with
+last state stored (``discretization.steps`` = 1: one stored state, each sample its own steps); FNO (neuraloperator) with
 16 modes, width 64, 4 layers as in the paper; relative L2 error of the best-validation
 checkpoint on the test split. Li et al. (ICLR 2021), Table 1, report 0.0139-0.0160 for
 FNO on their data at resolutions 256-8192 (1,000 train / 200 test samples, 500 epochs).
 
-Building 1,200 samples takes about 30 min on one core (16 min under ``mpiexec -n 2``);
+Building 1,200 samples takes about 14 min on one core (7 under ``mpiexec -n 2``);
 on a GPU machine without PETSc pass a store built elsewhere:
 
-    mpiexec -n 2 pdegen build recipes/burgers.yaml --set discretization.save_every=8800 -o burgers_fno.zarr
+    mpiexec -n 2 pdegen build recipes/burgers.yaml --set discretization.steps=1 -o burgers_fno.zarr
     python benchmarks/train_burgers.py --store burgers_fno.zarr --device cuda
 
 Usage: python benchmarks/train_burgers.py [--store PATH] [--epochs 500] [--device auto]
@@ -48,7 +48,7 @@ def main():
             from pdegen.recipe import load_recipe
             store = Path(tmp) / "burgers.zarr"
             recipe = load_recipe(ROOT / "recipes" / "burgers.yaml",
-                                 ["discretization.save_every=8800", f"output.path={store}"])
+                                 ["discretization.steps=1", f"output.path={store}"])
             start = time.perf_counter()
             build(recipe, quiet=True)
             built = f" (built in {time.perf_counter() - start:.0f} s)"
@@ -57,7 +57,7 @@ def main():
             splits = {name: int((ds["split"][:] == code).sum()) for code, name in enumerate(("train", "val", "test"))}
         if len(times) != 1 or abs(times[0] - 1.0) > 1e-12:
             raise SystemExit(f"{store}: stores the states at t = {list(times)}; FNO's task wants u(t = 1) alone "
-                             "(build with --set discretization.save_every=8800)")
+                             "(build with --set discretization.steps=1)")
         table, metrics = train_in_precisions(store, Path(tmp), args.both_precisions, epochs=args.epochs,
                                              batch_size=args.batch_size, lr=args.lr, device=args.device,
                                              modes=args.modes, width=args.width)

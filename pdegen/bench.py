@@ -116,11 +116,12 @@ def _run_once(name, recipe, family, plan, grid, order):
         if fresh:
             solver = factory()
         if family.time_dependent:
-            system, rhs = family.stepper(grid, values, recipe)
+            stepped = family.sample_recipe(grid, values, recipe)
+            system, rhs = family.stepper(grid, values, stepped)
             u = family.initial_state(grid, values)
             its, worst = 0, 0.0
-            for step in range(1, recipe["discretization"]["steps"] + 1):
-                for _ in range(family.solves_in_step(recipe, step)):
+            for step in range(1, stepped["discretization"]["steps"] + 1):
+                for _ in range(family.solves_in_step(stepped, step)):
                     u, info = solver.solve(system.A, rhs(u, step), x0=u if warm else None)
                     its, worst = its + info.iterations, max(worst, info.residual)
             seconds.append(time.perf_counter() - start)

@@ -588,12 +588,13 @@ class _Segment:
         its factorisation or preconditioner is reused; each step warm-starts from the last.
         Returns the saved states, a combined SolveInfo (iterations and seconds summed, the
         worst residual, converged only if every step converged) and the solver label."""
-        system, rhs = self.family.stepper(self.grid, values, self.recipe)
+        recipe = self.family.sample_recipe(self.grid, values, self.recipe)
+        system, rhs = self.family.stepper(self.grid, values, recipe)
         u = self.family.initial_state(self.grid, values)
-        every = self.recipe["discretization"]["save_every"]
+        every = recipe["discretization"]["save_every"]
         states, total, used = [], SolveInfo(converged=True, residual=0.0), self.label
-        for step in range(1, self.recipe["discretization"]["steps"] + 1):
-            for _ in range(self.family.solves_in_step(self.recipe, step)):
+        for step in range(1, recipe["discretization"]["steps"] + 1):
+            for _ in range(self.family.solves_in_step(recipe, step)):
                 step_system = LinearSystem(system.A, rhs(u, step), system.symmetric, system.positive_definite)
                 u, info, step_used = self.solve(step_system, u)
                 total.iterations += info.iterations

@@ -57,6 +57,7 @@ def _trajectory_residual(family, grid, values, data, states, eps):
     system whose right-hand side comes from the state before it. Needs every step stored.
     A step of several solves (Rannacher's start) stores only its last state: the ones
     before it are recomputed, far below rtol, from the state before the step."""
+    data = family.sample_recipe(grid, values, data)
     if data["discretization"]["save_every"] != 1:
         return None, None
     system, rhs = family.stepper(grid, values, data)

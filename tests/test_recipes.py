@@ -20,11 +20,9 @@ RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
 def test_recipe_builds_small_and_verifies(tmp_path, path):
     recipe = load_recipe(path)
     shape = {1: [32], 2: [24, 24], 3: [12, 12, 12]}[len(recipe["grid"]["shape"])]
-    # Burgers' steps keep its explicit flux stable on 1024 cells; 32 need 269 (2 stored).
-    fewer_steps = ["--set", "discretization.steps=880"] if recipe["family"] == "burgers" else []
     out = tmp_path / f"{path.stem}.zarr"
     result = CliRunner().invoke(main, ["build", str(path), "--samples", "8", "--set", f"grid.shape={shape}",
-                                       *fewer_steps, "--out", str(out), "-q"])
+                                       "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     with open_dataset(out) as ds:
         assert ds["done"][:].all() and ds["stats/converged"][:].all()

@@ -90,6 +90,13 @@ class Family:
         """How many systems with the same matrix one sample solves (time steps; 1 when steady)."""
         return 1
 
+    def sample_recipe(self, grid: Grid, values: dict, recipe: dict) -> dict:
+        """The recipe one sample is stepped with (build, verify and bench ask): the recipe
+        itself, or where a family's step count depends on the sample (Burgers: its explicit
+        flux's limit), a copy with the sample's own ``discretization.steps`` and
+        ``save_every``, the stored times unchanged."""
+        return recipe
+
     def solves_in_step(self, recipe: dict, step: int) -> int:
         """How many solves time step ``step`` (from 1) takes: ``stepper``'s rhs(u, step) gives
         each one's right-hand side from the state before it; only the last state is the step's."""

@@ -6,21 +6,21 @@ flux u²/2 along every axis). Defaults as FNO's: the unit interval, periodic, ν
 u₀ a GRF with covariance 625 (-Δ + 25)^(-2) (α = 2, τ = 5, σ = 25), to t = 1.
 
 The diffusion is implicit and the flux explicit (IMEX, :mod:`pdegen.families.imex`): every
-solve has the step matrix I/Δt + θνL, one factorisation for the whole data set when ν is
-constant. The flux across each face is Engquist and Osher's for u²/2,
-F(u⁻, u⁺) = max(u⁻, 0)²/2 + min(u⁺, 0)²/2 (upwind wherever the flow goes), of the two cells'
-values (``convection: upwind``, first order) or of states reconstructed from them with van
-Leer's limited slopes (``muscl``, the default: second order where u is smooth, no
-oscillation at a shock however small ν; van Leer, J. Comput. Phys. 32, 1979). Faces: periodic
-(default); Dirichlet, where the state outside is the face's value; Neumann, where it is the
-cell's own (u passes through: the value is a diffusive flux only).
+solve of a sample has the step matrix I/Δt + θνL, one factorisation per sample. The flux
+across each face is Engquist and Osher's for u²/2, F(u⁻, u⁺) = max(u⁻, 0)²/2 +
+min(u⁺, 0)²/2 (upwind wherever the flow goes), of the two cells' values (``convection:
+upwind``, first order) or of states reconstructed from them with van Leer's limited slopes
+(``muscl``, the default: second order where u is smooth, no oscillation at a shock however
+small ν; van Leer, J. Comput. Phys. 32, 1979). Faces: periodic (default); Dirichlet, where
+the state outside is the face's value; Neumann, where it is the cell's own (u passes
+through: the value is a diffusive flux only).
 
 The explicit flux asks Δt max|u| Σ_i 1/h_i <= 0.4 (``CFL``): there a shock of height 1.5
 makes new extrema of 6e-5 to 1.6e-3 (ν from 1e-3 to 1e-5), at 0.5 up to 1.2e-2, and the
-scheme stays stable beyond 1 (docs/benchmarks.md, burgers). |u| stays below its initial
-maximum and the Dirichlet values plus t_end max|f| (Burgers' maximum principle), which the
-recipe check bounds from the distributions (a Gaussian one by 4 pointwise standard
-deviations) and asks the steps to keep.
+scheme stays stable beyond 1 (docs/benchmarks.md, burgers). |u| stays below the largest of
+|u0| and the Dirichlet values plus t_end max|f| (Burgers' maximum principle), so each
+sample takes the steps its own bound asks, at least ``steps`` and a multiple of the stored
+states (:meth:`Burgers.sample_recipe`): Δt, and with it the step matrix, is the sample's.
 
 Example
 -------
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fields import magnitude_bound, typical_value
+from ..fields import typical_value
 from ..grid import Grid
 from ..schema import Key
 from . import boundary as faces
@@ -48,7 +48,6 @@ from .heat import trajectory_keys
 from .imex import ImexDiffusion
 
 CFL = 0.4  # Δt max|u| Σ 1/h_i: the midpoint rule with limited slopes (docs/benchmarks.md, burgers)
-DEVIATIONS = 4.0  # a Gaussian draw's bound: 1 in 1000 1-D GRF samples exceeds it, and then runs above CFL
 
 
 def van_leer_slopes(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -105,27 +104,39 @@ class Burgers(ImexDiffusion):
         "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
     }
     boundary = faces.keys("periodic")
-    discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=8800, save_every=440),
+    discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=20, save_every=1),
+                      "steps": Key("int", 20, low=1, doc="time steps to t_end, at least: a sample takes more where its "
+                                                         "explicit flux needs them (a multiple of the stored states)"),
                       "convection": Key("str", "muscl", choices=("muscl", "upwind"),
                                         doc="muscl: van Leer's limited slopes, second order; upwind: first order")}
     operator_parameters = ("viscosity",)
 
-    def check(self, recipe: dict) -> list[str]:
-        problems = super().check(recipe)
-        shape, extent = recipe["grid"]["shape"], recipe["grid"]["extent"]
-        d, p = recipe["discretization"], recipe["parameters"]
-        walls = [abs(float(c.value)) for c in faces.conditions(recipe["boundary"], len(shape)).values()
+    def sample_recipe(self, grid: Grid, values: dict, recipe: dict) -> dict:
+        """The recipe with this sample's steps: at least ``steps``, and as many as its own
+        bound on |u| needs (a multiple of the stored states, which stay at the same times)."""
+        d = recipe["discretization"]
+        stored = d["steps"] // d["save_every"]
+        needed = int(np.ceil(d["t_end"] * self.speed_bound(grid, values, recipe) * sum(1.0 / h for h in grid.spacing)
+                             / CFL))
+        steps = max(d["steps"], stored * -(-needed // stored))
+        if steps == d["steps"]:
+            return recipe
+        return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
+
+    @staticmethod
+    def speed_bound(grid: Grid, values: dict, recipe: dict) -> float:
+        """A bound on |u| over the sample's time: the largest of |u0| and the Dirichlet
+        values, plus t_end max|f| (Burgers' maximum principle)."""
+        walls = [abs(float(c.value)) for c in faces.conditions(recipe["boundary"], grid.ndim).values()
                  if c.kind == "dirichlet"]
-        speed = max([magnitude_bound(p["initial"], tuple(shape), DEVIATIONS), *walls]) \
-            + d["t_end"] * magnitude_bound(p["forcing"], tuple(shape), DEVIATIONS)
-        inverse_h = sum(n / (hi - lo) for n, (lo, hi) in zip(shape, extent))
-        needed = int(np.ceil(d["t_end"] * speed * inverse_h / CFL))
-        if d["steps"] < needed:
-            problems.append(f"discretization.steps: explicit transport needs Δt max|u| Σ 1/h <= {CFL:g}; with |u| up "
-                            f"to {speed:.3g} (the initial state's bound, {DEVIATIONS:g} standard deviations of a "
-                            f"Gaussian one, the boundary and forcing values) and t_end {d['t_end']:g} that takes at "
-                            f"least {needed} steps, got {d['steps']}")
-        return problems
+        return (max([float(np.max(np.abs(values["initial"]))), *walls])
+                + recipe["discretization"]["t_end"] * float(np.max(np.abs(values["forcing"]))))
+
+    def operator_varies(self, recipe: dict) -> bool:
+        return True  # Δt, and with it I/Δt + θνL, is each sample's own
+
+    def mass_shift(self, recipe: dict) -> float | None:
+        return None  # 1/Δt differs from sample to sample: no one shift for the multigrid plan
 
     def diffusivity(self, recipe: dict) -> float:
         return typical_value(recipe["parameters"]["viscosity"])
