@@ -130,7 +130,7 @@ def test_magnitude_bound_holds_every_draw():
     """The stability rules' bound on |value|: bounded distributions reach it (to 1%) and
     never pass it; a Gaussian one is ``deviations`` standard deviations from the mean
     (exp: of the field before it): of 500 1-D GRF draws on 256 points, at most 1% pass 4
-    of them (Burgers' bound; here 1, at 4.02), none passes 5, and most pass 1.5."""
+    of them (here 1, at 4.02), none passes 5, and most pass 1.5."""
     from pdegen.fields import magnitude_bound
     rng = np.random.default_rng(0)
     bounded = [{"dist": "constant", "value": -2.0}, {"dist": "uniform", "low": -3.0, "high": 1.0},
