@@ -494,9 +494,9 @@ def make_plan(recipe) -> Plan:
                                "262,144: docs/benchmarks.md, planner_crossover_1d); sparse factorisation with the "
                                "symbolic factorisation reused")
             elif time_stepping:
-                reasons.append(f"{unknowns} unknowns in 2-D, {steps} time steps per sample: one factorisation per "
-                               "sample serves every step, and pays for itself against CG + multigrid over "
-                               f"{factorisation_break_even(unknowns):.1f} steps at this size (measured faster up to "
+                reasons.append(f"{unknowns} unknowns in 2-D, {steps} solves per sample: one factorisation per "
+                               "sample serves every solve, and pays for itself against CG + multigrid over "
+                               f"{factorisation_break_even(unknowns):.1f} solves at this size (measured faster up to "
                                "1024² at 20 steps: docs/benchmarks.md, time_dependent_crossover)")
             elif family.time_dependent and not family.positive_definite:
                 reasons.append(f"nonsymmetric, {unknowns} unknowns in {ndim}-D, {steps} solves per sample with one "

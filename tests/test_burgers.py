@@ -220,3 +220,18 @@ def test_plot_draws_a_1d_trajectory_over_x_and_t(tmp_path):
     with open_dataset(out) as ds:
         assert plot_sample(ds, 1, tmp_path / "b.png") == ["inputs/initial", "outputs/solution over x and t"]
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_planner_counts_a_typical_samples_solves():
+    """For the plan, a sample's solves from a typical |u0| (1.5 pointwise standard
+    deviations, 0.839 each here): 2 x ceil(1.5 x 0.839 x 1024 / 0.4) on the recipe, within
+    the range the first 20 samples' own counts span."""
+    from pdegen.build import draw_values, grid_of
+    from pdegen.fields import grf_pointwise_variance
+    from pdegen.recipe import load_recipe
+    data = load_recipe("recipes/burgers.yaml").data
+    std = np.sqrt(grf_pointwise_variance((1024,), 2.0, 5.0, 25.0))
+    assert BURGERS.solves_per_sample(data) == 2 * int(np.ceil(1.5 * std * 1024 / 0.4))
+    own = [2 * BURGERS.sample_recipe(grid_of(data), draw_values(data, BURGERS, i), data)["discretization"]["steps"]
+           for i in range(20)]
+    assert min(own) < BURGERS.solves_per_sample(data) < max(own), (min(own), max(own))

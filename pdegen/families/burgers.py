@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fields import typical_value
+from ..fields import magnitude_bound, typical_value
 from ..grid import Grid
 from ..schema import Key
 from . import boundary as faces
@@ -131,6 +131,18 @@ class Burgers(ImexDiffusion):
                  if c.kind == "dirichlet"]
         return (max([float(np.max(np.abs(values["initial"]))), *walls])
                 + recipe["discretization"]["t_end"] * float(np.max(np.abs(values["forcing"]))))
+
+    def solves_per_sample(self, recipe: dict) -> int:
+        """A typical sample's solves, for the planner: its |u0| taken as 1.5 pointwise
+        standard deviations of a Gaussian start (the median of the largest |u0| of 1-D GRF
+        draws, docs/benchmarks.md: 1.6), the bound itself for a bounded one."""
+        d, shape, extent = recipe["discretization"], recipe["grid"]["shape"], recipe["grid"]["extent"]
+        walls = [abs(float(c.value)) for c in faces.conditions(recipe["boundary"], len(shape)).values()
+                 if c.kind == "dirichlet"]
+        typical = (max([magnitude_bound(recipe["parameters"]["initial"], tuple(shape), 1.5), *walls])
+                   + d["t_end"] * magnitude_bound(recipe["parameters"]["forcing"], tuple(shape), 1.5))
+        needed = int(np.ceil(d["t_end"] * typical * sum(n / (hi - lo) for n, (lo, hi) in zip(shape, extent)) / CFL))
+        return max(d["steps"], needed) * self.solves_in_step(recipe, 2)
 
     def operator_varies(self, recipe: dict) -> bool:
         return True  # Δt, and with it I/Δt + θνL, is each sample's own
