@@ -44,6 +44,17 @@ class PatternMemo:
         return same
 
 
+def immutable_place(*arrays: np.ndarray) -> tuple | None:
+    """Where arrays nobody can write to live (see :func:`_where`); None for a writable one.
+    Two equal places hold equal contents: solvers skip comparing them."""
+    return _where(*arrays)
+
+
+def same_place(a: tuple, b: tuple) -> bool:
+    """Whether two :func:`immutable_place` answers are the same memory."""
+    return _same_place(a, b)
+
+
 def _where(*arrays: np.ndarray) -> tuple | None:
     """For arrays nobody can write to, their owner and exact place in its memory; else None.
 

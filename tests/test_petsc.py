@@ -148,7 +148,7 @@ def test_matrix_holder_trusts_only_immutable_index_arrays():
     C = sp.csr_matrix((B.data.copy(), frozen_indices, frozen_indptr), shape=B.shape)  # SciPy keeps views
     assert holder.update(C) is second and holder._memo._frozen is not None  # compared once, then trusted
     D = sp.csr_matrix((2.0 * B.data, frozen_indices, frozen_indptr), shape=B.shape)
-    assert holder.update(D) is second and np.allclose(second.getValuesCSR()[2], D.data)  # values always compared
+    assert holder.update(D) is second and np.allclose(second.getValuesCSR()[2], D.data)  # writable values compared
     with pytest.raises(ValueError, match="needs 6 values"):
         holder.set_values(np.ones(3))
     with pytest.raises(ValueError, match="a Mat made by update"):
@@ -160,6 +160,29 @@ def test_matrix_holder_trusts_only_immutable_index_arrays():
     memo = PatternMemo()
     memo.remember(B.indptr, view)
     assert memo._frozen is None
+
+
+def test_a_frozen_step_matrix_is_trusted_and_a_new_one_noticed(monkeypatch):
+    """A time step's matrix (pdegen.families.base.frozen: its arrays and their owners
+    read-only) handed over again at the same place is not compared value by value; another
+    frozen matrix, or a writable one, is, and the solves follow each matrix (against
+    SciPy's)."""
+    import solvers.backends.petsc as petsc_backend
+    from pdegen.families.base import frozen
+    from solvers.ksp import KSPSolver
+    rng = np.random.default_rng(0)
+    T = sp.diags([-np.ones(49), 4.0 * np.ones(50), -np.ones(49)], [-1, 0, 1], format="csr")
+    A1, A2 = frozen(T.copy()), frozen((T + 0.5 * sp.identity(50, format="csr")).tocsr())
+    b = rng.standard_normal(50)
+    solver = KSPSolver("preonly", "cholesky", rtol=1e-10)
+    compared = []
+    original = petsc_backend._same_values
+    monkeypatch.setattr(petsc_backend, "_same_values", lambda old, new: compared.append(1) or original(old, new))
+    for A, counted in ((A1, 0), (A1, 0), (A2, 1), (A2, 0), (A1, 1), (T.copy(), 1)):
+        before = len(compared)
+        x, info = solver.solve(A, b)
+        assert len(compared) - before == counted
+        assert np.allclose(x, spla.spsolve(A.tocsc(), b), rtol=1e-12, atol=1e-12) and info.converged
 
 
 def test_direct_and_cg_ksp():

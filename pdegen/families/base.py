@@ -24,6 +24,16 @@ class Parameter:
     positive: bool = False
 
 
+def frozen(A: sp.csr_matrix) -> sp.csr_matrix:
+    """``A`` with its arrays made read-only: a time step's matrix, handed to the solver at
+    every step unchanged, which the solver then need not compare (solvers.pattern)."""
+    for array in (A.data, A.indices, A.indptr):
+        while isinstance(array, np.ndarray):  # a view and the array owning its memory
+            array.flags.writeable = False
+            array = array.base
+    return A
+
+
 @dataclass
 class LinearSystem:
     """``A x = b`` on ``grid``; ``A`` is CSR on the family's fixed pattern."""

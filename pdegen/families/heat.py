@@ -38,7 +38,7 @@ from ..grid import Grid
 from ..schema import Key
 from . import boundary as faces
 from . import fv
-from .base import Family, LinearSystem, Parameter
+from .base import Family, LinearSystem, Parameter, frozen
 
 THETA = {"backward-euler": 1.0, "crank-nicolson": 0.5, "rannacher": 0.5}  # rannacher: CN after its start
 
@@ -111,7 +111,7 @@ class Heat(Family):
         L, b = self.spatial_operator(grid, values, recipe)
         M = (theta * L + sp.identity(grid.size, format="csr") / dt).tocsr()
         M.sort_indices()
-        return dt, M, (1.0 - theta) * L, b
+        return dt, frozen(M), (1.0 - theta) * L, b
 
     def stepper(self, grid: Grid, values: dict, recipe: dict):
         """(system with the step matrix I/Δt + θL, rhs(u, step) -> the right-hand side of the

@@ -39,7 +39,7 @@ from ..fields import typical_value
 from ..grid import Grid
 from . import boundary as faces
 from . import fv
-from .base import LinearSystem, Parameter
+from .base import LinearSystem, Parameter, frozen
 from .heat import Heat, trajectory_keys
 
 BETA = 0.25  # Newmark's average acceleration: energy-conserving
@@ -86,6 +86,7 @@ class Wave(Heat):
         K, f = self.spatial_operator(grid, values, recipe)
         M = (BETA * K + sp.identity(grid.size, format="csr") / dt**2).tocsr()
         M.sort_indices()
+        M = frozen(M)
         v0 = np.broadcast_to(np.asarray(values["velocity"], dtype=np.float64), grid.shape).ravel()
         before = {"state": None}
 

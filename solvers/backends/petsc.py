@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from petsc4py import PETSc
 
-from ..pattern import PatternMemo
+from ..pattern import PatternMemo, immutable_place, same_place
 
 
 class MatrixHolder:
@@ -42,6 +42,7 @@ class MatrixHolder:
         self.mat: PETSc.Mat | None = None
         self._pattern: tuple | None = None
         self._data: np.ndarray | None = None  # the values in the Mat, to skip rewriting them
+        self._data_place: tuple | None = None  # and where they came from, when nobody can change them
         self._memo = PatternMemo()
 
     def update(self, csr: sp.csr_matrix, global_size: int | None = None) -> PETSc.Mat:
@@ -59,7 +60,7 @@ class MatrixHolder:
         if self.mat is not None:
             self.mat.destroy()
         self.mat = coo_matrix(csr.shape[0], n_global, indptr, indices, data, self.comm, self.position)
-        self._pattern, self._data = key, data.copy()
+        self._pattern, self._data, self._data_place = key, data.copy(), immutable_place(data)
         self._memo.remember(indptr, indices)
         return self.mat
 
@@ -71,11 +72,16 @@ class MatrixHolder:
             raise ValueError(f"set_values needs {expected} (in the CSR order of the Mat's pattern); "
                              f"got shape {np.shape(data)}")
         data = np.asarray(data, dtype=PETSc.ScalarType)
-        # Unchanged values keep factorisations valid.
-        if not _on_all_ranks(self.comm, _same_values(self._data, data)):
+        # Unchanged values keep factorisations valid. Read-only values where the last ones
+        # were (a time step's matrix, handed over at every step) need no comparing.
+        place = immutable_place(data)
+        unchanged = (place is not None and self._data_place is not None and same_place(place, self._data_place)) \
+            or _same_values(self._data, data)
+        if not _on_all_ranks(self.comm, unchanged):
             self.mat.setValuesCOO(data, addv=PETSc.InsertMode.INSERT_VALUES)
             self.mat.assemble()
             self._data = data.copy()
+        self._data_place = place
         return self.mat
 
     def destroy(self):
