@@ -1,4 +1,4 @@
-"""Has a sparse matrix's nonzero pattern changed since the last one?
+"""Has a sparse matrix's nonzero pattern (or, read-only, its values) changed since the last one?
 
 Sequence solvers keep one PETSc Mat (or one multigrid plan) while the pattern holds, so
 they ask this once per system. Comparing the index arrays costs as much as a sparse
@@ -30,13 +30,13 @@ class PatternMemo:
 
     def remember(self, indptr: np.ndarray, indices: np.ndarray) -> None:
         self._indptr, self._indices = indptr.copy(), indices.copy()
-        self._frozen = _where(indptr, indices)
+        self._frozen = immutable_place(indptr, indices)
 
     def same(self, indptr: np.ndarray, indices: np.ndarray) -> bool:
         if self._indptr is None:
             return False
-        where = _where(indptr, indices)
-        if where is not None and self._frozen is not None and _same_place(where, self._frozen):
+        where = immutable_place(indptr, indices)
+        if where is not None and self._frozen is not None and same_place(where, self._frozen):
             return True
         same = np.array_equal(self._indptr, indptr) and np.array_equal(self._indices, indices)
         if same and where is not None:
@@ -45,17 +45,6 @@ class PatternMemo:
 
 
 def immutable_place(*arrays: np.ndarray) -> tuple | None:
-    """Where arrays nobody can write to live (see :func:`_where`); None for a writable one.
-    Two equal places hold equal contents: solvers skip comparing them."""
-    return _where(*arrays)
-
-
-def same_place(a: tuple, b: tuple) -> bool:
-    """Whether two :func:`immutable_place` answers are the same memory."""
-    return _same_place(a, b)
-
-
-def _where(*arrays: np.ndarray) -> tuple | None:
     """For arrays nobody can write to, their owner and exact place in its memory; else None.
 
     An array is immutable when it and the array owning its memory are read-only: NumPy
@@ -72,5 +61,6 @@ def _where(*arrays: np.ndarray) -> tuple | None:
     return tuple(places)
 
 
-def _same_place(a: tuple, b: tuple) -> bool:
+def same_place(a: tuple, b: tuple) -> bool:
+    """Whether two :func:`immutable_place` answers are the same memory (so equal contents)."""
     return all(x[0] is y[0] and x[1:] == y[1:] for x, y in zip(a, b))
