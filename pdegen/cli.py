@@ -344,7 +344,10 @@ def verify(store, samples, seed, quiet):
 
     Redraws each sample's inputs from the seed (they must match bit for bit), rebuilds
     its linear system and checks ||b - Ax|| / ||b|| <= rtol (plus the rounding allowance
-    of a float32 store). Reports rows never written, NaN data and samples recorded as
+    of a float32 store). A trajectory stored every save_every-th step (save_every > 1) is
+    integrated again by sparse direct solves and each stored state compared (within 10 x
+    solves x rtol plus the rounding, of its largest value): as long as building it, so
+    --samples K checks K random rows. Reports rows never written, NaN data and samples recorded as
     failed. Exit status 0 when everything checks out, 1 otherwise. Under
     `mpiexec -n P` the ranks share the rows and rank 0 reports.
     """
