@@ -18,12 +18,13 @@ def device_name(metrics: dict) -> str:
     return f"{metrics['device']} ({torch.cuda.get_device_name()}, torch {torch.__version__})"
 
 
-def train_in_precisions(store, out: Path, both: bool, **options) -> tuple[str, dict]:
-    """``pdegen.train.loop.train`` on ``store`` with bfloat16 autocast (the CUDA default)
-    and, with ``both``, again in float32; the table's rows and the last run's metrics."""
+def train_in_precisions(store, out: Path, amps: tuple[bool, ...], **options) -> tuple[str, dict]:
+    """``pdegen.train.loop.train`` on ``store`` once per entry of ``amps``: True with
+    bfloat16 autocast (the CUDA default), False in float32; the table and the last run's
+    metrics."""
     from pdegen.train.loop import train
     rows = []
-    for amp in (True, False) if both else (True,):
+    for amp in amps:
         start = time.perf_counter()
         metrics = train(store, amp=amp, out=out / f"run-{'amp' if amp else 'fp32'}", progress=False, **options)
         minutes = (time.perf_counter() - start) / 60
