@@ -4,14 +4,7 @@
 # benchmarks/train_darcy.py on CUDA. Run from the repository root on the GPU machine,
 # with .whl/ from benchmarks/gpu/fetch_wheels.sh carried along; logs, JSON and the updated
 # docs/benchmarks.md go to $OUT (or ./gpu-out).
-OUT=${OUT:-gpu-out}
-mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && export PYTHONPATH=$PWD:/tmp/site || exit 1
-export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-timeout 150 python3 -m pytest -q -p no:cacheprovider -W ignore tests/test_train.py 2>&1 | tail -40 > "$OUT/pytest_train.log"
-tail -5 "$OUT/pytest_train.log"
+source "$(dirname "$0")/common.sh"  # $OUT, the wheels, the GPU's name, the train tests
 timeout 300 python3 benchmarks/train_gpu.py --record --json "$OUT/train_gpu.json" 2>&1 \
   | grep -v "worker_number_rationality\|suggested max number\|USDT\|warn" > "$OUT/train_gpu.log"
 tail -30 "$OUT/train_gpu.log"
