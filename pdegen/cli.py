@@ -347,8 +347,8 @@ def verify(store, samples, seed, quiet):
     of a float32 store). A trajectory stored every save_every-th step (save_every > 1) is
     integrated again by sparse direct solves and each stored state compared (within 10 x
     solves x rtol plus the rounding, of its largest value): as long as building it, so
-    --samples K checks K random rows. Reports rows never written, NaN data and samples recorded as
-    failed. Exit status 0 when everything checks out, 1 otherwise. Under
+    --samples K checks K random rows. Reports rows never written, NaN data and samples
+    recorded as failed. Exit status 0 when everything checks out, 1 otherwise. Under
     `mpiexec -n P` the ranks share the rows and rank 0 reports.
     """
     from .progress import progress

@@ -224,14 +224,15 @@ def test_plot_draws_a_1d_trajectory_over_x_and_t(tmp_path):
 
 def test_the_planner_counts_a_typical_samples_solves():
     """For the plan, a sample's solves from a typical |u0| (1.5 pointwise standard
-    deviations, 0.839 each here): 2 x ceil(1.5 x 0.839 x 1024 / 0.4) on the recipe, within
+    deviations, 0.839 each here): 2 x 1.5 x 0.839 x 1024 / 0.4 on the recipe, rounded up to a
+    multiple of its 20 stored states as a sample's steps are, within
     the range the first 20 samples' own counts span."""
     from pdegen.build import draw_values, grid_of
     from pdegen.fields import grf_pointwise_variance
     from pdegen.recipe import load_recipe
     data = load_recipe("recipes/burgers.yaml").data
     std = np.sqrt(grf_pointwise_variance((1024,), 2.0, 5.0, 25.0))
-    assert BURGERS.solves_per_sample(data) == 2 * int(np.ceil(1.5 * std * 1024 / 0.4))
+    assert BURGERS.solves_per_sample(data) == 2 * 20 * int(np.ceil(1.5 * std * 1024 / 0.4 / 20))
     own = [2 * BURGERS.sample_recipe(grid_of(data), draw_values(data, BURGERS, i), data)["discretization"]["steps"]
            for i in range(20)]
     assert min(own) < BURGERS.solves_per_sample(data) < max(own), (min(own), max(own))

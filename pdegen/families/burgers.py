@@ -94,6 +94,21 @@ def flux_divergence(u: np.ndarray, grid: Grid, conditions: dict, convection: str
     return out
 
 
+def _wall_speed(recipe: dict, ndim: int) -> float:
+    """The largest |value| the recipe holds a Dirichlet face at (0 without one)."""
+    return max([abs(float(c.value)) for c in faces.conditions(recipe["boundary"], ndim).values()
+                if c.kind == "dirichlet"], default=0.0)
+
+
+def _steps(recipe: dict, speed: float, grid: Grid) -> int:
+    """The steps that keep Δt ``speed`` Σ 1/h_i <= CFL: at least the recipe's, a multiple of
+    its stored states."""
+    d = recipe["discretization"]
+    stored = d["steps"] // d["save_every"]
+    needed = int(np.ceil(d["t_end"] * speed * sum(1.0 / h for h in grid.spacing) / CFL))
+    return max(d["steps"], stored * -(-needed // stored))
+
+
 class Burgers(ImexDiffusion):
     name = "burgers"
     doc = "u_t + sum_i d_i(u^2/2) = nu lap u + f: viscous Burgers (FNO's in 1-D); IMEX; trajectories (N, T, *grid)"
@@ -113,36 +128,26 @@ class Burgers(ImexDiffusion):
 
     def sample_recipe(self, grid: Grid, values: dict, recipe: dict) -> dict:
         """The recipe with this sample's steps: at least ``steps``, and as many as its own
-        bound on |u| needs (a multiple of the stored states, which stay at the same times)."""
+        bound on |u| needs (a multiple of the stored states, which stay at the same times).
+        The bound is Burgers' maximum principle: the largest of |u0| and the Dirichlet
+        values, plus t_end max|f|."""
         d = recipe["discretization"]
-        stored = d["steps"] // d["save_every"]
-        needed = int(np.ceil(d["t_end"] * self.speed_bound(grid, values, recipe) * sum(1.0 / h for h in grid.spacing)
-                             / CFL))
-        steps = max(d["steps"], stored * -(-needed // stored))
+        speed = max(float(np.max(np.abs(values["initial"]))), _wall_speed(recipe, grid.ndim)) \
+            + d["t_end"] * float(np.max(np.abs(values["forcing"])))
+        steps = _steps(recipe, speed, grid)
         if steps == d["steps"]:
             return recipe
+        stored = d["steps"] // d["save_every"]
         return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
-
-    @staticmethod
-    def speed_bound(grid: Grid, values: dict, recipe: dict) -> float:
-        """A bound on |u| over the sample's time: the largest of |u0| and the Dirichlet
-        values, plus t_end max|f| (Burgers' maximum principle)."""
-        walls = [abs(float(c.value)) for c in faces.conditions(recipe["boundary"], grid.ndim).values()
-                 if c.kind == "dirichlet"]
-        return (max([float(np.max(np.abs(values["initial"]))), *walls])
-                + recipe["discretization"]["t_end"] * float(np.max(np.abs(values["forcing"]))))
 
     def solves_per_sample(self, recipe: dict) -> int:
         """A typical sample's solves, for the planner: its |u0| taken as 1.5 pointwise
         standard deviations of a Gaussian start (the median of the largest |u0| of 1-D GRF
         draws, docs/benchmarks.md: 1.6), the bound itself for a bounded one."""
-        d, shape, extent = recipe["discretization"], recipe["grid"]["shape"], recipe["grid"]["extent"]
-        walls = [abs(float(c.value)) for c in faces.conditions(recipe["boundary"], len(shape)).values()
-                 if c.kind == "dirichlet"]
-        typical = (max([magnitude_bound(recipe["parameters"]["initial"], tuple(shape), 1.5), *walls])
-                   + d["t_end"] * magnitude_bound(recipe["parameters"]["forcing"], tuple(shape), 1.5))
-        needed = int(np.ceil(d["t_end"] * typical * sum(n / (hi - lo) for n, (lo, hi) in zip(shape, extent)) / CFL))
-        return max(d["steps"], needed) * self.solves_in_step(recipe, 2)
+        shape, parameters = tuple(recipe["grid"]["shape"]), recipe["parameters"]
+        speed = max(magnitude_bound(parameters["initial"], shape, 1.5), _wall_speed(recipe, len(shape))) \
+            + recipe["discretization"]["t_end"] * magnitude_bound(parameters["forcing"], shape, 1.5)
+        return _steps(recipe, speed, Grid(shape, recipe["grid"]["extent"])) * self.solves_in_step(recipe, 2)
 
     def operator_varies(self, recipe: dict) -> bool:
         return True  # Δt, and with it I/Δt + θνL, is each sample's own

@@ -2,7 +2,7 @@
 
 The diffusion is implicit and N explicit, so every solve of a sample has heat's step
 matrix M = I/Δt + θL: one factorisation or preconditioner serves the whole trajectory,
-and with a constant diffusivity the whole data set. The families set N
+and with a constant diffusivity and one Δt for every sample the whole data set. The families set N
 (:meth:`ImexDiffusion.explicit_term`): a reaction ρ r(u) (``allen_cahn``, ``fisher_kpp``),
 a flux divergence -∇·F(u) (``burgers``). Schemes (``scheme``):
 
