@@ -238,6 +238,7 @@ def info(store, as_json):
             "rtol": ds.attrs["recipe"]["solver"]["rtol"],
             "boundary": describe_boundary(ds.attrs["recipe"].get("boundary") or {}),
             "bytes": _store_bytes(ds, store, int(done.sum())),
+            "times": [float(t) for t in ds["coords/t"][:]] if "coords/t" in ds else None,
         }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -248,6 +249,10 @@ def info(store, as_json):
                ", ".join(f"{k} {v}" for k, v in report["split"].items()))
     for p, shape in report["fields"].items():
         click.echo(f"  {p:<23}{tuple(shape)}")
+    if report["times"]:
+        times = report["times"]
+        span = f"{times[0]:g}" + (f" to {times[-1]:g}" if len(times) > 1 else "")
+        click.echo(f"  times      {len(times)} stored, t = {span}")
     how = (f"{report['plan']} ({report['preconditioner']})" if report["plan"] == "direct"
            else f"{report['plan']} + {report['preconditioner']}")
     click.echo(f"  solver     {how}, ordering {report['ordering']}; used: " +

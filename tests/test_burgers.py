@@ -206,7 +206,8 @@ def test_a_build_stores_what_verify_recomputes(tmp_path):
 
 def test_plot_draws_a_1d_trajectory_over_x_and_t(tmp_path):
     """`pdegen plot` of a 1-D trajectory: the initial state as a curve, the solution as
-    one picture over x and t (not its first and last states)."""
+    one picture over x and t (not its first and last states); `pdegen info` names the
+    stored times."""
     pytest.importorskip("matplotlib")
     from pdegen.cli import main
     from pdegen.plot import plot_sample
@@ -219,6 +220,7 @@ def test_plot_draws_a_1d_trajectory_over_x_and_t(tmp_path):
     assert result.exit_code == 0, result.output
     with open_dataset(out) as ds:
         assert plot_sample(ds, 1, tmp_path / "b.png") == ["inputs/initial", "outputs/solution over x and t"]
+    assert "  times      20 stored, t = 0.015 to 0.3\n" in CliRunner().invoke(main, ["info", str(out)]).output
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -30,6 +30,7 @@ def test_build_info_plot(tmp_path):
     assert report["residual"]["p100"] <= 1e-8
     text = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")])
     assert "8/8 done, 0 failed" in text.output and "inputs/coefficient" in text.output
+    assert report["times"] is None and "times" not in text.output  # steady: no stored times
     assert "  boundary   dirichlet 0\n" in text.output and report["boundary"] == "dirichlet 0"
     faces = CliRunner().invoke(main, ["build", str(path), "-q", "--samples", "2", "-o", str(tmp_path / "f.zarr"),
                                       "--set", "boundary.faces.y_high={kind: neumann, value: 2}"])
