@@ -5,7 +5,7 @@ last state stored (``discretization.steps`` = 1: one stored state, each sample i
 checkpoint on the test split. Li et al. (ICLR 2021), Table 1, report 0.0139-0.0160 for
 FNO on their data at resolutions 256-8192 (1,000 train / 200 test samples, 500 epochs).
 
-Building 1,200 samples takes about 14 min on one core (7 under ``mpiexec -n 2``);
+Building 1,200 samples takes about 12 min on one core (6 under ``mpiexec -n 2``);
 on a GPU machine without PETSc pass a store built elsewhere:
 
     mpiexec -n 2 pdegen build recipes/burgers.yaml --set discretization.steps=1 -o burgers_fno.zarr

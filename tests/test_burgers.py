@@ -39,7 +39,7 @@ def cole_hopf(x, t, nu=0.02, a=1.2):
 
 @pytest.mark.parametrize("convection,order", [("muscl", 2.0), ("upwind", 1.0)])
 def test_orders_against_cole_hopf(convection, order):
-    """Grid and step refined together (Δt = h/4): max-norm errors at t = 0.5 fall at
+    """Grid and step refined together (Δt = h/8): max-norm errors at t = 0.5 fall at
     second order with van Leer's slopes (2.11 / 2.19 / 2.16) and first with plain upwind
     (0.90 / 0.94 / 0.97)."""
     errors = []
@@ -110,14 +110,15 @@ def test_shocks_and_fans_match_the_exact_viscous_riemann_solution(left, right):
 def test_dirichlet_faces_hold_their_values():
     """u = 1 held at x = 0 and u = -1 at x = 1 with u0 = 0 between: a standing viscous
     shock forms, the steady state of u u_x = ν u_xx with those values, -tanh((x - 1/2) /
-    (2ν)) (to the accuracy of the grid, the exact profile's tanh(1/(4ν)) being 1)."""
+    (2ν)) (the exact profile's tanh(1/(4ν)) being 1): 9.8e-4 off at worst on 200 cells
+    (plain upwind: 0.022)."""
     n, nu = 200, 0.02
     grid = Grid((n,), ((0.0, 1.0),))
     x = grid.centers[0]
     boundary = {"kind": "dirichlet", "value": 0.0, "faces": {"x_low": {"kind": "dirichlet", "value": 1.0},
                                                               "x_high": {"kind": "dirichlet", "value": -1.0}}}
     u = integrate(grid, np.zeros(n), nu, 3.0, 1500, boundary=boundary)
-    assert np.abs(u - (-np.tanh((x - 0.5) / (2 * nu)))).max() <= 5e-3
+    assert np.abs(u - (-np.tanh((x - 0.5) / (2 * nu)))).max() <= 2e-3
 
 
 def test_two_dimensions_reduce_to_one():
