@@ -522,7 +522,8 @@ def make_plan(recipe) -> Plan:
             reasons.append(f"SPD and {unknowns} unknowns in {ndim}-D (above the direct limit {limit}): CG with "
                            + ("incomplete Cholesky" if ndim == 3 else "algebraic multigrid"))
             if ndim == 3 and family.time_dependent:
-                reasons.append(f"time-stepping in 3-D (Δt a/h² = {step_ratio:.3g}), one preconditioner per sample: "
+                ratio = "each sample its own Δt" if family.mass_shift(data) is None else f"Δt a/h² = {step_ratio:.3g}"
+                reasons.append(f"time-stepping in 3-D ({ratio}), one preconditioner per sample: "
                                f"{TIME_DEPENDENT_3D_ICC}")
             if no_multigrid_3d and halvings >= 2:
                 reasons.append(f"no geometric multigrid: the coefficient jumps {jump:g}:1 across sharp interfaces, "

@@ -239,3 +239,14 @@ def test_the_planner_counts_a_typical_samples_solves():
     own = [2 * BURGERS.sample_recipe(grid_of(data), draw_values(data, BURGERS, i), data)["discretization"]["steps"]
            for i in range(20)]
     assert min(own) < BURGERS.solves_per_sample(data) < max(own), (min(own), max(own))
+
+
+def test_a_3d_plan_does_not_claim_one_time_step():
+    """In 3-D the planner names the step ratio Δt a/h² for heat; Burgers' Δt is each
+    sample's own, and the plan says so instead of printing a ratio of 0."""
+    from pdegen.plan import make_plan
+    from pdegen.recipe import load_recipe
+    plan = make_plan(load_recipe("recipes/burgers2d.yaml", ["grid.shape=[16,16,16]"]))
+    assert any("time-stepping in 3-D (each sample its own Δt)" in reason for reason in plan.reasons), plan.reasons
+    heat = make_plan(load_recipe("recipes/heat.yaml", ["grid.shape=[32,32,32]"]))
+    assert any("time-stepping in 3-D (Δt a/h² = 2.56)" in reason for reason in heat.reasons), heat.reasons
