@@ -116,17 +116,18 @@ def _run_once(name, recipe, family, plan, grid, order):
         if fresh:
             solver = factory()
         if family.time_dependent:
-            stepped = family.sample_recipe(grid, values, recipe)
-            system, rhs = family.stepper(grid, values, stepped)
-            u = family.initial_state(grid, values)
-            its, worst = 0, 0.0
-            for step in range(1, stepped["discretization"]["steps"] + 1):
-                for _ in range(family.solves_in_step(stepped, step)):
-                    u, info = solver.solve(system.A, rhs(u, step), x0=u if warm else None)
-                    its, worst = its + info.iterations, max(worst, info.residual)
+            its, worst = [], []
+
+            def solve(A, b, x0, last):
+                x, info = solver.solve(A, b, x0=x0 if warm else None)
+                its.append(info.iterations)
+                worst.append(info.residual)
+                return x
+            for _ in family.trajectory(grid, values, recipe, solve):
+                pass
             seconds.append(time.perf_counter() - start)
-            iterations.append(its)
-            residuals.append(worst)
+            iterations.append(sum(its))
+            residuals.append(max(worst))
             continue
         system = family.system(grid, values, recipe)
         x, info = solver.solve(system.A, system.b, x0=previous if warm else None)

@@ -588,24 +588,22 @@ class _Segment:
         its factorisation or preconditioner is reused; each step warm-starts from the last.
         Returns the saved states, a combined SolveInfo (iterations and seconds summed, the
         worst residual, converged only if every step converged) and the solver label."""
-        recipe = self.family.sample_recipe(self.grid, values, self.recipe)
-        system, rhs = self.family.stepper(self.grid, values, recipe)
-        u = self.family.initial_state(self.grid, values)
-        every = recipe["discretization"]["save_every"]
-        states, total, used = [], SolveInfo(converged=True, residual=0.0), self.label
-        for step in range(1, recipe["discretization"]["steps"] + 1):
-            for _ in range(self.family.solves_in_step(recipe, step)):
-                step_system = LinearSystem(system.A, rhs(u, step), system.symmetric, system.positive_definite)
-                u, info, step_used = self.solve(step_system, u)
-                total.iterations += info.iterations
-                total.seconds += info.seconds
-                total.residual = max(total.residual, info.residual)
-                total.converged &= info.converged
-                total.extra["rebuilt"] = total.extra.get("rebuilt", False) or info.extra.get("rebuilt", False)
-                if step_used != self.label:  # a step needed a fallback: record it for the sample
-                    used = step_used
-            if step % every == 0:
-                states.append(u)
+        family = self.family
+        total, used = SolveInfo(converged=True, residual=0.0), self.label
+
+        def solve(A, b, x0, last):
+            nonlocal used
+            x, info, step_used = self.solve(LinearSystem(A, b, family.symmetric, family.positive_definite), x0)
+            total.iterations += info.iterations
+            total.seconds += info.seconds
+            total.residual = max(total.residual, info.residual)
+            total.converged &= info.converged
+            total.extra["rebuilt"] = total.extra.get("rebuilt", False) or info.extra.get("rebuilt", False)
+            if step_used != self.label:  # a step needed a fallback: record it for the sample
+                used = step_used
+            return x
+
+        states = [u for _, u, stored in family.trajectory(self.grid, values, self.recipe, solve) if stored]
         return np.stack(states), total, used
 
     def run(self, start, stop, chunk, done):

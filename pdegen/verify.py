@@ -71,49 +71,49 @@ def _residual(A, b, x, eps):
 def _trajectory_residual(family, grid, values, data, states, eps):
     """Worst step residual of a stored trajectory: each stored state must solve the step
     system whose right-hand side comes from the state before it. Needs every step stored.
-    A step of several solves (Rannacher's start) stores only its last state: the ones
-    before it are recomputed, far below rtol, from the state before the step."""
-    data = family.sample_recipe(grid, values, data)
-    if data["discretization"]["save_every"] != 1:
+    A step of several solves (Rannacher's start, the IMEX predictor) stores only its last
+    state: the ones before it are recomputed, far below rtol, from the state before it."""
+    if family.sample_recipe(grid, values, data)["discretization"]["save_every"] != 1:
         return None, None
-    system, rhs = family.stepper(grid, values, data)
-    states = states.reshape(-1, grid.size)
-    previous = family.initial_state(grid, values)
-    absolute = abs(system.A)
-    worst, worst_floor = 0.0, 0.0
-    for step, state in enumerate(states, start=1):
-        for _ in range(family.solves_in_step(data, step) - 1):
-            previous = _solve_tightly(system.A, rhs(previous, step), max(1e-3 * data["solver"]["rtol"], 1e-12),
-                                      system.symmetric)
-        b = rhs(previous, step)
-        residual, floor = _residual(system.A, b, state, eps)
+    stored = iter(states.reshape(-1, grid.size))
+    previous = [family.initial_state(grid, values)]  # the stored state before the step
+    worst = [0.0, 0.0]
+
+    def solve(A, b, x0, last):
+        if not last:
+            return _solve_tightly(A, b, max(1e-3 * data["solver"]["rtol"], 1e-12), family.symmetric)
+        state = next(stored)
+        residual, floor = _residual(A, b, state, eps)
         # The stored previous state is rounded too and enters through rhs, whose linear
         # part I/Δt - (1-θ)L is bounded entrywise by 2|M| (θ >= 1/2).
-        floor += 2 * eps * np.linalg.norm(absolute @ np.abs(previous)) / (np.linalg.norm(b) or 1.0)
-        worst, worst_floor = max(worst, residual), max(worst_floor, floor)
-        previous = state
-    return worst, worst_floor
+        floor += 2 * eps * np.linalg.norm(abs(A) @ np.abs(previous[0])) / (np.linalg.norm(b) or 1.0)
+        worst[:] = max(worst[0], residual), max(worst[1], floor)
+        previous[0] = state
+        return state
+
+    for _ in family.trajectory(grid, values, data, solve):
+        pass
+    return worst[0], worst[1]
 
 
 def _reintegration(family, grid, values, data, states):
     """A trajectory's stored states against the same sample integrated again, every solve
     by one sparse LU: for each state the largest difference and the solves before it."""
     import scipy.sparse.linalg as spla
-    data = family.sample_recipe(grid, values, data)
-    system, rhs = family.stepper(grid, values, data)
-    lu = spla.splu(system.A.tocsc())
-    u = family.initial_state(grid, values)
-    every = data["discretization"]["save_every"]
-    states = states.reshape(-1, grid.size)
-    differences, solves, count = [], [], 0
-    for step in range(1, data["discretization"]["steps"] + 1):
-        for _ in range(family.solves_in_step(data, step)):
-            u = lu.solve(rhs(u, step))
-            count += 1
-        if step % every == 0:
-            stored = states[len(differences)]
-            differences.append(np.abs(stored - u).max() / (np.abs(u).max() or 1.0))
-            solves.append(count)
+    factor, count = [], [0]
+
+    def solve(A, b, x0, last):
+        if not factor:
+            factor.append(spla.splu(A.tocsc()))
+        count[0] += 1
+        return factor[0].solve(b)
+
+    states = iter(states.reshape(-1, grid.size))
+    differences, solves = [], []
+    for _, u, kept in family.trajectory(grid, values, data, solve):
+        if kept:
+            differences.append(np.abs(next(states) - u).max() / (np.abs(u).max() or 1.0))
+            solves.append(count[0])
     return np.array(differences), np.array(solves)
 
 

@@ -158,6 +158,36 @@ def integrate_heat(grid, values, recipe, family=None) -> np.ndarray:
     return u
 
 
+@pytest.mark.parametrize("family,scheme,lasts", [
+    ("heat", "rannacher", [[False, True], [True], [True], [True]]),
+    ("heat", "backward-euler", [[True]] * 4),
+    ("fisher_kpp", "crank-nicolson", [[False, True]] * 4),
+])
+def test_trajectory_steps_as_the_stepper_says(family, scheme, lasts):
+    """Family.trajectory, the loop build, verify and bench share: each step's solves in
+    turn, the last of a step told apart (Rannacher's half step, the IMEX predictor), the
+    stored states every save_every-th step, and the states those of integrating the
+    stepper's right-hand sides by hand."""
+    grid = Grid((8, 8), ((0.0, 1.0), (0.0, 1.0)))
+    rng = np.random.default_rng(5)
+    values = {"coefficient": 0.1, "rate": 2.0, "forcing": 0.5, "initial": rng.uniform(0.1, 0.9, grid.shape)}
+    recipe = {"boundary": {"kind": "neumann", "value": 0.0},
+              "parameters": {"rate": {"dist": "constant", "value": 2.0}},
+              "discretization": {"scheme": scheme, "t_end": 0.2, "steps": 4, "save_every": 2}}
+    steps, calls, seen = [], [], []
+
+    def by_hand(A, b, x0, last):
+        calls.append(last)
+        return solve(A, b)
+    for step, u, stored in get_family(family).trajectory(grid, values, recipe, by_hand):
+        steps.append((step, stored, u))
+        seen.append(calls[:])
+        calls.clear()
+    assert seen == lasts
+    assert [(step, stored) for step, stored, _ in steps] == [(1, False), (2, True), (3, False), (4, True)]
+    assert np.abs(steps[-1][2] - integrate_heat(grid, values, recipe, get_family(family))).max() <= 1e-13
+
+
 @pytest.mark.parametrize("scheme,order", [("backward-euler", 1.0), ("crank-nicolson", 2.0), ("rannacher", 2.0)])
 def test_heat_temporal_order(scheme, order):
     """Against the exact solution of the semi-discrete system u' = -L u + b (eigenvectors

@@ -115,7 +115,8 @@ class Heat(Family):
 
     def stepper(self, grid: Grid, values: dict, recipe: dict):
         """(system with the step matrix I/Δt + θL, rhs(u, step) -> the right-hand side of the
-        next solve of time step ``step`` (from 1) from the current state u)."""
+        next solve of time step ``step`` (from 1) from the current state u). Step a sample
+        through :meth:`trajectory`, which calls rhs as the families' need it."""
         dt, M, explicit, b = self.step_operators(grid, values, recipe)
         half_steps_first = recipe["discretization"]["scheme"] == "rannacher"
 
@@ -125,6 +126,23 @@ class Heat(Family):
             return u / dt - explicit @ u + b
 
         return LinearSystem(M, None, symmetric=self.symmetric, positive_definite=self.positive_definite), rhs
+
+    def trajectory(self, grid: Grid, values: dict, recipe: dict, solve):
+        """Time-steps one sample with its own recipe (:meth:`sample_recipe`), yielding
+        (step, state, stored) after each step from 1; ``stored`` marks the states the store
+        keeps. ``solve(A, b, x0, last)`` returns each solve's solution in turn, ``last`` telling
+        a step's final solve from those before it (Rannacher's half step, the IMEX predictor).
+        The one place that calls the stepper's right-hand sides, which keep state between
+        calls and so must be called in order, once per solve."""
+        recipe = self.sample_recipe(grid, values, recipe)
+        system, rhs = self.stepper(grid, values, recipe)
+        every = recipe["discretization"]["save_every"]
+        u = self.initial_state(grid, values)
+        for step in range(1, recipe["discretization"]["steps"] + 1):
+            solves = self.solves_in_step(recipe, step)
+            for solve_index in range(solves):
+                u = solve(system.A, rhs(u, step), u, solve_index == solves - 1)
+            yield step, u, step % every == 0
 
     def initial_state(self, grid: Grid, values: dict) -> np.ndarray:
         return np.array(np.broadcast_to(values["initial"], grid.shape), dtype=np.float64).ravel()
