@@ -24,6 +24,11 @@ class Parameter:
     positive: bool = False
 
 
+# The time-stepping families' default source: none (a frozen dataclass, so one object serves
+# every family's table; recipes get deep copies of its default).
+NO_SOURCE = Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)")
+
+
 def frozen(A: sp.csr_matrix) -> sp.csr_matrix:
     """``A`` with its arrays made read-only: a time step's matrix, handed to the solver at
     every step unchanged, which the solver then need not compare (solvers.pattern)."""

@@ -43,7 +43,7 @@ from ..grid import Grid
 from ..schema import Key
 from . import boundary as faces
 from . import fv
-from .base import Parameter
+from .base import NO_SOURCE, Parameter
 from .heat import trajectory_keys
 from .imex import ImexDiffusion
 
@@ -116,7 +116,7 @@ class Burgers(ImexDiffusion):
         "viscosity": Parameter("scalar", {"dist": "constant", "value": 0.1}, "ν > 0", positive=True),
         "initial": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "sigma": 25.0, "transform": "none"},
                              "initial state u0(x)"),
-        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+        "forcing": NO_SOURCE,
     }
     boundary = faces.keys("periodic")
     discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=20, save_every=1),

@@ -38,7 +38,7 @@ from ..grid import Grid
 from ..schema import Key
 from . import boundary as faces
 from . import fv
-from .base import Family, LinearSystem, Parameter, frozen
+from .base import NO_SOURCE, Family, LinearSystem, Parameter, frozen
 
 THETA = {"backward-euler": 1.0, "crank-nicolson": 0.5, "rannacher": 0.5}  # rannacher: CN after its start
 
@@ -64,7 +64,7 @@ class Heat(Family):
                                  "diffusivity a(x) > 0", positive=True),
         "initial": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "none"},
                              "initial condition u0(x)"),
-        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+        "forcing": NO_SOURCE,
     }
     boundary = faces.KEYS  # every face Neumann is allowed: an insulated box
     discretization = trajectory_keys("rannacher", t_end=0.05, steps=20, save_every=1)
@@ -116,7 +116,7 @@ class Heat(Family):
     def stepper(self, grid: Grid, values: dict, recipe: dict):
         """(system with the step matrix I/Δt + θL, rhs(u, step) -> the right-hand side of the
         next solve of time step ``step`` (from 1) from the current state u). Step a sample
-        through :meth:`trajectory`, which calls rhs as the families' need it."""
+        through :meth:`trajectory`, which calls rhs as the families need it."""
         dt, M, explicit, b = self.step_operators(grid, values, recipe)
         half_steps_first = recipe["discretization"]["scheme"] == "rannacher"
 

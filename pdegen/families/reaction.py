@@ -33,7 +33,7 @@ import numpy as np
 from ..fields import magnitude_bound
 from ..grid import Grid
 from . import boundary as faces
-from .base import Parameter
+from .base import NO_SOURCE, Parameter
 from .heat import trajectory_keys
 from .imex import ImexDiffusion
 
@@ -71,7 +71,7 @@ class AllenCahn(ReactionDiffusion):
         "rate": Parameter("scalar", {"dist": "constant", "value": 1.0}, "reaction rate ρ > 0", positive=True),
         "initial": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "none"},
                              "initial condition u0(x)"),
-        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+        "forcing": NO_SOURCE,
     }
     discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=50, save_every=5)
 
@@ -91,7 +91,7 @@ class FisherKPP(ReactionDiffusion):
         "initial": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "threshold",
                                        "high": 1.0, "low": 0.0, "level": 0.25},
                              "initial density u0(x) in [0, 1]"),
-        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+        "forcing": NO_SOURCE,
     }
     discretization = trajectory_keys("crank-nicolson", t_end=2.0, steps=80, save_every=4)
 

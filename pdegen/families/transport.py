@@ -34,7 +34,7 @@ from ..schema import Key
 from . import boundary as faces
 from . import fv
 from .advection import AdvectionDiffusion
-from .base import Parameter
+from .base import NO_SOURCE, Parameter
 from .heat import Heat, trajectory_keys
 
 
@@ -49,7 +49,7 @@ class Transport(Heat):
                             "Péclet number max|v| L / ε", positive=True),
         "initial": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "none"},
                              "initial state u0(x)"),
-        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+        "forcing": NO_SOURCE,
     }
     boundary = faces.keys("periodic")  # Neumann faces as advection-diffusion's: outflow
     discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=64, save_every=4),

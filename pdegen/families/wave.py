@@ -39,7 +39,7 @@ from ..fields import typical_value
 from ..grid import Grid
 from . import boundary as faces
 from . import fv
-from .base import LinearSystem, Parameter, frozen
+from .base import NO_SOURCE, LinearSystem, Parameter, frozen
 from .heat import Heat, trajectory_keys
 
 BETA = 0.25  # Newmark's average acceleration: energy-conserving
@@ -54,7 +54,7 @@ class Wave(Heat):
         "initial": Parameter("field", {"dist": "grf", "alpha": 4.0, "tau": 7.0, "transform": "none"},
                              "initial displacement u0(x)"),
         "velocity": Parameter("field", {"dist": "constant", "value": 0.0}, "initial velocity v0(x)"),
-        "forcing": Parameter("field", {"dist": "constant", "value": 0.0}, "source f(x)"),
+        "forcing": NO_SOURCE,
     }
     boundary = faces.keys("periodic")
     discretization = trajectory_keys(None, t_end=1.0, steps=200, save_every=10)  # (keep c dt / h near 1 or below)
