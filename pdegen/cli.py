@@ -442,6 +442,9 @@ def plot(store, sample_id, out):
 @click.option("--width", type=int, default=32, show_default=True, help="Hidden channels.")
 @click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train on every k-th grid point.")
+@click.option("--padding", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0, show_default=True,
+              help="Domain padding of the FNO, a fraction of each axis (FNO's remedy for data that is not "
+                   "periodic, such as Dirichlet walls).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
               show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
@@ -454,7 +457,7 @@ def plot(store, sample_id, out):
                    "must be the ones it was started with.")
 @click.pass_context
 def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
-          subsample, out, no_amp, resume):
+          subsample, padding, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -477,7 +480,7 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     try:
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
-                            resume=resume, progress=sys.stderr.isatty(), log=click.echo)
+                            resume=resume, padding=padding, progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

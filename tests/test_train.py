@@ -182,6 +182,21 @@ def test_spectral_convolutions_leave_bfloat16_autocast(monkeypatch):
     assert y.shape == (2, 1, 16, 16) and torch.isfinite(y.float()).all()
 
 
+def test_domain_padding_keeps_the_grid_and_changes_the_map():
+    """FNO's domain padding (for data that is not periodic) pads before the Fourier
+    layers and crops after them: the output has the input's grid, odd sizes included,
+    and the map differs from the unpadded one with the same weights."""
+    from pdegen.train.loop import make_model
+    torch.manual_seed(0)
+    plain = make_model("fno", 3, 1, 2, modes=4, width=8)
+    padded = make_model("fno", 3, 1, 2, modes=4, width=8, padding=0.2)
+    padded.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 17, 23)
+    y_plain, y_padded = plain(x), padded(x)
+    assert y_padded.shape == y_plain.shape == (2, 1, 17, 23)
+    assert not torch.allclose(y_plain, y_padded, atol=1e-4)
+
+
 def test_a_copied_model_uses_its_own_spectral_weights():
     import copy
 
@@ -252,6 +267,8 @@ def test_training_options_are_checked(store, tmp_path):
         train(store, epochs=1, device="cpu", out=tmp_path, cuda_graph=True)
     with pytest.raises(ValueError, match="model must be 'fno'; got 'unet'"):
         train(store, epochs=1, device="cpu", out=tmp_path, model="unet")
+    with pytest.raises(ValueError, match=r"padding must be a fraction of the domain in \[0, 1\); got 1.5"):
+        train(store, epochs=1, device="cpu", out=tmp_path, padding=1.5)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="--device cuda: no CUDA device is available"):
             train(store, epochs=1, device="cuda", out=tmp_path)
@@ -388,6 +405,13 @@ def test_an_interrupted_run_resumes_to_the_same_result(store, tmp_path, on_devic
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
     with pytest.raises(ValueError, match=r"trained with other settings \(lr 0.005 -> 0.001\)"):
         train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **{**settings, "lr": 1e-3})
+    with pytest.raises(ValueError, match=r"trained with other settings \(padding 0.0 -> 0.1\)"):
+        train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **{**settings, "padding": 0.1})
+    state = torch.load(tmp_path / "split" / "last.pt", weights_only=False)
+    del state["config"]["padding"]  # as saved before padding was an option: resumes as unpadded
+    torch.save(state, tmp_path / "split" / "last.pt")
+    again = train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **settings)
+    assert len(again["history"]) == 4 and again["test"]["rel_l2"] == whole["test"]["rel_l2"]
     with pytest.raises(ValueError, match="nothing to resume"):
         train(store, out=tmp_path / "none", log=lambda *_: None, resume=True, **settings)
 

@@ -55,13 +55,13 @@ def default_workers(device: torch.device, cpu_count: int | None = None) -> int:
 
 
 def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes: int = 12, width: int = 32,
-               layers: int = 4):
+               layers: int = 4, padding: float = 0.0):
     if name != "fno":
         raise ValueError(f"model must be 'fno'; got {name!r}")
     from neuralop.layers.spectral_convolution import SpectralConv
     from neuralop.models import FNO
     net = FNO(n_modes=(modes,) * ndim, hidden_channels=width, in_channels=in_channels,
-              out_channels=out_channels, n_layers=layers)
+              out_channels=out_channels, n_layers=layers, domain_padding=padding or None)
     for module in net.modules():
         if isinstance(module, SpectralConv):
             # A partial of the module itself (not a closure over its bound method), so
@@ -140,8 +140,9 @@ def _load_state(path: Path, config: dict) -> dict:
     state = torch.load(path, weights_only=False, map_location="cpu")
     if "optimizer" not in state:
         raise ValueError(f"resume: {path} holds no training state (written by an older pdegen?)")
-    changed = [f"{key} {state['config'].get(key)!r} -> {value!r}" for key, value in config.items()
-               if state["config"].get(key) != value]
+    previous = {"padding": 0.0, **state["config"]}  # runs from before padding had none
+    changed = [f"{key} {previous.get(key)!r} -> {value!r}" for key, value in config.items()
+               if previous.get(key) != value]
     if changed:
         raise ValueError(f"resume: {path} was trained with other settings ({'; '.join(changed)}); resume with "
                          "the same ones, or train afresh into another --out")
@@ -160,7 +161,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
           device: str = "auto", num_workers: int | None = None, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           data_on_device: str | bool = "auto", cuda_graph: bool | None = None, resume: bool = False,
-          log=print) -> dict:
+          padding: float = 0.0, log=print) -> dict:
     """Train ``model`` on ``store``'s train split; see the module docstring.
 
     ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
@@ -172,7 +173,13 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     ``out/last.pt`` holds the whole training state after every epoch (model, optimizer,
     schedule, history, shuffles, random state), written through a rename so that an
     interrupted save leaves the previous one whole; ``resume=True`` continues from it and
-    ends where the uninterrupted run would have."""
+    ends where the uninterrupted run would have.
+
+    ``padding``: the FNO's domain padding, a fraction of each axis added before its
+    Fourier layers and cut off after them, so that data that is not periodic need not be
+    treated as such (neuraloperator's ``domain_padding``; 0 for none)."""
+    if not 0.0 <= padding < 1.0:
+        raise ValueError(f"padding must be a fraction of the domain in [0, 1); got {padding!r}")
     torch.manual_seed(seed)
     dev = pick_device(device)
     if data_on_device not in ("auto", True, False):
@@ -210,7 +217,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                    for split, ds in data.items()}
     train_set = data["train"]
     net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
-                     modes, width, layers).to(dev)
+                     modes, width, layers, padding).to(dev)
     decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
     use_amp = amp and dev.type == "cuda"
     train_step, optimizer, scheduler = make_train_step(net, decode, lr, epochs * len(loaders["train"]), use_amp,
@@ -219,7 +226,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     shuffle_counters = {split: counter for split, loader in loaders.items()
                         if (counter := _shuffle_counter(loader)) is not None}
     config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
-              "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed}
+              "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed,
+              "padding": padding}
     first_epoch = 1
     if resume:
         state = _load_state(out / "last.pt", config)
@@ -268,7 +276,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         if score < best:
             best = score
             _save({"model": net.state_dict(), "epoch": epoch, "config": {"modes": modes, "width": width,
-                   "layers": layers, "model": model}}, out / "best.pt")
+                   "layers": layers, "model": model, "padding": padding}}, out / "best.pt")
         _save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "epoch": epoch, "history": history, "best": best, "config": config, "rng": torch.get_rng_state(),
                "passes": {split: counter.epoch for split, counter in shuffle_counters.items()}}, out / "last.pt")
