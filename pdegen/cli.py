@@ -476,6 +476,7 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     except ImportError as error:
         raise click.ClickException(f'pdegen train needs PyTorch and neuraloperator: pip install "pdegen[train]" '
                                    f"({error})") from None
+    _open(store).close()  # not a store: a usage error, before OUT is made
     on_device = {"auto": "auto", "yes": True, "no": False}[data_on_device]
     try:
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,

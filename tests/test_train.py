@@ -346,6 +346,13 @@ def test_default_workers_follow_the_device():
     assert default_workers(torch.device("cuda"), cpu_count=2) == 1
 
 
+def test_cli_train_on_what_is_not_a_store_says_so_and_writes_nothing(tmp_path):
+    result = CliRunner().invoke(main, ["train", str(tmp_path), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for STORE" in result.output and "not a pdegen store" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 def test_cli_train_records_its_workers(store, tmp_path):
     import json
     result = CliRunner().invoke(main, ["train", str(store), "--epochs", "1", "--batch-size", "16", "--device", "cpu",

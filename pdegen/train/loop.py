@@ -189,7 +189,6 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     if cuda_graph and dev.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device; the device is {dev}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     data = {"train": PDEDataset(store, "train", subsample=subsample, coordinates=True)}
     for split in ("val", "test"):  # the train split's statistics, computed once for a partial store
         data[split] = PDEDataset(store, split, subsample=subsample, coordinates=True,
@@ -202,6 +201,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     if len(data["train"]) == 0:
         raise ValueError(f"{store}: the train split is empty")
     data = {split: ds for split, ds in data.items() if len(ds)}
+    out.mkdir(parents=True, exist_ok=True)  # only once the store has opened
     resident = fits_on_device(data.values(), dev) if data_on_device == "auto" else data_on_device
     if resident:
         if num_workers:
