@@ -607,15 +607,20 @@ class _Segment:
         return np.stack(states), total, used
 
     def run(self, start, stop, chunk, done):
+        """Solve and write rows ``start:stop`` chunk by chunk; a chunk's rows already done
+        (an interrupted build writes the finished rows of its last chunk) are taken from
+        the store, and the chunk goes on from its first row not done."""
         previous = None
         for c0 in range(start, stop, chunk):
             c1 = min(c0 + chunk, stop)
-            if done[c0 - start:c1 - start].all():
+            written = done[c0 - start:c1 - start]
+            first = c1 if written.all() else c0 + int(np.argmin(written))
+            if first > c0:
                 if self.leader:
-                    _account_resumed(self.writer, self.moments, c0, c1, self.splits, self.summary)
-                previous = None  # the next chunk starts cold
-                continue
-            previous = self.run_chunk(c0, c1, previous)
+                    _account_resumed(self.writer, self.moments, c0, first, self.splits, self.summary)
+                previous = None  # the rest starts cold
+            if first < c1:
+                previous = self.run_chunk(first, c1, previous)
 
     def stop_if_asked(self):
         """KeyboardInterrupt once Ctrl-C was pressed (:mod:`pdegen.interrupt`); the ranks of
@@ -634,43 +639,61 @@ class _Segment:
         buffers = {p: np.empty((rows, *layout[p].shape[1:]), layout[p].dtype)
                    for p in [*stored, f"outputs/{OUTPUT_NAME}"]}
         stats = {p: np.zeros((rows,), layout[p].dtype) for p in layout if p.startswith("stats/")}
-        for row, position in enumerate(range(c0, c1)):
-            self.stop_if_asked()
-            values = draw_values(self.recipe, self.family, int(self.order[position]))
-            warm = self.plan.warm_start and (self.family.time_dependent or previous is not None)
-            if self.family.time_dependent:
-                full, info, used = self.integrate(values)
-            else:
-                system = self.assemble(values)
-                x, info, used = self.solve(system, previous if self.plan.warm_start else None)
-                previous = x if info.converged else None
-                full = self.gather(x)
-            if not info.converged:
-                self.summary.failed += self.leader
-                if self.group_comm is None and not self.family.time_dependent:  # (one rank holds A)
-                    floor = rounding_floor(system.A, system.b, x)
-                    if info.residual <= 2.0 * floor:
-                        self.summary.at_floor += 1
-                        self.summary.floor = max(self.summary.floor, floor)
-            self.summary.solved += self.leader
-            self.progress.update(1)
-            if not self.leader:
-                continue
-            for p, name in stored.items():
-                buffers[p][row] = values[name]
-            buffers[f"outputs/{OUTPUT_NAME}"][row] = full.reshape(buffers[f"outputs/{OUTPUT_NAME}"].shape[1:])
-            stats["stats/iterations"][row] = info.iterations
-            stats["stats/residual"][row] = info.residual
-            stats["stats/seconds"][row] = info.seconds
-            stats["stats/converged"][row] = info.converged
-            stats["stats/solver"][row] = used
-            stats["stats/rebuilt"][row] = bool(info.extra.get("rebuilt", self.plan.method == "direct" or row == 0))
-            stats["stats/warm_start"][row] = warm
-            stats["stats/recycled"][row] = int(info.extra.get("recycle", 0))
+        finished = 0
+        try:
+            for row, position in enumerate(range(c0, c1)):
+                previous = self._solve_row(row, position, buffers, stats, stored, previous)
+                finished = row + 1
+        except KeyboardInterrupt:  # a stop: the rows finished before it are written, so none is lost
+            if self.leader and finished:
+                self._write(c0, finished, buffers, stats)
+            raise
         if self.leader:
-            ids = np.asarray(self.order[c0:c1], dtype=np.int64)
-            self.writer.write_chunk({**buffers, **stats, "sample_id": ids, "split": self.splits[ids]}, c0, rows)
-            _accumulate(self.moments, buffers, self.splits[ids] == 0)
+            self._write(c0, rows, buffers, stats)
+            _accumulate(self.moments, buffers, self.splits[np.asarray(self.order[c0:c1])] == 0)
+        return previous
+
+    def _write(self, c0, rows, buffers, stats):
+        """Hand rows ``c0:c0 + rows`` of the buffers to the writer (then marked done)."""
+        ids = np.asarray(self.order[c0:c0 + rows], dtype=np.int64)
+        arrays = {p: a[:rows] for p, a in {**buffers, **stats}.items()}
+        self.writer.write_chunk({**arrays, "sample_id": ids, "split": self.splits[ids]}, c0, rows)
+
+    def _solve_row(self, row, position, buffers, stats, stored, previous):
+        """Solve one sample and put it in row ``row`` of the buffers (on the leader); the
+        solution for the next warm start."""
+        self.stop_if_asked()
+        values = draw_values(self.recipe, self.family, int(self.order[position]))
+        warm = self.plan.warm_start and (self.family.time_dependent or previous is not None)
+        if self.family.time_dependent:
+            full, info, used = self.integrate(values)
+        else:
+            system = self.assemble(values)
+            x, info, used = self.solve(system, previous if self.plan.warm_start else None)
+            previous = x if info.converged else None
+            full = self.gather(x)
+        if not info.converged:
+            self.summary.failed += self.leader
+            if self.group_comm is None and not self.family.time_dependent:  # (one rank holds A)
+                floor = rounding_floor(system.A, system.b, x)
+                if info.residual <= 2.0 * floor:
+                    self.summary.at_floor += 1
+                    self.summary.floor = max(self.summary.floor, floor)
+        self.summary.solved += self.leader
+        self.progress.update(1)
+        if not self.leader:
+            return previous
+        for p, name in stored.items():
+            buffers[p][row] = values[name]
+        buffers[f"outputs/{OUTPUT_NAME}"][row] = full.reshape(buffers[f"outputs/{OUTPUT_NAME}"].shape[1:])
+        stats["stats/iterations"][row] = info.iterations
+        stats["stats/residual"][row] = info.residual
+        stats["stats/seconds"][row] = info.seconds
+        stats["stats/converged"][row] = info.converged
+        stats["stats/solver"][row] = used
+        stats["stats/rebuilt"][row] = bool(info.extra.get("rebuilt", self.plan.method == "direct" or row == 0))
+        stats["stats/warm_start"][row] = warm
+        stats["stats/recycled"][row] = int(info.extra.get("recycle", 0))
         return previous
 
 

@@ -148,8 +148,8 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     never replaced unless --overwrite is given; --resume continues an interrupted
     build from its done mask. Exit status: 0 all samples converged, 1 some samples
     failed (recorded as failed in stats/converged), 2 bad input, 130 stopped by
-    Ctrl-C (after the current sample: the finished chunks are kept and the command
-    that resumes the build is printed).
+    Ctrl-C or SIGTERM (a batch system's time limit), after the current sample: every
+    finished sample is kept and the command that resumes the build is printed.
 
     Under `mpiexec -n P` the samples are shared by P / ranks_per_system process
     groups, each solving and writing its own chunks (docs/parallel.md).
@@ -170,7 +170,7 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     except KeyboardInterrupt:
         if comm.Get_rank() == 0:  # mpiexec passes Ctrl-C to every rank: say it once
             again = _resume_command(ctx, comm.Get_size())
-            click.echo(f"\ninterrupted: finished chunks are kept; continue with {again}", err=True)
+            click.echo(f"\ninterrupted: the finished samples are kept; continue with {again}", err=True)
         sys.exit(130)
     except Exception as error:  # one rank failing must not leave the others waiting
         from .mpi import abort_on_error

@@ -1,4 +1,4 @@
-"""Ctrl-C during a build, acted on between samples.
+"""Ctrl-C (or SIGTERM) during a build, acted on between samples.
 
 Python raises KeyboardInterrupt in whatever Python code runs next. When that is a callback
 an exception cannot leave (a weakref callback of h5py's or zarr's object bookkeeping,
@@ -7,6 +7,9 @@ which runs thousands of times a second while a store is written), Python prints
 into an HDF5 build of ``recipes/heat.yaml``. So during the sample loop the first Ctrl-C
 only sets a flag, which the loop checks after every sample and turns into a
 KeyboardInterrupt there; a second Ctrl-C interrupts at once, wherever the build is.
+SIGTERM, which batch systems send at a job's time limit before they kill it (Slurm
+waits ``KillWait``, 30 s by default), is taken the same way: the build stops after the
+current sample with every finished sample written, and resumes from there.
 
 Example
 -------
@@ -24,32 +27,34 @@ import sys
 import threading
 
 
+SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
 class StopRequest:
-    """Context manager that takes over SIGINT (main thread only; elsewhere it does
-    nothing) and restores the previous handler on exit; ``requested`` says whether a stop
-    was asked for (the build's sample loop raises it as KeyboardInterrupt). ``announce``:
+    """Context manager that takes over SIGINT and SIGTERM (main thread only; elsewhere it
+    does nothing) and restores the previous handlers on exit; ``requested`` says whether a
+    stop was asked for (the build's sample loop raises it as KeyboardInterrupt). ``announce``:
     say on stderr that the build stops after the current sample (one rank of an MPI run
     should)."""
 
     def __init__(self, announce: bool = True):
         self.requested, self.announce = False, announce
-        self._installed, self._previous = False, None
+        self._previous: dict = {}
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            self._previous = {number: signal.signal(number, self._handle) for number in SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
     def _handle(self, signum, frame) -> None:
         if self.requested:  # asked twice: stop now
             raise KeyboardInterrupt
         self.requested = True
         if self.announce:
-            print("\nCtrl-C: stopping after the current sample (press it again to stop at once)",
-                  file=sys.stderr, flush=True)
+            print(f"\n{SIGNALS.get(signum, 'signal')}: stopping after the current sample; every finished sample is kept "
+                  "(the same again stops at once)", file=sys.stderr, flush=True)

@@ -353,7 +353,7 @@ def test_resume_finishes_with_the_plan_the_store_was_started_with(tmp_path, monk
                              "ordering": "kdtree" if stored_plan["ordering"] != "kdtree" else "none"})
     monkeypatch.setattr(pdegen.build, "make_plan", newer_planner)
     result = CliRunner().invoke(main, ["build", str(path), "--resume"])
-    assert result.exit_code == 0 and "(4 already done)" in result.output, result.output  # whole chunks redone
+    assert result.exit_code == 0 and "(5 already done)" in result.output, result.output  # the done rows kept
     ds = open_dataset(tmp_path / "tiny.zarr")
     assert ds["done"][:].all() and ds.attrs["plan"]["method"] == stored_plan["method"]
     assert np.allclose(ds["outputs/solution"][:], before, rtol=1e-5, atol=1e-6 * np.abs(before).max())
@@ -415,7 +415,7 @@ def test_ctrl_c_is_taken_between_samples_and_a_second_one_at_once():
     would swallow it); a second SIGINT raises at once; the previous
     handler comes back afterwards."""
     from pdegen.interrupt import StopRequest
-    before = signal.getsignal(signal.SIGINT)
+    before, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with StopRequest(announce=False) as stop:
         assert not stop.requested
         os.kill(os.getpid(), signal.SIGINT)
@@ -424,10 +424,12 @@ def test_ctrl_c_is_taken_between_samples_and_a_second_one_at_once():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1.0)  # interrupted well before this ends
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is before and signal.getsignal(signal.SIGTERM) is before_term
 
 
-def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_a_build_that_resumes_to_completion(tmp_path, signum):
+    """SIGTERM as a batch system sends it at a job's time limit, taken like Ctrl-C."""
     store = tmp_path / "tiny.zarr"
     n = 600  # seconds of work: the build is still running when the signal arrives
     recipe = small_recipe(tmp_path, **{"samples": n, "grid.shape": [48, 48], "output.chunk_samples": 8})
@@ -442,9 +444,11 @@ def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
                 break
         except Exception:  # not created yet
             continue
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
+    said = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}[signum]
+    assert f"{said}: stopping after the current sample" in stderr
     assert f"continue with pdegen build {path} --quiet --resume" in stderr
     with open_dataset(store) as ds:
         done = ds["done"][:]
@@ -453,6 +457,42 @@ def test_ctrl_c_stops_a_build_that_resumes_to_completion(tmp_path):
     assert result.exit_code == 0 and f"({int(done.sum())} already done)" in result.output, result.output
     with open_dataset(store) as ds:
         assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(n))
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
+def test_a_stop_mid_chunk_writes_its_finished_samples_and_resume_goes_on_from_there(tmp_path, monkeypatch, fmt):
+    """Stopped before the 13th sample with 8 per chunk: rows 0-11 are written and done
+    (the second chunk's first four included, which used to be dropped with it); --resume
+    solves the 28 others, each row once, as an uninterrupted build would."""
+    from pdegen import build as build_module
+    from pdegen.recipe import load_recipe
+    recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 8, "output.format": fmt,
+                                       "output.path": str(tmp_path / f"s.{fmt}")})
+    path = write_recipe(tmp_path, recipe)
+    solve_row, calls = build_module._Segment._solve_row, [0]
+
+    def stop_before_the_13th(self, *args):
+        calls[0] += 1
+        self.stop.requested = calls[0] == 13  # as the first Ctrl-C or SIGTERM sets it
+        return solve_row(self, *args)
+    monkeypatch.setattr(build_module._Segment, "_solve_row", stop_before_the_13th)
+    with pytest.raises(KeyboardInterrupt):
+        build_module.build(load_recipe(path), quiet=True)
+    monkeypatch.undo()
+    with open_dataset(tmp_path / f"s.{fmt}") as ds:
+        assert ds["done"][:].tolist() == [True] * 12 + [False] * 28 and ds.attrs["status"] == "building"
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "(12 already done)" in result.output, result.output
+    reference = write_recipe(tmp_path, {**recipe, "output": {**recipe["output"], "path": str(tmp_path / f"r.{fmt}")}},
+                             "ref.yaml")
+    assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
+    with open_dataset(tmp_path / f"s.{fmt}") as a, open_dataset(tmp_path / f"r.{fmt}") as b:
+        assert a["done"][:].all() and a["sample_id"][:].tolist() == b["sample_id"][:].tolist()
+        assert np.array_equal(a["inputs/coefficient"][:], b["inputs/coefficient"][:])
+        ua, ub = a["outputs/solution"][:].astype(float), b["outputs/solution"][:].astype(float)
+        assert np.abs(ua - ub).max() <= 1e-6 * np.abs(ub).max()
+        na, nb = a.attrs["normalization"]["outputs/solution"], b.attrs["normalization"]["outputs/solution"]
+        assert na["count"] == nb["count"] and abs(na["mean"] / nb["mean"] - 1) < 1e-6
 
 
 def test_an_output_path_that_cannot_be_created_is_bad_input(tmp_path, monkeypatch):

@@ -516,8 +516,8 @@ def test_an_interrupted_training_run_says_how_to_resume_it(tmp_path, monkeypatch
     pytest.importorskip("torch")
     import pdegen.train.loop
     monkeypatch.setattr(pdegen.train.loop, "train", interrupt)
-    store = tmp_path / "s.zarr"
-    store.mkdir()
+    assert CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, small_recipe(tmp_path))), "-q"]).exit_code == 0
+    store = tmp_path / "tiny.zarr"
     out = tmp_path / "run"
     args = ["train", str(store), "--epochs", "3", "--lr", "0.001", "--out", str(out), "--no-cuda-graph",
             "--batch-size", "32"]
