@@ -56,5 +56,5 @@ class StopRequest:
             raise KeyboardInterrupt
         self.requested = True
         if self.announce:
-            print(f"\n{SIGNALS.get(signum, 'signal')}: stopping after the current sample; every finished sample is kept "
-                  "(the same again stops at once)", file=sys.stderr, flush=True)
+            print(f"\n{SIGNALS.get(signum, 'signal')}: stopping after the current sample; every finished sample "
+                  "is kept (the same again stops at once)", file=sys.stderr, flush=True)
