@@ -475,6 +475,9 @@ def _solver_errors() -> tuple:
 
 
 _SOLVER_ERRORS = _solver_errors()
+# A chunk still being solved hands its finished rows to the writer this often, so that a kill
+# (SIGKILL, a lost node) loses at most this much work per process group, not a whole chunk.
+WRITE_EVERY_SECONDS = 60.0
 
 
 def _has_parallel_direct() -> bool:
@@ -639,25 +642,29 @@ class _Segment:
         buffers = {p: np.empty((rows, *layout[p].shape[1:]), layout[p].dtype)
                    for p in [*stored, f"outputs/{OUTPUT_NAME}"]}
         stats = {p: np.zeros((rows,), layout[p].dtype) for p in layout if p.startswith("stats/")}
-        finished = 0
+        finished = written = 0
+        written_at = time.perf_counter()
         try:
             for row, position in enumerate(range(c0, c1)):
                 previous = self._solve_row(row, position, buffers, stats, stored, previous)
                 finished = row + 1
-        except KeyboardInterrupt:  # a stop: the rows finished before it are written, so none is lost
-            if self.leader and finished:
-                self._write(c0, finished, buffers, stats)
+                if self.leader and finished < rows and time.perf_counter() - written_at >= WRITE_EVERY_SECONDS:
+                    self._write(c0, written, finished, buffers, stats)
+                    written, written_at = finished, time.perf_counter()
+        except BaseException:  # a stop or an error: the finished rows are written first, so none is lost
+            if self.leader and finished > written:
+                self._write(c0, written, finished, buffers, stats)
             raise
         if self.leader:
-            self._write(c0, rows, buffers, stats)
+            self._write(c0, written, rows, buffers, stats)
             _accumulate(self.moments, buffers, self.splits[np.asarray(self.order[c0:c1])] == 0)
         return previous
 
-    def _write(self, c0, rows, buffers, stats):
-        """Hand rows ``c0:c0 + rows`` of the buffers to the writer (then marked done)."""
-        ids = np.asarray(self.order[c0:c0 + rows], dtype=np.int64)
-        arrays = {p: a[:rows] for p, a in {**buffers, **stats}.items()}
-        self.writer.write_chunk({**arrays, "sample_id": ids, "split": self.splits[ids]}, c0, rows)
+    def _write(self, c0, lo, hi, buffers, stats):
+        """Hand rows ``lo:hi`` of the chunk starting at ``c0`` to the writer (then marked done)."""
+        ids = np.asarray(self.order[c0 + lo:c0 + hi], dtype=np.int64)
+        arrays = {p: a[lo:hi] for p, a in {**buffers, **stats}.items()}
+        self.writer.write_chunk({**arrays, "sample_id": ids, "split": self.splits[ids]}, c0 + lo, hi - lo)
 
     def _solve_row(self, row, position, buffers, stats, stored, previous):
         """Solve one sample and put it in row ``row`` of the buffers (on the leader); the

@@ -156,6 +156,40 @@ def test_resume_after_sigkill_writes_every_sample_exactly_once(tmp_path, fmt):
     assert abs(na["mean"] / nb["mean"] - 1) < 1e-6 and na["count"] == nb["count"]
 
 
+def test_a_kill_mid_chunk_loses_only_the_rows_since_the_last_write(tmp_path):
+    """One chunk of 48 rows, its finished rows handed to the writer after every sample
+    (WRITE_EVERY_SECONDS = 0; 60 s by default) and each sample slowed to 50 ms: SIGKILLed
+    part-way, the store holds the rows finished by then (none had been kept before the
+    chunk was complete), and --resume writes the others, each sample once."""
+    store = tmp_path / "tiny.zarr"
+    recipe = small_recipe(tmp_path, **{"samples": 48, "output.chunk_samples": 48})
+    path = write_recipe(tmp_path, recipe)
+    script = ("import sys, time\n"
+              "import pdegen.build as b\n"
+              "b.WRITE_EVERY_SECONDS = 0.0\n"
+              "solve_row = b._Segment._solve_row\n"
+              "b._Segment._solve_row = lambda self, *a: (time.sleep(0.05), solve_row(self, *a))[1]\n"
+              "from pdegen.cli import main\n"
+              f"main(['build', {str(path)!r}, '-q'])\n")
+    process = subprocess.Popen([sys.executable, "-c", script])
+    deadline, done = time.time() + 120, 0
+    while time.time() < deadline and process.poll() is None and done < 5:
+        time.sleep(0.05)
+        try:
+            done = int(zarr.open_group(str(store), mode="r")["done"][:].sum())
+        except Exception:  # not created yet, or caught mid-write
+            continue
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with open_dataset(store) as ds:
+        kept = ds["done"][:]
+    assert 5 <= kept.sum() < 48 and not kept[int(kept.sum()):].any(), kept  # the finished rows, in order
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and f"({int(kept.sum())} already done)" in result.output, result.output
+    with open_dataset(store) as ds:
+        assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(48))
+
+
 def test_resume_refuses_a_different_recipe(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
@@ -459,11 +493,12 @@ def test_ctrl_c_or_sigterm_stops_a_build_that_resumes_to_completion(tmp_path, si
         assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(n))
 
 
-@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
-def test_a_stop_mid_chunk_writes_its_finished_samples_and_resume_goes_on_from_there(tmp_path, monkeypatch, fmt):
-    """Stopped before the 13th sample with 8 per chunk: rows 0-11 are written and done
-    (the second chunk's first four included, which used to be dropped with it); --resume
-    solves the 28 others, each row once, as an uninterrupted build would."""
+@pytest.mark.parametrize("fmt, error", [("zarr", None), ("hdf5", None), ("zarr", MemoryError)])
+def test_a_stop_mid_chunk_writes_its_finished_samples_and_resume_goes_on_from_there(tmp_path, monkeypatch, fmt,
+                                                                                     error):
+    """Stopped (or failed) before the 13th sample with 8 per chunk: rows 0-11 are written
+    and done (the second chunk's first four included, which used to be dropped with it);
+    --resume solves the 28 others, each row once, as an uninterrupted build would."""
     from pdegen import build as build_module
     from pdegen.recipe import load_recipe
     recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 8, "output.format": fmt,
@@ -473,10 +508,12 @@ def test_a_stop_mid_chunk_writes_its_finished_samples_and_resume_goes_on_from_th
 
     def stop_before_the_13th(self, *args):
         calls[0] += 1
+        if error and calls[0] == 13:
+            raise error("simulated")
         self.stop.requested = calls[0] == 13  # as the first Ctrl-C or SIGTERM sets it
         return solve_row(self, *args)
     monkeypatch.setattr(build_module._Segment, "_solve_row", stop_before_the_13th)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(error or KeyboardInterrupt):
         build_module.build(load_recipe(path), quiet=True)
     monkeypatch.undo()
     with open_dataset(tmp_path / f"s.{fmt}") as ds:
