@@ -445,6 +445,9 @@ def plot(store, sample_id, out):
 @click.option("--padding", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0, show_default=True,
               help="Domain padding of the FNO, a fraction of each axis (FNO's remedy for data that is not "
                    "periodic, such as Dirichlet walls).")
+@click.option("--normalization", type=click.Choice(["field", "pointwise"]), default="field", show_default=True,
+              help="Normalise inputs and outputs by one mean and std per field (the store's), or per channel and "
+                   "grid point of the train split (FNO's convention; one extra pass over it).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
               show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
@@ -457,7 +460,7 @@ def plot(store, sample_id, out):
                    "must be the ones it was started with.")
 @click.pass_context
 def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
-          subsample, padding, out, no_amp, resume):
+          subsample, padding, normalization, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -481,7 +484,8 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     try:
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
-                            resume=resume, padding=padding, progress=sys.stderr.isatty(), log=click.echo)
+                            resume=resume, padding=padding, normalization=normalization,
+                            progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

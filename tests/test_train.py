@@ -47,6 +47,31 @@ def test_tensors_equal_the_store_and_normalisation_inverts(store):
     assert abs(float(data.output_normalizer.mean) - stats["mean"]) < 1e-6
 
 
+def test_pointwise_normalisation_uses_the_train_splits_moments_at_every_grid_point(store):
+    """FNO's convention: mean and std per channel and grid point over the train rows
+    (against numpy on the stored arrays), handed to the other splits, inverted by decode."""
+    ds = open_dataset(store)
+    rows = np.flatnonzero(ds.split_mask("train") & ds["done"][:])
+    solution = ds["outputs/solution"][:][rows].astype(np.float64)[:, ::2, ::2]
+    coefficient = ds["inputs/coefficient"][:][rows].astype(np.float64)[:, ::2, ::2]
+    train = PDEDataset(store, "train", subsample=2, pointwise=True)
+    output, inputs = train.output_normalizer, train.input_normalizer
+    assert output.mean.shape == (1, 8, 8) and inputs.mean.shape == (2, 8, 8)
+    assert np.allclose(output.mean[0].numpy(), solution.mean(0), rtol=1e-5, atol=0)
+    assert np.allclose(output.std[0].numpy(), solution.std(0), rtol=1e-4, atol=0)
+    assert np.allclose(inputs.std[0].numpy(), coefficient.std(0), rtol=1e-4, atol=0)
+    forcing = ds["params/forcing"][:][rows]  # a scalar parameter: the same moments at every point
+    assert np.allclose(inputs.mean[1].numpy(), forcing.mean(), rtol=1e-5) and torch.all(inputs.std[1] > 0)
+    x, y = train.batch(range(len(train)))
+    assert float(y.mean(0).abs().max()) < 1e-5 and float((y.std(0, unbiased=False) - 1).abs().max()) < 1e-4
+    test = PDEDataset(store, "test", subsample=2, pointwise=True, statistics=train.statistics)
+    assert test.output_normalizer.mean is output.mean  # the train split's, not its own
+    x, y = test.batch([0, 1])
+    raw = PDEDataset(store, "test", subsample=2, normalize=False).batch([0, 1])
+    assert torch.allclose(test.output_normalizer.decode(y), raw[1], rtol=1e-5, atol=1e-7)
+    assert torch.allclose(test.input_normalizer.decode(x), raw[0], rtol=1e-5, atol=1e-7)
+
+
 def test_a_store_without_normalisation_statistics_gets_them_from_its_train_rows(store, tmp_path):
     """An interrupted build has not written its ``normalization`` attribute yet: the
     dataset computes the same statistics from the written train rows, instead of
@@ -153,11 +178,12 @@ def test_loader_with_two_workers_matches_single_process(store):
         assert torch.equal(x1, x2) and torch.equal(y1, y2)
 
 
-@pytest.mark.parametrize("on_device", [False, True])
-def test_short_training_lowers_the_loss_fivefold(store, tmp_path, on_device):
+@pytest.mark.parametrize("on_device, normalization", [(False, "field"), (True, "field"), (False, "pointwise")])
+def test_short_training_lowers_the_loss_fivefold(store, tmp_path, on_device, normalization):
     from pdegen.train.loop import train
     metrics = train(store, epochs=40, batch_size=8, lr=5e-3, device="cpu", out=tmp_path / "run", modes=6,
-                    width=16, layers=3, progress=False, log=lambda *_: None, data_on_device=on_device)
+                    width=16, layers=3, progress=False, log=lambda *_: None, data_on_device=on_device,
+                    normalization=normalization)
     losses = [row["train"]["loss"] for row in metrics["history"]]
     assert losses[-1] <= losses[0] / 5, losses
     assert metrics["data_on_device"] is on_device and metrics["cuda_graph"] is False
@@ -269,6 +295,8 @@ def test_training_options_are_checked(store, tmp_path):
         train(store, epochs=1, device="cpu", out=tmp_path, model="unet")
     with pytest.raises(ValueError, match=r"padding must be a fraction of the domain in \[0, 1\); got 1.5"):
         train(store, epochs=1, device="cpu", out=tmp_path, padding=1.5)
+    with pytest.raises(ValueError, match="normalization must be one of field, pointwise; got 'minmax'"):
+        train(store, epochs=1, device="cpu", out=tmp_path, normalization="minmax")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="--device cuda: no CUDA device is available"):
             train(store, epochs=1, device="cuda", out=tmp_path)
@@ -414,8 +442,11 @@ def test_an_interrupted_run_resumes_to_the_same_result(store, tmp_path, on_devic
         train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **{**settings, "lr": 1e-3})
     with pytest.raises(ValueError, match=r"trained with other settings \(padding 0.0 -> 0.1\)"):
         train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **{**settings, "padding": 0.1})
+    with pytest.raises(ValueError, match=r"trained with other settings \(normalization 'field' -> 'pointwise'\)"):
+        train(store, out=tmp_path / "split", log=lambda *_: None, resume=True,
+              **{**settings, "normalization": "pointwise"})
     state = torch.load(tmp_path / "split" / "last.pt", weights_only=False)
-    del state["config"]["padding"]  # as saved before padding was an option: resumes as unpadded
+    del state["config"]["padding"], state["config"]["normalization"]  # saved before these options: the defaults
     torch.save(state, tmp_path / "split" / "last.pt")
     again = train(store, out=tmp_path / "split", log=lambda *_: None, resume=True, **settings)
     assert len(again["history"]) == 4 and again["test"]["rel_l2"] == whole["test"]["rel_l2"]

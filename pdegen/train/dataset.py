@@ -31,20 +31,25 @@ from ..store.reader import open_dataset
 from .normalize import Normalizer
 
 
+POINTWISE = "pointwise"  # the key of per-point statistics in PDEDataset.statistics (no store path)
+
+
 class PDEDataset(Dataset):
     """The rows of one ``split`` ("train", "val", "test"; None: all written rows) of a store.
 
     ``inputs``/``outputs``: store paths to use (default: all ``inputs/*`` and scalar
     ``params/*``; all ``outputs/*``). ``normalize`` with the store's train-split statistics
     (its ``normalization`` attribute, or ``statistics``, a ``{path: {"mean", "std"}}`` such
-    as another split's ``.statistics``, or else computed from the written train rows).
+    as another split's ``.statistics``, or else computed from the written train rows);
+    ``pointwise``: with a mean and std for every channel and grid point, computed from the
+    train rows (FNO's convention; one pass over them) unless ``statistics`` holds them.
     ``subsample`` takes every k-th cell; ``coordinates`` appends the cell-centre
     coordinates as channels.
     """
 
     def __init__(self, path, split: str | None = "train", inputs=None, outputs=None, normalize: bool = True,
                  subsample: int = 1, coordinates: bool = False, dtype=torch.float32, cache_chunks: int = 32,
-                 statistics: dict | None = None):
+                 statistics: dict | None = None, pointwise: bool = False):
         self.path, self.split, self.subsample, self.coordinates, self.dtype = str(path), split, int(subsample), \
             coordinates, dtype
         self.cache_chunks = int(cache_chunks)
@@ -63,7 +68,7 @@ class PDEDataset(Dataset):
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
             self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
             stats = {**ds.attrs.get("normalization", {}), **(statistics or {})}
-            if normalize:  # a build still running or stopped part-way has not written them yet
+            if normalize and not pointwise:  # a build still running or stopped part-way has not written them yet
                 stats = {**stats, **{p: train_moments(ds, p) for p in [*self.inputs, *self.outputs]
                                      if p not in stats}}
             # per field {"mean", "std", ...}: hand them to the other splits' datasets
@@ -73,6 +78,12 @@ class PDEDataset(Dataset):
             self.output_normalizer = _normalizer([stats.get(p) for p in self.outputs],
                                                  [self.time_steps] * len(self.outputs)) if normalize else None
         self._handle = None
+        if normalize and pointwise:
+            moments = (statistics or {}).get(POINTWISE) or pointwise_moments(
+                PDEDataset(path, "train", self.inputs, self.outputs, normalize=False, subsample=subsample))
+            self.statistics = {POINTWISE: moments}  # for the other splits' datasets
+            self.input_normalizer = Normalizer(*moments["inputs"])
+            self.output_normalizer = Normalizer(*moments["outputs"])
 
     # Pickling for workers: never carry an open handle across processes.
     def __getstate__(self):
@@ -240,6 +251,32 @@ def train_moments(ds, name: str) -> dict:
         if inside.size:
             moments.add(np.asarray(ds[name][start:start + chunk])[inside - start])
     return moments.as_dict()
+
+
+def pointwise_moments(dataset: PDEDataset) -> dict:
+    """Mean and std over ``dataset``'s items (unnormalised) of every input channel and
+    every output channel at every grid point: ``{"inputs": (mean, std), "outputs": ...}``,
+    arrays shaped ``(C, *grid)``; read a chunk of rows at a time."""
+    if len(dataset) == 0:
+        raise ValueError(f"{dataset.path}: no written sample in the train split to normalise with")
+    inputs = len(dataset.inputs)
+    totals = None
+    for start in range(0, len(dataset), dataset.rows_per_chunk):
+        x, y = dataset.batch(range(start, min(start + dataset.rows_per_chunk, len(dataset))))
+        parts = (x[:, :inputs].double(), y.double())
+        sums = [(p.sum(0), (p * p).sum(0)) for p in parts]
+        totals = sums if totals is None else [(a + c, b + d) for (a, b), (c, d) in zip(totals, sums)]
+    moments = {}
+    for name, (total, squares) in zip(("inputs", "outputs"), totals):
+        mean = total / len(dataset)
+        std = (squares / len(dataset) - mean * mean).clamp_min(0.0).sqrt()
+        # A point where a channel never varies (a fixed wall value, a constant parameter) is
+        # divided by a millionth of the channel's largest std (1 if it never varies at all),
+        # not by ~0: its rounding would otherwise be blown up.
+        floor = std.flatten(1).amax(1) * 1e-6
+        floor = torch.where(floor > 0, floor, torch.ones_like(floor))
+        moments[name] = (mean.float(), torch.maximum(std, floor.view(-1, *[1] * (std.dim() - 1))).float())
+    return moments
 
 
 def _normalizer(stats, repeats):

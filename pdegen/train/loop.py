@@ -27,6 +27,7 @@ from .dataset import PDEDataset, make_loader
 from .resident import ResidentBatches, fits_on_device
 
 WEIGHT_DECAY = 1e-4  # AdamW's, eager and CUDA-graph steps alike
+NORMALIZATIONS = ("field", "pointwise")
 
 
 def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -140,7 +141,7 @@ def _load_state(path: Path, config: dict) -> dict:
     state = torch.load(path, weights_only=False, map_location="cpu")
     if "optimizer" not in state:
         raise ValueError(f"resume: {path} holds no training state (written by an older pdegen?)")
-    previous = {"padding": 0.0, **state["config"]}  # runs from before padding had none
+    previous = {"padding": 0.0, "normalization": "field", **state["config"]}  # runs from before these options
     changed = [f"{key} {previous.get(key)!r} -> {value!r}" for key, value in config.items()
                if previous.get(key) != value]
     if changed:
@@ -161,7 +162,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
           device: str = "auto", num_workers: int | None = None, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           data_on_device: str | bool = "auto", cuda_graph: bool | None = None, resume: bool = False,
-          padding: float = 0.0, log=print) -> dict:
+          padding: float = 0.0, normalization: str = "field", log=print) -> dict:
     """Train ``model`` on ``store``'s train split; see the module docstring.
 
     ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
@@ -177,9 +178,15 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
 
     ``padding``: the FNO's domain padding, a fraction of each axis added before its
     Fourier layers and cut off after them, so that data that is not periodic need not be
-    treated as such (neuraloperator's ``domain_padding``; 0 for none)."""
+    treated as such (neuraloperator's ``domain_padding``; 0 for none).
+
+    ``normalization``: ``"field"`` (inputs and outputs by one mean and std per field, the
+    store's) or ``"pointwise"`` (by a mean and std per channel and grid point of the train
+    split, FNO's convention; :class:`~pdegen.train.dataset.PDEDataset`)."""
     if not 0.0 <= padding < 1.0:
         raise ValueError(f"padding must be a fraction of the domain in [0, 1); got {padding!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {normalization!r}")
     torch.manual_seed(seed)
     dev = pick_device(device)
     if data_on_device not in ("auto", True, False):
@@ -189,9 +196,10 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     if cuda_graph and dev.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device; the device is {dev}")
     out = Path(out)
-    data = {"train": PDEDataset(store, "train", subsample=subsample, coordinates=True)}
+    pointwise = normalization == "pointwise"
+    data = {"train": PDEDataset(store, "train", subsample=subsample, coordinates=True, pointwise=pointwise)}
     for split in ("val", "test"):  # the train split's statistics, computed once for a partial store
-        data[split] = PDEDataset(store, split, subsample=subsample, coordinates=True,
+        data[split] = PDEDataset(store, split, subsample=subsample, coordinates=True, pointwise=pointwise,
                                  statistics=data["train"].statistics)
     with open_dataset(store) as ds:
         done = ds["done"][:]
@@ -227,7 +235,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                         if (counter := _shuffle_counter(loader)) is not None}
     config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed,
-              "padding": padding}
+              "padding": padding, "normalization": normalization}
     first_epoch = 1
     if resume:
         state = _load_state(out / "last.pt", config)
@@ -276,7 +284,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         if score < best:
             best = score
             _save({"model": net.state_dict(), "epoch": epoch, "config": {"modes": modes, "width": width,
-                   "layers": layers, "model": model, "padding": padding}}, out / "best.pt")
+                   "layers": layers, "model": model, "padding": padding, "normalization": normalization}},
+                  out / "best.pt")
         _save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "epoch": epoch, "history": history, "best": best, "config": config, "rng": torch.get_rng_state(),
                "passes": {split: counter.epoch for split, counter in shuffle_counters.items()}}, out / "last.pt")

@@ -1,4 +1,4 @@
-"""Per-channel normalisation from a store's statistics, on any device."""
+"""Normalisation from a store's statistics, per channel or per channel and grid point, on any device."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import torch
 
 
 class Normalizer(torch.nn.Module):
-    """x -> (x - mean) / std per channel (dimension 1 of a batch, 0 of a sample).
+    """x -> (x - mean) / std per channel (dimension 1 of a batch, 0 of a sample), or per
+    channel and grid point where ``mean`` and ``std`` are shaped ``(C, *grid)`` (FNO's
+    UnitGaussianNormalizer, ``pointwise`` in :class:`~pdegen.train.dataset.PDEDataset`).
 
     The statistics are buffers, so ``.to(device)`` moves them with the model and they
     are saved in checkpoints."""
@@ -19,6 +21,8 @@ class Normalizer(torch.nn.Module):
         self.register_buffer("std", std)
 
     def _shape(self, x: torch.Tensor, channel_dim: int) -> tuple:
+        if self.mean.dim() > 1:  # (C, *grid): one more leading axis for a batch
+            return (1,) * channel_dim + tuple(self.mean.shape)
         shape = [1] * x.dim()
         shape[channel_dim] = -1
         return tuple(shape)
