@@ -22,7 +22,8 @@ SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "parallel_ordering",
            "fixed_operator_3d", "nonsymmetric_crossover", "nonsymmetric_multigrid", "ablation", "parallel_throughput",
            "distributed_nonsymmetric", "distributed_multigrid", "skr_table1", "skr_seed_spread", "train_darcy",
            "nonsymmetric_crossover --beyond-direct", "nonsymmetric_multigrid --fallback",
-           "distributed_multigrid --three-d", "warm_start", "time_accuracy", "boundary_multigrid"]
+           "distributed_multigrid --three-d", "warm_start", "time_accuracy", "boundary_multigrid", "burgers",
+           "train_normalization"]
 
 
 def cuda_available() -> bool:
