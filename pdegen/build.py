@@ -423,15 +423,23 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     moments = {p: RunningMoments() for p in [*stored_parameters(recipe), f"outputs/{OUTPUT_NAME}"]}
     progress = _progress(int((~done).sum()), quiet or rank != 0, group_count)
     t0 = time.perf_counter()
-    try:
-        with StopRequest(announce=rank == 0) as stop_request:
+    stopped = False
+    with StopRequest(announce=rank == 0) as stop_request:
+        try:
             segment = _Segment(recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
                                stop_request, announce=rank == 0)
             segment.run(start, stop, chunk, done)
-    finally:
-        progress.close()
-        if writer is not None:
-            writer.close()
+        except KeyboardInterrupt:
+            stopped = True  # its finished samples are written; the other ranks learn of it below
+        finally:
+            progress.close()
+            if writer is not None:
+                writer.close()
+        # Every rank stops if one did, and learns it here, with the signal still taken: a rank
+        # done with its rows that waited here was killed by it, and the launcher then killed
+        # the ranks still finishing their samples, before they were written.
+        if comm.allreduce(int(stopped)):
+            raise KeyboardInterrupt
     summary.seconds = time.perf_counter() - t0
 
     # Reductions, not gathers of data: counts and moments only (leaders hold them).

@@ -190,6 +190,44 @@ def test_a_kill_mid_chunk_loses_only_the_rows_since_the_last_write(tmp_path):
         assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(48))
 
 
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_sigterm_to_mpiexec_keeps_every_finished_sample_of_every_rank(tmp_path):
+    """Two process groups, rows 0-31 (one chunk) and 32-39, each sample slowed to 50 ms:
+    SIGTERM to mpiexec once the second group is done and waits for the first. That waiting
+    rank used to die of the signal, and the launcher then killed the other before it wrote
+    its finished rows (8 rows kept); now every rank stops together and the first group's
+    finished rows are written too, and the store resumes to each sample once."""
+    store = tmp_path / "tiny.zarr"
+    recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 32})
+    path = write_recipe(tmp_path, recipe)
+    script = ("import time\n"
+              "import pdegen.build as b\n"
+              "solve_row = b._Segment._solve_row\n"
+              "b._Segment._solve_row = lambda self, *a: (time.sleep(0.05), solve_row(self, *a))[1]\n"
+              "from pdegen.cli import main\n"
+              f"main(['build', {str(path)!r}, '-q'])\n")
+    process = subprocess.Popen([mpiexec(), "-n", "2", sys.executable, "-c", script], env=mpi_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, done = time.time() + 120, 0
+    while time.time() < deadline and process.poll() is None and done < 8:
+        time.sleep(0.05)
+        try:
+            done = int(zarr.open_group(str(store), mode="r")["done"][32:].sum())
+        except Exception:  # not created yet, or caught mid-write
+            continue
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert "interrupted: the finished samples are kept" in output and "BAD TERMINATION" not in output, output
+    with open_dataset(store) as ds:
+        kept = ds["done"][:]
+    assert kept[32:].all() and 0 < kept[:32].sum() < 32, kept  # the first group's finished rows too
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and f"({int(kept.sum())} already done)" in result.output, result.output
+    with open_dataset(store) as ds:
+        assert ds["done"][:].all() and sorted(ds["sample_id"][:]) == list(range(40))
+
+
 def test_resume_refuses_a_different_recipe(tmp_path):
     path = write_recipe(tmp_path, small_recipe(tmp_path))
     assert CliRunner().invoke(main, ["build", str(path), "-q"]).exit_code == 0
