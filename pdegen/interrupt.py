@@ -9,7 +9,9 @@ only sets a flag, which the loop checks after every sample and turns into a
 KeyboardInterrupt there; a second Ctrl-C interrupts at once, wherever the build is.
 SIGTERM, which batch systems send at a job's time limit before they kill it (Slurm
 waits ``KillWait``, 30 s by default), is taken the same way: the build stops after the
-current sample with every finished sample written, and resumes from there.
+current sample with every finished sample written, and resumes from there. A second
+SIGTERM changes nothing: a rank under mpiexec in a batch job gets one from the batch
+system and one forwarded by mpiexec, and the kill that follows needs no help.
 
 Example
 -------
@@ -52,9 +54,11 @@ class StopRequest:
         self._previous = {}
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:  # asked twice: stop now
-            raise KeyboardInterrupt
+        if self.requested:
+            if signum == signal.SIGINT:  # Ctrl-C twice: stop now
+                raise KeyboardInterrupt
+            return
         self.requested = True
         if self.announce:
             print(f"\n{SIGNALS.get(signum, 'signal')}: stopping after the current sample; every finished sample "
-                  "is kept (the same again stops at once)", file=sys.stderr, flush=True)
+                  "is kept (a second Ctrl-C stops at once)", file=sys.stderr, flush=True)

@@ -496,6 +496,11 @@ def test_ctrl_c_is_taken_between_samples_and_a_second_one_at_once():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1.0)  # interrupted well before this ends
+    with StopRequest(announce=False) as stop:  # SIGTERM twice (the batch system's and mpiexec's): still a stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert stop.requested
     assert signal.getsignal(signal.SIGINT) is before and signal.getsignal(signal.SIGTERM) is before_term
 
 
