@@ -60,11 +60,11 @@ def main():
                                              device=args.device)
     coefficient = ("a = 12 or 3 (thresholded GRF(2, 3)), FNO's task; the paper's Table: 0.0108 at 85x85"
                    if args.fno else "a = exp(GRF(2.5, 7))")
-    padded = (f", domain padding {args.padding:g}" if args.padding else "") + \
+    settings = (f", domain padding {args.padding:g}" if args.padding else "") + \
         (", pointwise normalisation" if args.normalization == "pointwise" else "")
     body = (f"Darcy {shape}, {coefficient}, f = 1; 1,000 train / 125 val / 125 test samples (built in "
-            f"{t_build:.0f} s), FNO 12 modes, width 32, 4 layers{padded}, AdamW + one-cycle (peak {args.lr:g}), batch "
-            f"{args.batch_size}, {epochs} epochs on {device_name(metrics)}. Relative L2 in physical units, per "
+            f"{t_build:.0f} s), FNO 12 modes, width 32, 4 layers{settings}, AdamW + one-cycle (peak {args.lr:g}), "
+            f"batch {args.batch_size}, {epochs} epochs on {device_name(metrics)}. Relative L2 in physical units, per "
             "sample.\n\n" + table)
     print(body)
     if (args.lr, args.padding, args.batch_size, args.normalization) != (3e-3, 0.0, 32, "field"):

@@ -1,4 +1,4 @@
-# Sourced by the prepared GPU commands (run.sh, burgers.sh), from the repository root on the
+# Sourced by the prepared GPU commands (run.sh, burgers.sh, darcy_fno.sh), from the repository root on the
 # GPU machine: installs the carried .whl/ (benchmarks/gpu/fetch_wheels.sh), names the GPU and
 # runs the train tests (CUDA cases included) into $OUT (or ./gpu-out), unless SKIP_TRAIN_TESTS=1.
 OUT=${OUT:-gpu-out}
