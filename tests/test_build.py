@@ -156,6 +156,18 @@ def test_resume_after_sigkill_writes_every_sample_exactly_once(tmp_path, fmt):
     assert abs(na["mean"] / nb["mean"] - 1) < 1e-6 and na["count"] == nb["count"]
 
 
+def slowed_build(recipe_path, setting: str = "") -> str:
+    """Python source that runs ``pdegen build RECIPE -q`` with every sample 50 ms slower,
+    after ``setting`` (a statement on the module ``b``, pdegen.build)."""
+    return ("import time\n"
+            "import pdegen.build as b\n"
+            f"{setting}\n"
+            "solve_row = b._Segment._solve_row\n"
+            "b._Segment._solve_row = lambda self, *a: (time.sleep(0.05), solve_row(self, *a))[1]\n"
+            "from pdegen.cli import main\n"
+            f"main(['build', {str(recipe_path)!r}, '-q'])\n")
+
+
 def test_a_kill_mid_chunk_loses_only_the_rows_since_the_last_write(tmp_path):
     """One chunk of 48 rows, its finished rows handed to the writer after every sample
     (WRITE_EVERY_SECONDS = 0; 60 s by default) and each sample slowed to 50 ms: SIGKILLed
@@ -164,14 +176,7 @@ def test_a_kill_mid_chunk_loses_only_the_rows_since_the_last_write(tmp_path):
     store = tmp_path / "tiny.zarr"
     recipe = small_recipe(tmp_path, **{"samples": 48, "output.chunk_samples": 48})
     path = write_recipe(tmp_path, recipe)
-    script = ("import sys, time\n"
-              "import pdegen.build as b\n"
-              "b.WRITE_EVERY_SECONDS = 0.0\n"
-              "solve_row = b._Segment._solve_row\n"
-              "b._Segment._solve_row = lambda self, *a: (time.sleep(0.05), solve_row(self, *a))[1]\n"
-              "from pdegen.cli import main\n"
-              f"main(['build', {str(path)!r}, '-q'])\n")
-    process = subprocess.Popen([sys.executable, "-c", script])
+    process = subprocess.Popen([sys.executable, "-c", slowed_build(path, "b.WRITE_EVERY_SECONDS = 0.0")])
     deadline, done = time.time() + 120, 0
     while time.time() < deadline and process.poll() is None and done < 5:
         time.sleep(0.05)
@@ -201,13 +206,7 @@ def test_sigterm_to_mpiexec_keeps_every_finished_sample_of_every_rank(tmp_path):
     store = tmp_path / "tiny.zarr"
     recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 32})
     path = write_recipe(tmp_path, recipe)
-    script = ("import time\n"
-              "import pdegen.build as b\n"
-              "solve_row = b._Segment._solve_row\n"
-              "b._Segment._solve_row = lambda self, *a: (time.sleep(0.05), solve_row(self, *a))[1]\n"
-              "from pdegen.cli import main\n"
-              f"main(['build', {str(path)!r}, '-q'])\n")
-    process = subprocess.Popen([mpiexec(), "-n", "2", sys.executable, "-c", script], env=mpi_env(),
+    process = subprocess.Popen([mpiexec(), "-n", "2", sys.executable, "-c", slowed_build(path)], env=mpi_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, done = time.time() + 120, 0
     while time.time() < deadline and process.poll() is None and done < 8:
