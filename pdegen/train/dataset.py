@@ -68,17 +68,18 @@ class PDEDataset(Dataset):
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
             self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
             stats = {**ds.attrs.get("normalization", {}), **(statistics or {})}
-            if normalize and not pointwise:  # a build still running or stopped part-way has not written them yet
+            by_field = normalize and not pointwise
+            if by_field:  # a build still running or stopped part-way has not written them yet
                 stats = {**stats, **{p: train_moments(ds, p) for p in [*self.inputs, *self.outputs]
                                      if p not in stats}}
             # per field {"mean", "std", ...}: hand them to the other splits' datasets
             self.statistics = {p: stats[p] for p in [*self.inputs, *self.outputs] if p in stats}
             self.input_normalizer = _normalizer([stats.get(p) for p in self.inputs],
-                                                [1] * len(self.inputs)) if normalize else None
+                                                [1] * len(self.inputs)) if by_field else None
             self.output_normalizer = _normalizer([stats.get(p) for p in self.outputs],
-                                                 [self.time_steps] * len(self.outputs)) if normalize else None
+                                                 [self.time_steps] * len(self.outputs)) if by_field else None
         self._handle = None
-        if normalize and pointwise:
+        if normalize and pointwise:  # per point instead
             moments = (statistics or {}).get(POINTWISE) or pointwise_moments(
                 PDEDataset(path, "train", self.inputs, self.outputs, normalize=False, subsample=subsample))
             self.statistics = {POINTWISE: moments}  # for the other splits' datasets
