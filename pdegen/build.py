@@ -424,7 +424,9 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
     progress = _progress(int((~done).sum()), quiet or rank != 0, group_count)
     t0 = time.perf_counter()
     stopped = False
-    with StopRequest(announce=rank == 0) as stop_request:
+    after = ("the current time step (the sample in progress is redone on resume)" if family.time_dependent
+             else "the current sample")
+    with StopRequest(announce=rank == 0, after=after) as stop_request:
         try:
             segment = _Segment(recipe, family, plan, writer, order, splits, group_comm, summary, moments, progress,
                                stop_request, announce=rank == 0)
@@ -604,6 +606,7 @@ class _Segment:
 
         def solve(A, b, x0, last):
             nonlocal used
+            self.stop_if_asked()  # a sample of many steps is dropped, not finished: resume redoes it
             x, info, step_used = self.solve(LinearSystem(A, b, family.symmetric, family.positive_definite), x0)
             total.iterations += info.iterations
             total.seconds += info.seconds

@@ -9,7 +9,10 @@ only sets a flag, which the loop checks after every sample and turns into a
 KeyboardInterrupt there; a second Ctrl-C interrupts at once, wherever the build is.
 SIGTERM, which batch systems send at a job's time limit before they kill it (Slurm
 waits ``KillWait``, 30 s by default), is taken the same way: the build stops after the
-current sample with every finished sample written, and resumes from there. A second
+current sample with every finished sample written, and resumes from there. A
+time-dependent build checks the flag after every time step and drops the sample in
+progress (resume solves it again): one sample of a fine 2-D grid takes minutes, longer
+than a batch system waits. A second
 SIGTERM changes nothing: a rank under mpiexec in a batch job gets one from the batch
 system and one forwarded by mpiexec, and the kill that follows needs no help.
 
@@ -37,10 +40,10 @@ class StopRequest:
     does nothing) and restores the previous handlers on exit; ``requested`` says whether a
     stop was asked for (the build's sample loop raises it as KeyboardInterrupt). ``announce``:
     say on stderr that the build stops after the current sample (one rank of an MPI run
-    should)."""
+    should); ``after``: what the build finishes before it stops."""
 
-    def __init__(self, announce: bool = True):
-        self.requested, self.announce = False, announce
+    def __init__(self, announce: bool = True, after: str = "the current sample"):
+        self.requested, self.announce, self.after = False, announce, after
         self._previous: dict = {}
 
     def __enter__(self) -> "StopRequest":
@@ -60,5 +63,5 @@ class StopRequest:
             return
         self.requested = True
         if self.announce:
-            print(f"\n{SIGNALS.get(signum, 'signal')}: stopping after the current sample; every finished sample "
+            print(f"\n{SIGNALS.get(signum, 'signal')}: stopping after {self.after}; every finished sample "
                   "is kept (a second Ctrl-C stops at once)", file=sys.stderr, flush=True)

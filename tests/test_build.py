@@ -574,6 +574,44 @@ def test_a_stop_mid_chunk_writes_its_finished_samples_and_resume_goes_on_from_th
         assert na["count"] == nb["count"] and abs(na["mean"] / nb["mean"] - 1) < 1e-6
 
 
+def test_a_stop_drops_a_time_dependent_sample_at_its_next_step_and_resume_redoes_it(tmp_path, monkeypatch):
+    """A sample of many time steps takes minutes on a fine grid, longer than a batch system
+    waits between its SIGTERM and its kill: a stop asked for during the 6th sample's 8th
+    step ends the build at that step (it used to finish the sample), rows 0-4 are kept,
+    and --resume solves the 6th again with the others, as an uninterrupted build would."""
+    from pdegen import build as build_module
+    from pdegen.recipe import load_recipe
+    steps = 20  # 20 steps, every one stored: 20 solves per sample
+    recipe = small_recipe(tmp_path, **{"family": "heat", "samples": 8, "output.chunk_samples": 8,
+                                       "parameters": {"coefficient": {"dist": "grf", "alpha": 2.5, "tau": 7.0,
+                                                                      "transform": "exp"},
+                                                      "initial": {"dist": "grf", "alpha": 2.5, "tau": 7.0}},
+                                       "discretization": {"scheme": "crank-nicolson", "t_end": 0.05, "steps": steps}})
+    path = write_recipe(tmp_path, recipe)
+    solve, calls = build_module._Segment.solve, [0]
+
+    def stop_in_the_sixth_sample(self, *args):
+        calls[0] += 1
+        self.stop.requested = self.stop.requested or calls[0] == 5 * steps + 8
+        return solve(self, *args)
+    monkeypatch.setattr(build_module._Segment, "solve", stop_in_the_sixth_sample)
+    with pytest.raises(KeyboardInterrupt):
+        build_module.build(load_recipe(path), quiet=True)
+    monkeypatch.undo()
+    assert calls[0] == 5 * steps + 8  # not one step solved after the stop
+    with open_dataset(tmp_path / "tiny.zarr") as ds:
+        assert ds["done"][:].tolist() == [True] * 5 + [False] * 3
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "(5 already done)" in result.output, result.output
+    reference = write_recipe(tmp_path, {**recipe, "output": {**recipe["output"], "path": str(tmp_path / "r.zarr")}},
+                             "ref.yaml")
+    assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
+    with open_dataset(tmp_path / "tiny.zarr") as a, open_dataset(tmp_path / "r.zarr") as b:
+        assert a["done"][:].all() and a["sample_id"][:].tolist() == b["sample_id"][:].tolist()
+        ua, ub = a["outputs/solution"][:].astype(float), b["outputs/solution"][:].astype(float)
+        assert ua.shape == (8, steps, 16, 16) and np.abs(ua - ub).max() <= 1e-6 * np.abs(ub).max()
+
+
 def test_an_output_path_that_cannot_be_created_is_bad_input(tmp_path, monkeypatch):
     """Exit status 2 with the path and what to do, before any work, and nothing left
     behind (it was a traceback with exit status 1, the status of failed samples)."""
