@@ -148,7 +148,8 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     never replaced unless --overwrite is given; --resume continues an interrupted
     build from its done mask. Exit status: 0 all samples converged, 1 some samples
     failed (recorded as failed in stats/converged), 2 bad input, 130 stopped by
-    Ctrl-C or SIGTERM (a batch system's time limit), after the current sample (time
+    Ctrl-C, SIGTERM (a batch system's time limit) or SIGUSR1 (under Open MPI's mpirun,
+    which kills the ranks right after it forwards a SIGTERM), after the current sample (time
     step: a time-dependent sample in progress is dropped and redone on resume): every
     finished sample is kept and the command that resumes the build is printed.
 

@@ -197,12 +197,15 @@ def test_a_kill_mid_chunk_loses_only_the_rows_since_the_last_write(tmp_path):
 
 @pytest.mark.mpi
 @pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
-def test_sigterm_to_mpiexec_keeps_every_finished_sample_of_every_rank(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_sigterm_to_mpiexec_keeps_every_finished_sample_of_every_rank(tmp_path, signum):
     """Two process groups, rows 0-31 (one chunk) and 32-39, each sample slowed to 50 ms:
     SIGTERM to mpiexec once the second group is done and waits for the first. That waiting
     rank used to die of the signal, and the launcher then killed the other before it wrote
     its finished rows (8 rows kept); now every rank stops together and the first group's
-    finished rows are written too, and the store resumes to each sample once."""
+    finished rows are written too, and the store resumes to each sample once. The same
+    with SIGUSR1, the signal to stop a build under Open MPI's mpirun (which kills the ranks
+    0.25 s after it forwards a SIGTERM, but forwards SIGUSR1 and lets them finish)."""
     store = tmp_path / "tiny.zarr"
     recipe = small_recipe(tmp_path, **{"samples": 40, "output.chunk_samples": 32})
     path = write_recipe(tmp_path, recipe)
@@ -215,7 +218,7 @@ def test_sigterm_to_mpiexec_keeps_every_finished_sample_of_every_rank(tmp_path):
             done = int(zarr.open_group(str(store), mode="r")["done"][32:].sum())
         except Exception:  # not created yet, or caught mid-write
             continue
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     output, _ = process.communicate(timeout=120)
     assert "interrupted: the finished samples are kept" in output and "BAD TERMINATION" not in output, output
     with open_dataset(store) as ds:
@@ -503,9 +506,10 @@ def test_ctrl_c_is_taken_between_samples_and_a_second_one_at_once():
     assert signal.getsignal(signal.SIGINT) is before and signal.getsignal(signal.SIGTERM) is before_term
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1])
 def test_ctrl_c_or_sigterm_stops_a_build_that_resumes_to_completion(tmp_path, signum):
-    """SIGTERM as a batch system sends it at a job's time limit, taken like Ctrl-C."""
+    """SIGTERM as a batch system sends it at a job's time limit, and SIGUSR1, taken like
+    Ctrl-C."""
     store = tmp_path / "tiny.zarr"
     n = 600  # seconds of work: the build is still running when the signal arrives
     recipe = small_recipe(tmp_path, **{"samples": n, "grid.shape": [48, 48], "output.chunk_samples": 8})
@@ -523,7 +527,7 @@ def test_ctrl_c_or_sigterm_stops_a_build_that_resumes_to_completion(tmp_path, si
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    said = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}[signum]
+    said = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGUSR1: "SIGUSR1"}[signum]
     assert f"{said}: stopping after the current sample" in stderr
     assert f"continue with pdegen build {path} --quiet --resume" in stderr
     with open_dataset(store) as ds:
