@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from solvers.multigrid import SEMI_COARSENING_RATIO, level_shapes
 
-from .families.boundary import face_names
+from .families.boundary import face_kinds, face_names
 from .grid import AXIS_NAMES, Grid
 
 # Largest 2-D system (unknowns) for which a sparse Cholesky with a reused symbolic
@@ -564,7 +564,8 @@ def make_plan(recipe) -> Plan:
     neumann, periodic = family.neumann_faces(data), family.periodic_axes(data)
     if preconditioner == "mg" and neumann:
         names = ", ".join(face_names(ndim)[2 * axis + side] for axis, side in neumann)
-        reasons.append(f"Neumann faces {names}: multigrid interpolates its corrections flat onto them, which kept CG "
+        kinds = "Neumann or inflow" if "inflow" in face_kinds(data["boundary"], ndim) else "Neumann"
+        reasons.append(f"{kinds} faces {names}: multigrid interpolates its corrections flat onto them, which kept CG "
                        "at 4-6 iterations on Darcy from 128² to 512² and at 32³ / 48³, where interpolating towards "
                        "zero (the Dirichlet rule) took 12-31, 1.7-5.7x the time (docs/benchmarks.md, "
                        "boundary_multigrid)")

@@ -585,6 +585,66 @@ def test_advection_diffusion_with_an_outflow_face(scheme, order):
     assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))
 
 
+@pytest.mark.parametrize("scheme,order", [("upwind", 1.0), ("central", 2.0)])
+def test_danckwerts_inflow_and_outflow_match_the_exact_profile(scheme, order):
+    """Plug flow w = 1 along x, ε = 0.05, f = 1, inflow faces at both ends (Danckwerts:
+    w u - ε u' = w g where the fluid enters, u' = 0 where it leaves), walls along y:
+    u = g + ε/w² + x/w - (ε/w²) exp(w (x - 1)/ε), the same on every row. The outflow end's
+    value (5) must not matter. Orders 1 (upwind) and 2 (central)."""
+    eps, w, g = 0.05, 1.0, 0.7
+    faces = {(0, 0): fv.Boundary("inflow", g), (0, 1): fv.Boundary("inflow", 5.0),
+             (1, 0): fv.Boundary("robin", 0.0), (1, 1): fv.Boundary("robin", 0.0)}
+    errors = []
+    for n in (32, 64, 128, 256):
+        grid = Grid((n, 4), ((0.0, 1.0), (0.0, 1.0)))
+        velocity = [np.full((n + 1, 4), w), np.zeros((n, 5))]
+        A, b = fv.assemble(grid, 1.0, diffusion=eps, face_velocity=velocity, scheme=scheme, boundary=faces)
+        x = grid.mesh()[0]
+        exact = g + eps / w**2 + x / w - eps / w**2 * np.exp(w * (x - 1) / eps)
+        errors.append(np.abs(solve(A, b).reshape(grid.shape) - exact).max())
+    assert np.all(np.abs(orders(errors) - order) <= 0.2), (errors, orders(errors))
+
+
+def test_inflow_faces_balance_what_enters_what_leaves_and_the_source():
+    """advection_diffusion with a random flow (a GRF stream function, Péclet 50) and every
+    face an inflow face: the fluid entering brings u = 2 and diffusion crosses no face, so
+    at steady state the total carried in plus the source equals what leaves with the
+    boundary cells' u, to rounding (exact bookkeeping of the discrete fluxes)."""
+    from pdegen.fields import gaussian_random_field
+    family = get_family("advection_diffusion")
+    grid = Grid((48, 40), ((0.0, 1.0), (0.0, 0.8)))
+    values = {"diffusivity": 0.01, "stream": gaussian_random_field(grid.shape, 3.5, 5.0, np.random.default_rng(3)),
+              "peclet": 50.0, "forcing": 1.0}
+    system = family.assemble(grid, values, {"kind": "inflow", "value": 2.0})
+    u = solve(system.A, system.b).reshape(grid.shape)
+    (wx, wy), (hx, hy) = family.velocities(grid, values), grid.spacing
+    out_x = np.concatenate([-wx[0], wx[-1]])   # outward normal velocity on the x faces (low, high)
+    out_y = np.concatenate([-wy[:, 0], wy[:, -1]])
+    cells_x, cells_y = np.concatenate([u[0], u[-1]]), np.concatenate([u[:, 0], u[:, -1]])
+    leaves = hy * (np.maximum(out_x, 0) * cells_x).sum() + hx * (np.maximum(out_y, 0) * cells_y).sum()
+    enters = 2.0 * (hy * np.maximum(-out_x, 0).sum() + hx * np.maximum(-out_y, 0).sum())
+    source = 1.0 * 1.0 * 0.8
+    assert enters > 0.1 and abs(enters + source - leaves) <= 1e-10 * (enters + source)
+    # The boundary's u is not pinned to 2 anywhere (no Dirichlet layer), but the solution is
+    # bounded below by the inflow value: upwind's discrete maximum principle, f >= 0.
+    assert u.min() >= 2.0 - 1e-12 and np.abs(u - 2.0).max() > 0.01
+
+
+def test_inflow_faces_in_recipes(tmp_path):
+    """Allowed where a family has a flow, refused elsewhere with the kinds allowed (that an
+    inflow face, like a Dirichlet one, is required: tests/test_recipe.py)."""
+    from pdegen.recipe import validate as validate_recipe
+    from pdegen.schema import RecipeError
+    base = {"name": "a", "family": "advection_diffusion", "grid": {"shape": [16, 16]}, "samples": 2,
+            "output": {"path": str(tmp_path / "a.zarr")}}
+    recipe = validate_recipe({**base, "boundary": {"kind": "neumann", "faces": {"x_low": {"kind": "inflow",
+                                                                                          "value": 1.0}}}})
+    assert recipe["boundary"]["faces"]["x_low"] == {"kind": "inflow", "value": 1.0}
+    validate_recipe({**base, "family": "transport", "boundary": {"kind": "inflow"}})
+    with pytest.raises(RecipeError, match=r"boundary.kind: must be one of 'dirichlet', 'neumann', 'periodic'; got 'inflow'"):
+        validate_recipe({**base, "family": "darcy", "boundary": {"kind": "inflow"}})
+
+
 @pytest.mark.parametrize("kind", ["dirichlet", "periodic"])
 def test_wave_keeps_its_energy_and_is_second_order(kind):
     """Newmark's average acceleration keeps E = ½‖(u' - u)/Δt‖² + ⅛ (u' + u)ᵀK(u' + u) of

@@ -6,8 +6,10 @@ form ∇·(v u) on cell faces: the face velocities come from ψ at the cell corn
 discrete divergence is exactly zero. Convection is first-order upwind (default, stable
 at any cell Péclet number) or central (second order, oscillates when the cell Péclet
 number exceeds 2). Faces Dirichlet, Neumann (an outflow face: ε ∂u/∂n = value, the fluid
-leaving carries its cell's u out and any entering there carries none, u = 0), or periodic
-axes (ψ wraps around too, so the flow crosses the wrap as any interior face).
+leaving carries its cell's u out and any entering there carries none, u = 0), inflow
+(Danckwerts: the fluid entering brings u = value, diffusion adds no flux there, and where
+it leaves ∂u/∂n = 0; no boundary layer where the flow leaves, as a Dirichlet face forces),
+or periodic axes (ψ wraps around too, so the flow crosses the wrap as any interior face).
 Nonsymmetric: the planner solves it with GMRES and ILU-smoothed geometric multigrid up to
 Péclet 1000, algebraic multigrid up to 10,000 and across ranks, a sparse LU or GCRO-DR
 beyond (docs/families.md). 2-D only.
@@ -44,7 +46,7 @@ class AdvectionDiffusion(Family):
                             "Péclet number max|v| L / ε", positive=True),
         "forcing": Parameter("field", {"dist": "constant", "value": 1.0}, "source f(x)"),
     }
-    boundary = faces.keys("dirichlet")
+    boundary = faces.keys("dirichlet", faces.FLOW_KINDS)
     discretization = {"convection": Key("str", "upwind", choices=("upwind", "central"))}
     symmetric = False
     positive_definite = False
@@ -53,10 +55,10 @@ class AdvectionDiffusion(Family):
     def check(self, recipe: dict) -> list[str]:
         if len(recipe["grid"]["shape"]) != 2:
             return [f"grid.shape: family 'advection_diffusion' is 2-D, got {len(recipe['grid']['shape'])} axes"]
-        if "dirichlet" not in faces.face_kinds(recipe["boundary"], 2):
-            return ["boundary: no face is dirichlet, so u may be fixed only up to a constant (a divergence-free flow "
-                    "and diffusion both leave constants alone) and the matrix singular; keep a dirichlet face "
-                    "(e.g. boundary.faces.y_low.kind=dirichlet)"]
+        if not {"dirichlet", "inflow"} & set(faces.face_kinds(recipe["boundary"], 2)):
+            return ["boundary: no face is dirichlet or inflow, so u may be fixed only up to a constant (a "
+                    "divergence-free flow and diffusion both leave constants alone) and the matrix singular; keep "
+                    "a dirichlet or an inflow face (e.g. boundary.faces.y_low.kind=dirichlet)"]
         return []
 
     def max_peclet(self, recipe: dict) -> float:

@@ -119,11 +119,12 @@ class Family:
 
     def neumann_faces(self, recipe: dict) -> list[list[int]]:
         """The [axis, side] faces (side 0 the low end) with a Neumann condition under a
-        recipe, for multigrid's interpolation; none where the family has no face kinds."""
+        recipe, for multigrid's interpolation; none where the family has no face kinds.
+        Inflow faces count: no diffusive flux crosses them either."""
         if "faces" not in self.boundary:
             return []
         kinds = faces.face_kinds(recipe["boundary"], len(recipe["grid"]["shape"]))
-        return [list(divmod(index, 2)) for index, kind in enumerate(kinds) if kind == "neumann"]
+        return [list(divmod(index, 2)) for index, kind in enumerate(kinds) if kind in ("neumann", "inflow")]
 
     def periodic_axes(self, recipe: dict) -> tuple[int, ...]:
         """The axes along which the recipe's boundary is periodic."""

@@ -3,7 +3,11 @@ transport; with convection a Neumann face is an outflow face: docs/recipes.md).
 
 Each face of the box is Dirichlet (u = value) or Neumann (a ∂u/∂n = value, n the outward
 normal: 0 is a wall nothing flows through), or the two faces of an axis are periodic (what
-leaves through one comes in through the other; both or neither). ``kind`` and ``value``
+leaves through one comes in through the other; both or neither). Families with a flow
+(advection_diffusion, transport) also take inflow faces (Danckwerts' condition: the fluid
+entering brings u = value and diffusion adds no flux of its own; where it leaves, ∂u/∂n =
+0), the usual inlet and outlet of a reactor or a channel, where a Dirichlet face would
+force a boundary layer on the outflow. ``kind`` and ``value``
 set every face; ``faces`` overrides single ones by name (``x_low``, ``x_high``, ``y_low``,
 ... up to the grid's dimension), each ``{kind, value}`` with ``kind`` defaulting to the
 section's and ``value`` to 0. A pressure drop across x with no flow through the other faces:
@@ -26,15 +30,19 @@ from ..schema import Key, did_you_mean, validate_mapping
 from . import fv
 
 KINDS = ("dirichlet", "neumann", "periodic")
+FLOW_KINDS = (*KINDS, "inflow")  # for families with a velocity
 
 
 def keys(kind: str = "dirichlet", kinds: tuple[str, ...] = KINDS) -> dict[str, Key]:
     """The ``boundary`` section's keys, every face ``kind`` by default, ``kinds`` allowed."""
+    inflow = (", inflow (Danckwerts: the entering fluid brings u = value; where it leaves, du/dn = 0)"
+              if "inflow" in kinds else "")
     return {
         "kind": Key("str", kind, choices=kinds,
-                    doc="every face not named in faces: dirichlet (u = value), neumann (a du/dn = value) or "
-                        "periodic (an axis's two faces together)"),
-        "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"),
+                    doc="every face not named in faces: dirichlet (u = value), neumann (a du/dn = value)"
+                        f"{inflow} or periodic (an axis's two faces together)"),
+        "value": Key("number", 0.0, doc="u on a Dirichlet face, the outward flux density a du/dn on a Neumann one"
+                                        + (", u of the fluid entering through an inflow one" if inflow else "")),
         "faces": Key("mapping", dict, doc="per-face {kind, value} by name: x_low, x_high, y_low, ..."),
     }
 
@@ -77,7 +85,7 @@ def validate_faces(section: dict, ndim: int, problems: list[str], kinds: tuple[s
 def check_periodic(section: dict, shape: list[int], problems: list[str]) -> None:
     """A periodic face needs its axis's other face periodic too, and the axis 3 cells."""
     ndim = len(shape)
-    if not 1 <= ndim <= len(AXIS_NAMES) or section.get("kind") not in KINDS:
+    if not 1 <= ndim <= len(AXIS_NAMES) or section.get("kind") not in FLOW_KINDS:
         return
     kinds, names = face_kinds(section, ndim), face_names(ndim)
     for axis in range(ndim):

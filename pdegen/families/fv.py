@@ -14,7 +14,10 @@ with rows divided by the cell volume:
 - reaction: ``c`` (array or scalar) on the diagonal, e.g. -k² (Helmholtz) or 1/Δt (heat).
 
 Boundary faces sit half a cell from the centre. :class:`Boundary` gives Dirichlet
-(u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0) data, with g and β scalars or
+(u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0), or, with convection, inflow
+(Danckwerts: the total flux w·n u - a ∂u/∂n equals w·n g where the fluid enters, so it
+brings u = g in and diffusion adds nothing; where it leaves, a ∂u/∂n = 0 and it carries its
+cell's u out) data, with g and β scalars or
 functions of the face centres, for the whole boundary or face by face (a mapping from
 ``(axis, side)`` to :class:`Boundary`, side 0 the low end), or makes an axis periodic
 (both its faces ``"periodic"``: the last cell's upper face is the first cell's lower one,
@@ -38,7 +41,7 @@ FaceData = float | Callable[[int, int, tuple], np.ndarray]
 
 @dataclass(frozen=True)
 class Boundary:
-    """kind: "dirichlet", "robin" or "periodic". value g and (robin) beta: a number, or a function
+    """kind: "dirichlet", "robin", "inflow" or "periodic". value g and (robin) beta: a number, or a function
     ``f(axis, side, centres)`` of the boundary face centres (side 0: low end, 1: high end;
     ``centres`` is the tuple of coordinate arrays of those faces)."""
 
@@ -134,7 +137,9 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
             cells = axis_slice(d, axis, end)
             condition = face_boundary(boundary, axis, side)
             g = _face_data(condition.value, grid, axis, side)
-            if a is not None:
+            if condition.kind == "inflow" and face_velocity is None:
+                raise ValueError(f"axis {axis}: an inflow face needs a velocity (face_velocity)")
+            if a is not None and condition.kind != "inflow":  # inflow: the whole flux is convective
                 a_b = a[cells]
                 if condition.kind == "dirichlet":
                     t = 2.0 * a_b / h**2
@@ -147,10 +152,11 @@ def assemble(grid: Grid, forcing, diffusion=None, reaction=None, face_velocity=N
             if face_velocity is not None:
                 w = np.asarray(face_velocity[axis], dtype=np.float64)[axis_slice(d, axis, end)] / h
                 outward = -w if side == 0 else w  # velocity along the outward normal
-                if condition.kind == "dirichlet":
-                    # The face value is u_P on outflow (upwind) and g otherwise; central
-                    # uses g, which is exact on a Dirichlet face.
-                    out = np.maximum(outward, 0.0) if scheme == "upwind" else np.zeros_like(outward)
+                if condition.kind in ("dirichlet", "inflow"):
+                    # The face value is u_P on outflow (upwind, and inflow faces under either
+                    # scheme) and g otherwise; central uses g, which is exact on a Dirichlet face.
+                    out = (np.maximum(outward, 0.0) if scheme == "upwind" or condition.kind == "inflow"
+                           else np.zeros_like(outward))
                     inflow = outward - out  # multiplies the boundary value g
                     diagonal[cells] += out
                     rhs[cells] -= inflow * g

@@ -51,7 +51,7 @@ class Transport(Heat):
                              "initial state u0(x)"),
         "forcing": NO_SOURCE,
     }
-    boundary = faces.keys("periodic")  # Neumann faces as advection-diffusion's: outflow
+    boundary = faces.keys("periodic", faces.FLOW_KINDS)  # Neumann and inflow faces as advection-diffusion's
     discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=64, save_every=4),
                       "convection": Key("str", "central", choices=("central", "upwind"))}
     symmetric = False
