@@ -70,10 +70,11 @@ def _residual(A, b, x, eps):
 
 def _trajectory_residual(family, grid, values, data, states, eps):
     """Worst step residual of a stored trajectory: each stored state must solve the step
-    system whose right-hand side comes from the state before it. Needs every step stored.
+    system whose right-hand side comes from the state before it. Needs every step stored,
+    all with the recipe's Δt (``fixed_time_step``).
     A step of several solves (Rannacher's start, the IMEX predictor) stores only its last
     state: the ones before it are recomputed, far below rtol, from the state before it."""
-    if family.sample_recipe(grid, values, data)["discretization"]["save_every"] != 1:
+    if family.sample_recipe(grid, values, data)["discretization"]["save_every"] != 1 or not family.fixed_time_step:
         return None, None
     stored = iter(states.reshape(-1, grid.size))
     previous = [family.initial_state(grid, values)]  # the stored state before the step
@@ -100,13 +101,13 @@ def _reintegration(family, grid, values, data, states):
     """A trajectory's stored states against the same sample integrated again, every solve
     by one sparse LU: for each state the largest difference and the solves before it."""
     import scipy.sparse.linalg as spla
-    factor, count = [], [0]
+    factor, count = [None, None], [0]  # (the matrix, its LU): a family may change Δt mid-sample
 
     def solve(A, b, x0, last):
-        if not factor:
-            factor.append(spla.splu(A.tocsc()))
+        if factor[0] is not A:
+            factor[:] = A, spla.splu(A.tocsc())
         count[0] += 1
-        return factor[0].solve(b)
+        return factor[1].solve(b)
 
     states = iter(states.reshape(-1, grid.size))
     differences, solves = [], []

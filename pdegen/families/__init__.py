@@ -14,6 +14,7 @@ from .burgers import Burgers
 from .darcy import Darcy
 from .heat import Heat
 from .helmholtz import Helmholtz
+from .navier_stokes import NavierStokes
 from .poisson import Poisson
 from .reaction import AllenCahn, FisherKPP
 from .transport import Transport
@@ -21,7 +22,7 @@ from .wave import Wave
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
                                (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
-                                FisherKPP(), Transport(), Wave(), Burgers())}
+                                FisherKPP(), Transport(), Wave(), Burgers(), NavierStokes())}
 
 
 def get_family(name: str) -> Family:

@@ -61,6 +61,10 @@ class Family:
     symmetric: bool = True
     positive_definite: bool = True
     time_dependent: bool = False
+    # Every step of a sample has the Δt of its recipe (sample_recipe's); False where a
+    # family may shorten it mid-sample (navier_stokes), so a state stored every step of
+    # the recipe need not have been one step after the state before it.
+    fixed_time_step: bool = True
     # The operator is -div(a grad u) alone (no zeroth-order or advection term), so geometric
     # multigrid may build its coarse levels by aggregation (solvers.multigrid).
     pure_diffusion: bool = False

@@ -1,0 +1,249 @@
+"""Incompressible Navier–Stokes in 2-D, vorticity form: ω_t + u·∇ω = ν Δω + f on a periodic box.
+
+FNO's Navier–Stokes data (Li et al., "Fourier neural operator for parametric partial
+differential equations", ICLR 2021, section 5.3) by default: the unit torus, ν = 1e-3,
+ω₀ a GRF with α = 2.5, τ = 7 (σ = τ^1.5, FNO's normalisation), the forcing
+f = A (sin 2π(x + y) + cos 2π(x + y)) with A = 0.1 (``forcing_amplitude``; on another box
+x and y are scaled to its sides), to t = 50, a state stored every time unit. FNO solved it
+pseudo-spectrally on 256² and kept every fourth point; here it is finite volumes on the
+grid itself.
+
+The velocity is u = (∂ψ/∂y, -∂ψ/∂x) with -Δψ = ω. ψ is the exact inverse of the 5-point
+Laplacian on the periodic grid, by FFT (the discrete Laplacian is diagonal in the Fourier
+basis; ψ has zero mean); the face velocities are differences of ψ at the cell corners
+(:func:`fv.stream_face_velocities`), so the discrete divergence is zero to rounding and the
+total of ω changes only by the source's. The flux u ω across each face takes the upwind
+state of van Leer's limited reconstruction (``convection: muscl``, the default: second
+order where ω is smooth, no new extrema from the convection) or the two cells' mean
+(``central``: second order, oscillates once |u| h / ν exceeds 2).
+
+The diffusion is implicit and the convection explicit (IMEX, :mod:`pdegen.families.imex`):
+one step matrix I/Δt + θνL per sample, factorised once. The explicit convection asks
+Δt (max|u_x| / h_x + max|u_y| / h_y) <= 0.4 (``CFL``, Burgers' limit, with which the midpoint rule
+and limited slopes make no new extrema of note). Each sample's Δt comes from its own ω₀
+(:meth:`NavierStokes.sample_recipe`): the steps that keep the CFL number at 0.4 with
+the velocity of ω₀ doubled (``SPEED_MARGIN``: the forcing drives the flow), at least the
+recipe's ``steps``, a multiple of the stored states. Where the forcing speeds the flow up
+further, past a CFL number of 0.8 (``CFL_RESTART``) at the start of a step, the stored
+interval under way is done again with half the Δt, which the rest of the sample keeps
+(the stored times stay); the same data refine the same way in ``pdegen verify``.
+
+Example
+-------
+>>> import numpy as np
+>>> from pdegen.grid import Grid
+>>> g = Grid((32, 32), ((0, 1), (0, 1)))
+>>> x, y = g.mesh()
+>>> omega = np.sin(2 * np.pi * x) * np.sin(2 * np.pi * y)  # a Taylor–Green cell: ψ = ω / 8π²
+>>> bool(np.abs(8 * np.pi**2 * stream_function(omega, g) - omega).max() < 2e-2)
+True
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..grid import Grid
+from ..schema import Key
+from . import boundary as faces
+from . import fv
+from .base import Parameter
+from .burgers import van_leer_slopes
+from .heat import trajectory_keys
+from .imex import ImexDiffusion
+
+CFL = 0.4            # Δt Σ_i max|u_i| / h_i aimed at
+CFL_RESTART = 0.8    # reached at a step's start: its stored interval again, with half the Δt
+SPEED_MARGIN = 2.0   # the velocity of ω₀ times this sizes the first try's Δt
+MAX_REFINEMENT = 64  # a flow that needs 64x the first try's steps has blown up
+
+
+def stream_function(omega: np.ndarray, grid: Grid) -> np.ndarray:
+    """ψ with -L ψ = ω - mean(ω) and mean(ψ) = 0, L the 5-point Laplacian of the periodic
+    grid (exactly: L is diagonal in the discrete Fourier basis, with symbol
+    -Σ_i (2 - 2 cos(2π k_i / n_i)) / h_i²)."""
+    spectrum = np.fft.rfftn(omega) * _inverse_symbol(grid.shape, grid.spacing)
+    return np.fft.irfftn(spectrum, s=grid.shape, axes=tuple(range(grid.ndim)))
+
+
+@lru_cache(maxsize=8)
+def _inverse_symbol(shape: tuple, spacing: tuple) -> np.ndarray:
+    """1 / Σ_i (2 - 2 cos(2π k_i / n_i)) / h_i² on rfftn's wavenumbers; 0 for the mean."""
+    symbol = np.zeros((*shape[:-1], shape[-1] // 2 + 1))
+    for axis, (n, h) in enumerate(zip(shape, spacing)):
+        k = np.fft.rfftfreq(n, d=1.0 / n) if axis == len(shape) - 1 else np.fft.fftfreq(n, d=1.0 / n)
+        along = [1] * len(shape)
+        along[axis] = k.size
+        symbol = symbol + ((2.0 - 2.0 * np.cos(2.0 * np.pi * k / n)) / h**2).reshape(along)
+    symbol.flat[0] = np.inf  # the mean: ψ's is 0
+    return 1.0 / symbol
+
+
+def face_velocities(omega: np.ndarray, grid: Grid) -> list[np.ndarray]:
+    """The normal velocities on the x faces (n_x + 1, n_y) and the y faces (n_x, n_y + 1)
+    of the flow with vorticity ω (first and last faces of an axis are the same face)."""
+    return fv.stream_face_velocities(grid, stream_function(omega, grid), periodic=(0, 1))
+
+
+def cfl_number(velocities: list[np.ndarray], grid: Grid, dt: float) -> float:
+    return dt * sum(float(np.abs(w).max()) / h for w, h in zip(velocities, grid.spacing))
+
+
+def convection(omega: np.ndarray, velocities: list[np.ndarray], grid: Grid, scheme: str = "muscl") -> np.ndarray:
+    """∇·(u ω) by finite volumes on the periodic grid: (F_{i+1/2} - F_{i-1/2}) / h per
+    axis, F = w ω_face with w the face's normal velocity and ω_face the upwind side's
+    limited reconstruction (muscl) or the two cells' mean (central)."""
+    out = np.zeros(grid.shape)
+    for axis, (w, h) in enumerate(zip(velocities, grid.spacing)):
+        padded = np.concatenate([np.take(omega, [-2, -1], axis=axis), omega, np.take(omega, [0, 1], axis=axis)],
+                                axis=axis)
+        cells = np.take(padded, range(1, padded.shape[axis] - 1), axis=axis)  # one ghost each side
+        if scheme == "muscl":
+            differences = np.diff(padded, axis=axis)
+            n = differences.shape[axis]
+            half = 0.5 * van_leer_slopes(np.take(differences, range(0, n - 1), axis=axis),
+                                         np.take(differences, range(1, n), axis=axis))
+            upper_face, lower_face = cells + half, cells - half
+        else:
+            upper_face = lower_face = cells
+        m = cells.shape[axis]
+        left = np.take(upper_face, range(0, m - 1), axis=axis)   # the n + 1 faces' lower-side state
+        right = np.take(lower_face, range(1, m), axis=axis)      # and upper-side state
+        if scheme == "muscl":
+            flux = np.maximum(w, 0.0) * left + np.minimum(w, 0.0) * right
+        else:
+            flux = 0.5 * w * (left + right)
+        out += np.diff(flux, axis=axis) / h
+    return out
+
+
+def forcing_pattern(grid: Grid) -> np.ndarray:
+    """FNO's forcing shape sin 2π(x + y) + cos 2π(x + y), x and y scaled to the box's sides."""
+    (x0, x1), (y0, y1) = grid.extent
+    x, y = grid.mesh()
+    phase = 2.0 * np.pi * ((x - x0) / (x1 - x0) + (y - y0) / (y1 - y0))
+    return np.sin(phase) + np.cos(phase)
+
+
+class NavierStokes(ImexDiffusion):
+    name = "navier_stokes"
+    doc = ("w_t + u.grad w = nu lap w + f, u = curl psi, -lap psi = w: 2-D incompressible flow in vorticity form "
+           "(FNO's); periodic; IMEX; trajectories (N, T, *grid)")
+    parameters = {
+        "viscosity": Parameter("scalar", {"dist": "constant", "value": 1e-3}, "ν > 0", positive=True),
+        "initial": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "none"},
+                             "initial vorticity ω0(x) (its mean is kept: periodic flow cannot change it)"),
+        "forcing_amplitude": Parameter("scalar", {"dist": "constant", "value": 0.1},
+                                       "A in FNO's forcing f = A (sin 2π(x + y) + cos 2π(x + y))"),
+    }
+    boundary = faces.keys("periodic", ("periodic",))
+    discretization = {**trajectory_keys("crank-nicolson", t_end=50.0, steps=50, save_every=1),
+                      "steps": Key("int", 50, low=1, doc="time steps to t_end, at least: a sample takes more where its "
+                                                         "explicit convection needs them (a multiple of the stored "
+                                                         "states)"),
+                      "convection": Key("str", "muscl", choices=("muscl", "central"),
+                                        doc="muscl: van Leer's limited upwind states; central: the cells' mean")}
+    operator_parameters = ("viscosity",)
+    fixed_time_step = False  # Δt halves where the flow outgrows it
+    _checked: tuple = (None, None)  # (state, its face velocities) at the start of the step under way
+
+    def check(self, recipe: dict) -> list[str]:
+        if len(recipe["grid"]["shape"]) != 2:
+            return [f"grid.shape: family 'navier_stokes' is 2-D, got {len(recipe['grid']['shape'])} axes"]
+        return super().check(recipe)
+
+    def diffusivity(self, recipe: dict) -> float:
+        from ..fields import typical_value
+        return typical_value(recipe["parameters"]["viscosity"])
+
+    def operator_varies(self, recipe: dict) -> bool:
+        return True  # Δt, and with it I/Δt + θνL, is each sample's own
+
+    def mass_shift(self, recipe: dict) -> float | None:
+        return None  # 1/Δt differs from sample to sample
+
+    def _steps(self, recipe: dict, grid: Grid, speed_over_h: float) -> int:
+        d = recipe["discretization"]
+        stored = d["steps"] // d["save_every"]
+        needed = int(np.ceil(d["t_end"] * speed_over_h / CFL))
+        return max(d["steps"], stored * -(-needed // stored))
+
+    def sample_recipe(self, grid: Grid, values: dict, recipe: dict) -> dict:
+        """The recipe with this sample's steps: as many as keep the CFL number at 0.4 with
+        the velocity of ω₀ doubled, at least ``steps``, a multiple of the stored states."""
+        d = recipe["discretization"]
+        omega = np.array(np.broadcast_to(values["initial"], grid.shape), dtype=np.float64)
+        speed_over_h = SPEED_MARGIN * cfl_number(face_velocities(omega, grid), grid, 1.0)
+        steps = self._steps(recipe, grid, speed_over_h)
+        if steps <= d["steps"]:
+            return recipe
+        stored = d["steps"] // d["save_every"]
+        return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
+
+    def solves_per_sample(self, recipe: dict) -> int:
+        """A typical sample's solves, for the planner: ω₀'s velocity taken as that of a
+        GRF with the recipe's spectrum, two pointwise standard deviations (by sampling one)."""
+        from ..fields import sample_parameter, sample_rng
+        shape = tuple(recipe["grid"]["shape"])
+        grid = Grid(shape, recipe["grid"]["extent"])
+        omega = np.broadcast_to(sample_parameter(recipe["parameters"]["initial"], shape, sample_rng(0, 0)), shape)
+        speed_over_h = SPEED_MARGIN * cfl_number(face_velocities(np.asarray(omega, float), grid), grid, 1.0)
+        return self._steps(recipe, grid, speed_over_h) * self.solves_in_step(recipe, 2)
+
+    def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
+        """(νL, f): the viscous term and FNO's forcing on the periodic grid."""
+        forcing = float(values["forcing_amplitude"]) * forcing_pattern(grid)
+        return fv.assemble(grid, forcing, diffusion=values["viscosity"],
+                           boundary=faces.conditions(recipe["boundary"], grid.ndim))
+
+    def explicit_term(self, grid: Grid, values: dict, recipe: dict):
+        scheme = recipe["discretization"]["convection"]
+
+        def term(omega_flat: np.ndarray) -> np.ndarray:
+            omega = omega_flat.reshape(grid.shape)
+            if omega_flat is self._checked[0]:  # the step's start, its velocities just computed
+                velocities = self._checked[1]
+            else:
+                velocities = face_velocities(omega, grid)
+            return -convection(omega, velocities, grid, scheme).ravel()
+        return term
+
+    def trajectory(self, grid: Grid, values: dict, recipe: dict, solve):
+        """As heat's (yields (step, state, stored) after each step), one stored interval at a
+        time: where a step would start with a CFL number above CFL_RESTART the interval is
+        done again from its first state with half the Δt, which the rest of the sample keeps
+        (a new step matrix; ``step`` counts steps of the current Δt). Only finished
+        intervals are handed out, and a step is abandoned before any of its solves, so
+        every state handed out solved its step."""
+        recipe = self.sample_recipe(grid, values, recipe)
+        u, step = self.initial_state(grid, values), 0
+        system, rhs = self.stepper(grid, values, recipe)
+        d = recipe["discretization"]
+        first_steps = d["steps"]
+        for _ in range(d["steps"] // d["save_every"]):
+            while True:
+                d = recipe["discretization"]
+                dt, every = d["t_end"] / d["steps"], d["save_every"]
+                state, interval = u, []
+                for offset in range(1, every + 1):
+                    velocities = face_velocities(state.reshape(grid.shape), grid)
+                    courant = cfl_number(velocities, grid, dt)
+                    if not np.isfinite(courant) or d["steps"] > MAX_REFINEMENT * first_steps:
+                        raise FloatingPointError(f"navier_stokes: the flow blew up (Courant number {courant:.3g} with "
+                                                 f"{d['steps']} steps, {MAX_REFINEMENT}x the first try's)")
+                    if courant > CFL_RESTART:
+                        break
+                    self._checked = (state, velocities)  # the predictor's term needs them again
+                    solves = self.solves_in_step(recipe, step + offset)
+                    for index in range(solves):
+                        state = solve(system.A, rhs(state, step + offset), state, index == solves - 1)
+                    interval.append((step + offset, state, offset == every))
+                else:
+                    break
+                recipe = {**recipe, "discretization": {**d, "steps": 2 * d["steps"], "save_every": 2 * every}}
+                system, rhs = self.stepper(grid, values, recipe)
+                step *= 2
+            yield from interval
+            u, step = state, step + every

@@ -1,0 +1,160 @@
+"""2-D incompressible Navier–Stokes in vorticity form (pdegen.families.navier_stokes)."""
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+from click.testing import CliRunner
+
+from conftest import needs_petsc, small_recipe, write_recipe
+from pdegen.families import fv
+from pdegen.families import navier_stokes as ns
+from pdegen.grid import Grid
+
+NU, AMPLITUDE, T_END = 5e-3, 0.1, 2.0
+
+
+def omega0(x, y):
+    """Smooth, with nonlinear interaction (a Taylor–Green cell alone has none)."""
+    return (np.sin(2 * np.pi * x) * np.sin(2 * np.pi * y) + 0.8 * np.cos(4 * np.pi * x + 1.0) * np.cos(2 * np.pi * y)
+            + 0.5 * np.sin(2 * np.pi * (x + 2 * y)))
+
+
+def pseudo_spectral(n: int, t_end: float, dt: float = 5e-3) -> np.ndarray:
+    """An independent reference: ω on the n² cell centres of the unit torus, Fourier
+    derivatives, 2/3 dealiasing, diffusion by an integrating factor, RK4 in time."""
+    centres = (np.arange(n) + 0.5) / n
+    x, y = np.meshgrid(centres, centres, indexing="ij")
+    k = np.fft.fftfreq(n, d=1.0 / n)
+    kx, ky = np.meshgrid(k, k, indexing="ij")
+    k2 = 4 * np.pi**2 * (kx**2 + ky**2)
+    inverse = np.divide(1.0, k2, out=np.zeros_like(k2), where=k2 > 0)
+    keep = (np.abs(kx) < n / 3) & (np.abs(ky) < n / 3)
+    force = np.fft.fft2(AMPLITUDE * (np.sin(2 * np.pi * (x + y)) + np.cos(2 * np.pi * (x + y))))
+
+    def nonlinear(w):
+        psi = w * inverse
+        u, v = np.fft.ifft2(2j * np.pi * ky * psi).real, np.fft.ifft2(-2j * np.pi * kx * psi).real
+        wx, wy = np.fft.ifft2(2j * np.pi * kx * w).real, np.fft.ifft2(2j * np.pi * ky * w).real
+        return -np.fft.fft2(u * wx + v * wy) * keep + force
+
+    full, half = np.exp(-NU * k2 * dt), np.exp(-NU * k2 * dt / 2)
+    w = np.fft.fft2(omega0(x, y))
+    for _ in range(int(round(t_end / dt))):
+        a = nonlinear(w)
+        b = nonlinear(half * (w + dt / 2 * a))
+        c = nonlinear(half * w + dt / 2 * b)
+        d = nonlinear(full * w + dt * half * c)
+        w = full * w + dt / 6 * (full * a + 2 * half * (b + c) + d)
+    return np.fft.ifft2(w).real
+
+
+def fourier_resample(w: np.ndarray, m: int) -> np.ndarray:
+    """A band-limited periodic field on n² cell centres, evaluated on m² cell centres."""
+    n = w.shape[0]
+    k = np.fft.fftfreq(n, d=1.0 / n)
+    coefficients = np.fft.fft2(w) * np.outer(*(2 * [np.exp(-1j * np.pi * k / n)]))  # centres at (i + 1/2)/n
+    at = np.exp(2j * np.pi * np.outer((np.arange(m) + 0.5) / m, k))
+    return (at @ coefficients @ at.T).real / n**2
+
+
+def integrate(n: int, convection: str = "muscl", t_end: float = T_END, initial=None):
+    grid = Grid((n, n), ((0.0, 1.0), (0.0, 1.0)))
+    recipe = {"boundary": {"kind": "periodic"},
+              "discretization": {"scheme": "crank-nicolson", "t_end": t_end, "steps": 4, "save_every": 1,
+                                 "convection": convection}}
+    values = {"viscosity": NU, "initial": omega0(*grid.mesh()) if initial is None else initial,
+              "forcing_amplitude": AMPLITUDE}
+    factor = [None, None]
+
+    def solve(A, b, x0, last):
+        if factor[0] is not A:
+            factor[:] = A, spla.splu(A.tocsc())
+        return factor[1].solve(b)
+    states = [u.reshape(grid.shape) for _, u, stored in ns.NavierStokes().trajectory(grid, values, recipe, solve)
+              if stored]
+    return grid, np.array(states)
+
+
+@pytest.mark.parametrize("convection, lowest_ratio", [("muscl", 3.0), ("central", 3.6)])
+def test_vorticity_converges_at_second_order_to_a_pseudo_spectral_solution(convection, lowest_ratio):
+    """ν = 5e-3, FNO's forcing, to t = 2 (Δt tied to h by the CFL rule): the max-norm error
+    against a pseudo-spectral solution (itself converged to 1e-15: 64² against 128²) falls
+    4x per halving of h with central fluxes and 3.4-3.7x with van Leer's limited ones
+    (which clip extrema), 1.0e-2 / 2.5e-3 / 6.3e-4 and 6.6e-3 / 2.0e-3 / 5.3e-4 at 32² / 64² / 128²."""
+    reference = pseudo_spectral(64, T_END)
+    errors = []
+    for n in (32, 64):
+        _, states = integrate(n, convection)
+        errors.append(np.abs(states[-1] - fourier_resample(reference, n)).max() / np.abs(reference).max())
+    assert errors[1] < 3e-3 and errors[0] / errors[1] >= lowest_ratio, errors
+
+
+def test_stream_function_inverts_the_periodic_laplacian_and_the_flow_is_divergence_free():
+    grid = Grid((24, 40), ((0.0, 1.0), (0.0, 2.0)))
+    rng = np.random.default_rng(0)
+    omega = rng.standard_normal(grid.shape) + 3.0
+    psi = ns.stream_function(omega, grid)
+    L = fv.assemble(grid, 0.0, diffusion=1.0, boundary=fv.Boundary("periodic"))[0]  # -Δ, 5 points
+    assert abs(psi.mean()) < 1e-14
+    assert np.abs(L @ psi.ravel() - (omega - omega.mean()).ravel()).max() < 1e-10 * np.abs(omega).max()
+    wx, wy = ns.face_velocities(omega, grid)
+    divergence = np.diff(wx, axis=0) / grid.spacing[0] + np.diff(wy, axis=1) / grid.spacing[1]
+    assert np.abs(divergence).max() < 1e-10 * np.abs(wx).max() / grid.spacing[0]
+
+
+def test_the_total_vorticity_changes_only_by_the_source():
+    """A periodic flow in conservative form keeps the total of ω; FNO's forcing sums to 0
+    over the grid, so every stored state has ω₀'s mean, to rounding."""
+    grid = Grid((32, 32), ((0.0, 1.0), (0.0, 1.0)))
+    initial = omega0(*grid.mesh()) + 0.3
+    _, states = integrate(32, t_end=1.0, initial=initial)
+    assert np.abs(states.mean(axis=(1, 2)) - initial.mean()).max() < 1e-12
+
+
+def test_a_flow_that_outgrows_its_first_steps_is_stepped_again_finer(monkeypatch):
+    """With the first try's Δt 10x too long (SPEED_MARGIN 0.2), every stored interval that
+    would start a step above the CFL limit is done again with half the Δt: the stored
+    states keep their times and their accuracy (against the pseudo-spectral solution, as
+    the default start: 6.6e-3 at 32²); a flow that needs more than MAX_REFINEMENT times
+    the first steps is an error, not a trajectory."""
+    reference = fourier_resample(pseudo_spectral(64, T_END), 32)
+    steppers = []
+    stepper = ns.NavierStokes.stepper
+    monkeypatch.setattr(ns.NavierStokes, "stepper", lambda self, g, v, r: (steppers.append(r["discretization"]["steps"])
+                                                                            or stepper(self, g, v, r)))
+    monkeypatch.setattr(ns, "SPEED_MARGIN", 0.2)
+    _, states = integrate(32)
+    assert len(steppers) >= 3 and steppers == sorted(steppers), steppers  # refined, never coarsened
+    assert len(states) == 4
+    assert np.abs(states[-1] - reference).max() / np.abs(reference).max() < 1e-2
+    monkeypatch.setattr(ns, "MAX_REFINEMENT", 2)
+    with pytest.raises(FloatingPointError, match="navier_stokes: the flow blew up"):
+        integrate(32)
+
+
+@needs_petsc
+def test_a_refined_build_verifies(tmp_path, monkeypatch):
+    """The build stores the refined trajectories, and verify integrates them again through
+    the same refinements (one LU per step matrix: it used to keep the first)."""
+    from pdegen.cli import main
+    from pdegen.verify import verify_store
+    monkeypatch.setattr(ns, "SPEED_MARGIN", 0.2)
+    recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 2,
+                                       "grid.shape": [24, 24], "boundary": {"kind": "periodic"},
+                                       "discretization": {"t_end": 4.0, "steps": 4}, "solver.backend": "petsc"})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 0, result.output
+    report = verify_store(tmp_path / "tiny.zarr")
+    assert report.ok and report.checked == 2, report.problems
+
+
+def test_recipes_are_two_dimensional_and_periodic(tmp_path):
+    from pdegen.recipe import validate
+    from pdegen.schema import RecipeError
+    base = {"name": "n", "family": "navier_stokes", "grid": {"shape": [16, 16]}, "samples": 2,
+            "output": {"path": str(tmp_path / "n.zarr")}}
+    assert validate(base)["discretization"]["t_end"] == 50.0  # FNO's
+    with pytest.raises(RecipeError, match="family 'navier_stokes' is 2-D, got 3 axes"):
+        validate({**base, "grid": {"shape": [8, 8, 8]}})
+    with pytest.raises(RecipeError, match="boundary.kind: must be one of 'periodic'; got 'dirichlet'"):
+        validate({**base, "boundary": {"kind": "dirichlet"}})
