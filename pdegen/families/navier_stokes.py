@@ -18,9 +18,10 @@ order where ω is smooth, no new extrema from the convection) or the two cells' 
 (``central``: second order, oscillates once |u| h / ν exceeds 2).
 
 The diffusion is implicit and the convection explicit (IMEX, :mod:`pdegen.families.imex`):
-one step matrix I/Δt + θνL per sample, factorised once. The explicit convection asks
-Δt (max|u_x| / h_x + max|u_y| / h_y) <= 0.4 (``CFL``, Burgers' limit, with which the midpoint rule
-and limited slopes make no new extrema of note). Each sample's Δt comes from its own ω₀
+one step matrix I/Δt + θνL per sample (until Δt halves, below), factorised once. The
+explicit convection asks Δt (max|u_x| / h_x + max|u_y| / h_y) <= 0.4 (``CFL``, Burgers'
+limit, with which the midpoint rule and limited slopes make no new extrema of note).
+Each sample's Δt comes from its own ω₀
 (:meth:`NavierStokes.sample_recipe`): the steps that keep the CFL number at 0.4 with
 the velocity of ω₀ doubled (``SPEED_MARGIN``: the forcing drives the flow), at least the
 recipe's ``steps``, a multiple of the stored states. Where the forcing speeds the flow up
@@ -45,6 +46,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..fields import sample_parameter, sample_rng, typical_value
 from ..grid import Grid
 from ..schema import Key
 from . import boundary as faces
@@ -155,7 +157,6 @@ class NavierStokes(ImexDiffusion):
         return super().check(recipe)
 
     def diffusivity(self, recipe: dict) -> float:
-        from ..fields import typical_value
         return typical_value(recipe["parameters"]["viscosity"])
 
     def operator_varies(self, recipe: dict) -> bool:
@@ -183,9 +184,8 @@ class NavierStokes(ImexDiffusion):
         return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
 
     def solves_per_sample(self, recipe: dict) -> int:
-        """A typical sample's solves, for the planner: ω₀'s velocity taken as that of a
-        GRF with the recipe's spectrum, two pointwise standard deviations (by sampling one)."""
-        from ..fields import sample_parameter, sample_rng
+        """A typical sample's solves, for the planner: those of one draw of ω₀ (seed 0), as
+        :meth:`sample_recipe` counts them (Δt halving mid-sample not foreseen)."""
         shape = tuple(recipe["grid"]["shape"])
         grid = Grid(shape, recipe["grid"]["extent"])
         omega = np.broadcast_to(sample_parameter(recipe["parameters"]["initial"], shape, sample_rng(0, 0)), shape)
