@@ -6,6 +6,7 @@ import scipy.sparse.linalg as spla
 from click.testing import CliRunner
 
 from conftest import needs_petsc, small_recipe, write_recipe
+from problems import fourier_resample, vorticity_pseudo_spectral
 from pdegen.families import fv
 from pdegen.families import navier_stokes as ns
 from pdegen.grid import Grid
@@ -19,42 +20,11 @@ def omega0(x, y):
             + 0.5 * np.sin(2 * np.pi * (x + 2 * y)))
 
 
-def pseudo_spectral(n: int, t_end: float, dt: float = 5e-3) -> np.ndarray:
-    """An independent reference: ω on the n² cell centres of the unit torus, Fourier
-    derivatives, 2/3 dealiasing, diffusion by an integrating factor, RK4 in time."""
+def pseudo_spectral(n: int, t_end: float) -> np.ndarray:
+    """The reference at t_end on n² cells (tests/problems.py)."""
     centres = (np.arange(n) + 0.5) / n
-    x, y = np.meshgrid(centres, centres, indexing="ij")
-    k = np.fft.fftfreq(n, d=1.0 / n)
-    kx, ky = np.meshgrid(k, k, indexing="ij")
-    k2 = 4 * np.pi**2 * (kx**2 + ky**2)
-    inverse = np.divide(1.0, k2, out=np.zeros_like(k2), where=k2 > 0)
-    keep = (np.abs(kx) < n / 3) & (np.abs(ky) < n / 3)
-    force = np.fft.fft2(AMPLITUDE * (np.sin(2 * np.pi * (x + y)) + np.cos(2 * np.pi * (x + y))))
-
-    def nonlinear(w):
-        psi = w * inverse
-        u, v = np.fft.ifft2(2j * np.pi * ky * psi).real, np.fft.ifft2(-2j * np.pi * kx * psi).real
-        wx, wy = np.fft.ifft2(2j * np.pi * kx * w).real, np.fft.ifft2(2j * np.pi * ky * w).real
-        return -np.fft.fft2(u * wx + v * wy) * keep + force
-
-    full, half = np.exp(-NU * k2 * dt), np.exp(-NU * k2 * dt / 2)
-    w = np.fft.fft2(omega0(x, y))
-    for _ in range(int(round(t_end / dt))):
-        a = nonlinear(w)
-        b = nonlinear(half * (w + dt / 2 * a))
-        c = nonlinear(half * w + dt / 2 * b)
-        d = nonlinear(full * w + dt * half * c)
-        w = full * w + dt / 6 * (full * a + 2 * half * (b + c) + d)
-    return np.fft.ifft2(w).real
-
-
-def fourier_resample(w: np.ndarray, m: int) -> np.ndarray:
-    """A band-limited periodic field on n² cell centres, evaluated on m² cell centres."""
-    n = w.shape[0]
-    k = np.fft.fftfreq(n, d=1.0 / n)
-    coefficients = np.fft.fft2(w) * np.outer(*(2 * [np.exp(-1j * np.pi * k / n)]))  # centres at (i + 1/2)/n
-    at = np.exp(2j * np.pi * np.outer((np.arange(m) + 0.5) / m, k))
-    return (at @ coefficients @ at.T).real / n**2
+    return vorticity_pseudo_spectral(omega0(*np.meshgrid(centres, centres, indexing="ij")), NU, AMPLITUDE,
+                                     [t_end], 5e-3)[0]
 
 
 def integrate(n: int, convection: str = "muscl", t_end: float = T_END, initial=None):
