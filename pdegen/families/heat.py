@@ -132,8 +132,9 @@ class Heat(Family):
         (step, state, stored) after each step from 1; ``stored`` marks the states the store
         keeps. ``solve(A, b, x0, last)`` returns each solve's solution in turn, ``last`` telling
         a step's final solve from those before it (Rannacher's half step, the IMEX predictor).
-        The one place that calls the stepper's right-hand sides, which keep state between
-        calls and so must be called in order, once per solve."""
+        With NavierStokes.trajectory (Δt halved mid-sample) the one place that calls the
+        stepper's right-hand sides, which keep state between calls and so must be called in
+        order, once per solve."""
         recipe = self.sample_recipe(grid, values, recipe)
         system, rhs = self.stepper(grid, values, recipe)
         every = recipe["discretization"]["save_every"]
