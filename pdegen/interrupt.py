@@ -1,4 +1,4 @@
-"""Ctrl-C (or SIGTERM, or SIGUSR1) during a build, acted on between samples.
+"""Ctrl-C (or SIGTERM, or SIGUSR1) during a build, acted on between samples (time steps).
 
 Python raises KeyboardInterrupt in whatever Python code runs next. When that is a callback
 an exception cannot leave (a weakref callback of h5py's or zarr's object bookkeeping,
@@ -44,9 +44,8 @@ class StopRequest:
     """Context manager that takes over SIGINT, SIGTERM and SIGUSR1 (main thread only;
     elsewhere it does nothing) and restores the previous handlers on exit; ``requested``
     says whether a stop was asked for (the build's sample loop raises it as
-    KeyboardInterrupt). ``announce``:
-    say on stderr that the build stops after the current sample (one rank of an MPI run
-    should); ``after``: what the build finishes before it stops."""
+    KeyboardInterrupt). ``announce``: say on stderr that the build stops after ``after``,
+    what it finishes first (one rank of an MPI run should)."""
 
     def __init__(self, announce: bool = True, after: str = "the current sample"):
         self.requested, self.announce, self.after = False, announce, after

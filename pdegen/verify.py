@@ -99,7 +99,8 @@ def _trajectory_residual(family, grid, values, data, states, eps):
 
 def _reintegration(family, grid, values, data, states):
     """A trajectory's stored states against the same sample integrated again, every solve
-    by one sparse LU: for each state the largest difference and the solves before it."""
+    by a sparse LU of its step matrix (one per sample, or per Δt where a family halves it):
+    for each state the largest difference and the solves before it."""
     import scipy.sparse.linalg as spla
     factor, count = [None, None], [0]  # (the matrix, its LU): a family may change Δt mid-sample
 

@@ -7,10 +7,10 @@ leaves through one comes in through the other; both or neither). Families with a
 (advection_diffusion, transport) also take inflow faces (Danckwerts' condition: the fluid
 entering brings u = value and diffusion adds no flux of its own; where it leaves, ∂u/∂n =
 0), the usual inlet and outlet of a reactor or a channel, where a Dirichlet face would
-force a boundary layer on the outflow. ``kind`` and ``value``
-set every face; ``faces`` overrides single ones by name (``x_low``, ``x_high``, ``y_low``,
-... up to the grid's dimension), each ``{kind, value}`` with ``kind`` defaulting to the
-section's and ``value`` to 0. A pressure drop across x with no flow through the other faces:
+force a boundary layer on the outflow. ``kind`` and ``value`` set every face; ``faces``
+overrides single ones by name (``x_low``, ``x_high``, ``y_low``, ... up to the grid's
+dimension), each ``{kind, value}`` with ``kind`` defaulting to the section's and ``value``
+to 0. A pressure drop across x with no flow through the other faces:
 
     boundary: {kind: neumann, faces: {x_low: {kind: dirichlet, value: 1.0}, x_high: {kind: dirichlet}}}
 

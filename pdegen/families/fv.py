@@ -17,12 +17,12 @@ Boundary faces sit half a cell from the centre. :class:`Boundary` gives Dirichle
 (u = g), Robin (a ∂u/∂n + β u = g; Neumann when β = 0), or, with convection, inflow
 (Danckwerts: the total flux w·n u - a ∂u/∂n equals w·n g where the fluid enters, so it
 brings u = g in and diffusion adds nothing; where it leaves, a ∂u/∂n = 0 and it carries its
-cell's u out) data, with g and β scalars or
-functions of the face centres, for the whole boundary or face by face (a mapping from
-``(axis, side)`` to :class:`Boundary`, side 0 the low end), or makes an axis periodic
-(both its faces ``"periodic"``: the last cell's upper face is the first cell's lower one,
-a face like any interior one, for diffusion and convection alike; the face velocities'
-first and last entries along that axis are then the same face's).
+cell's u out) data, with g and β scalars or functions of the face centres, for the whole
+boundary or face by face (a mapping from ``(axis, side)`` to :class:`Boundary`, side 0 the
+low end), or makes an axis periodic (both its faces ``"periodic"``: the last cell's upper
+face is the first cell's lower one, a face like any interior one, for diffusion and
+convection alike; the face velocities' first and last entries along that axis are then the
+same face's).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ FaceData = float | Callable[[int, int, tuple], np.ndarray]
 
 @dataclass(frozen=True)
 class Boundary:
-    """kind: "dirichlet", "robin", "inflow" or "periodic". value g and (robin) beta: a number, or a function
-    ``f(axis, side, centres)`` of the boundary face centres (side 0: low end, 1: high end;
+    """kind: "dirichlet", "robin", "inflow" or "periodic". value g and (robin) beta: a number,
+    or a function ``f(axis, side, centres)`` of the boundary face centres (side 0: low end, 1: high end;
     ``centres`` is the tuple of coordinate arrays of those faces)."""
 
     kind: str = "dirichlet"
