@@ -26,7 +26,7 @@ from . import __version__
 from .families import get_family
 from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
-from .grid import Grid
+from .grid import Grid, block_means
 from .interrupt import StopRequest
 from .mpi import SerialComm, launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
@@ -236,7 +236,7 @@ def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:
 
 
 def _coords(recipe: dict) -> dict:
-    grid = grid_of(recipe)
+    grid = grid_of(recipe).coarsened(recipe["output"]["coarsen"])
     coords = {f"coords/{name}": centres for name, centres in zip(grid.axis_names, grid.centers)}
     times = get_family(recipe["family"]).output_times(recipe)
     if times is not None:
@@ -247,7 +247,7 @@ def _coords(recipe: dict) -> dict:
 def _same_dataset(stored: dict, recipe: dict) -> str | None:
     """Why a store cannot be resumed with this recipe (None when it can)."""
     old, new = dict(stored.get("recipe") or {}), dict(recipe)
-    fixed = ("dtype", "chunk_samples", "shard_samples", "format")  # the output keys a resume keeps (not the path)
+    fixed = ("dtype", "chunk_samples", "shard_samples", "format", "coarsen")  # the output keys a resume keeps
     for r in (old, new):
         r["output"] = {k: (r.get("output") or {}).get(k) for k in fixed}
     differences = _differences(old, new)
@@ -701,9 +701,12 @@ class _Segment:
         self.progress.update(1)
         if not self.leader:
             return previous
+        factor, ndim = self.recipe["output"]["coarsen"], self.grid.ndim
         for p, name in stored.items():
-            buffers[p][row] = values[name]
-        buffers[f"outputs/{OUTPUT_NAME}"][row] = full.reshape(buffers[f"outputs/{OUTPUT_NAME}"].shape[1:])
+            value = values[name]
+            buffers[p][row] = block_means(value, factor, ndim) if p.startswith("inputs/") and np.ndim(value) else value
+        solved = full.reshape((-1, *self.grid.shape) if self.family.time_dependent else self.grid.shape)
+        buffers[f"outputs/{OUTPUT_NAME}"][row] = block_means(solved, factor, ndim)
         stats["stats/iterations"][row] = info.iterations
         stats["stats/residual"][row] = info.residual
         stats["stats/seconds"][row] = info.seconds

@@ -230,6 +230,7 @@ def info(store, as_json):
             "path": str(store), "format": ds.format, "name": ds.attrs.get("name"),
             "status": ds.attrs.get("status"), "samples": ds.num_samples, "done": int(done.sum()),
             "failed": int((done & ~converged).sum()), "grid": list(ds.grid_shape),
+            "solved_grid": list(ds.attrs["recipe"]["grid"]["shape"]),
             "fields": {p: list(ds[p].shape) for g in ("inputs", "params", "outputs") for p in ds.fields(g)},
             "split": {name: int((split == i).sum()) for i, name in enumerate(("train", "val", "test"))},
             "iterations": _percentiles(its), "residual": _percentiles(res), "seconds": _percentiles(secs),
@@ -247,7 +248,9 @@ def info(store, as_json):
         return
     click.echo(f"{report['path']} ({report['format']}, {report['name']}, {report['status']})")
     click.echo(f"  samples    {report['done']}/{report['samples']} done, {report['failed']} failed; "
-               f"grid {'x'.join(map(str, report['grid']))}; split " +
+               f"grid {'x'.join(map(str, report['grid']))}"
+               + (f" (solved on {'x'.join(map(str, report['solved_grid']))}, stored as block means)"
+                  if report["solved_grid"] != report["grid"] else "") + "; split " +
                ", ".join(f"{k} {v}" for k, v in report["split"].items()))
     for p, shape in report["fields"].items():
         click.echo(f"  {p:<23}{tuple(shape)}")

@@ -66,6 +66,31 @@ class Grid:
         """Cell-centre coordinates broadcast to the full grid (``ij`` indexing)."""
         return tuple(np.meshgrid(*self.centers, indexing="ij"))
 
+    def coarsened(self, factor: int) -> "Grid":
+        """The grid whose cells are blocks of ``factor`` cells along every axis (each side
+        a multiple of ``factor``); its cell centres are the blocks' centres."""
+        if any(n % factor for n in self.shape):
+            raise ValueError(f"{factor} does not divide every side of the grid {self.shape}")
+        return Grid(tuple(n // factor for n in self.shape), self.extent)
+
+
+def block_means(values: np.ndarray, factor: int, ndim: int) -> np.ndarray:
+    """Means over blocks of ``factor`` cells along each of the last ``ndim`` axes (the
+    finite-volume restriction: a coarse cell's average is its fine cells' mean); any axes
+    before them (a trajectory's time) are kept.
+
+    >>> block_means(np.arange(16.0).reshape(4, 4), 2, 2)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    if factor == 1:
+        return values
+    lead = values.shape[:values.ndim - ndim]
+    split = [*lead]
+    for n in values.shape[values.ndim - ndim:]:
+        split += [n // factor, factor]
+    return values.reshape(split).mean(axis=tuple(len(lead) + 2 * i + 1 for i in range(ndim)))
+
 
 @dataclass(frozen=True)
 class StencilPattern:

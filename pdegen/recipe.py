@@ -130,6 +130,9 @@ OUTPUT_KEYS = {
     "compression": Key("str", "lz4", choices=("lz4", "zstd", "none"),
                        doc="field arrays: lz4 = Blosc LZ4 + bit shuffle (zarr), gzip-1 + byte shuffle "
                            "(hdf5); zstd = Zstandard 3 (zarr), gzip-1 (hdf5)"),
+    "coarsen": Key("int", 1, low=1, doc="store every field (inputs and solutions) as means over blocks of this many "
+                                        "cells per axis: solve on grid.shape, store on grid.shape / coarsen "
+                                        "(FNO solved finer than it stored); every side a multiple of it"),
 }
 SPLIT_KEYS = {name: Key("number", default, low=0.0, high=1.0)
               for name, default in (("train", 0.8), ("val", 0.1), ("test", 0.1))}
@@ -252,6 +255,12 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     data["split"] = split
 
     # Impossible combinations.
+    coarsen, shape = output.get("coarsen"), grid.get("shape")
+    if isinstance(coarsen, int) and coarsen > 1 and isinstance(shape, list) and all(isinstance(n, int) for n in shape) \
+            and any(n % coarsen for n in shape):
+        fitting = [max(coarsen, round(n / coarsen) * coarsen) for n in shape]
+        problems.append(f"output.coarsen: {coarsen} must divide every side of grid.shape {shape}; e.g. grid.shape "
+                        f"{fitting}, or a coarsen that divides {shape}")
     shard, chunk = output.get("shard_samples"), output.get("chunk_samples")
     if isinstance(shard, int) and isinstance(chunk, int) and shard:
         if shard % chunk:

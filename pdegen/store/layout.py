@@ -53,9 +53,16 @@ def stored_parameters(recipe: dict) -> dict[str, str]:
     return out
 
 
+def stored_shape(recipe: dict) -> tuple[int, ...]:
+    """The grid the store holds fields on: the recipe's, or with ``output.coarsen`` > 1 one
+    that many times coarser (block means of the solve's cells)."""
+    factor = int(recipe["output"].get("coarsen", 1))  # (absent from stores written before it)
+    return tuple(int(n) // factor for n in recipe["grid"]["shape"])
+
+
 def dataset_layout(recipe: dict) -> list[ArraySpec]:
     n = recipe["samples"]
-    shape = tuple(recipe["grid"]["shape"])
+    shape = stored_shape(recipe)
     c = min(recipe["output"]["chunk_samples"], n)
     dtype = recipe["output"]["dtype"]
     specs = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layout import FORMAT_NAME, SOLVER_LABELS, SPLIT_LABELS
+from .layout import FORMAT_NAME, SOLVER_LABELS, SPLIT_LABELS, stored_shape
 
 
 def detect_format(path) -> str:
@@ -61,7 +61,8 @@ class Dataset:
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
-        return tuple(self.attrs["recipe"]["grid"]["shape"])
+        """The grid of the stored fields (the solve's, coarsened by ``output.coarsen``)."""
+        return stored_shape(self.attrs["recipe"])
 
     def fields(self, group: str) -> list[str]:
         """Array paths under ``inputs``, ``params``, ``outputs``, ``coords`` or ``stats``."""
