@@ -179,9 +179,9 @@ def stream_face_velocities(grid: Grid, stream: np.ndarray, scale: float = 1.0,
     if grid.ndim != 2:
         raise ValueError("stream functions describe 2-D velocity fields")
     padded = np.asarray(stream, dtype=np.float64)
-    for axis in range(2):
-        widths = [(1, 1) if a == axis else (0, 0) for a in range(2)]
-        padded = np.pad(padded, widths, mode="wrap" if axis in periodic else "edge")
+    for axis in range(2):  # one ghost layer each side: the other end's (periodic) or a copy (np.pad's wrap / edge)
+        first, last = padded[axis_slice(2, axis, slice(0, 1))], padded[axis_slice(2, axis, slice(-1, None))]
+        padded = np.concatenate([last, padded, first] if axis in periodic else [first, padded, last], axis=axis)
     nodes = 0.25 * (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:])  # (nx+1, ny+1)
     hx, hy = grid.spacing
     wx = (nodes[:, 1:] - nodes[:, :-1]) / hy   # on x-faces: shape (nx+1, ny)

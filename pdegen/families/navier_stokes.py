@@ -99,20 +99,17 @@ def convection(omega: np.ndarray, velocities: list[np.ndarray], grid: Grid, sche
     limited reconstruction (muscl) or the two cells' mean (central)."""
     out = np.zeros(grid.shape)
     for axis, (w, h) in enumerate(zip(velocities, grid.spacing)):
-        padded = np.concatenate([np.take(omega, [-2, -1], axis=axis), omega, np.take(omega, [0, 1], axis=axis)],
-                                axis=axis)
-        cells = np.take(padded, range(1, padded.shape[axis] - 1), axis=axis)  # one ghost each side
+        def cut(v, lo, hi):
+            return v[fv.axis_slice(grid.ndim, axis, slice(lo, hi))]
+        padded = np.concatenate([cut(omega, -2, None), omega, cut(omega, 0, 2)], axis=axis)  # two ghosts each side
+        cells = cut(padded, 1, -1)  # one ghost each side
         if scheme == "muscl":
             differences = np.diff(padded, axis=axis)
-            n = differences.shape[axis]
-            half = 0.5 * van_leer_slopes(np.take(differences, range(0, n - 1), axis=axis),
-                                         np.take(differences, range(1, n), axis=axis))
+            half = 0.5 * van_leer_slopes(cut(differences, 0, -1), cut(differences, 1, None))
             upper_face, lower_face = cells + half, cells - half
         else:
             upper_face = lower_face = cells
-        m = cells.shape[axis]
-        left = np.take(upper_face, range(0, m - 1), axis=axis)   # the n + 1 faces' lower-side state
-        right = np.take(lower_face, range(1, m), axis=axis)      # and upper-side state
+        left, right = cut(upper_face, 0, -1), cut(lower_face, 1, None)  # the n + 1 faces' two states
         if scheme == "muscl":
             flux = np.maximum(w, 0.0) * left + np.minimum(w, 0.0) * right
         else:
