@@ -600,7 +600,8 @@ class _Segment:
         """Time-stepping of one sample (one rank per system): the step matrix is fixed, so
         its factorisation or preconditioner is reused; each step warm-starts from the last.
         Returns the saved states, a combined SolveInfo (iterations and seconds summed, the
-        worst residual, converged only if every step converged) and the solver label."""
+        worst residual, converged only if every step converged) and the solver label. A
+        trajectory the family gives up on (FloatingPointError) is stored as NaN, failed."""
         family = self.family
         total, used = SolveInfo(converged=True, residual=0.0), self.label
 
@@ -617,7 +618,11 @@ class _Segment:
                 used = step_used
             return x
 
-        states = [u for _, u, stored in family.trajectory(self.grid, values, self.recipe, solve) if stored]
+        try:
+            states = [u for _, u, stored in family.trajectory(self.grid, values, self.recipe, solve) if stored]
+        except FloatingPointError as error:  # a family's own guard (navier_stokes: a flow that blew up)
+            total.converged, total.residual, total.reason = False, float("nan"), f"error: {error}"
+            states = [np.full(self.grid.size, np.nan)] * len(family.output_times(self.recipe))
         return np.stack(states), total, used
 
     def run(self, start, stop, chunk, done):

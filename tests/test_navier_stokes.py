@@ -118,6 +118,24 @@ def test_a_refined_build_verifies(tmp_path, monkeypatch):
     assert report.ok and report.checked == 2, report.problems
 
 
+@needs_petsc
+def test_a_flow_that_blows_up_is_a_failed_sample_not_a_failed_build(tmp_path, monkeypatch):
+    """A sample that would need more than MAX_REFINEMENT times its first steps is stored as
+    failed (NaN, stats/converged false); the build goes on and exits with status 1."""
+    from pdegen.cli import main
+    from pdegen.store import open_dataset
+    monkeypatch.setattr(ns, "SPEED_MARGIN", 0.2)
+    monkeypatch.setattr(ns, "MAX_REFINEMENT", 2)
+    recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 2,
+                                       "grid.shape": [24, 24], "boundary": {"kind": "periodic"},
+                                       "discretization": {"t_end": 4.0, "steps": 4}, "solver.backend": "petsc"})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe))])
+    assert result.exit_code == 1 and "2 FAILED" in result.output, result.output
+    with open_dataset(tmp_path / "tiny.zarr") as ds:
+        assert ds["done"][:].all() and not ds["stats/converged"][:].any()
+        assert np.isnan(ds["outputs/solution"][:]).all()
+
+
 def test_recipes_are_two_dimensional_and_periodic(tmp_path):
     from pdegen.recipe import validate
     from pdegen.schema import RecipeError
