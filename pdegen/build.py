@@ -248,8 +248,8 @@ def _same_dataset(stored: dict, recipe: dict) -> str | None:
     """Why a store cannot be resumed with this recipe (None when it can)."""
     old, new = dict(stored.get("recipe") or {}), dict(recipe)
     fixed = ("dtype", "chunk_samples", "shard_samples", "format", "coarsen")  # the output keys a resume keeps
-    for r in (old, new):
-        r["output"] = {k: (r.get("output") or {}).get(k) for k in fixed}
+    for r in (old, new):  # (a store written before output.coarsen existed was not coarsened)
+        r["output"] = {k: (r.get("output") or {}).get(k, 1 if k == "coarsen" else None) for k in fixed}
     differences = _differences(old, new)
     if differences:
         shown = "; ".join(f"{key}: {old_value!r} in the store, {new_value!r} now"

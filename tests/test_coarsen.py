@@ -80,3 +80,14 @@ def test_coarsen_must_divide_the_grid_and_a_resume_must_keep_it(tmp_path):
                                        "output.coarsen": 4})
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe, "again.yaml")), "--resume"])
     assert result.exit_code == 2 and "output.coarsen: 2 in the store, 4 now" in result.output, result.output
+
+    # A store written before output.coarsen existed has no such key in its recipe: not coarsened.
+    old = build(tmp_path, "old.zarr")
+    group = zarr.open_group(str(old), mode="r+")
+    stored = dict(group.attrs["recipe"])
+    stored["output"] = {k: v for k, v in stored["output"].items() if k != "coarsen"}
+    group.attrs["recipe"] = stored
+    with open_dataset(old) as ds:
+        assert ds.grid_shape == (32, 32)
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "old.zarr.yaml"), "--resume"])
+    assert result.exit_code == 0 and "(12 already done)" in result.output, result.output
