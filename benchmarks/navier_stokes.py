@@ -39,12 +39,12 @@ def pdegen_solution(recipe: dict, initial: np.ndarray, values: dict) -> tuple[np
     """The stored states of one sample from ``initial`` on its own grid, and the seconds."""
     family, n = get_family("navier_stokes"), initial.shape[0]
     grid = Grid((n, n), recipe["grid"]["extent"])
-    factor = [None, None]
+    lu = [None, None]  # (the step matrix, its LU)
 
     def solve(A, b, x0, last):
-        if factor[0] is not A:
-            factor[:] = A, spla.splu(A.tocsc())
-        return factor[1].solve(b)
+        if lu[0] is not A:
+            lu[:] = A, spla.splu(A.tocsc())
+        return lu[1].solve(b)
     start = time.perf_counter()
     states = [u.reshape(n, n) for _, u, stored in
               family.trajectory(grid, {**values, "initial": initial}, recipe, solve) if stored]

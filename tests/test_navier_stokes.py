@@ -34,12 +34,12 @@ def integrate(n: int, convection: str = "muscl", t_end: float = T_END, initial=N
                                  "convection": convection}}
     values = {"viscosity": NU, "initial": omega0(*grid.mesh()) if initial is None else initial,
               "forcing_amplitude": AMPLITUDE}
-    factor = [None, None]
+    lu = [None, None]  # (the step matrix, its LU)
 
     def solve(A, b, x0, last):
-        if factor[0] is not A:
-            factor[:] = A, spla.splu(A.tocsc())
-        return factor[1].solve(b)
+        if lu[0] is not A:
+            lu[:] = A, spla.splu(A.tocsc())
+        return lu[1].solve(b)
     states = [u.reshape(grid.shape) for _, u, stored in ns.NavierStokes().trajectory(grid, values, recipe, solve)
               if stored]
     return grid, np.array(states)
