@@ -26,7 +26,7 @@ from . import __version__
 from .families import get_family
 from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
-from .grid import Grid, block_means
+from .grid import Grid, coarsen
 from .interrupt import StopRequest
 from .mpi import SerialComm, launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
@@ -247,9 +247,10 @@ def _coords(recipe: dict) -> dict:
 def _same_dataset(stored: dict, recipe: dict) -> str | None:
     """Why a store cannot be resumed with this recipe (None when it can)."""
     old, new = dict(stored.get("recipe") or {}), dict(recipe)
-    fixed = ("dtype", "chunk_samples", "shard_samples", "format", "coarsen")  # the output keys a resume keeps
-    for r in (old, new):  # (a store written before output.coarsen existed was not coarsened)
-        r["output"] = {k: (r.get("output") or {}).get(k, 1 if k == "coarsen" else None) for k in fixed}
+    fixed = ("dtype", "chunk_samples", "shard_samples", "format", "coarsen", "coarsen_by")  # kept by a resume
+    before = {"coarsen": 1, "coarsen_by": "mean"}  # what a store written before these keys existed did
+    for r in (old, new):
+        r["output"] = {k: (r.get("output") or {}).get(k, before.get(k)) for k in fixed}
     differences = _differences(old, new)
     if differences:
         shown = "; ".join(f"{key}: {old_value!r} in the store, {new_value!r} now"
@@ -706,12 +707,12 @@ class _Segment:
         self.progress.update(1)
         if not self.leader:
             return previous
-        factor, ndim = self.recipe["output"]["coarsen"], self.grid.ndim
+        factor, by, ndim = self.recipe["output"]["coarsen"], self.recipe["output"]["coarsen_by"], self.grid.ndim
         for p, name in stored.items():
             value = values[name]
-            buffers[p][row] = block_means(value, factor, ndim) if p.startswith("inputs/") and np.ndim(value) else value
+            buffers[p][row] = coarsen(value, factor, ndim, by) if p.startswith("inputs/") and np.ndim(value) else value
         solved = full.reshape((-1, *self.grid.shape) if self.family.time_dependent else self.grid.shape)
-        buffers[f"outputs/{OUTPUT_NAME}"][row] = block_means(solved, factor, ndim)
+        buffers[f"outputs/{OUTPUT_NAME}"][row] = coarsen(solved, factor, ndim, by)
         stats["stats/iterations"][row] = info.iterations
         stats["stats/residual"][row] = info.residual
         stats["stats/seconds"][row] = info.seconds

@@ -231,6 +231,7 @@ def info(store, as_json):
             "status": ds.attrs.get("status"), "samples": ds.num_samples, "done": int(done.sum()),
             "failed": int((done & ~converged).sum()), "grid": list(ds.grid_shape),
             "solved_grid": list(ds.attrs["recipe"]["grid"]["shape"]),
+            "coarsened_by": ds.attrs["recipe"]["output"].get("coarsen_by", "mean"),
             "fields": {p: list(ds[p].shape) for g in ("inputs", "params", "outputs") for p in ds.fields(g)},
             "split": {name: int((split == i).sum()) for i, name in enumerate(("train", "val", "test"))},
             "iterations": _percentiles(its), "residual": _percentiles(res), "seconds": _percentiles(secs),
@@ -247,9 +248,11 @@ def info(store, as_json):
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"{report['path']} ({report['format']}, {report['name']}, {report['status']})")
+    how_stored = "block means" if report["coarsened_by"] == "mean" else "the blocks' centre cells"
     click.echo(f"  samples    {report['done']}/{report['samples']} done, {report['failed']} failed; "
                f"grid {'x'.join(map(str, report['grid']))}"
-               + (f" (solved on {'x'.join(map(str, report['solved_grid']))}, stored as block means)"
+               + (f" (solved on {'x'.join(map(str, report['solved_grid']))}, stored as "
+                  f"{how_stored})"
                   if report["solved_grid"] != report["grid"] else "") + "; split " +
                ", ".join(f"{k} {v}" for k, v in report["split"].items()))
     for p, shape in report["fields"].items():

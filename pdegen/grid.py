@@ -74,6 +74,22 @@ class Grid:
         return Grid(tuple(n // factor for n in self.shape), self.extent)
 
 
+COARSEN_BY = ("mean", "centre")
+
+
+def coarsen(values: np.ndarray, factor: int, ndim: int, by: str = "mean") -> np.ndarray:
+    """``values`` on the grid ``factor`` times coarser along its last ``ndim`` axes: the
+    blocks' means (:func:`block_means`), or their centre cells' values (``by="centre"``,
+    an odd ``factor``: the solution at the coarse cell centres, as FNO kept every fifth
+    node of its Darcy grid)."""
+    if by == "mean":
+        return block_means(values, factor, ndim)
+    if factor % 2 == 0:
+        raise ValueError(f"centre sampling needs an odd factor (a block's centre cell), got {factor}")
+    centre = slice(factor // 2, None, factor)
+    return values[(Ellipsis, *[centre] * ndim)]
+
+
 def block_means(values: np.ndarray, factor: int, ndim: int) -> np.ndarray:
     """Means over blocks of ``factor`` cells along each of the last ``ndim`` axes (the
     finite-volume restriction: a coarse cell's average is its fine cells' mean); any axes

@@ -133,6 +133,9 @@ OUTPUT_KEYS = {
     "coarsen": Key("int", 1, low=1, doc="store every field (inputs and solutions) as means over blocks of this many "
                                         "cells per axis: solve on grid.shape, store on grid.shape / coarsen "
                                         "(FNO solved finer than it stored); every side a multiple of it"),
+    "coarsen_by": Key("str", "mean", choices=("mean", "centre"),
+                      doc="with coarsen > 1: mean = each block's mean (the coarse cell's average); centre = each "
+                          "block's centre cell (point values at the coarse centres; an odd coarsen)"),
 }
 SPLIT_KEYS = {name: Key("number", default, low=0.0, high=1.0)
               for name, default in (("train", 0.8), ("val", 0.1), ("test", 0.1))}
@@ -261,6 +264,9 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
         fitting = [max(coarsen, round(n / coarsen) * coarsen) for n in shape]
         problems.append(f"output.coarsen: {coarsen} must divide every side of grid.shape {shape}; e.g. grid.shape "
                         f"{fitting}, or a coarsen that divides {shape}")
+    if isinstance(coarsen, int) and coarsen > 1 and coarsen % 2 == 0 and output.get("coarsen_by") == "centre":
+        problems.append(f"output.coarsen_by: 'centre' needs an odd output.coarsen (a block's centre cell), got "
+                        f"coarsen {coarsen}; use 'mean', or an odd coarsen")
     shard, chunk = output.get("shard_samples"), output.get("chunk_samples")
     if isinstance(shard, int) and isinstance(chunk, int) and shard:
         if shard % chunk:

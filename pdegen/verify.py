@@ -13,14 +13,15 @@ integrated again, every solve by one sparse LU, and each stored state must match
 re-integration within (REINTEGRATION_SLACK x solves so far x rtol + 4 eps) of its largest
 |value|: each solve of the build may miss by rtol, the stored value by its rounding.
 
-A store of coarsened fields (``output.coarsen`` k > 1: block means of the solve's cells)
-holds no solution whose residual could be computed. Its inputs are compared with block
-means of the fresh draw; a steady sample is solved again on the fine grid by a sparse LU,
-and the stored block means must lie within the error its rtol allows: the build's solution
-x satisfied ||b - A x|| <= rtol ||b||, so ||x - x*|| <= rtol ||b|| ||A⁻¹||, block means
-shrink a difference's 2-norm by k^(d/2), and rounding to the storage dtype adds at most eps
-of the values' norm (||A⁻¹||₂ from 30 power steps with the LU, doubled for safety). A
-trajectory is integrated again as above, its states compared as block means.
+A store of coarsened fields (``output.coarsen`` k > 1: block means or centre cells of the
+solve's cells) holds no solution whose residual could be computed. Its inputs are compared
+with the fresh draw coarsened the same way; a steady sample is solved again on the fine
+grid by a sparse LU, and the stored values must lie within the error its rtol allows: the
+build's solution x satisfied ||b - A x|| <= rtol ||b||, so ||x - x*|| <= rtol ||b|| ||A⁻¹||,
+block means shrink a difference's 2-norm by k^(d/2) (centre cells by nothing), and rounding
+to the storage dtype adds at most eps of the values' norm (||A⁻¹||₂ from 30 power steps
+with the LU, doubled for safety). A trajectory is integrated again as above, its states
+coarsened the same way before they are compared.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .build import draw_values, grid_of, rounding_floor
-from .grid import block_means
+from .grid import coarsen
 from .store.layout import OUTPUT_NAME, stored_parameters
 from .store.reader import open_dataset
 
@@ -112,29 +113,32 @@ def _trajectory_residual(family, grid, values, data, states, eps):
     return worst[0], worst[1]
 
 
-def _solved_again(family, grid, values, data, stored: np.ndarray, factor: int, eps: float) -> tuple[float, float]:
+def _solved_again(family, grid, values, data, stored: np.ndarray, factor: int, by: str,
+                  eps: float) -> tuple[float, float]:
     """A coarsened steady solution against the fine system solved again: (the 2-norm of
-    the difference of block means, the most the build's rtol and the storage rounding
-    allow; module doc)."""
+    the difference, coarsened ``by`` "mean" or "centre", the most the build's rtol and the
+    storage rounding allow; module doc)."""
     import scipy.sparse.linalg as spla
     system = family.system(grid, values, data)
     lu = spla.splu(system.A.tocsc())
-    exact = block_means(lu.solve(system.b).reshape(grid.shape), factor, grid.ndim).ravel()
+    exact = coarsen(lu.solve(system.b).reshape(grid.shape), factor, grid.ndim, by).ravel()
     v = np.random.default_rng(0).standard_normal(grid.size)
     for _ in range(30):  # power steps on A⁻¹A⁻ᵀ: its largest eigenvalue is ||A⁻¹||₂²
         w = lu.solve(lu.solve(v, trans="T"))
         square, v = np.linalg.norm(w), w / np.linalg.norm(w)
     inverse_norm = 2.0 * np.sqrt(square)
-    allowed = (data["solver"]["rtol"] * np.linalg.norm(system.b) * inverse_norm / factor ** (grid.ndim / 2)
+    shrink = factor ** (grid.ndim / 2) if by == "mean" else 1.0
+    allowed = (data["solver"]["rtol"] * np.linalg.norm(system.b) * inverse_norm / shrink
                + 2 * eps * np.linalg.norm(exact))
     return float(np.linalg.norm(stored - exact)), float(allowed)
 
 
-def _reintegration(family, grid, values, data, states, factor: int = 1):
+def _reintegration(family, grid, values, data, states, factor: int = 1, by: str = "mean"):
     """A trajectory's stored states against the same sample integrated again, every solve
     by a sparse LU of its step matrix (one per sample, or per Δt where a family halves it):
-    for each state the largest difference and the solves before it (states stored as
-    block means of ``factor`` cells per axis compared with the same of the fresh ones)."""
+    for each state the largest difference and the solves before it (states stored
+    coarsened ``factor`` times, ``by`` mean or centre, compared with the same of the fresh
+    ones)."""
     import scipy.sparse.linalg as spla
     lu, count = [None, None], [0]  # (the matrix, its LU): a family may change Δt mid-sample
 
@@ -148,7 +152,7 @@ def _reintegration(family, grid, values, data, states, factor: int = 1):
     differences, solves = [], []
     for _, u, kept in family.trajectory(grid, values, data, solve):
         if kept:
-            u = block_means(u.reshape(grid.shape), factor, grid.ndim).ravel()
+            u = coarsen(u.reshape(grid.shape), factor, grid.ndim, by).ravel()
             differences.append(np.abs(next(states) - u).max() / (np.abs(u).max() or 1.0))
             solves.append(count[0])
     return np.array(differences), np.array(solves)
@@ -208,7 +212,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     stored = stored_parameters(data)
     out = f"outputs/{OUTPUT_NAME}"
     eps = float(np.finfo(np.dtype(data["output"]["dtype"])).eps)
-    factor = int(data["output"].get("coarsen", 1))
+    factor, by = int(data["output"].get("coarsen", 1)), data["output"].get("coarsen_by", "mean")
     converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
     chunk = int(data["output"]["chunk_samples"])
     for first in np.unique(rows // chunk) * chunk:
@@ -224,7 +228,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
                 saved = blocks[path_name][row - first]
                 fresh = np.asarray(values[name])
                 if path_name.startswith("inputs/") and fresh.ndim:
-                    fresh = block_means(fresh, factor, grid.ndim)
+                    fresh = coarsen(fresh, factor, grid.ndim, by)
                 fresh = fresh.astype(saved.dtype)
                 if not np.array_equal(saved, fresh):
                     report.problems.append(f"{where}: {path_name} differs from a fresh draw from the seed")
@@ -236,20 +240,20 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
                 report.problems.append(f"{where}: {out} contains NaN or Inf")
                 continue
             if factor > 1 and not family.time_dependent:
-                difference, allowed = _solved_again(family, grid, values, data, x, factor, eps)
+                difference, allowed = _solved_again(family, grid, values, data, x, factor, by, eps)
                 report.resolved += 1
                 report.worst_ratio = max(report.worst_ratio, difference / allowed)
                 if not converged[row]:
                     report.problems.append(f"{where}: recorded as failed (stats/converged false)")
                 elif difference > allowed:
-                    report.problems.append(f"{where}: {out} differs from block means of the fine system solved again "
+                    report.problems.append(f"{where}: {out} differs from the fine system solved again (coarsened) "
                                            f"by {difference:.1e} (2-norm; its rtol allows {allowed:.1e})")
                 continue
             if family.time_dependent:
                 residual, floor = (None, None) if factor > 1 else _trajectory_residual(family, grid, values, data, x,
                                                                                        eps)
                 if residual is None:
-                    differences, solves = _reintegration(family, grid, values, data, x, factor)
+                    differences, solves = _reintegration(family, grid, values, data, x, factor, by)
                     allowed = REINTEGRATION_SLACK * solves * rtol + 4 * eps
                     report.reintegrated += 1
                     report.worst_difference = max(report.worst_difference, float(differences.max()))

@@ -45,6 +45,23 @@ def test_a_coarsened_store_holds_the_block_means_of_the_fine_one(tmp_path, fmt):
     assert "grid 16x16 (solved on 32x32, stored as block means)" in result.output
 
 
+def test_centre_sampling_keeps_the_fine_values_at_the_coarse_centres(tmp_path):
+    """coarsen_by: centre with an odd factor: every stored value is the fine solve's value in
+    the block's centre cell, bit for bit (a thresholded coefficient keeps its two values),
+    coords are those cells' centres, and verify re-solves within rtol's bound."""
+    threshold = {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "threshold", "high": 12.0, "low": 3.0}
+    coarse = build(tmp_path, "centre.zarr", **{"grid.shape": [33, 33], "output.coarsen": 3,
+                                               "output.coarsen_by": "centre", "parameters.coefficient": threshold})
+    fine = build(tmp_path, "whole.zarr", **{"grid.shape": [33, 33], "parameters.coefficient": threshold})
+    with open_dataset(coarse) as c, open_dataset(fine) as f:
+        for path in ("inputs/coefficient", "outputs/solution"):
+            assert np.array_equal(c[path][:], f[path][:][:, 1::3, 1::3]), path
+        assert set(np.unique(c["inputs/coefficient"][:])) == {3.0, 12.0}
+        assert np.array_equal(c["coords/y"][:], f["coords/y"][:][1::3])
+    report = verify_store(coarse)
+    assert report.ok and report.resolved == 12 and report.worst_ratio < 1, report.summary()
+
+
 def test_verify_solves_a_coarsened_store_again_and_catches_a_changed_value(tmp_path):
     """Steady samples are solved again on the fine grid and compared as block means within
     what rtol allows; a trajectory is integrated again. One stored value off by 0.1% (or an
@@ -61,7 +78,7 @@ def test_verify_solves_a_coarsened_store_again_and_catches_a_changed_value(tmp_p
     group["inputs/coefficient"][7] = coefficient
     problems = verify_store(store).problems
     assert len(problems) == 2, problems
-    assert "differs from block means of the fine system solved again" in problems[0]
+    assert "differs from the fine system solved again (coarsened)" in problems[0]
     assert "inputs/coefficient differs from a fresh draw" in problems[1]
 
     heat = build(tmp_path, "h.zarr", **{"family": "heat", "parameters": None, "samples": 3, "output.coarsen": 2,
@@ -78,17 +95,20 @@ def test_coarsen_must_divide_the_grid_and_a_resume_must_keep_it(tmp_path):
     with pytest.raises(RecipeError, match=r"output.coarsen: 3 must divide every side of grid.shape \[48, 40\]; "
                                           r"e.g. grid.shape \[48, 39\]"):
         validate(base)
+    with pytest.raises(RecipeError, match="output.coarsen_by: 'centre' needs an odd output.coarsen"):
+        validate({**base, "grid": {"shape": [48, 40]}, "output": {**base["output"], "coarsen": 2,
+                                                                  "coarsen_by": "centre"}})
     store = build(tmp_path, "r.zarr", **{"output.coarsen": 2})
     recipe = small_recipe(tmp_path, **{"samples": 12, "grid.shape": [32, 32], "output.path": str(store),
                                        "output.coarsen": 4})
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe, "again.yaml")), "--resume"])
     assert result.exit_code == 2 and "output.coarsen: 2 in the store, 4 now" in result.output, result.output
 
-    # A store written before output.coarsen existed has no such key in its recipe: not coarsened.
+    # A store written before output.coarsen existed has no such keys in its recipe: not coarsened.
     old = build(tmp_path, "old.zarr")
     group = zarr.open_group(str(old), mode="r+")
     stored = dict(group.attrs["recipe"])
-    stored["output"] = {k: v for k, v in stored["output"].items() if k != "coarsen"}
+    stored["output"] = {k: v for k, v in stored["output"].items() if k not in ("coarsen", "coarsen_by")}
     group.attrs["recipe"] = stored
     with open_dataset(old) as ds:
         assert ds.grid_shape == (32, 32)
