@@ -26,14 +26,14 @@ from . import __version__
 from .families import get_family
 from .families.base import LinearSystem
 from .fields import parameter_features, sample_parameter, sample_rng, split_rng
-from .grid import Grid, coarsen
+from .grid import Grid
 from .interrupt import StopRequest
 from .mpi import SerialComm, launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import NONSYMMETRIC_AMG_OPTIONS, Plan, make_plan, make_solver
 from .progress import progress
-from .store.layout import (FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, assign_splits,
-                           dataset_layout, stored_parameters, write_unit)
+from .store.layout import (COARSENING_BEFORE, FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, as_stored,
+                           assign_splits, coarsening, dataset_layout, stored_parameters, write_unit)
 from .store.normalization import RunningMoments
 from .store.writers import BackgroundChunks, create_store, open_part, open_whole, remove_store
 
@@ -236,7 +236,7 @@ def _store_attrs(recipe_obj, plan: Plan, ordering: dict, groups: int) -> dict:
 
 
 def _coords(recipe: dict) -> dict:
-    grid = grid_of(recipe).coarsened(recipe["output"]["coarsen"])
+    grid = grid_of(recipe).coarsened(coarsening(recipe)[0])
     coords = {f"coords/{name}": centres for name, centres in zip(grid.axis_names, grid.centers)}
     times = get_family(recipe["family"]).output_times(recipe)
     if times is not None:
@@ -247,10 +247,9 @@ def _coords(recipe: dict) -> dict:
 def _same_dataset(stored: dict, recipe: dict) -> str | None:
     """Why a store cannot be resumed with this recipe (None when it can)."""
     old, new = dict(stored.get("recipe") or {}), dict(recipe)
-    fixed = ("dtype", "chunk_samples", "shard_samples", "format", "coarsen", "coarsen_by")  # kept by a resume
-    before = {"coarsen": 1, "coarsen_by": "mean"}  # what a store written before these keys existed did
+    fixed = ("dtype", "chunk_samples", "shard_samples", "format", *COARSENING_BEFORE)  # kept by a resume
     for r in (old, new):
-        r["output"] = {k: (r.get("output") or {}).get(k, before.get(k)) for k in fixed}
+        r["output"] = {k: (r.get("output") or {}).get(k, COARSENING_BEFORE.get(k)) for k in fixed}
     differences = _differences(old, new)
     if differences:
         shown = "; ".join(f"{key}: {old_value!r} in the store, {new_value!r} now"
@@ -707,12 +706,11 @@ class _Segment:
         self.progress.update(1)
         if not self.leader:
             return previous
-        factor, by, ndim = self.recipe["output"]["coarsen"], self.recipe["output"]["coarsen_by"], self.grid.ndim
         for p, name in stored.items():
-            value = values[name]
-            buffers[p][row] = coarsen(value, factor, ndim, by) if p.startswith("inputs/") and np.ndim(value) else value
+            buffers[p][row] = as_stored(self.recipe, p, values[name], self.grid.ndim)
         solved = full.reshape((-1, *self.grid.shape) if self.family.time_dependent else self.grid.shape)
-        buffers[f"outputs/{OUTPUT_NAME}"][row] = coarsen(solved, factor, ndim, by)
+        out = f"outputs/{OUTPUT_NAME}"
+        buffers[out][row] = as_stored(self.recipe, out, solved, self.grid.ndim)
         stats["stats/iterations"][row] = info.iterations
         stats["stats/residual"][row] = info.residual
         stats["stats/seconds"][row] = info.seconds

@@ -217,6 +217,7 @@ def _open(store):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(store, as_json):
     """Summarise a store: shape, fields, solver statistics, failures."""
+    from .store.layout import coarsening
     ds = _open(store)
     with ds:
         done = ds["done"][:]
@@ -231,7 +232,7 @@ def info(store, as_json):
             "status": ds.attrs.get("status"), "samples": ds.num_samples, "done": int(done.sum()),
             "failed": int((done & ~converged).sum()), "grid": list(ds.grid_shape),
             "solved_grid": list(ds.attrs["recipe"]["grid"]["shape"]),
-            "coarsened_by": ds.attrs["recipe"]["output"].get("coarsen_by", "mean"),
+            "coarsened_by": coarsening(ds.attrs["recipe"])[1],
             "fields": {p: list(ds[p].shape) for g in ("inputs", "params", "outputs") for p in ds.fields(g)},
             "split": {name: int((split == i).sum()) for i, name in enumerate(("train", "val", "test"))},
             "iterations": _percentiles(its), "residual": _percentiles(res), "seconds": _percentiles(secs),

@@ -22,7 +22,7 @@ import yaml
 from .families import FAMILIES, get_family
 from .families.boundary import check_periodic, validate_faces
 from .fields import BOUNDARY_DISTRIBUTIONS, FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS, check_distribution
-from .grid import Grid
+from .grid import COARSEN_BY, Grid
 from .schema import Key, RecipeError, did_you_mean, show, validate_mapping
 
 
@@ -133,7 +133,7 @@ OUTPUT_KEYS = {
     "coarsen": Key("int", 1, low=1, doc="store every field (inputs and solutions) as means over blocks of this many "
                                         "cells per axis: solve on grid.shape, store on grid.shape / coarsen "
                                         "(FNO solved finer than it stored); every side a multiple of it"),
-    "coarsen_by": Key("str", "mean", choices=("mean", "centre"),
+    "coarsen_by": Key("str", "mean", choices=COARSEN_BY,
                       doc="with coarsen > 1: mean = each block's mean (the coarse cell's average); centre = each "
                           "block's centre cell (point values at the coarse centres; an odd coarsen)"),
 }

@@ -32,7 +32,7 @@ import numpy as np
 
 from .build import draw_values, grid_of, rounding_floor
 from .grid import coarsen
-from .store.layout import OUTPUT_NAME, stored_parameters
+from .store.layout import OUTPUT_NAME, as_stored, coarsening, stored_parameters
 from .store.reader import open_dataset
 
 
@@ -212,7 +212,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     stored = stored_parameters(data)
     out = f"outputs/{OUTPUT_NAME}"
     eps = float(np.finfo(np.dtype(data["output"]["dtype"])).eps)
-    factor, by = int(data["output"].get("coarsen", 1)), data["output"].get("coarsen_by", "mean")
+    factor, by = coarsening(data)
     converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
     chunk = int(data["output"]["chunk_samples"])
     for first in np.unique(rows // chunk) * chunk:
@@ -226,10 +226,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
             values = draw_values(data, family, sample_id)
             for path_name, name in stored.items():
                 saved = blocks[path_name][row - first]
-                fresh = np.asarray(values[name])
-                if path_name.startswith("inputs/") and fresh.ndim:
-                    fresh = coarsen(fresh, factor, grid.ndim, by)
-                fresh = fresh.astype(saved.dtype)
+                fresh = np.asarray(as_stored(data, path_name, values[name], grid.ndim)).astype(saved.dtype)
                 if not np.array_equal(saved, fresh):
                     report.problems.append(f"{where}: {path_name} differs from a fresh draw from the seed")
             x = blocks[out][row - first].astype(np.float64).ravel()

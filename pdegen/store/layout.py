@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..fields import is_field, is_random, vector_length
+from ..grid import coarsen
 
 FORMAT_NAME = "pdegen"
 FORMAT_VERSION = 1
@@ -53,11 +54,32 @@ def stored_parameters(recipe: dict) -> dict[str, str]:
     return out
 
 
+# What a store written before output.coarsen and output.coarsen_by existed did.
+COARSENING_BEFORE = {"coarsen": 1, "coarsen_by": "mean"}
+
+
+def coarsening(recipe: dict) -> tuple[int, str]:
+    """(``output.coarsen``, ``output.coarsen_by``): how the store's fields derive from the
+    solve's grid."""
+    output = {**COARSENING_BEFORE, **recipe["output"]}
+    return int(output["coarsen"]), output["coarsen_by"]
+
+
 def stored_shape(recipe: dict) -> tuple[int, ...]:
     """The grid the store holds fields on: the recipe's, or with ``output.coarsen`` > 1 one
-    that many times coarser (block means of the solve's cells)."""
-    factor = int(recipe["output"].get("coarsen", 1))  # (absent from stores written before it)
+    that many times coarser."""
+    factor, _ = coarsening(recipe)
     return tuple(int(n) // factor for n in recipe["grid"]["shape"])
+
+
+def as_stored(recipe: dict, path: str, value, ndim: int):
+    """A parameter or solution value as the store holds it at ``path``: fields (``inputs/*``,
+    ``outputs/*``, any leading time axis kept) coarsened as the recipe says, the rest as
+    they are. The build writes it, verify compares with it."""
+    if not (path.startswith(("inputs/", "outputs/")) and np.ndim(value)):
+        return value
+    factor, by = coarsening(recipe)
+    return coarsen(value, factor, ndim, by)
 
 
 def dataset_layout(recipe: dict) -> list[ArraySpec]:
