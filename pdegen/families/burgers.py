@@ -44,7 +44,7 @@ from ..schema import Key
 from . import boundary as faces
 from . import fv
 from .base import NO_SOURCE, Parameter
-from .heat import trajectory_keys
+from .heat import trajectory_keys, with_steps
 from .imex import ImexDiffusion
 
 CFL = 0.4  # Δt max|u| Σ 1/h_i: the midpoint rule with limited slopes (docs/benchmarks.md, burgers)
@@ -100,13 +100,9 @@ def _wall_speed(recipe: dict, ndim: int) -> float:
                 if c.kind == "dirichlet"], default=0.0)
 
 
-def _steps(recipe: dict, speed: float, grid: Grid) -> int:
-    """The steps that keep Δt ``speed`` Σ 1/h_i <= CFL: at least the recipe's, a multiple of
-    its stored states."""
-    d = recipe["discretization"]
-    stored = d["steps"] // d["save_every"]
-    needed = int(np.ceil(d["t_end"] * speed * sum(1.0 / h for h in grid.spacing) / CFL))
-    return max(d["steps"], stored * -(-needed // stored))
+def _needed_steps(recipe: dict, speed: float, grid: Grid) -> int:
+    """The steps that keep Δt ``speed`` Σ 1/h_i <= CFL."""
+    return int(np.ceil(recipe["discretization"]["t_end"] * speed * sum(1.0 / h for h in grid.spacing) / CFL))
 
 
 class Burgers(ImexDiffusion):
@@ -134,11 +130,7 @@ class Burgers(ImexDiffusion):
         d = recipe["discretization"]
         speed = max(float(np.max(np.abs(values["initial"]))), _wall_speed(recipe, grid.ndim)) \
             + d["t_end"] * float(np.max(np.abs(values["forcing"])))
-        steps = _steps(recipe, speed, grid)
-        if steps == d["steps"]:
-            return recipe
-        stored = d["steps"] // d["save_every"]
-        return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
+        return with_steps(recipe, _needed_steps(recipe, speed, grid))
 
     def solves_per_sample(self, recipe: dict) -> int:
         """A typical sample's solves, for the planner: its |u0| taken as 1.5 pointwise
@@ -147,7 +139,8 @@ class Burgers(ImexDiffusion):
         shape, parameters = tuple(recipe["grid"]["shape"]), recipe["parameters"]
         speed = max(magnitude_bound(parameters["initial"], shape, 1.5), _wall_speed(recipe, len(shape))) \
             + recipe["discretization"]["t_end"] * magnitude_bound(parameters["forcing"], shape, 1.5)
-        return _steps(recipe, speed, Grid(shape, recipe["grid"]["extent"])) * self.solves_in_step(recipe, 2)
+        needed = _needed_steps(recipe, speed, Grid(shape, recipe["grid"]["extent"]))
+        return with_steps(recipe, needed)["discretization"]["steps"] * self.solves_in_step(recipe, 2)
 
     def operator_varies(self, recipe: dict) -> bool:
         return True  # Δt, and with it I/Δt + θνL, is each sample's own

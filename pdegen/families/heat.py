@@ -56,6 +56,18 @@ def trajectory_keys(scheme: str | None, t_end: float, steps: int, save_every: in
     }
 
 
+def with_steps(recipe: dict, needed: int) -> dict:
+    """The recipe with at least ``needed`` equal steps: its own ``steps`` where that is as
+    many, else the next multiple of its stored states, which keep their times
+    (``save_every`` grows with the steps). For families whose explicit terms limit Δt."""
+    d = recipe["discretization"]
+    stored = d["steps"] // d["save_every"]
+    steps = max(d["steps"], stored * -(-needed // stored))
+    if steps == d["steps"]:
+        return recipe
+    return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
+
+
 class Heat(Family):
     name = "heat"
     doc = "u_t = div(a grad u) + f, backward Euler or Crank-Nicolson; trajectories (N, T, *grid)"

@@ -53,7 +53,7 @@ from . import boundary as faces
 from . import fv
 from .base import Parameter
 from .burgers import van_leer_slopes
-from .heat import trajectory_keys
+from .heat import trajectory_keys, with_steps
 from .imex import ImexDiffusion
 
 CFL = 0.4            # Δt Σ_i max|u_i| / h_i aimed at
@@ -162,32 +162,20 @@ class NavierStokes(ImexDiffusion):
     def mass_shift(self, recipe: dict) -> float | None:
         return None  # 1/Δt differs from sample to sample
 
-    def _steps(self, recipe: dict, grid: Grid, speed_over_h: float) -> int:
-        d = recipe["discretization"]
-        stored = d["steps"] // d["save_every"]
-        needed = int(np.ceil(d["t_end"] * speed_over_h / CFL))
-        return max(d["steps"], stored * -(-needed // stored))
-
     def sample_recipe(self, grid: Grid, values: dict, recipe: dict) -> dict:
         """The recipe with this sample's steps: as many as keep the CFL number at 0.4 with
         the velocity of ω₀ doubled, at least ``steps``, a multiple of the stored states."""
-        d = recipe["discretization"]
         omega = np.array(np.broadcast_to(values["initial"], grid.shape), dtype=np.float64)
         speed_over_h = SPEED_MARGIN * cfl_number(face_velocities(omega, grid), grid, 1.0)
-        steps = self._steps(recipe, grid, speed_over_h)
-        if steps <= d["steps"]:
-            return recipe
-        stored = d["steps"] // d["save_every"]
-        return {**recipe, "discretization": {**d, "steps": steps, "save_every": steps // stored}}
+        return with_steps(recipe, int(np.ceil(recipe["discretization"]["t_end"] * speed_over_h / CFL)))
 
     def solves_per_sample(self, recipe: dict) -> int:
         """A typical sample's solves, for the planner: those of one draw of ω₀ (seed 0), as
         :meth:`sample_recipe` counts them (Δt halving mid-sample not foreseen)."""
         shape = tuple(recipe["grid"]["shape"])
-        grid = Grid(shape, recipe["grid"]["extent"])
-        omega = np.broadcast_to(sample_parameter(recipe["parameters"]["initial"], shape, sample_rng(0, 0)), shape)
-        speed_over_h = SPEED_MARGIN * cfl_number(face_velocities(np.asarray(omega, float), grid), grid, 1.0)
-        return self._steps(recipe, grid, speed_over_h) * self.solves_in_step(recipe, 2)
+        initial = sample_parameter(recipe["parameters"]["initial"], shape, sample_rng(0, 0))
+        stepped = self.sample_recipe(Grid(shape, recipe["grid"]["extent"]), {"initial": initial}, recipe)
+        return stepped["discretization"]["steps"] * self.solves_in_step(recipe, 2)
 
     def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
         """(νL, f): the viscous term and FNO's forcing on the periodic grid."""
