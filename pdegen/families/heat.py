@@ -139,23 +139,51 @@ class Heat(Family):
 
         return LinearSystem(M, None, symmetric=self.symmetric, positive_definite=self.positive_definite), rhs
 
+    def step_too_long(self, grid: Grid, state: np.ndarray, dt: float, refinement: int) -> bool:
+        """Whether the step about to start from ``state`` needs a shorter Δt than ``dt``
+        (``refinement``: how many times the sample's first step count it takes already);
+        never where Δt is fixed (a family that overrides this sets ``fixed_time_step``
+        False: navier_stokes asks its flow; :meth:`trajectory`)."""
+        return False
+
     def trajectory(self, grid: Grid, values: dict, recipe: dict, solve):
         """Time-steps one sample with its own recipe (:meth:`sample_recipe`), yielding
         (step, state, stored) after each step from 1; ``stored`` marks the states the store
-        keeps. ``solve(A, b, x0, last)`` returns each solve's solution in turn, ``last`` telling
-        a step's final solve from those before it (Rannacher's half step, the IMEX predictor).
-        With NavierStokes.trajectory (Δt halved mid-sample) the one place that calls the
+        keeps. ``solve(A, b, x0, last)`` returns each solve's solution in turn, ``last``
+        telling a step's final solve from those before it (Rannacher's half step, the IMEX
+        predictor). Where :meth:`step_too_long` says so at a step's start, the stored
+        interval under way is done again from its first state with half the Δt, which the
+        rest of the sample keeps (a new step matrix; ``step`` then counts steps of the
+        current Δt); a step is abandoned before any of its solves, and a family that may
+        shorten Δt (not ``fixed_time_step``) hands its states out a finished interval at a
+        time, so every state handed out solved its step. The one place that calls the
         stepper's right-hand sides, which keep state between calls and so must be called in
         order, once per solve."""
         recipe = self.sample_recipe(grid, values, recipe)
         system, rhs = self.stepper(grid, values, recipe)
-        every = recipe["discretization"]["save_every"]
-        u = self.initial_state(grid, values)
-        for step in range(1, recipe["discretization"]["steps"] + 1):
-            solves = self.solves_in_step(recipe, step)
-            for solve_index in range(solves):
-                u = solve(system.A, rhs(u, step), u, solve_index == solves - 1)
-            yield step, u, step % every == 0
+        first = recipe["discretization"]["steps"]
+        u, step = self.initial_state(grid, values), 0
+        for _ in range(first // recipe["discretization"]["save_every"]):
+            while True:
+                d = recipe["discretization"]
+                dt, every, state, interval = d["t_end"] / d["steps"], d["save_every"], u, []
+                for now in range(step + 1, step + every + 1):
+                    if self.step_too_long(grid, state, dt, d["steps"] // first):
+                        break
+                    solves = self.solves_in_step(recipe, now)
+                    for index in range(solves):
+                        state = solve(system.A, rhs(state, now), state, index == solves - 1)
+                    if self.fixed_time_step:  # never done again: at once
+                        yield now, state, now == step + every
+                    else:
+                        interval.append((now, state, now == step + every))
+                else:
+                    break
+                recipe = {**recipe, "discretization": {**d, "steps": 2 * d["steps"], "save_every": 2 * every}}
+                system, rhs = self.stepper(grid, values, recipe)
+                step *= 2
+            yield from interval
+            u, step = state, step + every
 
     def initial_state(self, grid: Grid, values: dict) -> np.ndarray:
         return np.array(np.broadcast_to(values["initial"], grid.shape), dtype=np.float64).ravel()

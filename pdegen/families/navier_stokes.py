@@ -195,40 +195,13 @@ class NavierStokes(ImexDiffusion):
             return -convection(omega, velocities, grid, scheme).ravel()
         return term
 
-    def trajectory(self, grid: Grid, values: dict, recipe: dict, solve):
-        """As heat's (yields (step, state, stored) after each step), one stored interval at a
-        time: where a step would start with a CFL number above CFL_RESTART the interval is
-        done again from its first state with half the Δt, which the rest of the sample keeps
-        (a new step matrix; ``step`` counts steps of the current Δt). Only finished
-        intervals are handed out, and a step is abandoned before any of its solves, so
-        every state handed out solved its step."""
-        recipe = self.sample_recipe(grid, values, recipe)
-        u, step = self.initial_state(grid, values), 0
-        system, rhs = self.stepper(grid, values, recipe)
-        d = recipe["discretization"]
-        first_steps = d["steps"]
-        for _ in range(d["steps"] // d["save_every"]):
-            while True:
-                d = recipe["discretization"]
-                dt, every = d["t_end"] / d["steps"], d["save_every"]
-                state, interval = u, []
-                for offset in range(1, every + 1):
-                    velocities = face_velocities(state.reshape(grid.shape), grid)
-                    courant = cfl_number(velocities, grid, dt)
-                    if not np.isfinite(courant) or d["steps"] > MAX_REFINEMENT * first_steps:
-                        raise FloatingPointError(f"navier_stokes: the flow blew up (Courant number {courant:.3g} with "
-                                                 f"{d['steps']} steps, {MAX_REFINEMENT}x the first try's)")
-                    if courant > CFL_RESTART:
-                        break
-                    self._checked = (state, velocities)  # the predictor's term needs them again
-                    solves = self.solves_in_step(recipe, step + offset)
-                    for index in range(solves):
-                        state = solve(system.A, rhs(state, step + offset), state, index == solves - 1)
-                    interval.append((step + offset, state, offset == every))
-                else:
-                    break
-                recipe = {**recipe, "discretization": {**d, "steps": 2 * d["steps"], "save_every": 2 * every}}
-                system, rhs = self.stepper(grid, values, recipe)
-                step *= 2
-            yield from interval
-            u, step = state, step + every
+    def step_too_long(self, grid: Grid, state: np.ndarray, dt: float, refinement: int) -> bool:
+        """A step that would start above CFL_RESTART (heat's trajectory then halves Δt); a
+        flow that blew up, or outgrew MAX_REFINEMENT times the first steps, is an error."""
+        velocities = face_velocities(state.reshape(grid.shape), grid)
+        courant = cfl_number(velocities, grid, dt)
+        if not np.isfinite(courant) or refinement > MAX_REFINEMENT:
+            raise FloatingPointError(f"navier_stokes: the flow blew up (Courant number {courant:.3g} with "
+                                     f"{refinement}x the first try's steps, at most {MAX_REFINEMENT}x)")
+        self._checked = (state, velocities)  # the predictor's term needs them again
+        return courant > CFL_RESTART
