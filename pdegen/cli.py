@@ -457,6 +457,16 @@ def plot(store, sample_id, out):
 @click.option("--normalization", type=click.Choice(["field", "pointwise"]), default="field", show_default=True,
               help="Normalise inputs and outputs by one mean and std per field (the store's), or per channel and "
                    "grid point of the train split (FNO's convention; one extra pass over it).")
+@click.option("--history", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Take the first K stored states of each trajectory as inputs and predict the states after "
+                   "them (FNO's Navier-Stokes task: --history 10 on 50 states predicts 40); 0: predict the whole "
+                   "trajectory from the input fields.")
+@click.option("--horizon", type=click.IntRange(min=1), default=None,
+              help="With --history: predict this many states after the history.  [default: all the rest]")
+@click.option("--rollout", is_flag=True,
+              help="With --history: predict one state at a time from the last K, each prediction fed back in "
+                   "(FNO-2D's autoregressive scheme, trained through the whole rollout), instead of all states "
+                   "at once.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
               show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
@@ -469,7 +479,7 @@ def plot(store, sample_id, out):
                    "must be the ones it was started with.")
 @click.pass_context
 def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
-          subsample, padding, normalization, out, no_amp, resume):
+          subsample, padding, normalization, history, horizon, rollout, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -477,6 +487,12 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     train-split statistics; splits come from the store. Reports train/validation
     relative L2 error per epoch and the test error of the best validation checkpoint.
     OUT gets best.pt, last.pt, metrics.json and curves.png (learning curves).
+
+    \b
+    Trajectories (heat, Burgers, Navier-Stokes): by default the model maps the input
+    fields to every stored state at once; --history K moves the first K states to the
+    inputs, and --rollout predicts one state at a time from them, e.g. FNO's task:
+      pdegen train data/navier_stokes.zarr --history 10 --rollout
 
     \b
     On CUDA the splits are held in GPU memory when they fit and each step is replayed
@@ -493,8 +509,8 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     try:
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
-                            resume=resume, padding=padding, normalization=normalization,
-                            progress=sys.stderr.isatty(), log=click.echo)
+                            resume=resume, padding=padding, normalization=normalization, history=history,
+                            horizon=horizon, rollout=rollout, progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

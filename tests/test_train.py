@@ -484,3 +484,137 @@ def test_an_hdf5_store_written_in_parts_loads_the_same_rows(tmp_path):
                 assert matches.size == 1
                 seen.append(int(data.rows[matches[0]]))
         assert sorted(seen) == sorted(data.rows.tolist())  # every row once per pass
+
+
+# Trajectories: the first states as inputs (FNO's Navier–Stokes task), one-shot or rolled out.
+
+@pytest.fixture(scope="module")
+def heat_store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("heat")
+    recipe = small_recipe(tmp, **{"family": "heat", "samples": 24, "name": "heat", "output.chunk_samples": 8,
+                                  "output.path": str(tmp / "heat.zarr"),
+                                  "parameters.initial": {"dist": "grf", "alpha": 2.5, "tau": 7.0},
+                                  "discretization": {"t_end": 0.012, "steps": 6, "save_every": 1}})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp, recipe)), "-q"])
+    assert result.exit_code == 0, result.output
+    return tmp / "heat.zarr"
+
+
+def test_a_history_moves_the_first_states_to_the_inputs(heat_store):
+    stored = open_dataset(heat_store)
+    states, initial = stored["outputs/solution"][:], stored["inputs/initial"][:]
+    assert states.shape[1] == 6
+    raw = PDEDataset(heat_store, "train", normalize=False, coordinates=True, history=2, horizon=3)
+    assert raw.inputs == ["inputs/coefficient", "inputs/initial"]
+    assert (raw.in_channels, raw.data_channels, raw.out_channels) == (6, 4, 3)
+    x, y = raw.batch([0, 3])
+    rows = raw.rows[[0, 3]]
+    assert torch.equal(x[:, 1], torch.from_numpy(initial[rows]))
+    assert torch.equal(x[:, 2:4], torch.from_numpy(states[rows, :2]))
+    assert torch.equal(y, torch.from_numpy(states[rows, 2:5]))
+    assert torch.allclose(x[0, 4, :, 0], torch.linspace(0, 1, 16))  # coordinates after the states
+    # Normalised: the history and the targets of one field with the same mean and std.
+    normed = PDEDataset(heat_store, "train", coordinates=True, history=2, horizon=3)
+    xn, yn = normed.batch([0, 3])
+    stats = stored.attrs["normalization"]["outputs/solution"]
+    assert torch.allclose(xn[:, 2:4] * stats["std"] + stats["mean"], x[:, 2:4], atol=1e-5)
+    assert torch.allclose(normed.output_normalizer.decode(yn), y, atol=1e-5)
+    assert torch.equal(xn[:, 4:], x[:, 4:])  # coordinates are not normalised
+    rest = PDEDataset(heat_store, "train", normalize=False, history=4)
+    assert rest.out_channels == 2 and torch.equal(rest.batch([1])[1], torch.from_numpy(states[rest.rows[[1]], 4:]))
+
+
+def test_pointwise_statistics_cover_the_history_channels(heat_store):
+    data = PDEDataset(heat_store, "train", pointwise=True, history=2, coordinates=True)
+    mean, std = data.statistics["pointwise"]["inputs"]
+    assert mean.shape == (4, 16, 16)
+    states = open_dataset(heat_store)["outputs/solution"][:][data.rows]
+    assert np.allclose(mean[2:].numpy(), states[:, :2].mean(0), atol=1e-6)
+    assert np.allclose(std[2:].numpy(), states[:, :2].std(0), rtol=1e-3, atol=1e-6)
+    x, _ = data.batch(range(len(data)))
+    assert abs(float(x[:, 2:4].mean())) < 1e-5 and torch.equal(x[:, 4:], PDEDataset(
+        heat_store, "train", normalize=False, history=2, coordinates=True).batch(range(len(data)))[0][:, 4:])
+
+
+def test_history_and_horizon_are_checked(store, heat_store):
+    with pytest.raises(ValueError, match="history 2: outputs/solution is not a trajectory"):
+        PDEDataset(store, "train", history=2)
+    with pytest.raises(ValueError, match="history must be an integer from 1 to 5 .* got 6"):
+        PDEDataset(heat_store, "train", history=6)
+    with pytest.raises(ValueError, match="horizon must be an integer from 1 to 4 .* got 5"):
+        PDEDataset(heat_store, "train", history=2, horizon=5)
+    with pytest.raises(ValueError, match="horizon 3 needs a history"):
+        PDEDataset(heat_store, "train", horizon=3)
+
+
+class _Extrapolate(torch.nn.Module):
+    """Next state of field f = its last state + (f + 1) x the static channel: a linear
+    trend per field, continued exactly, and fed only what the window holds."""
+
+    def __init__(self, static, fields, history):
+        super().__init__()
+        self.static, self.fields, self.history = static, fields, history
+
+    def forward(self, x):
+        assert x.shape[1] == self.static + self.fields * self.history + 2  # the coordinates pass through
+        last = [x[:, self.static + f * self.history + self.history - 1] for f in range(self.fields)]
+        return torch.stack([last[f] + (f + 1) * x[:, 0] for f in range(self.fields)], dim=1)
+
+
+def test_a_rollout_feeds_each_prediction_back_and_lays_out_the_states_as_the_dataset_does():
+    from pdegen.train.rollout import Rollout
+    generator = torch.Generator().manual_seed(0)
+    batch, fields, history, horizon = 3, 2, 3, 5
+    slope = torch.randn(batch, 1, 8, 8, generator=generator, dtype=torch.float64)
+    start = torch.randn(batch, fields, 1, 8, 8, generator=generator, dtype=torch.float64)
+    times = torch.arange(history + horizon, dtype=torch.float64).view(1, 1, -1, 1, 1)
+    trend = start + times * slope.unsqueeze(1) * torch.arange(1, fields + 1, dtype=torch.float64).view(1, -1, 1, 1, 1)
+    coords = torch.zeros(batch, 2, 8, 8, dtype=torch.float64)
+    x = torch.cat([slope, trend[:, :, :history].flatten(1, 2), coords], dim=1)
+    net = Rollout(_Extrapolate(1, fields, history), static=1, fields=fields, history=history, horizon=horizon)
+    prediction = net(x)
+    assert prediction.shape == (batch, fields * horizon, 8, 8)
+    assert torch.allclose(prediction, trend[:, :, history:].flatten(1, 2), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="history, horizon and fields >= 1"):
+        Rollout(_Extrapolate(1, 1, 0), static=1, fields=1, history=0, horizon=2)
+
+
+@pytest.mark.parametrize("rollout", [False, True])
+def test_training_on_a_history_lowers_the_loss(heat_store, tmp_path, rollout):
+    from pdegen.train.loop import train
+    settings = dict(epochs=30, batch_size=4, lr=5e-3, device="cpu", modes=4, width=12, layers=2, progress=False,
+                    history=2, rollout=rollout)
+    metrics = train(heat_store, out=tmp_path / "run", log=lambda *_: None, **settings)
+    losses = [row["train"]["loss"] for row in metrics["history"]]
+    assert losses[-1] <= losses[0] / 4, losses
+    assert np.isfinite(metrics["test"]["rel_l2"])
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert best["config"]["history"] == 2 and best["config"]["horizon"] == 4 and best["config"]["rollout"] is rollout
+    assert any(k.startswith("step.") for k in best["model"]) is rollout
+    again = train(heat_store, out=tmp_path / "run", log=lambda *_: None, resume=True, **settings)  # loads both
+    assert again["test"]["rel_l2"] == metrics["test"]["rel_l2"] and len(again["history"]) == 30
+    with pytest.raises(ValueError, match=r"trained with other settings \(history 2 -> 3; horizon 4 -> 3\)"):
+        train(heat_store, out=tmp_path / "run", log=lambda *_: None, resume=True, **{**settings, "history": 3})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_rollout_trains_as_a_cuda_graph_under_autocast(heat_store, tmp_path):
+    """The rollout's window keeps float32 while the step returns bfloat16, and the whole
+    rollout is captured as one graph."""
+    from pdegen.train.loop import train
+    metrics = train(heat_store, epochs=30, batch_size=4, lr=5e-3, device="cuda", out=tmp_path / "gpu", modes=4,
+                    width=12, layers=2, progress=False, log=lambda *_: None, history=2, rollout=True,
+                    data_on_device=True, cuda_graph=True)
+    assert metrics["cuda_graph"] is True, metrics["cuda_graph_error"]
+    losses = [row["train"]["loss"] for row in metrics["history"]]
+    assert losses[-1] <= losses[0] / 4, losses
+
+
+def test_a_rollout_needs_a_history_and_one_normalisation_per_field(heat_store, tmp_path):
+    from pdegen.train.loop import train
+    with pytest.raises(ValueError, match="rollout predicts from the last `history` states: give history >= 1"):
+        train(heat_store, epochs=1, device="cpu", out=tmp_path, rollout=True)
+    with pytest.raises(ValueError, match="use normalization 'field', not 'pointwise'"):
+        train(heat_store, epochs=1, device="cpu", out=tmp_path, rollout=True, history=2, normalization="pointwise")
+    result = CliRunner().invoke(main, ["train", str(heat_store), "--history", "9", "-o", str(tmp_path / "cli")])
+    assert result.exit_code == 1 and "history must be an integer from 1 to 5" in result.output

@@ -3,8 +3,10 @@
 Each item is ``(x, y)``: x stacks the input fields (``inputs/*``, plus random scalars of
 ``params/*`` broadcast to constant channels, plus grid coordinates when asked) as
 channels ``(C_in, *grid)``; y stacks the outputs ``(C_out, *grid)`` (a heat trajectory's
-time axis becomes channels). Samples come from the store's ``split`` array, never by
-position (stores are in solve order, which is correlated).
+time axis becomes channels). With ``history=K`` the first K stored states of each
+trajectory join the inputs and y holds the states after them (FNO's Navier–Stokes task:
+10 states in, 40 out). Samples come from the store's ``split`` array, never by position
+(stores are in solve order, which is correlated).
 
 The store is opened lazily in each process that reads (DataLoader workers included), so
 the dataset pickles as a path. Zarr v3 runs an asyncio event loop in a thread, which a
@@ -45,11 +47,18 @@ class PDEDataset(Dataset):
     train rows (FNO's convention; one pass over them) unless ``statistics`` holds them.
     ``subsample`` takes every k-th cell; ``coordinates`` appends the cell-centre
     coordinates as channels.
+
+    ``history``: the first K stored states of every output (each must be a trajectory of
+    more than K states) become input channels, after the input fields and before the
+    coordinates, each output's K states in time order; y then holds the ``horizon``
+    states that follow them (default: all the rest), each output's states in time order.
+    An output's states are normalised alike wherever they are placed.
     """
 
     def __init__(self, path, split: str | None = "train", inputs=None, outputs=None, normalize: bool = True,
                  subsample: int = 1, coordinates: bool = False, dtype=torch.float32, cache_chunks: int = 32,
-                 statistics: dict | None = None, pointwise: bool = False):
+                 statistics: dict | None = None, pointwise: bool = False, history: int = 0,
+                 horizon: int | None = None):
         self.path, self.split, self.subsample, self.coordinates, self.dtype = str(path), split, int(subsample), \
             coordinates, dtype
         self.cache_chunks = int(cache_chunks)
@@ -66,7 +75,7 @@ class PDEDataset(Dataset):
             self.grid_shape = ds.grid_shape
             self.rows_per_chunk = rows_per_chunk(ds, self.outputs[0])
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
-            self.time_steps = ds[self.outputs[0]].shape[1] if ds[self.outputs[0]].ndim > len(self.grid_shape) + 1 else 1
+            self.history, self.time_steps = _window(ds, self.outputs, len(self.grid_shape), history, horizon)
             stats = {**ds.attrs.get("normalization", {}), **(statistics or {})}
             by_field = normalize and not pointwise
             if by_field:  # a build still running or stopped part-way has not written them yet
@@ -74,14 +83,16 @@ class PDEDataset(Dataset):
                                      if p not in stats}}
             # per field {"mean", "std", ...}: hand them to the other splits' datasets
             self.statistics = {p: stats[p] for p in [*self.inputs, *self.outputs] if p in stats}
-            self.input_normalizer = _normalizer([stats.get(p) for p in self.inputs],
-                                                [1] * len(self.inputs)) if by_field else None
+            self.input_normalizer = _normalizer([stats.get(p) for p in [*self.inputs, *self.outputs]],
+                                                [1] * len(self.inputs) + [self.history] * len(self.outputs)
+                                                ) if by_field else None
             self.output_normalizer = _normalizer([stats.get(p) for p in self.outputs],
                                                  [self.time_steps] * len(self.outputs)) if by_field else None
         self._handle = None
         if normalize and pointwise:  # per point instead
             moments = (statistics or {}).get(POINTWISE) or pointwise_moments(
-                PDEDataset(path, "train", self.inputs, self.outputs, normalize=False, subsample=subsample))
+                PDEDataset(path, "train", self.inputs, self.outputs, normalize=False, subsample=subsample,
+                           history=history, horizon=horizon))
             self.statistics = {POINTWISE: moments}  # for the other splits' datasets
             self.input_normalizer = Normalizer(*moments["inputs"])
             self.output_normalizer = Normalizer(*moments["outputs"])
@@ -102,8 +113,14 @@ class PDEDataset(Dataset):
         return int(self.rows.size)
 
     @property
+    def data_channels(self) -> int:
+        """Input channels read from the store (fields, scalars, history states): those
+        before the coordinates, and the ones the input normaliser applies to."""
+        return len(self.inputs) + len(self.outputs) * self.history
+
+    @property
     def in_channels(self) -> int:
-        return len(self.inputs) + (len(self.grid_shape) if self.coordinates else 0)
+        return self.data_channels + (len(self.grid_shape) if self.coordinates else 0)
 
     @property
     def out_channels(self) -> int:
@@ -163,22 +180,24 @@ class PDEDataset(Dataset):
             else:
                 values = values[cut]
             xv[:, c] = values
-        if self.input_normalizer is not None:
-            self.input_normalizer.encode_(x[:, :len(self.inputs)])
-        if self.coordinates:  # unnormalised coordinates in [low, high]
-            grids = np.meshgrid(*[np.linspace(lo, hi, n)[::s] for (lo, hi), n in zip(self.extent, self.grid_shape)],
-                                indexing="ij")
-            xv[:, len(self.inputs):] = np.stack(grids).astype(np.float32)
         y = _output((len(rows), self.out_channels, *shape), work)
-        yv, c = y.numpy(), 0
-        for name in self.outputs:
+        yv, c, h = y.numpy(), 0, self.history
+        for k, name in enumerate(self.outputs):
             values = self._read(name, rows)
             if values.ndim == len(shape) + 2:  # trajectory (rows, T, *grid): time steps as channels
                 values = values[(slice(None), slice(None)) + cut[1:]]
             else:
                 values = values[cut][:, None]
-            yv[:, c:c + values.shape[1]] = values
-            c += values.shape[1]
+            first = len(self.inputs) + k * h
+            xv[:, first:first + h] = values[:, :h]
+            yv[:, c:c + self.time_steps] = values[:, h:h + self.time_steps]
+            c += self.time_steps
+        if self.input_normalizer is not None:
+            self.input_normalizer.encode_(x[:, :self.data_channels])
+        if self.coordinates:  # unnormalised coordinates in [low, high]
+            grids = np.meshgrid(*[np.linspace(lo, hi, n)[::s] for (lo, hi), n in zip(self.extent, self.grid_shape)],
+                                indexing="ij")
+            xv[:, self.data_channels:] = np.stack(grids).astype(np.float32)
         if self.output_normalizer is not None:
             self.output_normalizer.encode_(y)
         return x.to(self.dtype), y.to(self.dtype)
@@ -230,6 +249,30 @@ def _choose(requested, available, what):
     return requested
 
 
+def _window(ds, outputs: list[str], ndim: int, history: int, horizon: int | None) -> tuple[int, int]:
+    """``(history, horizon)`` checked against the stored outputs: how many leading states
+    of each become inputs, and how many after them are targets (all of a steady output's
+    one state, all of a trajectory's without a history)."""
+    states = {name: ds[name].shape[1] if ds[name].ndim > ndim + 1 else None for name in outputs}
+    if history == 0:
+        if horizon is not None:
+            raise ValueError(f"horizon {horizon} needs a history (the states it follows); got history 0")
+        return 0, states[outputs[0]] or 1
+    steady = [name for name, n in states.items() if n is None]
+    if steady:
+        raise ValueError(f"history {history}: {', '.join(steady)} is not a trajectory (history takes the first "
+                         "states of time-dependent outputs)")
+    length = min(states.values())
+    if not 1 <= history < length:
+        raise ValueError(f"history must be an integer from 1 to {length - 1} (the outputs have {length} states, "
+                         f"and at least one must be left to predict); got {history}")
+    horizon = length - history if horizon is None else horizon
+    if not 1 <= horizon <= length - history:
+        raise ValueError(f"horizon must be an integer from 1 to {length - history} (the states after the first "
+                         f"{history} of {length}); got {horizon}")
+    return history, horizon
+
+
 def rows_per_chunk(ds, name: str) -> int:
     """Samples per stored chunk of ``name``. An HDF5 store written by several process
     groups reads through a virtual dataset, which has no chunks of its own: its part files
@@ -260,7 +303,7 @@ def pointwise_moments(dataset: PDEDataset) -> dict:
     arrays shaped ``(C, *grid)``; read a chunk of rows at a time."""
     if len(dataset) == 0:
         raise ValueError(f"{dataset.path}: no written sample in the train split to normalise with")
-    inputs = len(dataset.inputs)
+    inputs = dataset.data_channels
     totals = None
     for start in range(0, len(dataset), dataset.rows_per_chunk):
         x, y = dataset.batch(range(start, min(start + dataset.rows_per_chunk, len(dataset))))

@@ -25,6 +25,7 @@ import torch
 from ..store.reader import open_dataset
 from .dataset import PDEDataset, make_loader
 from .resident import ResidentBatches, fits_on_device
+from .rollout import Rollout
 
 WEIGHT_DECAY = 1e-4  # AdamW's, eager and CUDA-graph steps alike
 NORMALIZATIONS = ("field", "pointwise")
@@ -141,7 +142,8 @@ def _load_state(path: Path, config: dict) -> dict:
     state = torch.load(path, weights_only=False, map_location="cpu")
     if "optimizer" not in state:
         raise ValueError(f"resume: {path} holds no training state (written by an older pdegen?)")
-    previous = {"padding": 0.0, "normalization": "field", **state["config"]}  # runs from before these options
+    previous = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "rollout": False,
+                **state["config"]}  # runs from before these options
     changed = [f"{key} {previous.get(key)!r} -> {value!r}" for key, value in config.items()
                if previous.get(key) != value]
     if changed:
@@ -162,7 +164,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
           device: str = "auto", num_workers: int | None = None, out="runs/train", modes: int = 12, width: int = 32,
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           data_on_device: str | bool = "auto", cuda_graph: bool | None = None, resume: bool = False,
-          padding: float = 0.0, normalization: str = "field", log=print) -> dict:
+          padding: float = 0.0, normalization: str = "field", history: int = 0, horizon: int | None = None,
+          rollout: bool = False, log=print) -> dict:
     """Train ``model`` on ``store``'s train split; see the module docstring.
 
     ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
@@ -182,7 +185,13 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
 
     ``normalization``: ``"field"`` (inputs and outputs by one mean and std per field, the
     store's) or ``"pointwise"`` (by a mean and std per channel and grid point of the train
-    split, FNO's convention; :class:`~pdegen.train.dataset.PDEDataset`)."""
+    split, FNO's convention; :class:`~pdegen.train.dataset.PDEDataset`).
+
+    ``history``, ``horizon``: the first ``history`` stored states of each trajectory are
+    inputs and the next ``horizon`` (default: all the rest) the targets (FNO's
+    Navier–Stokes task: 10 in, 40 out). The model predicts all of them at once, or with
+    ``rollout`` one state at a time from the last ``history``, on its own predictions
+    (:mod:`.rollout`, FNO-2D's scheme); the error is over the whole horizon either way."""
     if not 0.0 <= padding < 1.0:
         raise ValueError(f"padding must be a fraction of the domain in [0, 1); got {padding!r}")
     if normalization not in NORMALIZATIONS:
@@ -195,12 +204,17 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         cuda_graph = dev.type == "cuda"
     if cuda_graph and dev.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device; the device is {dev}")
+    if rollout and not history:
+        raise ValueError("rollout predicts from the last `history` states: give history >= 1")
+    if rollout and normalization != "field":
+        raise ValueError(f"rollout feeds predicted states back as inputs, so each field must be normalised alike "
+                         f"at every time: use normalization 'field', not {normalization!r}")
     out = Path(out)
     pointwise = normalization == "pointwise"
-    data = {"train": PDEDataset(store, "train", subsample=subsample, coordinates=True, pointwise=pointwise)}
+    window = dict(subsample=subsample, coordinates=True, pointwise=pointwise, history=history, horizon=horizon)
+    data = {"train": PDEDataset(store, "train", **window)}
     for split in ("val", "test"):  # the train split's statistics, computed once for a partial store
-        data[split] = PDEDataset(store, split, subsample=subsample, coordinates=True, pointwise=pointwise,
-                                 statistics=data["train"].statistics)
+        data[split] = PDEDataset(store, split, statistics=data["train"].statistics, **window)
     with open_dataset(store) as ds:
         done = ds["done"][:]
     if not done.all():
@@ -224,18 +238,25 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         loaders = {split: make_loader(ds, batch_size, shuffle=split == "train", num_workers=num_workers, seed=seed)
                    for split, ds in data.items()}
     train_set = data["train"]
-    net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
-                     modes, width, layers, padding).to(dev)
+    if rollout:
+        step_net = make_model(model, train_set.in_channels, len(train_set.outputs), len(train_set.grid_shape),
+                              modes, width, layers, padding)
+        net = Rollout(step_net, len(train_set.inputs), len(train_set.outputs), train_set.history,
+                      train_set.time_steps).to(dev)
+    else:
+        net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
+                         modes, width, layers, padding).to(dev)
     decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
     use_amp = amp and dev.type == "cuda"
     train_step, optimizer, scheduler = make_train_step(net, decode, lr, epochs * len(loaders["train"]), use_amp,
                                                        cuda_graph)
-    history, best, graph_failure_logged = [], float("inf"), False
+    curve, best, graph_failure_logged = [], float("inf"), False  # curve: a row per epoch
     shuffle_counters = {split: counter for split, loader in loaders.items()
                         if (counter := _shuffle_counter(loader)) is not None}
     config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed,
-              "padding": padding, "normalization": normalization}
+              "padding": padding, "normalization": normalization, "history": train_set.history,
+              "horizon": train_set.time_steps if train_set.history else None, "rollout": rollout}
     first_epoch = 1
     if resume:
         state = _load_state(out / "last.pt", config)
@@ -245,7 +266,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
             if torch.is_tensor(group["lr"]):
                 group["lr"] = group["lr"].to(dev)
         scheduler.load_state_dict(state["scheduler"])
-        history, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
+        curve, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
         for split, passes in state["passes"].items():
             shuffle_counters[split].epoch = passes
         torch.set_rng_state(state["rng"])
@@ -276,18 +297,18 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         if "val" in loaders:
             with torch.no_grad():
                 row["val"] = run("val", False)
-        history.append(row)
+        curve.append(row)
         if getattr(train_step, "capture_error", None) and not graph_failure_logged:
             log(f"CUDA graph capture failed, training eagerly: {train_step.capture_error}")
             graph_failure_logged = True
         score = row.get("val", row["train"])["rel_l2"]
         if score < best:
             best = score
-            _save({"model": net.state_dict(), "epoch": epoch, "config": {"modes": modes, "width": width,
-                   "layers": layers, "model": model, "padding": padding, "normalization": normalization}},
+            _save({"model": net.state_dict(), "epoch": epoch, "config": {key: config[key] for key in (
+                   "modes", "width", "layers", "model", "padding", "normalization", "history", "horizon", "rollout")}},
                   out / "best.pt")
         _save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-               "epoch": epoch, "history": history, "best": best, "config": config, "rng": torch.get_rng_state(),
+               "epoch": epoch, "history": curve, "best": best, "config": config, "rng": torch.get_rng_state(),
                "passes": {split: counter.epoch for split, counter in shuffle_counters.items()}}, out / "last.pt")
         log(f"epoch {epoch:3d}  train rel L2 {row['train']['rel_l2']:.4f}"
             + (f"  val rel L2 {row['val']['rel_l2']:.4f}" if "val" in row else "")
@@ -296,7 +317,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                "data_on_device": bool(resident),
                "cuda_graph": bool(cuda_graph) and not getattr(train_step, "capture_error", None),
                "cuda_graph_error": getattr(train_step, "capture_error", None),
-               "history": history, "best_val_rel_l2": best}
+               "history": curve, "best_val_rel_l2": best}
     if "test" in loaders:
         net.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
         with torch.no_grad():
