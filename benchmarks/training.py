@@ -1,5 +1,5 @@
-"""Shared by the FNO accuracy benchmarks (train_darcy, train_burgers): train on a store in
-one or both precisions and tabulate the relative L2 errors."""
+"""Shared by the FNO accuracy benchmarks (train_darcy, train_burgers, train_navier_stokes):
+train on a store in one or both precisions and tabulate the relative L2 errors."""
 
 from __future__ import annotations
 
@@ -18,19 +18,26 @@ def device_name(metrics: dict) -> str:
     return f"{metrics['device']} ({torch.cuda.get_device_name()}, torch {torch.__version__})"
 
 
-def train_in_precisions(store, out: Path, amps: tuple[bool, ...], **options) -> tuple[str, dict]:
-    """``pdegen.train.loop.train`` on ``store`` once per entry of ``amps``: True with
-    bfloat16 autocast (the CUDA default), False in float32; the table and the last run's
-    metrics."""
+def train_row(store, out: Path, amp: bool, **options) -> tuple[str, dict]:
+    """``pdegen.train.loop.train`` on ``store`` into ``out``, with bfloat16 autocast
+    (``amp``, the CUDA default) or in float32: the cells of its row of :data:`HEADER`
+    and its metrics."""
     from pdegen.train.loop import train
+    start = time.perf_counter()
+    metrics = train(store, amp=amp, out=out, progress=False, **options)
+    minutes = (time.perf_counter() - start) / 60
+    rate = sum(r["train"]["samples_per_s"] for r in metrics["history"]) / len(metrics["history"])
+    precision = "bfloat16 autocast" if amp and metrics["device"].startswith("cuda") else "float32"
+    last, test = metrics["history"][-1]["train"]["rel_l2"], metrics["test"]["rel_l2"]
+    rate = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2f}"  # a CPU rollout trains a few samples a second
+    return (f"{precision} | {last:.4f} | {metrics['best_val_rel_l2']:.4f} | **{test:.4f}** | {minutes:.1f} "
+            f"| {rate}"), metrics
+
+
+def train_in_precisions(store, out: Path, amps: tuple[bool, ...], **options) -> tuple[str, dict]:
+    """:func:`train_row` once per entry of ``amps``: the table and the last run's metrics."""
     rows = []
     for amp in amps:
-        start = time.perf_counter()
-        metrics = train(store, amp=amp, out=out / f"run-{'amp' if amp else 'fp32'}", progress=False, **options)
-        minutes = (time.perf_counter() - start) / 60
-        rate = sum(r["train"]["samples_per_s"] for r in metrics["history"]) / len(metrics["history"])
-        precision = "bfloat16 autocast" if amp and metrics["device"].startswith("cuda") else "float32"
-        last, test = metrics["history"][-1]["train"]["rel_l2"], metrics["test"]["rel_l2"]
-        rows.append(f"| {precision} | {last:.4f} | {metrics['best_val_rel_l2']:.4f} | **{test:.4f}** | {minutes:.1f} "
-                    f"| {rate:,.0f} |")
+        cells, metrics = train_row(store, out / f"run-{'amp' if amp else 'fp32'}", amp, **options)
+        rows.append(f"| {cells} |")
     return HEADER + "\n".join(rows), metrics
