@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.families import get_family  # noqa: E402
+from pdegen.families.heat import SolveBySparseLU  # noqa: E402
 from pdegen.grid import Grid, block_means  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 from problems import fourier_resample, vorticity_pseudo_spectral  # noqa: E402
@@ -39,12 +39,7 @@ def pdegen_solution(recipe: dict, initial: np.ndarray, values: dict) -> tuple[np
     """The stored states of one sample from ``initial`` on its own grid, and the seconds."""
     family, n = get_family("navier_stokes"), initial.shape[0]
     grid = Grid((n, n), recipe["grid"]["extent"])
-    lu = [None, None]  # (the step matrix, its LU)
-
-    def solve(A, b, x0, last):
-        if lu[0] is not A:
-            lu[:] = A, spla.splu(A.tocsc())
-        return lu[1].solve(b)
+    solve = SolveBySparseLU()
     start = time.perf_counter()
     states = [u.reshape(n, n) for _, u, stored in
               family.trajectory(grid, {**values, "initial": initial}, recipe, solve) if stored]

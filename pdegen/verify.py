@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .build import draw_values, grid_of, rounding_floor
+from .families.heat import SolveBySparseLU
 from .grid import coarsen
 from .store.layout import OUTPUT_NAME, as_stored, coarsening, stored_parameters
 from .store.reader import open_dataset
@@ -139,22 +140,14 @@ def _reintegration(family, grid, values, data, states, factor: int = 1, by: str 
     for each state the largest difference and the solves before it (states stored
     coarsened ``factor`` times, ``by`` mean or centre, compared with the same of the fresh
     ones)."""
-    import scipy.sparse.linalg as spla
-    lu, count = [None, None], [0]  # (the matrix, its LU): a family may change Δt mid-sample
-
-    def solve(A, b, x0, last):
-        if lu[0] is not A:
-            lu[:] = A, spla.splu(A.tocsc())
-        count[0] += 1
-        return lu[1].solve(b)
-
+    solve = SolveBySparseLU()
     states = iter(states.reshape(-1, grid.size // factor ** grid.ndim))
     differences, solves = [], []
     for _, u, kept in family.trajectory(grid, values, data, solve):
         if kept:
             u = coarsen(u.reshape(grid.shape), factor, grid.ndim, by).ravel()
             differences.append(np.abs(next(states) - u).max() / (np.abs(u).max() or 1.0))
-            solves.append(count[0])
+            solves.append(solve.solves)
     return np.array(differences), np.array(solves)
 
 

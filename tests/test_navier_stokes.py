@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-import scipy.sparse.linalg as spla
 from click.testing import CliRunner
 
 from conftest import needs_petsc, small_recipe, write_recipe
 from problems import fourier_resample, vorticity_pseudo_spectral
 from pdegen.families import fv
 from pdegen.families import navier_stokes as ns
+from pdegen.families.heat import SolveBySparseLU
 from pdegen.grid import Grid
 
 NU, AMPLITUDE, T_END = 5e-3, 0.1, 2.0
@@ -34,14 +34,8 @@ def integrate(n: int, convection: str = "muscl", t_end: float = T_END, initial=N
                                  "convection": convection}}
     values = {"viscosity": NU, "initial": omega0(*grid.mesh()) if initial is None else initial,
               "forcing_amplitude": AMPLITUDE}
-    lu = [None, None]  # (the step matrix, its LU)
-
-    def solve(A, b, x0, last):
-        if lu[0] is not A:
-            lu[:] = A, spla.splu(A.tocsc())
-        return lu[1].solve(b)
-    states = [u.reshape(grid.shape) for _, u, stored in ns.NavierStokes().trajectory(grid, values, recipe, solve)
-              if stored]
+    states = [u.reshape(grid.shape) for _, u, stored in
+              ns.NavierStokes().trajectory(grid, values, recipe, SolveBySparseLU()) if stored]
     return grid, np.array(states)
 
 

@@ -43,6 +43,23 @@ from .base import NO_SOURCE, Family, LinearSystem, Parameter, frozen
 THETA = {"backward-euler": 1.0, "crank-nicolson": 0.5, "rannacher": 0.5}  # rannacher: CN after its start
 
 
+class SolveBySparseLU:
+    """A ``solve(A, b, x0, last)`` for :meth:`Heat.trajectory` that solves every step
+    directly: a sparse LU of each step matrix, made once (a family that shortens Δt
+    mid-sample hands out a new matrix), ``solves`` counting the calls. What verify and the
+    reference integrations use."""
+
+    def __init__(self):
+        self.matrix, self.lu, self.solves = None, None, 0
+
+    def __call__(self, A, b, x0, last):
+        if self.matrix is not A:
+            import scipy.sparse.linalg as spla
+            self.matrix, self.lu = A, spla.splu(A.tocsc())
+        self.solves += 1
+        return self.lu.solve(b)
+
+
 def trajectory_keys(scheme: str | None, t_end: float, steps: int, save_every: int) -> dict[str, Key]:
     """The ``discretization`` keys of the time-stepping families, with a family's defaults
     (no ``scheme`` key where it is None: a family with one scheme)."""
