@@ -463,10 +463,11 @@ def plot(store, sample_id, out):
                    "trajectory from the input fields.")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="With --history: predict this many states after the history.  [default: all the rest]")
-@click.option("--rollout", is_flag=True,
-              help="With --history: predict one state at a time from the last K, each prediction fed back in "
-                   "(FNO-2D's autoregressive scheme, trained through the whole rollout), instead of all states "
-                   "at once.")
+@click.option("--scheme", type=click.Choice(["at-once", "rollout", "space-time"]), default="at-once",
+              show_default=True,
+              help="How a trajectory's states are predicted: all at once (a channel each); rollout: one at a "
+                   "time from the last K (--history), each prediction fed back, trained through the whole "
+                   "rollout (FNO-2D's scheme); space-time: an FNO with time as one more axis (FNO-3D's).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
               show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
@@ -479,7 +480,7 @@ def plot(store, sample_id, out):
                    "must be the ones it was started with.")
 @click.pass_context
 def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
-          subsample, padding, normalization, history, horizon, rollout, out, no_amp, resume):
+          subsample, padding, normalization, history, horizon, scheme, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -491,8 +492,9 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     \b
     Trajectories (heat, Burgers, Navier-Stokes): by default the model maps the input
     fields to every stored state at once; --history K moves the first K states to the
-    inputs, and --rollout predicts one state at a time from them, e.g. FNO's task:
-      pdegen train data/navier_stokes.zarr --history 10 --rollout
+    inputs; --scheme rollout or space-time predict the states after them as FNO-2D
+    and FNO-3D do, e.g. FNO's task (10 states in, 40 out):
+      pdegen train data/navier_stokes.zarr --history 10 --scheme space-time
 
     \b
     On CUDA the splits are held in GPU memory when they fit and each step is replayed
@@ -510,7 +512,7 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
                             resume=resume, padding=padding, normalization=normalization, history=history,
-                            horizon=horizon, rollout=rollout, progress=sys.stderr.isatty(), log=click.echo)
+                            horizon=horizon, scheme=scheme, progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

@@ -579,22 +579,40 @@ def test_a_rollout_feeds_each_prediction_back_and_lays_out_the_states_as_the_dat
         Rollout(_Extrapolate(1, 1, 0), static=1, fields=1, history=0, horizon=2)
 
 
-@pytest.mark.parametrize("rollout", [False, True])
-def test_training_on_a_history_lowers_the_loss(heat_store, tmp_path, rollout):
+@pytest.mark.parametrize("scheme, wrapped", [("at-once", None), ("rollout", "step"), ("space-time", "net")])
+def test_training_on_a_history_lowers_the_loss(heat_store, tmp_path, scheme, wrapped):
     from pdegen.train.loop import train
     settings = dict(epochs=30, batch_size=4, lr=5e-3, device="cpu", modes=4, width=12, layers=2, progress=False,
-                    history=2, rollout=rollout)
+                    history=2, scheme=scheme)
     metrics = train(heat_store, out=tmp_path / "run", log=lambda *_: None, **settings)
     losses = [row["train"]["loss"] for row in metrics["history"]]
     assert losses[-1] <= losses[0] / 4, losses
     assert np.isfinite(metrics["test"]["rel_l2"])
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
-    assert best["config"]["history"] == 2 and best["config"]["horizon"] == 4 and best["config"]["rollout"] is rollout
-    assert any(k.startswith("step.") for k in best["model"]) is rollout
+    assert best["config"]["history"] == 2 and best["config"]["horizon"] == 4 and best["config"]["scheme"] == scheme
+    owners = {key.split(".")[0] for key in best["model"] if key != "_metadata"}
+    assert owners == {wrapped} if wrapped else not owners & {"step", "net"}, owners
     again = train(heat_store, out=tmp_path / "run", log=lambda *_: None, resume=True, **settings)  # loads both
     assert again["test"]["rel_l2"] == metrics["test"]["rel_l2"] and len(again["history"]) == 30
     with pytest.raises(ValueError, match=r"trained with other settings \(history 2 -> 3; horizon 4 -> 3\)"):
         train(heat_store, out=tmp_path / "run", log=lambda *_: None, resume=True, **{**settings, "history": 3})
+
+
+def test_space_time_repeats_the_inputs_along_time_and_lays_out_the_states_as_the_dataset_does():
+    """A network that returns, per field f, channel f of its input times (1 + the time
+    channel): the result must be each input channel repeated along time, scaled by
+    1 + t_h with t_h = h / (horizon - 1), in the dataset's (field, time) channel order."""
+    from pdegen.train.space_time import SpaceTime
+
+    class Scale(torch.nn.Module):
+        def forward(self, x):
+            assert x.shape[1:] == (4, 6, 6, 5)  # 3 channels and the time, a time axis of the horizon
+            return x[:, :2] * (1 + x[:, 3:4])
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64)
+    y = SpaceTime(Scale(), fields=2, horizon=5)(x)
+    times = torch.linspace(0, 1, 5, dtype=torch.float64)
+    expected = torch.stack([x[:, f, None] * (1 + times.view(1, 5, 1, 1)) for f in range(2)], dim=1).flatten(1, 2)
+    assert y.shape == (2, 10, 6, 6) and torch.allclose(y, expected, rtol=0, atol=1e-15)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -603,18 +621,22 @@ def test_a_rollout_trains_as_a_cuda_graph_under_autocast(heat_store, tmp_path):
     rollout is captured as one graph."""
     from pdegen.train.loop import train
     metrics = train(heat_store, epochs=30, batch_size=4, lr=5e-3, device="cuda", out=tmp_path / "gpu", modes=4,
-                    width=12, layers=2, progress=False, log=lambda *_: None, history=2, rollout=True,
+                    width=12, layers=2, progress=False, log=lambda *_: None, history=2, scheme="rollout",
                     data_on_device=True, cuda_graph=True)
     assert metrics["cuda_graph"] is True, metrics["cuda_graph_error"]
     losses = [row["train"]["loss"] for row in metrics["history"]]
     assert losses[-1] <= losses[0] / 4, losses
 
 
-def test_a_rollout_needs_a_history_and_one_normalisation_per_field(heat_store, tmp_path):
+def test_schemes_are_checked(store, heat_store, tmp_path):
     from pdegen.train.loop import train
-    with pytest.raises(ValueError, match="rollout predicts from the last `history` states: give history >= 1"):
-        train(heat_store, epochs=1, device="cpu", out=tmp_path, rollout=True)
+    with pytest.raises(ValueError, match="scheme must be one of at-once, rollout, space-time; got 'fno3d'"):
+        train(heat_store, epochs=1, device="cpu", out=tmp_path, scheme="fno3d")
+    with pytest.raises(ValueError, match="scheme 'rollout' predicts from the last `history` states: give history >= 1"):
+        train(heat_store, epochs=1, device="cpu", out=tmp_path, scheme="rollout")
     with pytest.raises(ValueError, match="use normalization 'field', not 'pointwise'"):
-        train(heat_store, epochs=1, device="cpu", out=tmp_path, rollout=True, history=2, normalization="pointwise")
+        train(heat_store, epochs=1, device="cpu", out=tmp_path, scheme="rollout", history=2, normalization="pointwise")
+    with pytest.raises(ValueError, match="scheme 'space-time' predicts along a time axis: outputs/solution holds one"):
+        train(store, epochs=1, device="cpu", out=tmp_path, scheme="space-time")
     result = CliRunner().invoke(main, ["train", str(heat_store), "--history", "9", "-o", str(tmp_path / "cli")])
     assert result.exit_code == 1 and "history must be an integer from 1 to 5" in result.output

@@ -26,9 +26,11 @@ from ..store.reader import open_dataset
 from .dataset import PDEDataset, make_loader
 from .resident import ResidentBatches, fits_on_device
 from .rollout import Rollout
+from .space_time import TIME_PADDING, SpaceTime
 
 WEIGHT_DECAY = 1e-4  # AdamW's, eager and CUDA-graph steps alike
 NORMALIZATIONS = ("field", "pointwise")
+SCHEMES = ("at-once", "rollout", "space-time")  # how a trajectory's states are predicted
 
 
 def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -56,13 +58,16 @@ def default_workers(device: torch.device, cpu_count: int | None = None) -> int:
     return min(4, cores // 2)
 
 
-def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes: int = 12, width: int = 32,
-               layers: int = 4, padding: float = 0.0):
+def make_model(name: str, in_channels: int, out_channels: int, ndim: int, modes: int | tuple = 12, width: int = 32,
+               layers: int = 4, padding: float | list = 0.0):
+    """An FNO on ``ndim`` axes; ``modes`` and ``padding`` (a fraction) for every axis, or
+    one per axis."""
     if name != "fno":
         raise ValueError(f"model must be 'fno'; got {name!r}")
     from neuralop.layers.spectral_convolution import SpectralConv
     from neuralop.models import FNO
-    net = FNO(n_modes=(modes,) * ndim, hidden_channels=width, in_channels=in_channels,
+    modes = tuple(modes) if isinstance(modes, (tuple, list)) else (modes,) * ndim
+    net = FNO(n_modes=modes, hidden_channels=width, in_channels=in_channels,
               out_channels=out_channels, n_layers=layers, domain_padding=padding or None)
     for module in net.modules():
         if isinstance(module, SpectralConv):
@@ -129,6 +134,22 @@ def make_train_step(net, decode, lr: float, total_steps: int, use_amp: bool, cud
     return train_step, optimizer, scheduler
 
 
+def _network(scheme: str, data: PDEDataset, model: str, modes: int, width: int, layers: int, padding: float):
+    """The model mapping ``data``'s x to its y under ``scheme`` (:data:`SCHEMES`)."""
+    ndim, fields, horizon = len(data.grid_shape), len(data.outputs), data.time_steps
+    if scheme == "rollout":
+        step_net = make_model(model, data.in_channels, fields, ndim, modes, width, layers, padding)
+        return Rollout(step_net, len(data.inputs), fields, data.history, horizon)
+    if scheme == "space-time":
+        if horizon < 2:
+            raise ValueError(f"scheme 'space-time' predicts along a time axis: {', '.join(data.outputs)} holds "
+                             "one state per sample (train a steady store with scheme 'at-once')")
+        space_time = make_model(model, data.in_channels + 1, fields, ndim + 1, (modes,) * ndim
+                                + (min(modes, horizon // 2 + 1),), width, layers, [padding] * ndim + [TIME_PADDING])
+        return SpaceTime(space_time, fields, horizon)
+    return make_model(model, data.in_channels, data.out_channels, ndim, modes, width, layers, padding)
+
+
 def _save(state: dict, path: Path) -> None:
     """``torch.save`` through a temporary file and a rename: never a half-written file."""
     partial = path.with_name(path.name + ".partial")
@@ -142,7 +163,7 @@ def _load_state(path: Path, config: dict) -> dict:
     state = torch.load(path, weights_only=False, map_location="cpu")
     if "optimizer" not in state:
         raise ValueError(f"resume: {path} holds no training state (written by an older pdegen?)")
-    previous = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "rollout": False,
+    previous = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "scheme": "at-once",
                 **state["config"]}  # runs from before these options
     changed = [f"{key} {previous.get(key)!r} -> {value!r}" for key, value in config.items()
                if previous.get(key) != value]
@@ -165,7 +186,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           data_on_device: str | bool = "auto", cuda_graph: bool | None = None, resume: bool = False,
           padding: float = 0.0, normalization: str = "field", history: int = 0, horizon: int | None = None,
-          rollout: bool = False, log=print) -> dict:
+          scheme: str = "at-once", log=print) -> dict:
     """Train ``model`` on ``store``'s train split; see the module docstring.
 
     ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
@@ -189,9 +210,11 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
 
     ``history``, ``horizon``: the first ``history`` stored states of each trajectory are
     inputs and the next ``horizon`` (default: all the rest) the targets (FNO's
-    Navier–Stokes task: 10 in, 40 out). The model predicts all of them at once, or with
-    ``rollout`` one state at a time from the last ``history``, on its own predictions
-    (:mod:`.rollout`, FNO-2D's scheme); the error is over the whole horizon either way."""
+    Navier–Stokes task: 10 in, 40 out). ``scheme``: how the model predicts a trajectory's
+    states: ``"at-once"``, one FNO on the grid with a channel per state; ``"rollout"``,
+    one state at a time from the last ``history``, on its own predictions (:mod:`.rollout`,
+    FNO-2D's scheme); ``"space-time"``, an FNO with time as one more axis (:mod:`.space_time`,
+    FNO-3D's). The error is over all predicted states whatever the scheme."""
     if not 0.0 <= padding < 1.0:
         raise ValueError(f"padding must be a fraction of the domain in [0, 1); got {padding!r}")
     if normalization not in NORMALIZATIONS:
@@ -204,9 +227,11 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         cuda_graph = dev.type == "cuda"
     if cuda_graph and dev.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device; the device is {dev}")
-    if rollout and not history:
-        raise ValueError("rollout predicts from the last `history` states: give history >= 1")
-    if rollout and normalization != "field":
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}; got {scheme!r}")
+    if scheme == "rollout" and not history:
+        raise ValueError("scheme 'rollout' predicts from the last `history` states: give history >= 1")
+    if scheme == "rollout" and normalization != "field":
         raise ValueError(f"rollout feeds predicted states back as inputs, so each field must be normalised alike "
                          f"at every time: use normalization 'field', not {normalization!r}")
     out = Path(out)
@@ -238,14 +263,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         loaders = {split: make_loader(ds, batch_size, shuffle=split == "train", num_workers=num_workers, seed=seed)
                    for split, ds in data.items()}
     train_set = data["train"]
-    if rollout:
-        step_net = make_model(model, train_set.in_channels, len(train_set.outputs), len(train_set.grid_shape),
-                              modes, width, layers, padding)
-        net = Rollout(step_net, len(train_set.inputs), len(train_set.outputs), train_set.history,
-                      train_set.time_steps).to(dev)
-    else:
-        net = make_model(model, train_set.in_channels, train_set.out_channels, len(train_set.grid_shape),
-                         modes, width, layers, padding).to(dev)
+    net = _network(scheme, train_set, model, modes, width, layers, padding).to(dev)
     decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
     use_amp = amp and dev.type == "cuda"
     train_step, optimizer, scheduler = make_train_step(net, decode, lr, epochs * len(loaders["train"]), use_amp,
@@ -256,7 +274,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed,
               "padding": padding, "normalization": normalization, "history": train_set.history,
-              "horizon": train_set.time_steps if train_set.history else None, "rollout": rollout}
+              "horizon": train_set.time_steps if train_set.history else None, "scheme": scheme}
     first_epoch = 1
     if resume:
         state = _load_state(out / "last.pt", config)
@@ -305,7 +323,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         if score < best:
             best = score
             _save({"model": net.state_dict(), "epoch": epoch, "config": {key: config[key] for key in (
-                   "modes", "width", "layers", "model", "padding", "normalization", "history", "horizon", "rollout")}},
+                   "modes", "width", "layers", "model", "padding", "normalization", "history", "horizon", "scheme")}},
                   out / "best.pt")
         _save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "epoch": epoch, "history": curve, "best": best, "config": config, "rng": torch.get_rng_state(),

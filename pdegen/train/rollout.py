@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import torch
 
+from .wrapper import Wrapper
 
-class Rollout(torch.nn.Module):
+
+class Rollout(Wrapper):
     """``step`` (channels: ``static`` fields, ``fields * history`` states, then whatever
     follows, e.g. coordinates -> ``fields`` next states) applied ``horizon`` times, each
     time on a window shifted by the state it predicted. Output channels: each field's
@@ -38,12 +40,6 @@ class Rollout(torch.nn.Module):
             raise ValueError(f"Rollout needs history, horizon and fields >= 1 and static >= 0; got history "
                              f"{history}, horizon {horizon}, fields {fields}, static {static}")
         self.step, self.static, self.fields, self.history, self.horizon = step, static, fields, history, horizon
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        # neuraloperator's models add an unprefixed "_metadata" entry to the state dict even
-        # when nested in another module; nothing here loads it.
-        state_dict = {key: value for key, value in state_dict.items() if key != "_metadata"}
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         begin, end = self.static, self.static + self.fields * self.history
