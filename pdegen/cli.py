@@ -401,17 +401,26 @@ def verify(store, samples, seed, quiet):
 
 @main.command()
 @click.argument("store", type=click.Path(exists=True, path_type=Path))
-@click.option("--sample", "sample_id", type=int, default=0, show_default=True,
-              help="Sample id (draw index, as in the sample_id array) to show.")
+@click.option("--sample", "sample_id", type=int, default=None,
+              help="Sample id (draw index, as in the sample_id array) to show.  [default: 0 for a store; none "
+                   "for a training run: its learning curves]")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where a training run's model predicts (with RUN --sample).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG file to write (default: <store>-sample<ID>.png, or RUN/curves.png).")
-def plot(store, sample_id, out):
+              help="PNG file to write (default: <store>-sample<ID>.png, RUN/curves.png or RUN/sample<ID>.png).")
+def plot(store, sample_id, device, out):
     """Plot one sample of STORE: its input field(s) beside its solution, with colour bars.
 
-    Given a `pdegen train` output folder instead (one holding metrics.json), plot its
-    learning curves: train and validation relative L2 error per epoch, and the test error.
+    Given a `pdegen train` output folder RUN instead (one holding metrics.json), plot its
+    learning curves: train and validation relative L2 error per epoch, and the test error;
+    with --sample ID, its best checkpoint's prediction for that sample of its store beside
+    the stored target and their difference, at up to four predicted times.
     """
     metrics = Path(store) / "metrics.json"
+    if metrics.is_file() and sample_id is not None:
+        _plot_prediction(store, sample_id, device, out or Path(store) / f"sample{sample_id}.png")
+        return
+    sample_id = 0 if sample_id is None else sample_id
     if metrics.is_file():
         from .plot import plot_learning_curves
         out = out or Path(store) / "curves.png"
@@ -430,6 +439,21 @@ def plot(store, sample_id, out):
         except (KeyError, ValueError) as error:
             raise click.BadParameter(str(error), param_hint="--sample") from None
     click.echo(f"wrote {out}")
+
+
+def _plot_prediction(run: Path, sample_id: int, device: str, out: Path) -> None:
+    try:
+        from .train.predict import predict
+    except ImportError as error:
+        raise click.ClickException(f'plotting a prediction needs PyTorch and neuraloperator: pip install '
+                                   f'"pdegen[train]" ({error})') from None
+    from .plot import plot_prediction
+    try:
+        result = predict(run, sample_id, device)
+    except (KeyError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="--sample") from None
+    plot_prediction(result, out)
+    click.echo(f"wrote {out} (sample {sample_id}, {result.split} split: relative L2 {result.rel_l2:.3g})")
 
 
 @main.command()

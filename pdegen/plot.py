@@ -120,3 +120,55 @@ def plot_learning_curves(metrics: dict, out) -> dict:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return series
+
+
+def _shown_states(count: int, most: int = 4) -> list[int]:
+    """Up to ``most`` evenly spread state indices of ``count``, first and last included."""
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(count, most))})
+
+
+def plot_prediction(result, out) -> list[str]:
+    """A trained model's prediction for one sample (:func:`pdegen.train.predict.predict`)
+    beside the stored target: per output, rows of target, prediction and their difference
+    at up to four of the predicted times (first and last included), target and prediction
+    on one colour scale; on a 1-D grid one panel per time, both as lines. Returns the
+    panels' titles."""
+    plt = _pyplot()
+    outputs, states = result.target.shape[:2]
+    shown = _shown_states(states)
+    one_d = result.target.ndim == 3
+    rows = outputs * (1 if one_d else 3)
+    fig, axes = plt.subplots(rows, len(shown), figsize=(4.2 * len(shown), 3.6 * rows), squeeze=False)
+    titles = []
+    for k, name in enumerate(result.outputs):
+        for column, s in enumerate(shown):
+            when = f" t={result.times[s]:.3g}" if result.times is not None else ""
+            target, prediction = (np.asarray(a[k, s], dtype=np.float64) for a in (result.target, result.prediction))
+            if one_d:
+                ax = axes[k, column]
+                x = np.linspace(*result.extent[0], target.size)
+                ax.plot(x, target, label="target")
+                ax.plot(x, prediction, "--", label="prediction")
+                ax.set_xlabel("x")
+                ax.legend(fontsize=8)
+                ax.set_title(f"{name}{when}")
+                titles.append(f"{name}{when}")
+                continue
+            picture = [*result.extent[0], *result.extent[1]]
+            low, high = min(target.min(), prediction.min()), max(target.max(), prediction.max())
+            difference = prediction - target
+            spread = float(np.abs(difference).max()) or 1.0  # a symmetric scale, zero in the middle
+            for offset, (label, values, limits, colours) in enumerate((
+                    ("target", target, (low, high), "viridis"), ("prediction", prediction, (low, high), "viridis"),
+                    ("prediction - target", difference, (-spread, spread), "RdBu_r"))):
+                ax = axes[3 * k + offset, column]
+                image = ax.imshow(_as_image(values).T, origin="lower", cmap=colours, extent=picture,
+                                  vmin=limits[0], vmax=limits[1])
+                fig.colorbar(image, ax=ax, shrink=0.85)
+                ax.set_title(f"{name} {label}{when}" + (" (mid z-slice)" if values.ndim == 3 else ""), fontsize=9)
+                titles.append(f"{name} {label}{when}")
+    fig.suptitle(f"{result.run}: sample {result.sample_id} ({result.split} split), relative L2 {result.rel_l2:.3g}")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return titles

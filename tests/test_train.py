@@ -640,3 +640,49 @@ def test_schemes_are_checked(store, heat_store, tmp_path):
         train(store, epochs=1, device="cpu", out=tmp_path, scheme="space-time")
     result = CliRunner().invoke(main, ["train", str(heat_store), "--history", "9", "-o", str(tmp_path / "cli")])
     assert result.exit_code == 1 and "history must be an integer from 1 to 5" in result.output
+
+
+def test_a_runs_prediction_is_its_best_checkpoint_on_the_stored_sample(heat_store, tmp_path):
+    """predict() rebuilds the model from the run's folder alone: over the test split its
+    errors average to the test error the run recorded, and its targets are the stored
+    states after the history."""
+    from pdegen.train.loop import train
+    from pdegen.train.predict import predict
+    run = tmp_path / "run"
+    metrics = train(heat_store, epochs=3, batch_size=4, device="cpu", out=run, modes=4, width=8, layers=2,
+                    progress=False, log=lambda *_: None, history=2, horizon=3, scheme="space-time")
+    stored = open_dataset(heat_store)
+    test_ids = stored["sample_id"][:][stored["split"][:] == 2]
+    results = [predict(run, int(i)) for i in test_ids]
+    assert {r.split for r in results} == {"test"} and results[0].target.shape == (1, 3, 16, 16)
+    assert np.isclose(np.mean([r.rel_l2 for r in results]), metrics["test"]["rel_l2"], rtol=1e-5)
+    row = int(np.flatnonzero(stored["sample_id"][:] == test_ids[0])[0])
+    assert np.allclose(results[0].target[0], stored["outputs/solution"][row, 2:5], rtol=1e-5, atol=1e-6)
+    assert np.allclose(results[0].times, stored["coords/t"][2:5])
+    error = np.linalg.norm(results[0].prediction - results[0].target) / np.linalg.norm(results[0].target)
+    assert np.isclose(error, results[0].rel_l2, rtol=1e-5)
+    pytest.importorskip("matplotlib")
+    result = CliRunner().invoke(main, ["plot", str(run), "--sample", str(test_ids[0])])
+    assert result.exit_code == 0, result.output
+    assert f"{run / f'sample{test_ids[0]}.png'} (sample {test_ids[0]}, test split: relative L2" in result.output
+    assert (run / f"sample{test_ids[0]}.png").stat().st_size > 10_000
+    missing = CliRunner().invoke(main, ["plot", str(run), "--sample", "999"])
+    assert missing.exit_code == 2 and "sample 999 is not a written sample" in missing.output
+    curves = CliRunner().invoke(main, ["plot", str(run)])  # no --sample: the learning curves, as before
+    assert curves.exit_code == 0 and "curves.png" in curves.output
+
+
+def test_a_prediction_plot_shows_target_prediction_and_difference_at_four_times(tmp_path):
+    pytest.importorskip("matplotlib")
+    from pdegen.plot import plot_prediction
+    from pdegen.train.predict import Prediction
+    target = np.random.default_rng(0).normal(size=(1, 9, 8, 8))
+    result = Prediction("run", "store", 5, "val", ["outputs/solution"], target, target + 0.1, np.arange(1.0, 10.0),
+                        [[0, 1], [0, 1]], 0.1)
+    titles = plot_prediction(result, tmp_path / "p.png")
+    assert titles[:3] == ["outputs/solution target t=1", "outputs/solution prediction t=1",
+                          "outputs/solution prediction - target t=1"]
+    assert [t.split("t=")[1] for t in titles[::3]] == ["1", "4", "6", "9"] and (tmp_path / "p.png").is_file()
+    line = Prediction("run", "store", 5, "val", ["outputs/solution"], target[:, :2, :, 0], target[:, :2, :, 0],
+                      None, [[0, 1]], 0.0)
+    assert plot_prediction(line, tmp_path / "l.png") == ["outputs/solution", "outputs/solution"]

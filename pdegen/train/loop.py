@@ -134,7 +134,7 @@ def make_train_step(net, decode, lr: float, total_steps: int, use_amp: bool, cud
     return train_step, optimizer, scheduler
 
 
-def _network(scheme: str, data: PDEDataset, model: str, modes: int, width: int, layers: int, padding: float):
+def build_network(scheme: str, data: PDEDataset, model: str, modes: int, width: int, layers: int, padding: float):
     """The model mapping ``data``'s x to its y under ``scheme`` (:data:`SCHEMES`)."""
     ndim, fields, horizon = len(data.grid_shape), len(data.outputs), data.time_steps
     if scheme == "rollout":
@@ -263,7 +263,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
         loaders = {split: make_loader(ds, batch_size, shuffle=split == "train", num_workers=num_workers, seed=seed)
                    for split, ds in data.items()}
     train_set = data["train"]
-    net = _network(scheme, train_set, model, modes, width, layers, padding).to(dev)
+    net = build_network(scheme, train_set, model, modes, width, layers, padding).to(dev)
     decode = copy.deepcopy(train_set.output_normalizer).to(dev)  # the dataset's stays on the CPU
     use_amp = amp and dev.type == "cuda"
     train_step, optimizer, scheduler = make_train_step(net, decode, lr, epochs * len(loaders["train"]), use_amp,
