@@ -31,6 +31,8 @@ from .space_time import TIME_PADDING, SpaceTime
 WEIGHT_DECAY = 1e-4  # AdamW's, eager and CUDA-graph steps alike
 NORMALIZATIONS = ("field", "pointwise")
 SCHEMES = ("at-once", "rollout", "space-time")  # how a trajectory's states are predicted
+# Settings a run's recorded config may lack, having been written before they existed.
+OLDER_RUNS = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "scheme": "at-once"}
 
 
 def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -163,8 +165,7 @@ def _load_state(path: Path, config: dict) -> dict:
     state = torch.load(path, weights_only=False, map_location="cpu")
     if "optimizer" not in state:
         raise ValueError(f"resume: {path} holds no training state (written by an older pdegen?)")
-    previous = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "scheme": "at-once",
-                **state["config"]}  # runs from before these options
+    previous = {**OLDER_RUNS, **state["config"]}
     changed = [f"{key} {previous.get(key)!r} -> {value!r}" for key, value in config.items()
                if previous.get(key) != value]
     if changed:

@@ -22,7 +22,7 @@ import torch
 
 from ..store.reader import open_dataset
 from .dataset import PDEDataset
-from .loop import build_network, pick_device, relative_l2
+from .loop import OLDER_RUNS, build_network, pick_device, relative_l2
 
 SPLITS = ("train", "val", "test")
 
@@ -52,7 +52,7 @@ def run_config(run) -> dict:
     config = torch.load(path, weights_only=False, map_location="cpu").get("config")
     if not config or "store" not in config:
         raise ValueError(f"{path} records no settings (written by an older pdegen?)")
-    return {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "scheme": "at-once", **config}
+    return {**OLDER_RUNS, **config}
 
 
 def predict(run, sample_id: int, device: str = "cpu") -> Prediction:
