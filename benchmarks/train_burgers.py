@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import write_section  # noqa: E402
-from benchmarks.training import device_name, train_in_precisions  # noqa: E402
+from benchmarks.training import device_name, store_or_build, train_in_precisions, trajectory_facts  # noqa: E402
 
 
 def main():
@@ -40,21 +39,9 @@ def main():
     parser.add_argument("--both-precisions", action="store_true",
                         help="train twice, with bfloat16 autocast (the default on CUDA) and in float32")
     args = parser.parse_args()
-    from pdegen.store import open_dataset
     with tempfile.TemporaryDirectory() as tmp:
-        store, built = args.store, ""
-        if store is None:
-            from pdegen.build import build
-            from pdegen.recipe import load_recipe
-            store = Path(tmp) / "burgers.zarr"
-            recipe = load_recipe(ROOT / "recipes" / "burgers.yaml",
-                                 ["discretization.steps=1", f"output.path={store}"])
-            start = time.perf_counter()
-            build(recipe, quiet=True)
-            built = f" (built in {time.perf_counter() - start:.0f} s)"
-        with open_dataset(store) as ds:
-            shape, times = ds["outputs/solution"].shape, ds["coords/t"][:]
-            splits = {name: int((ds["split"][:] == code).sum()) for code, name in enumerate(("train", "val", "test"))}
+        store, built = store_or_build(args.store, tmp, "burgers", ["discretization.steps=1"])
+        shape, times, splits = trajectory_facts(store)
         if len(times) != 1 or abs(times[0] - 1.0) > 1e-12:
             raise SystemExit(f"{store}: stores the states at t = {list(times)}; FNO's task wants u(t = 1) alone "
                              "(build with --set discretization.steps=1)")

@@ -30,13 +30,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.report import write_section  # noqa: E402
-from benchmarks.training import HEADER, device_name, train_row  # noqa: E402
+from benchmarks.training import HEADER, device_name, store_or_build, train_row, trajectory_facts  # noqa: E402
 
 HISTORY = 10  # FNO's: t = 1..10 in
 SCHEMES = ("at-once", "rollout", "space-time")
@@ -59,20 +58,10 @@ def main():
     args = parser.parse_args()
     from pdegen.store import open_dataset
     with tempfile.TemporaryDirectory() as tmp:
-        store, built = args.store, ""
-        if store is None:
-            from pdegen.build import build
-            from pdegen.recipe import load_recipe
-            store = Path(tmp) / "navier_stokes.zarr"
-            recipe = load_recipe(ROOT / "recipes" / "navier_stokes.yaml",
-                                 [f"samples={args.samples}", f"grid.shape=[{args.size},{args.size}]",
-                                  f"output.path={store}", f"solver.backend={args.backend}"])
-            start = time.perf_counter()
-            build(recipe, quiet=True)
-            built = f" (built in {time.perf_counter() - start:.0f} s)"
+        store, built = store_or_build(args.store, tmp, "navier_stokes", [
+            f"samples={args.samples}", f"grid.shape=[{args.size},{args.size}]", f"solver.backend={args.backend}"])
+        shape, times, splits = trajectory_facts(store)
         with open_dataset(store) as ds:
-            shape, times = ds["outputs/solution"].shape, ds["coords/t"][:]
-            splits = {name: int((ds["split"][:] == code).sum()) for code, name in enumerate(("train", "val", "test"))}
             failed = int((~ds["stats/converged"][:]).sum())
         if len(times) <= HISTORY:
             raise SystemExit(f"{store}: {len(times)} stored states; the task takes the first {HISTORY} as inputs")

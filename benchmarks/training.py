@@ -6,6 +6,29 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+
+def store_or_build(store, tmp: Path, recipe: str, overrides: list[str]) -> tuple[Path, str]:
+    """``store`` when given, else recipes/``recipe``.yaml with ``overrides`` built under
+    ``tmp``; with the text that says how long the build took ("" for a given store)."""
+    if store is not None:
+        return Path(store), ""
+    from pdegen.build import build
+    from pdegen.recipe import load_recipe
+    store = Path(tmp) / f"{recipe}.zarr"
+    root = Path(__file__).resolve().parents[1]
+    start = time.perf_counter()
+    build(load_recipe(root / "recipes" / f"{recipe}.yaml", [*overrides, f"output.path={store}"]), quiet=True)
+    return store, f" (built in {time.perf_counter() - start:.0f} s)"
+
+
+def trajectory_facts(store) -> tuple[tuple, list, dict]:
+    """The shape of ``store``'s ``outputs/solution``, its stored times and its split sizes."""
+    from pdegen.store import open_dataset
+    with open_dataset(store) as ds:
+        splits = {name: int((ds["split"][:] == code).sum()) for code, name in enumerate(("train", "val", "test"))}
+        return ds["outputs/solution"].shape, ds["coords/t"][:], splits
+
+
 HEADER = ("| precision | train (last epoch) | val (best) | test (best val checkpoint) | minutes | train samples/s |\n"
           "|---|---|---|---|---|---|\n")
 
