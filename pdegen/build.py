@@ -673,7 +673,8 @@ class _Segment:
             raise
         if self.leader:
             self._write(c0, written, rows, buffers, stats)
-            _accumulate(self.moments, buffers, self.splits[np.asarray(self.order[c0:c1])] == 0)
+            _accumulate(self.moments, buffers,
+                        (self.splits[np.asarray(self.order[c0:c1])] == 0) & stats["stats/converged"])
         return previous
 
     def _write(self, c0, lo, hi, buffers, stats):
@@ -723,14 +724,16 @@ class _Segment:
 
 
 def _account_resumed(writer, moments, c0, c1, splits, summary):
-    ids = writer.read("sample_id", c0, c1)
-    train = splits[ids] == 0
-    _accumulate(moments, {p: writer.read(p, c0, c1) for p in moments}, train)
+    converged = writer.read("stats/converged", c0, c1)
+    train = splits[writer.read("sample_id", c0, c1)] == 0
+    _accumulate(moments, {p: writer.read(p, c0, c1) for p in moments}, train & converged)
     summary.resumed += c1 - c0
-    summary.failed += int((~writer.read("stats/converged", c0, c1)).sum())
+    summary.failed += int((~converged).sum())
 
 
 def _accumulate(moments, buffers, train_rows):
+    """Add the rows ``train_rows`` (a mask: the train split's converged samples; a failed
+    one may hold NaN, as a Navier–Stokes flow that blew up does) to the moments."""
     for p, m in moments.items():
         if train_rows.any():
             m.add(np.asarray(buffers[p])[train_rows])

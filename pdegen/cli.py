@@ -492,6 +492,9 @@ def _plot_prediction(run: Path, sample_id: int, device: str, out: Path) -> None:
               help="How a trajectory's states are predicted: all at once (a channel each); rollout: one at a "
                    "time from the last K (--history), each prediction fed back, trained through the whole "
                    "rollout (FNO-2D's scheme); space-time: an FNO with time as one more axis (FNO-3D's).")
+@click.option("--include-failed", is_flag=True,
+              help="Train on failed samples too (stats/converged false; left out by default: a solve that missed "
+                   "its tolerance, or a flow that blew up and holds NaN).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"),
               show_default=True,
               help="Checkpoints (best.pt, last.pt) and metrics.json.")
@@ -504,7 +507,7 @@ def _plot_prediction(run: Path, sample_id: int, device: str, out: Path) -> None:
                    "must be the ones it was started with.")
 @click.pass_context
 def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, workers, cuda_graph, modes, width,
-          subsample, padding, normalization, history, horizon, scheme, out, no_amp, resume):
+          subsample, padding, normalization, history, horizon, scheme, include_failed, out, no_amp, resume):
     """Train a Fourier neural operator on STORE (needs pdegen[train]).
 
     Inputs are the store's input fields (plus scalar parameters as constant channels
@@ -536,7 +539,7 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
                             resume=resume, padding=padding, normalization=normalization, history=history,
-                            horizon=horizon, scheme=scheme, progress=sys.stderr.isatty(), log=click.echo)
+                            horizon=horizon, scheme=scheme, include_failed=include_failed, progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

@@ -686,3 +686,43 @@ def test_a_prediction_plot_shows_target_prediction_and_difference_at_four_times(
     line = Prediction("run", "store", 5, "val", ["outputs/solution"], target[:, :2, :, 0], target[:, :2, :, 0],
                       None, [[0, 1]], 0.0)
     assert plot_prediction(line, tmp_path / "l.png") == ["outputs/solution", "outputs/solution"]
+
+
+def test_failed_samples_stay_out_of_the_statistics_and_the_training_data(tmp_path, monkeypatch):
+    """Two heat samples 'blow up' (a family's FloatingPointError: stored as NaN, failed).
+    The build's normalisation is over the converged train rows alone, and training leaves
+    the failed rows out and says so; with include_failed they are there (and NaN)."""
+    from pdegen.families.heat import Heat
+    from pdegen.train.loop import train
+    calls, original = [0], Heat.trajectory
+
+    def blows_up_twice(self, *args):
+        calls[0] += 1
+        if calls[0] in (3, 8):
+            raise FloatingPointError("the flow blew up")
+        return original(self, *args)
+    monkeypatch.setattr(Heat, "trajectory", blows_up_twice)
+    recipe = small_recipe(tmp_path, **{"family": "heat", "samples": 12, "name": "heat",
+                                       "parameters.initial": {"dist": "grf", "alpha": 2.5, "tau": 7.0},
+                                       "discretization": {"t_end": 0.01, "steps": 4, "save_every": 1}})
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 1, result.output
+    ds = open_dataset(tmp_path / "tiny.zarr")
+    failed = ~ds["stats/converged"][:]
+    assert failed.sum() == 2 and np.isnan(ds["outputs/solution"][:][failed]).all()
+    keep = ds.split_mask("train") & ~failed
+    states = ds["outputs/solution"][:][keep]
+    stats = ds.attrs["normalization"]["outputs/solution"]
+    assert stats["count"] == states.size and np.isclose(stats["mean"], states.mean(), rtol=1e-10)
+    assert np.isclose(stats["std"], states.std(), rtol=1e-8)
+    data = PDEDataset(tmp_path / "tiny.zarr", None)
+    assert len(data) == 10 and data.failed_left_out == 2 and not failed[data.rows].any()
+    assert torch.isfinite(data.batch(range(10))[1]).all()
+    assert len(PDEDataset(tmp_path / "tiny.zarr", None, include_failed=True)) == 12
+    lines = []
+    metrics = train(tmp_path / "tiny.zarr", epochs=1, batch_size=4, device="cpu", out=tmp_path / "run", modes=4,
+                    width=8, layers=2, progress=False, log=lines.append)
+    left_out = {split: int((failed & ds.split_mask(split)).sum()) for split in ("train", "val", "test")}
+    expected = ", ".join(f"{split} {count}" for split, count in left_out.items() if count)
+    assert f"2 failed samples (stats/converged false) left out ({expected}; " in lines[0]
+    assert np.isfinite(metrics["history"][0]["train"]["loss"])

@@ -48,6 +48,10 @@ class PDEDataset(Dataset):
     ``subsample`` takes every k-th cell; ``coordinates`` appends the cell-centre
     coordinates as channels.
 
+    Failed samples (``stats/converged`` false: a solve that missed its tolerance, or a
+    flow that blew up and holds NaN) are left out unless ``include_failed``;
+    ``failed_left_out`` counts those of the split.
+
     ``history``: the first K stored states of every output (each must be a trajectory of
     more than K states) become input channels, after the input fields and before the
     coordinates, each output's K states in time order; y then holds the ``horizon``
@@ -58,7 +62,7 @@ class PDEDataset(Dataset):
     def __init__(self, path, split: str | None = "train", inputs=None, outputs=None, normalize: bool = True,
                  subsample: int = 1, coordinates: bool = False, dtype=torch.float32, cache_chunks: int = 32,
                  statistics: dict | None = None, pointwise: bool = False, history: int = 0,
-                 horizon: int | None = None):
+                 horizon: int | None = None, include_failed: bool = False):
         self.path, self.split, self.subsample, self.coordinates, self.dtype = str(path), split, int(subsample), \
             coordinates, dtype
         self.cache_chunks = int(cache_chunks)
@@ -71,7 +75,9 @@ class PDEDataset(Dataset):
             self.outputs = _choose(outputs, available_out, "outputs")
             done = ds["done"][:]
             mask = done if split is None else done & ds.split_mask(split)
-            self.rows = np.flatnonzero(mask)
+            failed = mask & ~ds["stats/converged"][:]
+            self.failed_left_out = 0 if include_failed else int(failed.sum())
+            self.rows = np.flatnonzero(mask if include_failed else mask & ~failed)
             self.grid_shape = ds.grid_shape
             self.rows_per_chunk = rows_per_chunk(ds, self.outputs[0])
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
@@ -92,7 +98,7 @@ class PDEDataset(Dataset):
         if normalize and pointwise:  # per point instead
             moments = (statistics or {}).get(POINTWISE) or pointwise_moments(
                 PDEDataset(path, "train", self.inputs, self.outputs, normalize=False, subsample=subsample,
-                           history=history, horizon=horizon))
+                           history=history, horizon=horizon, include_failed=include_failed))
             self.statistics = {POINTWISE: moments}  # for the other splits' datasets
             self.input_normalizer = Normalizer(*moments["inputs"])
             self.output_normalizer = Normalizer(*moments["outputs"])
@@ -282,10 +288,10 @@ def rows_per_chunk(ds, name: str) -> int:
 
 
 def train_moments(ds, name: str) -> dict:
-    """Mean and std of ``name`` over the written rows of the train split, chunk by chunk:
-    what a build stores in its ``normalization`` attribute when it completes, for stores
-    that do not have it yet (an interrupted build, or one still running)."""
-    rows = np.flatnonzero(ds["done"][:] & ds.split_mask("train"))
+    """Mean and std of ``name`` over the written, converged rows of the train split, chunk
+    by chunk: what a build stores in its ``normalization`` attribute when it completes,
+    for stores that do not have it yet (an interrupted build, or one still running)."""
+    rows = np.flatnonzero(ds["done"][:] & ds.split_mask("train") & ds["stats/converged"][:])
     if rows.size == 0:
         raise ValueError(f"{name}: no written sample in the train split to normalise with")
     chunk = rows_per_chunk(ds, name)

@@ -32,7 +32,8 @@ WEIGHT_DECAY = 1e-4  # AdamW's, eager and CUDA-graph steps alike
 NORMALIZATIONS = ("field", "pointwise")
 SCHEMES = ("at-once", "rollout", "space-time")  # how a trajectory's states are predicted
 # Settings a run's recorded config may lack, having been written before they existed.
-OLDER_RUNS = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "scheme": "at-once"}
+OLDER_RUNS = {"padding": 0.0, "normalization": "field", "history": 0, "horizon": None, "scheme": "at-once",
+              "include_failed": False}
 
 
 def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -187,7 +188,7 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
           layers: int = 4, subsample: int = 1, amp: bool = True, seed: int = 0, progress: bool = True,
           data_on_device: str | bool = "auto", cuda_graph: bool | None = None, resume: bool = False,
           padding: float = 0.0, normalization: str = "field", history: int = 0, horizon: int | None = None,
-          scheme: str = "at-once", log=print) -> dict:
+          scheme: str = "at-once", include_failed: bool = False, log=print) -> dict:
     """Train ``model`` on ``store``'s train split; see the module docstring.
 
     ``data_on_device``: hold the splits in the device's memory (:mod:`.resident`) instead
@@ -215,7 +216,10 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     states: ``"at-once"``, one FNO on the grid with a channel per state; ``"rollout"``,
     one state at a time from the last ``history``, on its own predictions (:mod:`.rollout`,
     FNO-2D's scheme); ``"space-time"``, an FNO with time as one more axis (:mod:`.space_time`,
-    FNO-3D's). The error is over all predicted states whatever the scheme."""
+    FNO-3D's). The error is over all predicted states whatever the scheme.
+
+    Failed samples (``stats/converged`` false) are left out, and said so, unless
+    ``include_failed``."""
     if not 0.0 <= padding < 1.0:
         raise ValueError(f"padding must be a fraction of the domain in [0, 1); got {padding!r}")
     if normalization not in NORMALIZATIONS:
@@ -237,7 +241,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
                          f"at every time: use normalization 'field', not {normalization!r}")
     out = Path(out)
     pointwise = normalization == "pointwise"
-    window = dict(subsample=subsample, coordinates=True, pointwise=pointwise, history=history, horizon=horizon)
+    window = dict(subsample=subsample, coordinates=True, pointwise=pointwise, history=history, horizon=horizon,
+                  include_failed=include_failed)
     data = {"train": PDEDataset(store, "train", **window)}
     for split in ("val", "test"):  # the train split's statistics, computed once for a partial store
         data[split] = PDEDataset(store, split, statistics=data["train"].statistics, **window)
@@ -246,6 +251,10 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     if not done.all():
         log(f"{store}: {int(done.sum())} of {done.size} samples written (its build stopped part-way or is "
             "running): training on those, normalised with their train-split statistics")
+    left_out = {split: ds.failed_left_out for split, ds in data.items() if ds.failed_left_out}
+    if left_out:
+        log(f"{store}: {sum(left_out.values())} failed samples (stats/converged false) left out ("
+            + ", ".join(f"{split} {count}" for split, count in left_out.items()) + "; include_failed to keep them)")
     if len(data["train"]) == 0:
         raise ValueError(f"{store}: the train split is empty")
     data = {split: ds for split, ds in data.items() if len(ds)}
@@ -275,7 +284,8 @@ def train(store, model: str = "fno", epochs: int = 50, batch_size: int = 32, lr:
     config = {"store": str(Path(store).resolve()), "model": model, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "modes": modes, "width": width, "layers": layers, "subsample": subsample, "seed": seed,
               "padding": padding, "normalization": normalization, "history": train_set.history,
-              "horizon": train_set.time_steps if train_set.history else None, "scheme": scheme}
+              "horizon": train_set.time_steps if train_set.history else None, "scheme": scheme,
+              "include_failed": include_failed}
     first_epoch = 1
     if resume:
         state = _load_state(out / "last.pt", config)

@@ -63,7 +63,7 @@ def predict(run, sample_id: int, device: str = "cpu") -> Prediction:
         raise ValueError(f"{run} was trained on {store}, which is not there any more")
     window = dict(subsample=config["subsample"], coordinates=True, history=config["history"],
                   horizon=config["horizon"], pointwise=config["normalization"] == "pointwise")
-    train = PDEDataset(store, "train", **window)
+    train = PDEDataset(store, "train", include_failed=config["include_failed"], **window)  # as the run normalised
     with open_dataset(store) as ds:
         ids, done, split_codes = ds["sample_id"][:], ds["done"][:], ds["split"][:]
         times = ds["coords/t"][:] if "coords/t" in ds else None
@@ -73,7 +73,7 @@ def predict(run, sample_id: int, device: str = "cpu") -> Prediction:
         raise ValueError(f"sample {sample_id} is not a written sample of {store} (ids 0..{ids.size - 1}, "
                          f"{int(done.sum())} written)")
     split = SPLITS[int(split_codes[rows[0]])]
-    data = PDEDataset(store, split, statistics=train.statistics, **window)
+    data = PDEDataset(store, split, statistics=train.statistics, include_failed=True, **window)  # any sample asked
     index = int(np.flatnonzero(data.rows == rows[0])[0])
     net = build_network(config["scheme"], train, config["model"], config["modes"], config["width"], config["layers"],
                    config["padding"])
