@@ -539,7 +539,8 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
         metrics = run_train(store, model, epochs, batch_size, lr, device, workers, out, modes, width,
                             subsample=subsample, amp=not no_amp, data_on_device=on_device, cuda_graph=cuda_graph,
                             resume=resume, padding=padding, normalization=normalization, history=history,
-                            horizon=horizon, scheme=scheme, include_failed=include_failed, progress=sys.stderr.isatty(), log=click.echo)
+                            horizon=horizon, scheme=scheme, include_failed=include_failed,
+                            progress=sys.stderr.isatty(), log=click.echo)
     except ValueError as error:  # bad options or an empty split: no traceback
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
