@@ -726,3 +726,19 @@ def test_failed_samples_stay_out_of_the_statistics_and_the_training_data(tmp_pat
     expected = ", ".join(f"{split} {count}" for split, count in left_out.items() if count)
     assert f"2 failed samples (stats/converged false) left out ({expected}; " in lines[0]
     assert np.isfinite(metrics["history"][0]["train"]["loss"])
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 9, 10, 11, 19, 20, 400])
+def test_the_one_cycle_schedule_takes_any_number_of_steps(total_steps):
+    """PyTorch's OneCycleLR divided by zero at 10 steps with a 10% warm-up."""
+    from pdegen.train.loop import one_cycle
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedule = one_cycle(optimizer, 1e-3, total_steps)
+    rates = [optimizer.param_groups[0]["lr"]]
+    for _ in range(total_steps - 1):
+        optimizer.step()
+        schedule.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert max(rates) <= 1e-3 * (1 + 1e-12) and rates[-1] < 1e-3 / 100, rates
+    if total_steps >= 3:
+        assert rates[0] < max(rates)  # a warm-up

@@ -116,8 +116,13 @@ def step(net, x, y, decode, use_amp: bool, optimizer=None, scheduler=None):
 def one_cycle(optimizer, lr: float, total_steps: int):
     """One-cycle learning rate (10% warm-up) with AdamW's beta1 held at 0.9: the default
     momentum cycling rewrites ``betas`` as Python floats, which a captured CUDA graph
-    has baked in, so eager and graphed training would differ."""
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.1,
+    has baked in, so eager and graphed training would differ.
+
+    PyTorch divides by the warm-up's length in steps less one, pct_start * total_steps - 1,
+    which is zero for 10 steps at 10% (ZeroDivisionError: 2 epochs of 5 batches); from 3
+    to 19 steps the warm-up is 2 steps instead."""
+    warm_up = 0.1 if total_steps < 3 or total_steps >= 20 else 2.0 / total_steps
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=warm_up,
                                                cycle_momentum=False)
 
 
