@@ -13,7 +13,8 @@ rollout, 12 modes, width 20) 0.0128, FNO-3D 0.0086, relative L2 over the 40 stat
 500 epochs; their data was solved on 256² and kept on 64².
 
 The full task (1,200 samples, 500 epochs) is GPU work: a rollout trains 40 FNO steps per
-sample (0.5 s per sample on two CPU cores at 64², batch 20; at once: 0.011 s). ``--size``, ``--samples`` and
+sample (0.5 s per sample on two CPU cores at 64², batch 20; at once: 0.011 s), and the
+space-time FNO is slower still on the CPU (0.47 s per sample at 32², 3x the rollout). ``--size``, ``--samples`` and
 ``--epochs`` scale it down; the section records whatever was run, with its settings.
 Building takes ~2 s per 64² sample on one core; on a GPU machine without PETSc pass a
 store built elsewhere:

@@ -293,7 +293,7 @@ def train_moments(ds, name: str) -> dict:
     for stores that do not have it yet (an interrupted build, or one still running)."""
     rows = np.flatnonzero(ds["done"][:] & ds.split_mask("train") & ds["stats/converged"][:])
     if rows.size == 0:
-        raise ValueError(f"{name}: no written sample in the train split to normalise with")
+        raise ValueError(f"{name}: no written, converged sample in the train split to normalise with")
     chunk = rows_per_chunk(ds, name)
     moments = RunningMoments()
     for start in range(0, int(rows[-1]) + 1, chunk):
