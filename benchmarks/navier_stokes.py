@@ -97,7 +97,8 @@ def main() -> None:
     body += (f"\n\nMedian seconds per sample (one core, SciPy LU): 64² {np.median(seconds[64]):.1f}, "
              f"128² {np.median(seconds[128]):.1f}.")
     shipped = args.viscosity in (None, 1e-3) and args.t_end in (None, 50.0)
-    write_section("navier_stokes" if shipped else f"navier_stokes_nu{nu:g}", body,
+    name = "navier_stokes" if shipped else "navier_stokes_nu" + f"{nu:.0e}".replace("e-0", "e-")  # nu1e-4
+    write_section(name, body,
                   command=None if shipped else "python benchmarks/navier_stokes.py " + " ".join(sys.argv[1:]))
 
 
