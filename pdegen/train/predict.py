@@ -75,8 +75,8 @@ def predict(run, sample_id: int, device: str = "cpu") -> Prediction:
     split = SPLITS[int(split_codes[rows[0]])]
     data = PDEDataset(store, split, statistics=train.statistics, include_failed=True, **window)  # any sample asked
     index = int(np.flatnonzero(data.rows == rows[0])[0])
-    net = build_network(config["scheme"], train, config["model"], config["modes"], config["width"], config["layers"],
-                   config["padding"])
+    net = build_network(config["scheme"], train, config["model"], config["modes"], config["width"],
+                        config["layers"], config["padding"])
     net.load_state_dict(torch.load(Path(run) / "best.pt", weights_only=False, map_location="cpu")["model"])
     device = pick_device(device)
     net = net.to(device).eval()
