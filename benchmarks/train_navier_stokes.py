@@ -84,7 +84,8 @@ def main():
             + HEADER.replace("| precision |", "| scheme | precision |").replace("|---|", "|---|---|", 1)
             + "\n".join(rows))
     print(body)
-    write_section("train_navier_stokes", body)
+    write_section("train_navier_stokes", body, command=" ".join(["python benchmarks/train_navier_stokes.py",
+                                                                 *sys.argv[1:]]))
 
 
 if __name__ == "__main__":
