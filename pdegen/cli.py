@@ -413,11 +413,12 @@ def plot(store, sample_id, device, out):
 
     Given a `pdegen train` output folder RUN instead (one holding metrics.json), plot its
     learning curves: train and validation relative L2 error per epoch, and the test error;
-    with --sample ID, its best checkpoint's prediction for that sample of its store beside
-    the stored target and their difference, at up to four predicted times.
+    with --sample ID (also for a run stopped part-way), its best checkpoint's prediction
+    for that sample of its store beside the stored target and their difference, at up to
+    four predicted times.
     """
     metrics = Path(store) / "metrics.json"
-    if metrics.is_file() and sample_id is not None:
+    if sample_id is not None and (Path(store) / "last.pt").is_file():  # a run, finished or not
         _plot_prediction(store, sample_id, device, out or Path(store) / f"sample{sample_id}.png")
         return
     sample_id = 0 if sample_id is None else sample_id

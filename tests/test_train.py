@@ -670,6 +670,9 @@ def test_a_runs_prediction_is_its_best_checkpoint_on_the_stored_sample(heat_stor
     assert missing.exit_code == 2 and "sample 999 is not a written sample" in missing.output
     curves = CliRunner().invoke(main, ["plot", str(run)])  # no --sample: the learning curves, as before
     assert curves.exit_code == 0 and "curves.png" in curves.output
+    (run / "metrics.json").unlink()  # as a run stopped part-way leaves it: checkpoints only
+    stopped = CliRunner().invoke(main, ["plot", str(run), "--sample", str(test_ids[0]), "-o", str(tmp_path / "s.png")])
+    assert stopped.exit_code == 0 and (tmp_path / "s.png").is_file(), stopped.output
 
 
 def test_a_prediction_plot_shows_target_prediction_and_difference_at_four_times(tmp_path):
