@@ -522,7 +522,7 @@ def train(ctx, store, model, epochs, batch_size, lr, device, data_on_device, wor
     fields to every stored state at once; --history K moves the first K states to the
     inputs; --scheme rollout or space-time predict the states after them as FNO-2D
     and FNO-3D do, e.g. FNO's task (10 states in, 40 out):
-      pdegen train data/navier_stokes.zarr --history 10 --scheme space-time
+      pdegen train data/navier_stokes.zarr --history 10 --scheme rollout
 
     \b
     On CUDA the splits are held in GPU memory when they fit and each step is replayed
