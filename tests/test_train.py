@@ -722,6 +722,13 @@ def test_failed_samples_stay_out_of_the_statistics_and_the_training_data(tmp_pat
     assert len(data) == 10 and data.failed_left_out == 2 and not failed[data.rows].any()
     assert torch.isfinite(data.batch(range(10))[1]).all()
     assert len(PDEDataset(tmp_path / "tiny.zarr", None, include_failed=True)) == 12
+    import zarr
+    older = {**stats, "mean": float("nan"), "std": float("nan")}  # as a build before this fix wrote it
+    group = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")
+    group.attrs["normalization"] = {**ds.attrs["normalization"], "outputs/solution": older}
+    assert np.isnan(open_dataset(tmp_path / "tiny.zarr").attrs["normalization"]["outputs/solution"]["mean"])
+    again = PDEDataset(tmp_path / "tiny.zarr", "train").statistics["outputs/solution"]
+    assert np.isclose(again["mean"], states.mean(), rtol=1e-10) and np.isclose(again["std"], states.std(), rtol=1e-8)
     lines = []
     metrics = train(tmp_path / "tiny.zarr", epochs=1, batch_size=4, device="cpu", out=tmp_path / "run", modes=4,
                     width=8, layers=2, progress=False, log=lines.append)

@@ -82,7 +82,11 @@ class PDEDataset(Dataset):
             self.rows_per_chunk = rows_per_chunk(ds, self.outputs[0])
             self.extent = ds.attrs["recipe"]["grid"]["extent"]
             self.history, self.time_steps = _window(ds, self.outputs, len(self.grid_shape), history, horizon)
-            stats = {**ds.attrs.get("normalization", {}), **(statistics or {})}
+            # A store built before failed samples were left out of its statistics may hold NaN
+            # ones (a flow that blew up): those are computed again, as for a partial store.
+            stored = {p: m for p, m in ds.attrs.get("normalization", {}).items()
+                      if np.isfinite(m.get("mean", np.nan)) and np.isfinite(m.get("std", np.nan))}
+            stats = {**stored, **(statistics or {})}
             by_field = normalize and not pointwise
             if by_field:  # a build still running or stopped part-way has not written them yet
                 stats = {**stats, **{p: train_moments(ds, p) for p in [*self.inputs, *self.outputs]
