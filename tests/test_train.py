@@ -486,7 +486,7 @@ def test_an_hdf5_store_written_in_parts_loads_the_same_rows(tmp_path):
         assert sorted(seen) == sorted(data.rows.tolist())  # every row once per pass
 
 
-# Trajectories: the first states as inputs (FNO's Navier–Stokes task), one-shot or rolled out.
+# Trajectories: the first states as inputs (FNO's Navier–Stokes task), predicted at once, rolled out or in space-time.
 
 @pytest.fixture(scope="module")
 def heat_store(tmp_path_factory):
