@@ -64,6 +64,8 @@ def main():
         shape, times, splits = trajectory_facts(store)
         with open_dataset(store) as ds:
             failed = int((~ds["stats/converged"][:]).sum())
+            nu = ds.attrs["recipe"]["parameters"]["viscosity"]  # a --store's own
+            viscosity = f"{nu['value']:g}" if "value" in nu else "drawn per sample"
         if len(times) <= HISTORY:
             raise SystemExit(f"{store}: {len(times)} stored states; the task takes the first {HISTORY} as inputs")
         rows = []
@@ -74,7 +76,7 @@ def main():
             rows.append(f"| {scheme} | {cells} |")
             print(rows[-1], flush=True)
     grid = "x".join(map(str, shape[2:]))
-    body = (f"Navier–Stokes ν = 1e-3, vorticity at t = {times[0]:g}..{times[HISTORY - 1]:g} in, "
+    body = (f"Navier–Stokes ν = {viscosity}, vorticity at t = {times[0]:g}..{times[HISTORY - 1]:g} in, "
             f"t = {times[HISTORY]:g}..{times[-1]:g} out ({len(times) - HISTORY} states), {grid}; "
             f"{splits['train']:,} train / {splits['val']:,} val / {splits['test']:,} test samples{built}"
             + (f", {failed} failed" if failed else "") + f"; FNO {args.modes} modes, width {args.width}, 4 layers, "
