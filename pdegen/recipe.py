@@ -311,6 +311,9 @@ def validate(raw: Any, name_hint: str | None = None) -> dict:
     if family.time_dependent and data.get("ranks_per_system", 1) > 1:
         problems.append(f"ranks_per_system: family '{family.name}' is time-dependent and runs one rank per "
                         f"system; got {data['ranks_per_system']}")
+    if not problems and len(data["grid"]["shape"]) not in family.dimensions:
+        problems.append(f"grid.shape: family '{family.name}' is {' or '.join(f'{d}-D' for d in family.dimensions)}, "
+                        f"got {len(data['grid']['shape'])} axes")
     if not problems:
         problems.extend(family.check(data))
     if not problems and solver["preconditioner"] == "mg":  # the plan's hierarchy needs the whole recipe

@@ -51,10 +51,9 @@ class AdvectionDiffusion(Family):
     symmetric = False
     positive_definite = False
     operator_parameters = ("diffusivity", "stream", "peclet")
+    dimensions = (2,)
 
     def check(self, recipe: dict) -> list[str]:
-        if len(recipe["grid"]["shape"]) != 2:
-            return [f"grid.shape: family 'advection_diffusion' is 2-D, got {len(recipe['grid']['shape'])} axes"]
         if not {"dirichlet", "inflow"} & set(faces.face_kinds(recipe["boundary"], 2)):
             return ["boundary: no face is dirichlet or inflow, so u may be fixed only up to a constant (a "
                     "divergence-free flow and diffusion both leave constants alone) and the matrix singular; keep "

@@ -70,6 +70,8 @@ class Family:
     pure_diffusion: bool = False
     # Parameters whose value changes the matrix (not only the right-hand side).
     operator_parameters: tuple[str, ...] = ()
+    # Grid dimensions the family is written for (recipe validation refuses others).
+    dimensions: tuple[int, ...] = (1, 2, 3)
 
     def output_times(self, recipe: dict):
         """Times of the stored states (time-dependent families); None when steady."""

@@ -145,13 +145,9 @@ class NavierStokes(ImexDiffusion):
                       "convection": Key("str", "muscl", choices=("muscl", "central"),
                                         doc="muscl: van Leer's limited upwind states; central: the cells' mean")}
     operator_parameters = ("viscosity",)
+    dimensions = (2,)
     fixed_time_step = False  # Δt halves where the flow outgrows it
     _checked: tuple = (None, None)  # (state, its face velocities) at the start of the step under way
-
-    def check(self, recipe: dict) -> list[str]:
-        if len(recipe["grid"]["shape"]) != 2:
-            return [f"grid.shape: family 'navier_stokes' is 2-D, got {len(recipe['grid']['shape'])} axes"]
-        return super().check(recipe)
 
     def diffusivity(self, recipe: dict) -> float:
         return typical_value(recipe["parameters"]["viscosity"])

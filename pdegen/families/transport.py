@@ -57,11 +57,7 @@ class Transport(Heat):
     symmetric = False
     positive_definite = False
     operator_parameters = ("diffusivity", "stream", "peclet")
-
-    def check(self, recipe: dict) -> list[str]:
-        if len(recipe["grid"]["shape"]) != 2:
-            return [f"grid.shape: family 'transport' is 2-D, got {len(recipe['grid']['shape'])} axes"]
-        return super().check(recipe)
+    dimensions = (2,)
 
     def diffusivity(self, recipe: dict) -> float:
         return typical_value(recipe["parameters"]["diffusivity"])
