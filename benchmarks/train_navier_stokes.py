@@ -24,6 +24,7 @@ store built elsewhere:
 
 Usage: python benchmarks/train_navier_stokes.py [--store PATH] [--samples 1200] [--size 64]
        [--epochs 500] [--device auto] [--schemes at-once rollout space-time] [--backend petsc]
+       [--section train_navier_stokes]
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main():
     parser.add_argument("--width", type=int, default=20)
     parser.add_argument("--schemes", nargs="+", choices=SCHEMES, default=list(SCHEMES))
     parser.add_argument("--float32", action="store_true", help="no bfloat16 autocast on CUDA")
+    parser.add_argument("--section", default="train_navier_stokes",
+                        help="docs/benchmarks.md's section to write (a GPU run beside a CPU one: another name)")
     args = parser.parse_args()
     from pdegen.store import open_dataset
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,6 +71,12 @@ def main():
             viscosity = f"{nu['value']:g}" if "value" in nu else "drawn per sample"
         if len(times) <= HISTORY:
             raise SystemExit(f"{store}: {len(times)} stored states; the task takes the first {HISTORY} as inputs")
+        grid = "x".join(map(str, shape[2:]))
+        task = (f"Navier–Stokes ν = {viscosity}, vorticity at t = {times[0]:g}..{times[HISTORY - 1]:g} in, "
+                f"t = {times[HISTORY]:g}..{times[-1]:g} out ({len(times) - HISTORY} states), {grid}; "
+                f"{splits['train']:,} train / {splits['val']:,} val / {splits['test']:,} test samples{built}"
+                + (f", {failed} failed" if failed else "") + f"; FNO {args.modes} modes, width {args.width}, "
+                f"4 layers, AdamW + one-cycle (peak {args.lr:g}), batch {args.batch_size}, {args.epochs} epochs on ")
         rows = []
         for scheme in args.schemes:
             cells, metrics = train_row(store, Path(tmp) / scheme, amp=not args.float32, epochs=args.epochs,
@@ -75,18 +84,18 @@ def main():
                                        width=args.width, history=HISTORY, scheme=scheme)
             rows.append(f"| {scheme} | {cells} |")
             print(rows[-1], flush=True)
-    grid = "x".join(map(str, shape[2:]))
-    body = (f"Navier–Stokes ν = {viscosity}, vorticity at t = {times[0]:g}..{times[HISTORY - 1]:g} in, "
-            f"t = {times[HISTORY]:g}..{times[-1]:g} out ({len(times) - HISTORY} states), {grid}; "
-            f"{splits['train']:,} train / {splits['val']:,} val / {splits['test']:,} test samples{built}"
-            + (f", {failed} failed" if failed else "") + f"; FNO {args.modes} modes, width {args.width}, 4 layers, "
-            f"AdamW + one-cycle (peak {args.lr:g}), batch {args.batch_size}, {args.epochs} epochs on "
-            f"{device_name(metrics)}. Relative L2 over all predicted states, physical units, per sample. FNO's "
+            # Written after each scheme: a run stopped in a later one keeps the rows it finished.
+            record(args.section, task + device_name(metrics), rows)
+
+
+def record(section: str, task: str, rows: list[str]) -> None:
+    """docs/benchmarks.md's ``section``: the ``task`` and the rows trained so far."""
+    body = (f"{task}. Relative L2 over all predicted states, physical units, per sample. FNO's "
             "Table 2 (1,000 train samples, 500 epochs, 64²): FNO-2D (rollout) 0.0128, FNO-3D 0.0086.\n\n"
             + HEADER.replace("| precision |", "| scheme | precision |").replace("|---|", "|---|---|", 1)
             + "\n".join(rows))
     print(body)
-    write_section("train_navier_stokes", body, command=" ".join(["python benchmarks/train_navier_stokes.py",
+    write_section(section, body, command=" ".join(["python benchmarks/train_navier_stokes.py",
                                                                  *sys.argv[1:]]))
 
 
