@@ -1,13 +1,14 @@
 """How close pdegen's Navier–Stokes data come to a pseudo-spectral solution, on FNO's setting.
 
-recipes/navier_stokes.yaml as shipped (ν = 1e-3, FNO's forcing, to t = 50): each sample's
-ω₀ as the recipe draws it on 64², solved by pdegen on 64² and, from the same ω₀
-(Fourier-interpolated), on 128²; the reference is a pseudo-spectral solution on 128² from
-that ω₀ (tests/problems.py: integrating factor, RK4, 2/3 dealiasing, Δt 2e-3), itself
-checked against one on 96². Relative L2 errors at the stored times, on each pdegen grid
-(the reference Fourier-resampled to it), and each build's seconds per sample; and the
-128² solution stored as 64² block means (``output.coarsen: 2``) against the reference's
-block means.
+recipes/navier_stokes.yaml (ν = 1e-3, FNO's forcing, to t = 50): each sample's ω₀ as the
+recipe draws it on 64², solved by pdegen on 64² pseudo-spectrally (the recipe's scheme) and
+by finite volumes (``scheme: crank-nicolson``), and by finite volumes on 128² from the same
+ω₀ (Fourier-interpolated); the reference is an independent pseudo-spectral solution on 128²
+from that ω₀ (tests/problems.py: integrating factor, RK4, 2/3 dealiasing, complex FFTs,
+Δt 2e-3), itself checked against one on 96². Relative L2 errors at the stored times, on each
+pdegen grid (the reference Fourier-resampled to it), and each solution's seconds per sample;
+and the 128² finite-volume solution stored as 64² block means (``output.coarsen: 2``)
+against the reference's block means.
 
 FNO's other sets (ν = 1e-4 to t = 30, ν = 1e-5 to t = 20) have finer scales: ``--viscosity
 1e-4 --t-end 30 --reference 192 --check 128`` measures the same there (its own section).
@@ -38,9 +39,15 @@ TIMES = [1, 10, 20, 30, 40, 50]
 REFERENCE_DT = 2e-3
 
 
-def pdegen_solution(recipe: dict, initial: np.ndarray, values: dict) -> tuple[np.ndarray, float]:
-    """The stored states of one sample from ``initial`` on its own grid, and the seconds."""
+SOLUTIONS = ((64, "pseudo-spectral"), (64, "crank-nicolson"), (128, "crank-nicolson"))
+LABELS = {"pseudo-spectral": "pseudo-spectral", "crank-nicolson": "finite volumes"}
+
+
+def pdegen_solution(recipe: dict, initial: np.ndarray, values: dict, scheme: str) -> tuple[np.ndarray, float]:
+    """The stored states of one sample from ``initial`` on its own grid by ``scheme``, and
+    the seconds."""
     family, n = get_family("navier_stokes"), initial.shape[0]
+    recipe = {**recipe, "discretization": {**recipe["discretization"], "scheme": scheme}}
     grid = Grid((n, n), recipe["grid"]["extent"])
     solve = SolveBySparseLU()
     start = time.perf_counter()
@@ -72,7 +79,7 @@ def main() -> None:
     columns = [int(np.argmin(np.abs(stored_times - t))) for t in times]
     nu, amplitude = (recipe["parameters"][k]["value"] for k in ("viscosity", "forcing_amplitude"))
     size, check_size = args.reference, args.check
-    rows, converged, seconds = [], [], {64: [], 128: []}
+    rows, converged, seconds = [], [], {solution: [] for solution in SOLUTIONS}
     for sample in range(args.samples):
         values = draw_values(recipe, family, sample)
         omega0 = np.asarray(values["initial"], dtype=float)
@@ -80,22 +87,21 @@ def main() -> None:
         check = vorticity_pseudo_spectral(fourier_resample(omega0, check_size), nu, amplitude, times[-1:],
                                           REFERENCE_DT)[0]
         converged.append(relative_l2(check, fourier_resample(reference[-1], check_size)))
-        fine0 = fourier_resample(omega0, 128)
-        for n, initial in ((64, omega0), (128, fine0)):
-            states, spent = pdegen_solution(recipe, initial, values)
-            seconds[n].append(spent)
+        for n, scheme in SOLUTIONS:
+            states, spent = pdegen_solution(recipe, omega0 if n == 64 else fourier_resample(omega0, n), values, scheme)
+            seconds[n, scheme].append(spent)
             errors = [relative_l2(states[c], fourier_resample(reference[i], n)) for i, c in enumerate(columns)]
-            rows.append([sample, f"{n}²", *[f"{e:.2e}" for e in errors], f"{spent:.1f}"])
+            rows.append([sample, f"{n}², {LABELS[scheme]}", *[f"{e:.2e}" for e in errors], f"{spent:.1f}"])
             print(rows[-1], flush=True)
         means = [relative_l2(block_means(states[c], 2, 2), block_means(fourier_resample(reference[i], 128), 2, 2))
                  for i, c in enumerate(columns)]
-        rows.append([sample, "128², stored as 64² block means", *[f"{e:.2e}" for e in means], ""])
+        rows.append([sample, "128², finite volumes, stored as 64² block means", *[f"{e:.2e}" for e in means], ""])
     body = (f"recipes/navier_stokes.yaml (ν = {nu:g}, forcing amplitude {amplitude:g}, {grid.shape[0]}² draws of ω₀); "
             f"reference: pseudo-spectral on {size}² (Δt {REFERENCE_DT:g}), which a {check_size}² run matches to "
             f"{max(converged):.1e} at t = {times[-1]}. Relative L2 error of pdegen's stored states against it:\n\n")
-    body += table(["sample", "pdegen grid", *[f"t = {t}" for t in times], "seconds"], rows)
-    body += (f"\n\nMedian seconds per sample (one core, SciPy LU): 64² {np.median(seconds[64]):.1f}, "
-             f"128² {np.median(seconds[128]):.1f}.")
+    body += table(["sample", "pdegen grid, scheme", *[f"t = {t}" for t in times], "seconds"], rows)
+    body += ("\n\nMedian seconds per sample (one core; finite volumes by SciPy LU): " + ", ".join(
+        f"{n}² {LABELS[scheme]} {np.median(spent):.1f}" for (n, scheme), spent in seconds.items()) + ".")
     shipped = args.viscosity in (None, 1e-3) and args.t_end in (None, 50.0)
     name = "navier_stokes" if shipped else "navier_stokes_nu" + f"{nu:.0e}".replace("e-0", "e-")  # nu1e-4
     write_section(name, body,

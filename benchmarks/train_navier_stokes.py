@@ -19,14 +19,14 @@ H200 at 32², bfloat16: 382 samples/s for the rollout, 861 space-time, 12,307 at
 full task's rollout alone needs 22 minutes or more. ``--size``, ``--samples`` and ``--epochs``
 scale it down; the section (``--section``) records whatever was run, with its settings, a
 row per scheme as each finishes. benchmarks/gpu/navier_stokes.sh runs it scaled to one GPU
-lease. Building takes ~2 s per 64² sample on one core; on a GPU machine without PETSc pass
-a store built elsewhere, or build it there with ``--backend numpy``:
+lease. Building takes ~2.5 s per 64² sample on one core (pseudo-spectral, no PETSc needed,
+so a GPU machine can build it too); a store built elsewhere:
 
     mpiexec -n 2 pdegen build recipes/navier_stokes.yaml --samples 1200 -o ns.zarr
     python benchmarks/train_navier_stokes.py --store ns.zarr --device cuda
 
 Usage: python benchmarks/train_navier_stokes.py [--store PATH] [--samples 1200] [--size 64]
-       [--epochs 500] [--device auto] [--schemes at-once rollout space-time] [--backend petsc]
+       [--epochs 500] [--device auto] [--schemes at-once rollout space-time]
        [--section train_navier_stokes]
 """
 
@@ -51,7 +51,6 @@ def main():
     parser.add_argument("--store", type=Path, help="a store built from recipes/navier_stokes.yaml (50 states)")
     parser.add_argument("--samples", type=int, default=1200, help="built when no --store (80/10/10 split)")
     parser.add_argument("--size", type=int, default=64, help="grid side of the built store")
-    parser.add_argument("--backend", choices=["petsc", "numpy"], default="petsc")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=20)
@@ -66,7 +65,7 @@ def main():
     from pdegen.store import open_dataset
     with tempfile.TemporaryDirectory() as tmp:
         store, built = store_or_build(args.store, tmp, "navier_stokes", [
-            f"samples={args.samples}", f"grid.shape=[{args.size},{args.size}]", f"solver.backend={args.backend}"])
+            f"samples={args.samples}", f"grid.shape=[{args.size},{args.size}]"])
         shape, times, splits = trajectory_facts(store)
         with open_dataset(store) as ds:
             failed = int((~ds["stats/converged"][:]).sum())

@@ -604,6 +604,7 @@ class _Segment:
         trajectory the family gives up on (FloatingPointError) is stored as NaN, failed."""
         family = self.family
         total, used = SolveInfo(converged=True, residual=0.0), self.label
+        started = time.perf_counter()
 
         def solve(A, b, x0, last):
             nonlocal used
@@ -623,6 +624,8 @@ class _Segment:
         except FloatingPointError as error:  # a family's own guard (navier_stokes: a flow that blew up)
             total.converged, total.residual, total.reason = False, float("nan"), f"error: {error}"
             states = [np.full(self.grid.size, np.nan)] * len(family.output_times(self.recipe))
+        if self.solver is None:  # nothing solved (pseudo-spectral): the sample's seconds are its integration's
+            total.seconds = time.perf_counter() - started
         return np.stack(states), total, used
 
     def run(self, start, stop, chunk, done):

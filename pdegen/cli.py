@@ -262,16 +262,21 @@ def info(store, as_json):
         times = report["times"]
         span = f"{times[0]:g}" + (f" to {times[-1]:g}" if len(times) > 1 else "")
         click.echo(f"  times      {len(times)} stored, t = {span}")
+    solved = report["plan"] != "none"  # a pseudo-spectral store has no solves to report
     how = (f"{report['plan']} ({report['preconditioner']})" if report["plan"] == "direct"
            else f"{report['plan']} + {report['preconditioner']}")
-    click.echo(f"  solver     {how}, ordering {report['ordering']}; used: " +
-               ", ".join(f"{k} x{v}" for k, v in report["solvers"].items()))
+    if solved:
+        click.echo(f"  solver     {how}, ordering {report['ordering']}; used: " +
+                   ", ".join(f"{k} x{v}" for k, v in report["solvers"].items()))
+    else:
+        click.echo("  solver     none (no linear systems)")
     for key, fmt in (("iterations", "{:.0f}"), ("residual", "{:.2e}"), ("seconds", "{:.4f}")):
         q = report[key]
-        if q:
+        if q and (solved or key == "seconds"):
             click.echo(f"  {key:<11}" + "  ".join(f"{k} {fmt.format(v)}" for k, v in q.items()))
     click.echo(f"  boundary   {report['boundary']}")
-    click.echo(f"  rtol       {report['rtol']:.1e}")
+    if solved:
+        click.echo(f"  rtol       {report['rtol']:.1e}")
     size = report["bytes"]
     from .store.layout import format_bytes
     arrays = f"{format_bytes(size['data'])} of arrays"
@@ -332,6 +337,11 @@ def bench(recipe, samples, assignments, strategies, repeats, as_json, plot_path)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)}; choose from {', '.join(STRATEGIES)}", param_hint="--strategy")
+    if recipe_obj.family.solves_per_sample(recipe_obj.data) == 0:
+        scheme = recipe_obj.data["discretization"]["scheme"]
+        click.echo(f"error: {recipe}: nothing to compare: discretization.scheme {scheme} solves no linear systems "
+                   "(bench compares ways of solving them; a finite-volume scheme has some)", err=True)
+        sys.exit(2)
     names = available(recipe_obj.data, recipe_obj.family, strategies or STRATEGIES)
     with tqdm(total=len(names) * repeats, unit="run", disable=not sys.stderr.isatty(), desc="bench") as bar:
         try:

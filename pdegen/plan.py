@@ -291,6 +291,8 @@ class Plan:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.method == "none":
+            return "no linear solver" + "".join(f"\n  - {r}" for r in self.reasons)
         head = f"{self.method}"
         if self.method != "direct":
             head += f" + {self.preconditioner}"
@@ -302,6 +304,10 @@ def make_plan(recipe) -> Plan:
     data = recipe.data if hasattr(recipe, "data") else recipe
     from .families import get_family
     family = get_family(data["family"])
+    if family.solves_per_sample(data) == 0:
+        scheme = data["discretization"]["scheme"]
+        return Plan("none", "numpy", "none", "none", warm_start=False, reasons=[
+            f"discretization.scheme {scheme}: no linear systems to solve; the solver settings are unused"])
     solver = data["solver"]
     unknowns = 1
     for n in data["grid"]["shape"]:
@@ -625,7 +631,10 @@ def _no_convection_multigrid(peclet: float) -> str:
 
 
 def make_solver(plan: Plan, solver_options: dict, comm=None):
-    """A sequence solver object with ``solve(A, b, x0=None, global_size=None)``."""
+    """A sequence solver object with ``solve(A, b, x0=None, global_size=None)``; None for
+    a plan with nothing to solve."""
+    if plan.method == "none":
+        return None
     rtol, maxiter = solver_options["rtol"], solver_options["maxiter"]
     if plan.backend == "numpy":
         if plan.method == "direct":

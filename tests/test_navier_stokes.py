@@ -105,7 +105,8 @@ def test_a_refined_build_verifies(tmp_path, monkeypatch):
     monkeypatch.setattr(ns, "SPEED_MARGIN", 0.2)
     recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 2,
                                        "grid.shape": [24, 24], "boundary": {"kind": "periodic"},
-                                       "discretization": {"t_end": 4.0, "steps": 4}, "solver.backend": "petsc"})
+                                       "discretization": {"scheme": "crank-nicolson", "t_end": 4.0, "steps": 4},
+                                       "solver.backend": "petsc"})
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
     assert result.exit_code == 0, result.output
     report = verify_store(tmp_path / "tiny.zarr")
@@ -122,7 +123,8 @@ def test_a_flow_that_blows_up_is_a_failed_sample_not_a_failed_build(tmp_path, mo
     monkeypatch.setattr(ns, "MAX_REFINEMENT", 2)
     recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 2,
                                        "grid.shape": [24, 24], "boundary": {"kind": "periodic"},
-                                       "discretization": {"t_end": 4.0, "steps": 4}, "solver.backend": "petsc"})
+                                       "discretization": {"scheme": "crank-nicolson", "t_end": 4.0, "steps": 4},
+                                       "solver.backend": "petsc"})
     result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe))])
     assert result.exit_code == 1 and "2 FAILED" in result.output, result.output
     with open_dataset(tmp_path / "tiny.zarr") as ds:
@@ -140,3 +142,99 @@ def test_recipes_are_two_dimensional_and_periodic(tmp_path):
         validate({**base, "grid": {"shape": [8, 8, 8]}})
     with pytest.raises(RecipeError, match="boundary.kind: must be one of 'periodic'; got 'dirichlet'"):
         validate({**base, "boundary": {"kind": "dirichlet"}})
+
+
+# Pseudo-spectral (the default scheme, pdegen.families.spectral)
+
+def spectral_states(n: int, t_end: float = T_END, lengths=(1.0, 1.0), initial=omega0, nu: float = NU,
+                    amplitude: float = AMPLITUDE, stored: int = 4) -> tuple[Grid, np.ndarray]:
+    grid = Grid((n, n), ((0.0, lengths[0]), (0.0, lengths[1])))
+    recipe = {"boundary": {"kind": "periodic"},
+              "discretization": {"scheme": "pseudo-spectral", "t_end": t_end, "steps": stored, "save_every": 1}}
+    values = {"viscosity": nu, "initial": initial(*grid.mesh()), "forcing_amplitude": amplitude}
+    states = [u.reshape(grid.shape) for _, u, kept in ns.NavierStokes().trajectory(grid, values, recipe, None)
+              if kept]
+    return grid, np.array(states)
+
+
+def test_pseudo_spectral_states_match_an_independent_pseudo_spectral_solution():
+    """Against tests/problems.py's solver (complex FFTs, a fixed Δt of 5e-3 against the
+    scheme's CFL-sized steps) from the same ω₀ at 32² (ν = 5e-3, to t = 2): the two agree
+    to 3.2e-9 of max|ω| at every stored time, where finite volumes are 6.6e-3 off."""
+    _, states = spectral_states(32)
+    centres = (np.arange(32) + 0.5) / 32
+    reference = vorticity_pseudo_spectral(omega0(*np.meshgrid(centres, centres, indexing="ij")), NU, AMPLITUDE,
+                                          [0.5, 1.0, 1.5, 2.0], 5e-3)
+    assert states.shape == reference.shape
+    assert np.abs(states - reference).max() < 1e-8 * np.abs(reference).max()
+
+
+def test_pseudo_spectral_steps_keep_exact_solutions_on_a_stretched_box():
+    """A flow whose modes all have one |k| has u·∇ω = 0, so its evolution is known: FNO's
+    forcing on a 1 x 2 box has wave vector (2π, π), ω = f / (ν |k|²) is steady, and a
+    cell sin 2πx sin πy on the same shell, added to it, decays as exp(-ν |k|² t). The
+    stored states are those to 1.1e-10 by t = 1 (rounding: u·∇ω cancels only in exact
+    arithmetic)."""
+    nu, amplitude, lengths = 1e-2, 0.3, (1.0, 2.0)
+    k2 = (2 * np.pi) ** 2 + np.pi**2
+
+    def steady(x, y):
+        return amplitude * (np.sin(2 * np.pi * x + np.pi * y) + np.cos(2 * np.pi * x + np.pi * y)) / (nu * k2)
+
+    def cell(x, y):  # the same shell: |(2π, π)|² = k2
+        return np.sin(2 * np.pi * x) * np.sin(np.pi * y)
+
+    grid, states = spectral_states(24, t_end=1.0, lengths=lengths, initial=lambda x, y: steady(x, y) + cell(x, y),
+                                   nu=nu, amplitude=amplitude)
+    x, y = grid.mesh()
+    for t, state in zip((0.25, 0.5, 0.75, 1.0), states):
+        exact = steady(x, y) + cell(x, y) * np.exp(-nu * k2 * t)
+        assert np.abs(state - exact).max() < 1e-9 * np.abs(exact).max(), t
+
+
+def test_a_pseudo_spectral_flow_that_blows_up_is_an_error(monkeypatch):
+    """First steps 25x too long (SPEED_MARGIN 0.02 for 2, at CFL 0.5) are refined until the
+    flow at each interval's end is within the CFL limit of 1: the states stay accurate (1.4e-6
+    from the default steps, RK4 at twice the Courant number); allowed only twice the first
+    steps, the flow is reported as blown up."""
+    from pdegen.families import spectral
+    _, accurate = spectral_states(32)
+    monkeypatch.setattr(spectral, "SPEED_MARGIN", 0.02)
+    _, refined = spectral_states(32)
+    assert np.abs(refined - accurate).max() < 1e-5 * np.abs(accurate).max()
+    monkeypatch.setattr(spectral, "MAX_REFINEMENT", 2)
+    with pytest.raises(FloatingPointError, match="navier_stokes: the flow blew up"):
+        spectral_states(32)
+
+
+def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypatch):
+    """The plan has no solver, the store says so, verify integrates the samples again;
+    a solver method or `pdegen bench` on such a recipe is refused with the reason."""
+    from pdegen.cli import main
+    from pdegen.plan import make_plan
+    from pdegen.recipe import validate
+    from pdegen.schema import RecipeError
+    from pdegen.store import open_dataset
+    from pdegen.verify import verify_store
+    recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 3,
+                                       "grid.shape": [24, 24], "boundary": {"kind": "periodic"}, "solver": None,
+                                       "discretization": {"t_end": 4.0, "steps": 4}})
+    plan = make_plan(validate(recipe))
+    assert (plan.method, plan.backend) == ("none", "numpy")
+    assert "no linear systems" in plan.describe()
+    path = write_recipe(tmp_path, recipe)
+    result = CliRunner().invoke(main, ["build", str(path), "-q"])
+    assert result.exit_code == 0, result.output
+    with open_dataset(tmp_path / "tiny.zarr") as ds:
+        assert ds["stats/converged"][:].all() and (ds["stats/iterations"][:] == 0).all()
+        assert (ds["stats/seconds"][:] > 0).all()
+        assert np.isfinite(ds["outputs/solution"][:]).all()
+    report = verify_store(tmp_path / "tiny.zarr")
+    assert report.ok and report.checked == 3, report.problems
+    info = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")])
+    assert "solver     none (no linear systems)" in info.output and "rtol" not in info.output, info.output
+    with pytest.raises(RecipeError, match="solver.method: 'cg' has nothing to solve: discretization.scheme "
+                                          "'pseudo-spectral' solves no linear systems"):
+        validate({**recipe, "solver": {"method": "cg"}})
+    bench = CliRunner().invoke(main, ["bench", str(path)])
+    assert bench.exit_code == 2 and "nothing to compare" in bench.output, bench.output

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FNO's Navier–Stokes task on the GPU, scaled to fit one lease (about 8 minutes on an H200):
-# a store of $SAMPLES (300) samples on a $SIZE² (32²) grid built there on the NumPy backend
-# (under mpiexec where the machine has a working one, else in one process: ~0.5 s a sample),
+# a store of $SAMPLES (300) samples on a $SIZE² (32²) grid built there (under mpiexec where
+# the machine has a working one, else in one process),
 # the train tests (CUDA cases included) meanwhile, then benchmarks/train_navier_stokes.py on
 # CUDA for $EPOCHS (200) epochs, at-once, space-time and rollout in that order, each scheme's
 # row written as it finishes, all of it stopped at $BUDGET (520) seconds from the start.
@@ -20,7 +20,7 @@ fi
 echo "building $SAMPLES samples at ${SIZE}² with ${launcher[*]:-one process}"
 start=$SECONDS
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "${launcher[@]}" python3 -c 'from pdegen.cli import main; main()' build \
-  recipes/navier_stokes.yaml --samples "$SAMPLES" --set "grid.shape=[$SIZE,$SIZE]" --set solver.backend=numpy \
+  recipes/navier_stokes.yaml --samples "$SAMPLES" --set "grid.shape=[$SIZE,$SIZE]" \
   -o data/navier_stokes_gpu.zarr --overwrite -q > "$OUT/build.log" 2>&1
 echo "build exit $? after $((SECONDS - start)) s"
 wait $tests

@@ -1,0 +1,114 @@
+"""Pseudo-spectral time-stepping of 2-D vorticity on a periodic box: how FNO made its data.
+
+ω_t + u·∇ω = ν Δω + f with u = (∂ψ/∂y, -∂ψ/∂x), -Δψ = ω. Derivatives are exact on the
+grid's Fourier modes (real FFTs), the product u·∇ω is formed on the grid and its modes
+beyond two thirds of each axis's Nyquist number dropped (Orszag's 2/3 rule, as FNO's
+solver does); the viscous term is integrated exactly by an integrating factor and the
+rest by the classical fourth-order Runge–Kutta method (Cox and Matthews' "IFRK4"), so
+Δt is bounded by the convection alone: Δt Σ_i max|u_i| / h_i at most ``CFL``.
+
+Each stored interval is split into equal steps sized from the flow at its start, with the
+velocity doubled (``SPEED_MARGIN``: the forcing speeds a flow up); where the flow at its
+end would need more (a Courant number above ``CFL_RESTART``), the interval is done again
+with twice the steps. A flow that needs ``MAX_REFINEMENT`` times its first steps has blown
+up: FloatingPointError.
+
+On recipes/navier_stokes.yaml's flow (ν = 1e-3 to t = 50) a 64² solution matches one on
+128² to about 1e-9 (docs/benchmarks.md, navier_stokes); second-order finite volumes on the
+same 64² grid are 2% off by t = 50.
+
+Reference: S. M. Cox and P. C. Matthews, "Exponential time differencing for stiff
+systems", J. Comput. Phys. 176, 430-455, 2002 (IFRK4, section 2); FNO's data: Li et al.,
+ICLR 2021, section 5.3 (Crank–Nicolson there, on 256²).
+
+Example
+-------
+>>> import numpy as np
+>>> n, nu = 32, 1e-2
+>>> x = (np.arange(n) + 0.5) / n
+>>> taylor_green = np.outer(np.sin(2 * np.pi * x), np.sin(2 * np.pi * x))  # u·∇ω = 0: pure decay
+>>> (state,) = integrate(taylor_green, (1.0, 1.0), nu, np.zeros((n, n)), [0.5])
+>>> bool(np.allclose(state, taylor_green * np.exp(-8 * np.pi**2 * nu * 0.5), atol=1e-12))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+CFL = 0.5             # Δt Σ_i max|u_i| / h_i aimed at (RK4 on 2/3-dealiased modes is stable to ~1.3)
+CFL_RESTART = 1.0     # reached by an interval's end: the interval again, with twice the steps
+SPEED_MARGIN = 2.0    # the velocity at an interval's start times this sizes its steps
+MAX_REFINEMENT = 64   # a flow that needs 64x the first try's steps has blown up
+
+
+class _Modes:
+    """The real-FFT wavenumbers of an (n_x, n_y) box with sides ``lengths``."""
+
+    def __init__(self, shape: tuple[int, int], lengths: tuple[float, float]):
+        (nx, ny), (lx, ly) = shape, lengths
+        self.shape = shape
+        self.spacing = (lx / nx, ly / ny)
+        mx, my = np.fft.fftfreq(nx, d=1.0 / nx), np.fft.rfftfreq(ny, d=1.0 / ny)  # whole mode numbers
+        self.kx = (2.0 * np.pi / lx * mx)[:, None]
+        self.ky = (2.0 * np.pi / ly * my)[None, :]
+        self.k2 = self.kx**2 + self.ky**2
+        self.inverse_k2 = np.divide(1.0, self.k2, out=np.zeros_like(self.k2), where=self.k2 > 0)
+        self.kept = (np.abs(mx)[:, None] < nx / 3.0) & (np.abs(my)[None, :] < ny / 3.0)  # the 2/3 rule
+
+    def grid(self, spectrum: np.ndarray) -> np.ndarray:
+        return np.fft.irfft2(spectrum, s=self.shape)
+
+    def velocity(self, w_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        psi = w_hat * self.inverse_k2
+        return self.grid(1j * self.ky * psi), self.grid(-1j * self.kx * psi)
+
+    def speed_over_h(self, w_hat: np.ndarray) -> float:
+        """Σ_i max|u_i| / h_i: Δt times this is the Courant number."""
+        return sum(float(np.abs(v).max()) / h for v, h in zip(self.velocity(w_hat), self.spacing))
+
+
+def integrate(omega0: np.ndarray, lengths: tuple[float, float], viscosity: float, forcing: np.ndarray,
+              times: Sequence[float], min_steps: int = 1) -> Iterator[np.ndarray]:
+    """The vorticity at each of the increasing ``times`` (> 0) from ``omega0`` at t = 0,
+    both on the cells of an (n_x, n_y) periodic box with sides ``lengths`` (any uniform
+    points: the phase of the grid does not matter), under the steady source ``forcing``
+    on the same cells; each stored interval takes at least ``min_steps`` steps."""
+    modes = _Modes(omega0.shape, lengths)
+    force_hat = np.fft.rfft2(forcing)
+
+    def tendency(w_hat):
+        """The Fourier modes of -u·∇ω + f (dealiased)."""
+        u, v = modes.velocity(w_hat)
+        advection = u * modes.grid(1j * modes.kx * w_hat) + v * modes.grid(1j * modes.ky * w_hat)
+        return force_hat - modes.kept * np.fft.rfft2(advection)
+
+    def advance(w_hat, interval, steps):
+        dt = interval / steps
+        full, half = np.exp(-viscosity * modes.k2 * dt), np.exp(-viscosity * modes.k2 * dt / 2)
+        for _ in range(steps):
+            a = tendency(w_hat)
+            b = tendency(half * (w_hat + dt / 2 * a))
+            c = tendency(half * w_hat + dt / 2 * b)
+            d = tendency(full * w_hat + dt * half * c)
+            w_hat = full * w_hat + dt / 6 * (full * a + 2 * half * (b + c) + d)
+        return w_hat
+
+    w_hat, now = np.fft.rfft2(np.asarray(omega0, dtype=np.float64)), 0.0
+    for target in times:
+        interval = float(target) - now
+        first = max(min_steps, int(np.ceil(interval * SPEED_MARGIN * modes.speed_over_h(w_hat) / CFL)))
+        steps = first
+        while True:
+            end = advance(w_hat, interval, steps)
+            courant = interval / steps * modes.speed_over_h(end) if np.isfinite(end).all() else np.inf
+            if courant <= CFL_RESTART:
+                break
+            if steps >= MAX_REFINEMENT * first:
+                raise FloatingPointError(f"navier_stokes: the flow blew up by t = {target:g} (Courant number "
+                                         f"{courant:.3g} with {steps // first}x the first try's steps)")
+            steps *= 2
+        w_hat, now = end, float(target)
+        yield modes.grid(w_hat)
