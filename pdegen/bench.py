@@ -146,11 +146,23 @@ def rotated(names: list[str], repeat: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
+def nothing_to_compare(recipe_obj) -> str | None:
+    """Why a recipe has no strategies to compare (it solves no linear systems), or None."""
+    recipe = recipe_obj.data
+    if recipe_obj.family.solves_per_sample(recipe) == 0:
+        return (f"nothing to compare: discretization.scheme {recipe['discretization']['scheme']} solves no linear "
+                "systems (bench compares ways of solving them; a finite-volume scheme has some)")
+    return None
+
+
 def run_bench(recipe_obj, names=None, repeats: int = 1, progress=None, first_round: int = 0,
               after_round=None) -> dict:
     """Run the strategies round-robin; returns a JSON-ready report. ``first_round`` numbers
     the first round for the rotation; ``after_round(r)``, if given, runs after round r (to
-    time something else side by side with every round)."""
+    time something else side by side with every round). ValueError for a recipe with
+    :func:`nothing_to_compare`."""
+    if (reason := nothing_to_compare(recipe_obj)) is not None:
+        raise ValueError(reason)
     recipe, family = recipe_obj.data, recipe_obj.family
     plan = make_plan(recipe_obj)
     grid = grid_of(recipe)

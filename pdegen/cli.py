@@ -331,16 +331,14 @@ def bench(recipe, samples, assignments, strategies, repeats, as_json, plot_path)
     """
     from tqdm import tqdm
 
-    from .bench import STRATEGIES, available, dumps, format_table, plot_report, run_bench
+    from .bench import STRATEGIES, available, dumps, format_table, nothing_to_compare, plot_report, run_bench
     _one_process_only("bench")
     recipe_obj = _load(recipe, [*assignments, f"samples={samples}"])
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)}; choose from {', '.join(STRATEGIES)}", param_hint="--strategy")
-    if recipe_obj.family.solves_per_sample(recipe_obj.data) == 0:
-        scheme = recipe_obj.data["discretization"]["scheme"]
-        click.echo(f"error: {recipe}: nothing to compare: discretization.scheme {scheme} solves no linear systems "
-                   "(bench compares ways of solving them; a finite-volume scheme has some)", err=True)
+    if (reason := nothing_to_compare(recipe_obj)) is not None:
+        click.echo(f"error: {recipe}: {reason}", err=True)
         sys.exit(2)
     names = available(recipe_obj.data, recipe_obj.family, strategies or STRATEGIES)
     with tqdm(total=len(names) * repeats, unit="run", disable=not sys.stderr.isatty(), desc="bench") as bar:
