@@ -238,3 +238,7 @@ def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypat
         validate({**recipe, "solver": {"method": "cg"}})
     bench = CliRunner().invoke(main, ["bench", str(path)])
     assert bench.exit_code == 2 and "nothing to compare" in bench.output, bench.output
+    from pdegen.bench import run_bench
+    from pdegen.recipe import load_recipe
+    with pytest.raises(ValueError, match="nothing to compare"):
+        run_bench(load_recipe(path))

@@ -14,7 +14,7 @@ with twice the steps. A flow that needs ``MAX_REFINEMENT`` times its first steps
 up: FloatingPointError.
 
 On recipes/navier_stokes.yaml's flow (ν = 1e-3 to t = 50) a 64² solution matches one on
-128² to about 1e-9 (docs/benchmarks.md, navier_stokes); second-order finite volumes on the
+128² to 4.3e-9 (docs/benchmarks.md, navier_stokes); second-order finite volumes on the
 same 64² grid are 2% off by t = 50.
 
 Reference: S. M. Cox and P. C. Matthews, "Exponential time differencing for stiff
