@@ -230,7 +230,13 @@ def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypat
         assert (ds["stats/seconds"][:] > 0).all()
         assert np.isfinite(ds["outputs/solution"][:]).all()
     report = verify_store(tmp_path / "tiny.zarr")
-    assert report.ok and report.checked == 3, report.problems
+    assert report.ok and report.checked == 3 and report.finer == 3, report.problems
+    assert 0 < report.worst_finer < 1e-6  # float32 rounding and RK4's error at CFL 0.5
+    import zarr
+    zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")["outputs/solution"][1, 2] *= 1.0001
+    report = verify_store(tmp_path / "tiny.zarr")
+    assert report.problems and "stored state 3 of 4 differs from the sample integrated again with half the " \
+        "Courant number" in report.problems[0], report.problems
     info = CliRunner().invoke(main, ["info", str(tmp_path / "tiny.zarr")])
     assert "solver     none (no linear systems)" in info.output and "rtol" not in info.output, info.output
     with pytest.raises(RecipeError, match="solver.method: 'cg' has nothing to solve: discretization.scheme "

@@ -118,6 +118,11 @@ class Family:
         ``save_every``, the stored times unchanged."""
         return recipe
 
+    def finer_trajectory(self, grid: Grid, values: dict, recipe: dict):
+        """The stored states of a sample whose scheme solves no linear systems, integrated
+        more finely than the build did (``pdegen verify``'s independent check of them)."""
+        raise NotImplementedError(f"{self.name} solves linear systems: verify checks their residuals")
+
     def solves_in_step(self, recipe: dict, step: int) -> int:
         """How many solves time step ``step`` (from 1) takes: ``stepper``'s rhs(u, step) gives
         each one's right-hand side from the state before it; only the last state is the step's."""

@@ -71,11 +71,12 @@ class _Modes:
 
 
 def integrate(omega0: np.ndarray, lengths: tuple[float, float], viscosity: float, forcing: np.ndarray,
-              times: Sequence[float], min_steps: int = 1) -> Iterator[np.ndarray]:
+              times: Sequence[float], min_steps: int = 1, cfl: float = CFL) -> Iterator[np.ndarray]:
     """The vorticity at each of the increasing ``times`` (> 0) from ``omega0`` at t = 0,
     both on the cells of an (n_x, n_y) periodic box with sides ``lengths`` (any uniform
     points: the phase of the grid does not matter), under the steady source ``forcing``
-    on the same cells; each stored interval takes at least ``min_steps`` steps."""
+    on the same cells; each stored interval takes at least ``min_steps`` steps, sized for
+    the Courant number ``cfl`` (``pdegen verify`` integrates again with half of it)."""
     modes = _Modes(omega0.shape, lengths)
     force_hat = np.fft.rfft2(forcing)
 
@@ -99,7 +100,7 @@ def integrate(omega0: np.ndarray, lengths: tuple[float, float], viscosity: float
     w_hat, now = np.fft.rfft2(np.asarray(omega0, dtype=np.float64)), 0.0
     for target in times:
         interval = float(target) - now
-        first = max(min_steps, int(np.ceil(interval * SPEED_MARGIN * modes.speed_over_h(w_hat) / CFL)))
+        first = max(min_steps, int(np.ceil(interval * SPEED_MARGIN * modes.speed_over_h(w_hat) / cfl)))
         steps = first
         while True:
             end = advance(w_hat, interval, steps)
