@@ -620,7 +620,11 @@ class _Segment:
             return x
 
         try:
-            states = [u for _, u, stored in family.trajectory(self.grid, values, self.recipe, solve) if stored]
+            states = []
+            for _, u, stored in family.trajectory(self.grid, values, self.recipe, solve):
+                self.stop_if_asked()  # also between the states of a scheme that never calls solve
+                if stored:
+                    states.append(u)
         except FloatingPointError as error:  # a family's own guard (navier_stokes: a flow that blew up)
             total.converged, total.residual, total.reason = False, float("nan"), f"error: {error}"
             states = [np.full(self.grid.size, np.nan)] * len(family.output_times(self.recipe))

@@ -248,3 +248,45 @@ def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypat
     from pdegen.recipe import load_recipe
     with pytest.raises(ValueError, match="nothing to compare"):
         run_bench(load_recipe(path))
+
+
+def test_a_stop_ends_a_pseudo_spectral_build_between_two_states_and_resume_redoes_the_sample(tmp_path, monkeypatch):
+    """A scheme that never calls solve is stopped between its stored states (a 256² sample
+    takes minutes): asked during the 2nd sample, after its 2nd of 4 states, the build
+    integrates no further state, keeps sample 1, and --resume gives the store an
+    uninterrupted build gives, bit for bit."""
+    from pdegen import build as build_module
+    from pdegen.cli import main
+    from pdegen.recipe import load_recipe
+    from pdegen.store import open_dataset
+    recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 3, "solver": None,
+                                       "grid.shape": [16, 16], "boundary": {"kind": "periodic"},
+                                       "output.chunk_samples": 3, "discretization": {"t_end": 2.0, "steps": 4}})
+    path = write_recipe(tmp_path, recipe)
+    check, states, checks = build_module._Segment.stop_if_asked, ns.NavierStokes._spectral_states, [0]
+    integrated = [0]
+
+    def counting(self, *args):
+        for state in states(self, *args):
+            integrated[0] += 1
+            yield state
+
+    def stop_in_the_second_sample(self):
+        checks[0] += 1  # 1 before each sample, 1 after each of its 4 states
+        self.stop.requested = self.stop.requested or checks[0] == 5 + 1 + 2
+        return check(self)
+    monkeypatch.setattr(ns.NavierStokes, "_spectral_states", counting)
+    monkeypatch.setattr(build_module._Segment, "stop_if_asked", stop_in_the_second_sample)
+    with pytest.raises(KeyboardInterrupt):
+        build_module.build(load_recipe(path), quiet=True)
+    monkeypatch.undo()
+    assert integrated[0] == 4 + 2
+    with open_dataset(tmp_path / "tiny.zarr") as ds:
+        assert ds["done"][:].tolist() == [True, False, False]
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and "(1 already done)" in result.output, result.output
+    reference = write_recipe(tmp_path, {**recipe, "output": {**recipe["output"], "path": str(tmp_path / "r.zarr")}},
+                             "ref.yaml")
+    assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
+    with open_dataset(tmp_path / "tiny.zarr") as a, open_dataset(tmp_path / "r.zarr") as b:
+        assert np.array_equal(a["outputs/solution"][:], b["outputs/solution"][:])
