@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import needs_petsc, small_recipe, write_recipe
+from conftest import mpi_env, mpiexec, needs_petsc, small_recipe, write_recipe
 from problems import fourier_resample, vorticity_pseudo_spectral
 from pdegen.families import fv
 from pdegen.families import navier_stokes as ns
@@ -290,3 +290,27 @@ def test_a_stop_ends_a_pseudo_spectral_build_between_two_states_and_resume_redoe
     assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
     with open_dataset(tmp_path / "tiny.zarr") as a, open_dataset(tmp_path / "r.zarr") as b:
         assert np.array_equal(a["outputs/solution"][:], b["outputs/solution"][:])
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_a_pseudo_spectral_build_on_two_ranks_is_the_serial_one(tmp_path):
+    """The samples shared by two processes (no PETSc: the plan has no solver) give the
+    serial store bit for bit: each sample is integrated the same way wherever it runs."""
+    import subprocess
+    import sys
+    from pdegen.store import open_dataset
+    stores = {}
+    for ranks in (1, 2):
+        recipe = small_recipe(tmp_path, **{"family": "navier_stokes", "parameters": None, "samples": 5, "solver": None,
+                                           "grid.shape": [16, 16], "boundary": {"kind": "periodic"},
+                                           "output.chunk_samples": 2, "output.path": str(tmp_path / f"p{ranks}.zarr"),
+                                           "discretization": {"t_end": 2.0, "steps": 4}})
+        path = write_recipe(tmp_path, recipe, f"p{ranks}.yaml")
+        subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "pdegen.cli", "build", str(path), "-q"],
+                       check=True, timeout=180, env=mpi_env())
+        stores[ranks] = open_dataset(tmp_path / f"p{ranks}.zarr")
+    one, two = stores[1], stores[2]
+    assert two.attrs["summary"]["processes"] == 2 and two["done"][:].all()
+    for name in ("sample_id", "inputs/initial", "outputs/solution"):
+        assert np.array_equal(one[name][:], two[name][:]), name
