@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,24 @@ def write_recipe(tmp_path, recipe: dict, name="recipe.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+@contextmanager
+def resumed_beside_uninterrupted(tmp_path, path: Path, recipe: dict, already_done: int):
+    """After a stopped build of ``path`` (``recipe``): `--resume` it, asserting that it kept
+    ``already_done`` samples, and build ``recipe`` again uninterrupted into r.zarr; yields
+    the two stores, open (resumed, uninterrupted)."""
+    from click.testing import CliRunner
+
+    from pdegen.cli import main
+    from pdegen.store import open_dataset
+    result = CliRunner().invoke(main, ["build", str(path), "--resume"])
+    assert result.exit_code == 0 and f"({already_done} already done)" in result.output, result.output
+    reference = write_recipe(tmp_path, {**recipe, "output": {**recipe["output"], "path": str(tmp_path / "r.zarr")}},
+                             "ref.yaml")
+    assert CliRunner().invoke(main, ["build", str(reference), "-q"]).exit_code == 0
+    with open_dataset(recipe["output"]["path"]) as a, open_dataset(tmp_path / "r.zarr") as b:
+        yield a, b
 
 
 def run_cli(*args, cwd=None, check=False, env=None):
