@@ -93,6 +93,7 @@ def main() -> None:
             errors = [relative_l2(states[c], fourier_resample(reference[i], n)) for i, c in enumerate(columns)]
             rows.append([sample, f"{n}², {LABELS[scheme]}", *[f"{e:.2e}" for e in errors], f"{spent:.1f}"])
             print(rows[-1], flush=True)
+        # states: the last of SOLUTIONS, 128² by finite volumes
         means = [relative_l2(block_means(states[c], 2, 2), block_means(fourier_resample(reference[i], 128), 2, 2))
                  for i, c in enumerate(columns)]
         rows.append([sample, "128², finite volumes, stored as 64² block means", *[f"{e:.2e}" for e in means], ""])

@@ -233,6 +233,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     factor, by = coarsening(data)
     converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
     chunk = int(data["output"]["chunk_samples"])
+    no_systems = family.time_dependent and family.solves_per_sample(data) == 0  # pseudo-spectral
     for first in np.unique(rows // chunk) * chunk:
         inside = rows[(rows >= first) & (rows < first + chunk)]
         last = int(inside[-1]) + 1
@@ -264,7 +265,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
                     report.problems.append(f"{where}: {out} differs from the fine system solved again (coarsened) "
                                            f"by {difference:.1e} (2-norm; its rtol allows {allowed:.1e})")
                 continue
-            if family.time_dependent and family.solves_per_sample(data) == 0:
+            if no_systems:
                 differences = _differences(family.finer_trajectory(grid, values, data), x, grid, factor, by)
                 report.finer += 1
                 report.worst_finer = max(report.worst_finer, float(differences.max()))
