@@ -193,10 +193,10 @@ def test_pseudo_spectral_steps_keep_exact_solutions_on_a_stretched_box():
 
 
 def test_a_pseudo_spectral_flow_that_blows_up_is_an_error(monkeypatch):
-    """First steps 25x too long (SPEED_MARGIN 0.02 for 2, at CFL 0.5) are refined until the
-    flow at each interval's end is within the CFL limit of 1: the states stay accurate (1.4e-6
-    from the default steps, RK4 at twice the Courant number); allowed only twice the first
-    steps, the flow is reported as blown up."""
+    """First steps 100x too few (SPEED_MARGIN 0.02 for 2: a Courant number of 25 at the
+    start) are refined until the flow at each interval's end is within the CFL limit of 1:
+    the states stay accurate (1.4e-6 from the default steps, RK4 at twice the Courant
+    number); allowed only twice the first steps, the flow is reported as blown up."""
     from pdegen.families import spectral
     _, accurate = spectral_states(32)
     monkeypatch.setattr(spectral, "SPEED_MARGIN", 0.02)
@@ -207,12 +207,15 @@ def test_a_pseudo_spectral_flow_that_blows_up_is_an_error(monkeypatch):
         spectral_states(32)
 
 
-def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypatch):
+def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path):
     """The plan has no solver, the store says so, verify integrates the samples again;
     a solver method or `pdegen bench` on such a recipe is refused with the reason."""
+    import zarr
+
+    from pdegen.bench import run_bench
     from pdegen.cli import main
     from pdegen.plan import make_plan
-    from pdegen.recipe import validate
+    from pdegen.recipe import load_recipe, validate
     from pdegen.schema import RecipeError
     from pdegen.store import open_dataset
     from pdegen.verify import verify_store
@@ -232,7 +235,6 @@ def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypat
     report = verify_store(tmp_path / "tiny.zarr")
     assert report.ok and report.checked == 3 and report.finer == 3, report.problems
     assert 0 < report.worst_finer < 1e-6  # float32 rounding and RK4's error at CFL 0.5
-    import zarr
     zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")["outputs/solution"][1, 2] *= 1.0001
     report = verify_store(tmp_path / "tiny.zarr")
     assert report.problems and "stored state 3 of 4 differs from the sample integrated again with half the " \
@@ -244,8 +246,6 @@ def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path, monkeypat
         validate({**recipe, "solver": {"method": "cg"}})
     bench = CliRunner().invoke(main, ["bench", str(path)])
     assert bench.exit_code == 2 and "nothing to compare" in bench.output, bench.output
-    from pdegen.bench import run_bench
-    from pdegen.recipe import load_recipe
     with pytest.raises(ValueError, match="nothing to compare"):
         run_bench(load_recipe(path))
 
