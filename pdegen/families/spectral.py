@@ -34,7 +34,10 @@ True
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Iterator, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -42,6 +45,22 @@ CFL = 0.5             # Δt Σ_i max|u_i| / h_i aimed at (RK4 on 2/3-dealiased m
 CFL_RESTART = 1.0     # reached by an interval's end: the interval again, with twice the steps
 SPEED_MARGIN = 2.0    # the velocity at an interval's start times this sizes its steps
 MAX_REFINEMENT = 64   # a flow that needs 64x the first try's steps has blown up
+
+
+@cache
+def _keep_freed_memory() -> None:
+    """Ask glibc (once per process) to keep freed blocks up to 32 MiB for reuse instead of
+    returning them to the system. Each step frees and allocates arrays of 100-500 KiB (the
+    FFTs' own too); by default glibc hands such memory back and faults it in again, page by
+    page: at 128² that took 55% of the time (1.0M page faults in 2.8 s for t = 0..10; 1.07 s
+    with this, the same digits). Elsewhere than glibc, nothing is done."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+        libc.mallopt(m_mmap_threshold, 32 << 20)
+        libc.mallopt(m_trim_threshold, 64 << 20)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 class _Modes:
@@ -79,6 +98,7 @@ def integrate(omega0: np.ndarray, lengths: tuple[float, float], viscosity: float
     points: the phase of the grid does not matter), under the steady source ``forcing``
     on the same cells; each stored interval takes at least ``min_steps`` steps, sized for
     the Courant number ``cfl`` (``pdegen verify`` integrates again with half of it)."""
+    _keep_freed_memory()
     modes = _Modes(omega0.shape, lengths)
     force_hat = np.fft.rfft2(forcing)
 
