@@ -235,7 +235,7 @@ def test_a_pseudo_spectral_build_solves_nothing_and_verifies(tmp_path):
     report = verify_store(tmp_path / "tiny.zarr")
     assert report.ok and report.checked == 3 and report.finer == 3, report.problems
     assert 0 < report.worst_finer < 1e-6  # float32 rounding and RK4's error at CFL 0.5
-    zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")["outputs/solution"][1, 2] *= 1.0001
+    zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r+")["outputs/solution"][1, 2] *= 1.01
     report = verify_store(tmp_path / "tiny.zarr")
     assert report.problems and "stored state 3 of 4 differs from the sample integrated again with half the " \
         "Courant number" in report.problems[0], report.problems
