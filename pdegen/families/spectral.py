@@ -35,7 +35,6 @@ True
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Iterator, Sequence
 from functools import cache
 
@@ -55,7 +54,7 @@ def _keep_freed_memory() -> None:
     page: at 128² that took 55% of the time (1.0M page faults in 2.8 s for t = 0..10; 1.07 s
     with this, the same digits). Elsewhere than glibc, nothing is done."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc = ctypes.CDLL(None)  # the process's own symbols, libc's among them
         m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
         libc.mallopt(m_mmap_threshold, 32 << 20)
         libc.mallopt(m_trim_threshold, 64 << 20)
