@@ -97,8 +97,7 @@ def record(section: str, task: str, rows: list[str]) -> None:
             + HEADER.replace("| precision |", "| scheme | precision |").replace("|---|", "|---|---|", 1)
             + "\n".join(rows))
     print(body)
-    write_section(section, body, command=" ".join(["python benchmarks/train_navier_stokes.py",
-                                                                 *sys.argv[1:]]))
+    write_section(section, body, command=" ".join(["python benchmarks/train_navier_stokes.py", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def rotated(names: list[str], repeat: int) -> list[str]:
 def nothing_to_compare(recipe_obj) -> str | None:
     """Why a recipe has no strategies to compare (it solves no linear systems), or None."""
     recipe = recipe_obj.data
-    if recipe_obj.family.solves_per_sample(recipe) == 0:
+    if not recipe_obj.family.solves_systems(recipe):
         return (f"nothing to compare: discretization.scheme {recipe['discretization']['scheme']} solves no linear "
                 "systems (bench compares ways of solving them; a finite-volume scheme has some)")
     return None

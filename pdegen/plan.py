@@ -304,7 +304,7 @@ def make_plan(recipe) -> Plan:
     data = recipe.data if hasattr(recipe, "data") else recipe
     from .families import get_family
     family = get_family(data["family"])
-    if family.solves_per_sample(data) == 0:
+    if not family.solves_systems(data):
         scheme = data["discretization"]["scheme"]
         return Plan("none", "numpy", "none", "none", warm_start=False, reasons=[
             f"discretization.scheme {scheme}: no linear systems to solve; the solver settings are unused"])

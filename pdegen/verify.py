@@ -235,7 +235,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     factor, by = coarsening(data)
     converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
     chunk = int(data["output"]["chunk_samples"])
-    no_systems = family.time_dependent and family.solves_per_sample(data) == 0  # pseudo-spectral
+    no_systems = not family.solves_systems(data)  # pseudo-spectral
     for first in np.unique(rows // chunk) * chunk:
         inside = rows[(rows >= first) & (rows < first + chunk)]
         last = int(inside[-1]) + 1

@@ -107,6 +107,11 @@ class Family:
                 jumps.append(high / low if low > 0 else float("inf"))
         return max(jumps)
 
+    def solves_systems(self, recipe: dict) -> bool:
+        """Whether this recipe's scheme solves linear systems at all (navier_stokes'
+        pseudo-spectral one does not: the plan then has no solver, verify no residual)."""
+        return True
+
     def solves_per_sample(self, recipe: dict) -> int:
         """How many systems with the same matrix one sample solves (time steps; 1 when steady)."""
         return 1

@@ -189,11 +189,14 @@ class NavierStokes(ImexDiffusion):
         speed_over_h = SPEED_MARGIN * cfl_number(face_velocities(omega, grid), grid, 1.0)
         return with_steps(recipe, int(np.ceil(recipe["discretization"]["t_end"] * speed_over_h / CFL)))
 
+    def solves_systems(self, recipe: dict) -> bool:
+        return recipe["discretization"]["scheme"] != SPECTRAL
+
     def solves_per_sample(self, recipe: dict) -> int:
         """A typical sample's solves, for the planner: those of one draw of ω₀ (seed 0), as
         :meth:`sample_recipe` counts them (Δt halving mid-sample not foreseen); none
         pseudo-spectrally."""
-        if recipe["discretization"]["scheme"] == SPECTRAL:
+        if not self.solves_systems(recipe):
             return 0
         shape = tuple(recipe["grid"]["shape"])
         initial = sample_parameter(recipe["parameters"]["initial"], shape, sample_rng(0, 0))
@@ -203,25 +206,26 @@ class NavierStokes(ImexDiffusion):
     def trajectory(self, grid: Grid, values: dict, recipe: dict, solve):
         """As heat's (finite volumes), or pseudo-spectrally (``solve`` unused): the stored
         states only, each yielded as (step, state, True)."""
-        d = recipe["discretization"]
-        if d["scheme"] != SPECTRAL:
+        if self.solves_systems(recipe):
             yield from super().trajectory(grid, values, recipe, solve)
-            return
-        for index, state in enumerate(self._spectral_states(grid, values, recipe, spectral.CFL), start=1):
-            yield index * d["save_every"], state.ravel(), True
+        else:
+            yield from self._spectral_states(grid, values, recipe, spectral.CFL)
 
     def finer_trajectory(self, grid: Grid, values: dict, recipe: dict):
         """Pseudo-spectral states with steps for half the Courant number: RK4's error
         falls 16x, so the difference from the build's states is about its error."""
-        for index, state in enumerate(self._spectral_states(grid, values, recipe, spectral.CFL / 2), start=1):
-            yield index * recipe["discretization"]["save_every"], state.ravel(), True
+        return self._spectral_states(grid, values, recipe, spectral.CFL / 2)
 
     def _spectral_states(self, grid: Grid, values: dict, recipe: dict, cfl: float):
+        """(step, state, True) for each stored state, integrated for the Courant number ``cfl``."""
         lengths = tuple(hi - lo for lo, hi in grid.extent)
         forcing = float(values["forcing_amplitude"]) * forcing_pattern(grid)
-        return spectral.integrate(self.initial_state(grid, values).reshape(grid.shape), lengths,
-                                  float(values["viscosity"]), forcing, self.output_times(recipe),
-                                  min_steps=recipe["discretization"]["save_every"], cfl=cfl)
+        every = recipe["discretization"]["save_every"]
+        states = spectral.integrate(self.initial_state(grid, values).reshape(grid.shape), lengths,
+                                    float(values["viscosity"]), forcing, self.output_times(recipe),
+                                    min_steps=every, cfl=cfl)
+        for index, state in enumerate(states, start=1):
+            yield index * every, state.ravel(), True
 
     def spatial_operator(self, grid: Grid, values: dict, recipe: dict):
         """(νL, f): the viscous term and FNO's forcing on the periodic grid."""
