@@ -83,8 +83,9 @@ def solvers(shape: list[int], rtol: float) -> dict:
             "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="contrastdirect_")}
 
 
-def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int):
-    """{solver: Runs} and the median max/min ratio of the coefficient over the samples."""
+def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int, make_solvers=None):
+    """{solver: Runs} and the median max/min ratio of the coefficient over the samples;
+    ``make_solvers(shape, rtol)`` gives the solvers (default :func:`solvers`)."""
     recipe = load_recipe(ROOT / "recipes" / f"{recipe_name}.yaml", [f"grid.shape={shape}", *overrides])
     grid, rtol = grid_of(recipe.data), recipe.data["solver"]["rtol"]
     contrast = []
@@ -95,7 +96,7 @@ def compare(recipe_name: str, shape: list[int], overrides: list[str], count: int
             contrast.append(values["coefficient"].max() / values["coefficient"].min())
             system = recipe.family.system(grid, values, recipe.data)
             yield system.A, system.b
-    runs = solve_side_by_side(solvers(shape, rtol), systems(), rtol, allow_failures=True)
+    runs = solve_side_by_side((make_solvers or solvers)(shape, rtol), systems(), rtol, allow_failures=True)
     return runs, float(np.median(contrast))
 
 

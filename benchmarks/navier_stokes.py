@@ -11,9 +11,12 @@ and the 128² solutions stored as 64² block means (``output.coarsen: 2``, as
 recipes/navier_stokes_nu1e-4.yaml stores them) against the reference's block means.
 
 FNO's other sets (ν = 1e-4 to t = 30, ν = 1e-5 to t = 20) have finer scales: ``--viscosity
-1e-4 --t-end 30 --reference 192 --check 128`` measures the same there (its own section).
+1e-4 --t-end 30 --reference 192 --check 128`` measures the same there (its own section), and
+``--viscosity 1e-5 --t-end 20 --reference 384 --check 256 --solutions 64:pseudo-spectral
+128:pseudo-spectral 256:pseudo-spectral`` for ν = 1e-5 (recipes/navier_stokes_nu1e-5.yaml).
 
 Usage: python benchmarks/navier_stokes.py [--samples 2] [--viscosity NU --t-end T --reference N --check M]
+       [--solutions GRID:SCHEME ...]
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ TIMES = [1, 10, 20, 30, 40, 50]
 REFERENCE_DT = 2e-3
 
 
-SOLUTIONS = ((64, "pseudo-spectral"), (64, "crank-nicolson"), (128, "crank-nicolson"), (128, "pseudo-spectral"))
+SOLUTIONS = ("64:pseudo-spectral", "64:crank-nicolson", "128:crank-nicolson", "128:pseudo-spectral")
 LABELS = {"pseudo-spectral": "pseudo-spectral", "crank-nicolson": "finite volumes"}
 
 
@@ -67,7 +70,10 @@ def main() -> None:
     parser.add_argument("--t-end", type=float, help="last time, a whole number (default: the recipe's, 50)")
     parser.add_argument("--reference", type=int, default=128, help="grid of the pseudo-spectral reference")
     parser.add_argument("--check", type=int, default=96, help="grid of the reference's own check")
+    parser.add_argument("--solutions", nargs="+", default=SOLUTIONS, metavar="GRID:SCHEME",
+                        help=f"pdegen's solutions to measure (default: {' '.join(SOLUTIONS)})")
     args = parser.parse_args()
+    solutions = [(int(grid), scheme) for grid, scheme in (s.split(":") for s in args.solutions)]
     overrides = [f"parameters.viscosity.value={args.viscosity}"] if args.viscosity else []
     if args.t_end:
         overrides += [f"discretization.t_end={args.t_end}", f"discretization.steps={int(args.t_end)}"]
@@ -79,7 +85,7 @@ def main() -> None:
     columns = [int(np.argmin(np.abs(stored_times - t))) for t in times]
     nu, amplitude = (recipe["parameters"][k]["value"] for k in ("viscosity", "forcing_amplitude"))
     size, check_size = args.reference, args.check
-    rows, converged, seconds = [], [], {solution: [] for solution in SOLUTIONS}
+    rows, converged, seconds = [], [], {solution: [] for solution in solutions}
     for sample in range(args.samples):
         values = draw_values(recipe, family, sample)
         omega0 = np.asarray(values["initial"], dtype=float)
@@ -87,16 +93,17 @@ def main() -> None:
         check = vorticity_pseudo_spectral(fourier_resample(omega0, check_size), nu, amplitude, times[-1:],
                                           REFERENCE_DT)[0]
         converged.append(relative_l2(check, fourier_resample(reference[-1], check_size)))
-        for n, scheme in SOLUTIONS:
+        for n, scheme in solutions:
             states, spent = pdegen_solution(recipe, omega0 if n == 64 else fourier_resample(omega0, n), values, scheme)
             seconds[n, scheme].append(spent)
             errors = [relative_l2(states[c], fourier_resample(reference[i], n)) for i, c in enumerate(columns)]
             rows.append([sample, f"{n}², {LABELS[scheme]}", *[f"{e:.2e}" for e in errors], f"{spent:.1f}"])
             print(rows[-1], flush=True)
-            if n == 128:  # as `output.coarsen: 2` stores it on 64²
-                means = [relative_l2(block_means(states[c], 2, 2), block_means(fourier_resample(reference[i], n), 2, 2))
+            if n > 64:  # as `output.coarsen: n / 64` stores it on 64²
+                f = n // 64
+                means = [relative_l2(block_means(states[c], f, 2), block_means(fourier_resample(reference[i], n), f, 2))
                          for i, c in enumerate(columns)]
-                rows.append([sample, f"128², {LABELS[scheme]}, stored as 64² block means",
+                rows.append([sample, f"{n}², {LABELS[scheme]}, stored as 64² block means",
                              *[f"{e:.2e}" for e in means], ""])
     body = (f"recipes/navier_stokes.yaml (ν = {nu:g}, forcing amplitude {amplitude:g}, {grid.shape[0]}² draws of ω₀); "
             f"reference: pseudo-spectral on {size}² (Δt {REFERENCE_DT:g}), which a {check_size}² run matches to "

@@ -197,8 +197,31 @@ SHARP_JUMP_MIN = 100.0
 # direct limit: 0.60-0.83x its time at 256², 0.61-0.85x at 384², 0.87-1.08x at 512²; at
 # 100:1 multigrid is ahead from 256² (0.74-0.93x the Cholesky's time at 256², 0.64-0.90x at
 # 384², 0.48-0.77x at 512²; contrast, six runs at 256², five at 384² and 512²). So for
-# such jumps the 2-D direct limit rises to 448².
-SHARP_JUMP_DIRECT = (1000.0, 448 * 448)
+# such jumps the 2-D direct limit rose to 448². With incomplete Cholesky smoothing (below)
+# multigrid caught up: at 1000:1 it takes 1.01x the Cholesky's time at 256², 0.95-0.99x at
+# 320², 0.90-0.97x at 384², 0.77-0.78x at 448², 0.71-0.73x at 512² (sharp_jumps, two
+# rounds); at 100:1 0.87x at 256², 0.53-0.54x at 512². A tie goes to the factorisation,
+# which has no iteration to fail, so for a 1000:1 jump the direct limit is 384².
+SHARP_JUMP_DIRECT = (1000.0, 384 * 384)
+
+
+# Smoothing for those jumps (2-D, one rank per system): SOR (red-black) weakens with the
+# jump, incomplete Cholesky (C order) much less; ICC(1), one level of fill, took the fewest
+# iterations. But on Galerkin coarse operators (not M-matrices) an incomplete factor can be
+# far smaller than the matrix in some direction, and one plain smoothing step then
+# amplifies it: CG stopped with DIVERGED_INDEFINITE_PC on some samples at 1000:1 (ICC(0):
+# one of 16 at 128²; ICC(1): one of 6 at 320², from the 160² level). So the finest level,
+# an M-matrix (a regular splitting: the step converges, Meijerink and van der Vorst 1977),
+# takes the plain step, and the coarse levels a Chebyshev step, damped by an estimate of
+# the largest eigenvalue of ICC^-1 A there (10-20% more time than the plain step, the same
+# iterations): 9-17 CG iterations from 100:1 to 1000:1 and 128² to 512², 0.57-0.98x the time
+# of red-black SOR smoothing from 256² up (docs/benchmarks.md, sharp_jumps).
+def sharp_jump_mg_options(finest_level: int) -> dict:
+    """PCMG options smoothing a hierarchy whose finest level PETSc numbers ``finest_level``."""
+    return {"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1, "mg_levels_ksp_type": "chebyshev",
+            f"mg_levels_{finest_level}_ksp_type": "richardson"}
+
+
 # In 3-D (no direct solve) the planner's aggregation multigrid against CG + ICC on
 # thresholded coefficients (docs/benchmarks.md, contrast, four runs at 32³ and 48³, the
 # latest two with red-black numbering + 1 start cycle): multigrid 10-11.5 / 18-23.5 / 44-81
@@ -334,6 +357,8 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
+    if sharp and family.symmetric and data["ranks_per_system"] == 1:  # incomplete Cholesky smoothing, C order
+        mg_ordering, mg_cycles, mg_options = "natural", 0, sharp_jump_mg_options(halvings)
     hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)
     if method == "auto":
@@ -453,18 +478,21 @@ def make_plan(recipe) -> Plan:
                        "at this size" if unknowns <= TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D else
                        f"above the direct limit {TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D} for time-stepping")
                 why += " (docs/benchmarks.md, time_dependent_crossover)"
+            variant = ("the numbering incomplete Cholesky smoothing needs, below" if sharp and family.symmetric
+                       else f"the fastest measured variant in {ndim}-D")
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that coarsens "
                            f"{halvings} times ({hierarchy}): CG with geometric multigrid, "
                            f"{coarse} coarse operators ({why}), {mg_ordering} numbering, "
-                           f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} (the fastest "
-                           f"measured variant in {ndim}-D)")
+                           f"{mg_cycles} full-multigrid start cycle{'s' if mg_cycles != 1 else ''} ({variant})")
             if not varies:
                 reasons.append(f"the matrix is the same for every sample, but in {ndim}-D its factorisation fills in: "
                                f"{FIXED_3D_FACTORISATION}")
             if sharp:
                 reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: Galerkin coarse operators, "
                                "which kept CG at 15-26 iterations from 100:1 to 1000:1 where aggregation took 26-86 "
-                               "(docs/benchmarks.md, contrast)")
+                               "(docs/benchmarks.md, contrast), smoothed by ICC(1) (a Chebyshev step on the coarse "
+                               "levels, where a plain one made the V-cycle indefinite): 9-17 iterations, 0.57-0.98x "
+                               "the time of SOR smoothing from 256² up (docs/benchmarks.md, sharp_jumps)")
             if aspect > SEMI_COARSENING_RATIO:
                 measured = ("6-7 iterations up to 64:1 at 128² and 256², where halving every axis took 34 at 8:1 "
                             "(docs/benchmarks.md, planner_crossover_aspect)" if ndim == 2 else
