@@ -13,7 +13,13 @@ failed to reach rtol 1e-8. The whole comparison runs ``--rounds`` times; the las
 give the planned multigrid's median time over the Cholesky's and over SOR-smoothed
 Galerkin multigrid's, per round.
 
-Usage: python benchmarks/sharp_jumps.py [--rounds 2] [--sizes 128 192 256 320 384 448 512]
+In 3-D (``--three-d``, its own section: recipes/darcy3d.yaml thresholded, 32³ to 64³, 100:1
+and 1000:1) there is no direct solve: CG + ICC (the planner's choice from 1000:1 before),
+aggregation multigrid (its choice below 1000:1), and Galerkin multigrid smoothed by ICC(0),
+the plain step on every level or a Chebyshev step on the coarse levels (the planner's from
+1000:1 and 48³ now); ICC(1)'s fill costs more than it saves there.
+
+Usage: python benchmarks/sharp_jumps.py [--rounds 2] [--sizes 128 192 256 320 384 448 512] [--three-d]
 """
 
 from __future__ import annotations
@@ -33,19 +39,60 @@ from solvers.multigrid import GeometricMG  # noqa: E402
 JUMPS = (30, 100, 1000)
 JUMP_30_SIZES = (128, 256, 384)  # below the sharp-jump threshold: is aggregation still the choice?
 PLAIN_ICC1 = {"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1}  # the same step on every level
+SIZES_3D = {32: 8, 48: 4, 64: 4}  # cells per axis: systems
+LABELS_3D = {"icc": "CG + ICC(0)", "aggregation": "CG + MG, aggregation, SOR", "icc0": "CG + MG, Galerkin, ICC(0)",
+             "planned": "CG + MG, Galerkin, ICC(0), Chebyshev on coarse levels"}
 LABELS = {"aggregation": "aggregation, SOR", "sor": "Galerkin, SOR (red-black)", "icc1": "Galerkin, ICC(1)",
           "planned": "Galerkin, ICC(1), Chebyshev on coarse levels", "cholesky": "reused Cholesky"}
 
 
+def mg(shape, rtol, name, coarse, ordering, cycles, options=None) -> KSPSolver:
+    return KSPSolver("cg", "mg", rtol=rtol, maxiter=MAXITER, prefix=f"sharp_{name}_", options=options,
+                     multigrid=GeometricMG(shape, coarse=coarse, ordering=ordering, start_cycles=cycles))
+
+
+def finest_level(shape) -> int:
+    """PCMG's number for the finest level of a Galerkin hierarchy on ``shape``."""
+    return len(GeometricMG(shape, coarse="galerkin").shapes) - 1
+
+
+def solvers_3d(shape: list[int], rtol: float) -> dict:
+    return {"icc": KSPSolver("cg", "icc", rtol=rtol, maxiter=MAXITER, prefix="sharp_icc_"),
+            "aggregation": mg(shape, rtol, "aggregation", "aggregation", *mg_variant(3, "aggregation")),
+            "icc0": mg(shape, rtol, "icc0", "galerkin", "natural", 0, {"mg_levels_pc_type": "icc"}),
+            "planned": mg(shape, rtol, "planned", "galerkin", "natural", 0,
+                          sharp_jump_mg_options(finest_level(shape), 3))}
+
+
+def three_dimensional(rounds_wanted: int) -> None:
+    rows = []
+    for n, count in SIZES_3D.items():
+        for jump in (100, 1000):
+            overrides = ["parameters.coefficient.transform=threshold", f"parameters.coefficient.high={jump}",
+                         "parameters.coefficient.low=1"]
+            rounds = [compare("darcy3d", [n, n, n], overrides, count, solvers_3d)[0] for _ in range(rounds_wanted)]
+            over = {name: " / ".join(f"{r['planned'].median_ms / r[name].median_ms:.2f}" for r in rounds)
+                    for name in ("icc", "aggregation")}
+            rows.append([f"{n}³", count, f"{jump}:1", *cells(rounds[-1]), over["icc"], over["aggregation"]])
+            print(rows[-1], flush=True)
+    write_section("sharp_jumps_3d", (
+        "3-D Darcy with a thresholded coefficient (recipes/darcy3d.yaml, `transform: threshold`, `low` 1, `high` the "
+        "jump): CG + ICC(0), and CG + geometric multigrid smoothed by one step (aggregation: red-black, one "
+        "full-multigrid start cycle; Galerkin + ICC(0): C order, a plain step on every level, or a Chebyshev step on "
+        "the coarse levels as the planner does); systems in sample order, warm-started, each solved once per solver "
+        f"in a rotating order, maxiter {MAXITER}; per solver the mean iterations, the median ms per system and the "
+        f"systems that failed to reach rtol (1e-8), from the last of {rounds_wanted} rounds; the ratios are the "
+        "planned multigrid's median time over the other's, one per round.\n\n"
+        + table(["grid", "systems", "jump", *LABELS_3D.values(), "planned MG / CG + ICC", "planned MG / aggregation"],
+                rows)), command="python benchmarks/sharp_jumps.py --three-d")
+
+
 def solvers(shape: list[int], rtol: float) -> dict:
-    def mg(name, coarse, ordering, cycles, options=None):
-        return KSPSolver("cg", "mg", rtol=rtol, maxiter=MAXITER, prefix=f"sharp_{name}_", options=options,
-                         multigrid=GeometricMG(shape, coarse=coarse, ordering=ordering, start_cycles=cycles))
-    finest = len(GeometricMG(shape, coarse="galerkin").shapes) - 1  # PCMG's number for it
-    return {"aggregation": mg("aggregation", "aggregation", *mg_variant(2, "aggregation")),
-            "sor": mg("sor", "galerkin", *mg_variant(2, "galerkin")),
-            "icc1": mg("icc1", "galerkin", "natural", 0, PLAIN_ICC1),
-            "planned": mg("planned", "galerkin", "natural", 0, sharp_jump_mg_options(finest)),
+    return {"aggregation": mg(shape, rtol, "aggregation", "aggregation", *mg_variant(2, "aggregation")),
+            "sor": mg(shape, rtol, "sor", "galerkin", *mg_variant(2, "galerkin")),
+            "icc1": mg(shape, rtol, "icc1", "galerkin", "natural", 0, PLAIN_ICC1),
+            "planned": mg(shape, rtol, "planned", "galerkin", "natural", 0,
+                          sharp_jump_mg_options(finest_level(shape), 2)),
             "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="sharp_direct_")}
 
 
@@ -53,7 +100,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 192, 256, 320, 384, 448, 512])
+    parser.add_argument("--three-d", action="store_true", help="the 3-D section instead (32³ to 64³)")
     args = parser.parse_args()
+    if args.three_d:
+        return three_dimensional(args.rounds)
     rows = []
     for n in args.sizes:
         count = max(4, 2048 // n)

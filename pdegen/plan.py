@@ -216,10 +216,12 @@ SHARP_JUMP_DIRECT = (1000.0, 384 * 384)
 # the largest eigenvalue of ICC^-1 A there (10-20% more time than the plain step, the same
 # iterations): 9-17 CG iterations from 100:1 to 1000:1 and 128² to 512², 0.57-0.98x the time
 # of red-black SOR smoothing from 256² up (docs/benchmarks.md, sharp_jumps).
-def sharp_jump_mg_options(finest_level: int) -> dict:
-    """PCMG options smoothing a hierarchy whose finest level PETSc numbers ``finest_level``."""
-    return {"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1, "mg_levels_ksp_type": "chebyshev",
-            f"mg_levels_{finest_level}_ksp_type": "richardson"}
+# In 3-D ICC(1)'s fill (27-point coarse stencils) costs more than it saves: ICC(0) there.
+def sharp_jump_mg_options(finest_level: int, ndim: int) -> dict:
+    """PCMG options smoothing an ``ndim``-D hierarchy whose finest level PETSc numbers
+    ``finest_level``."""
+    return {"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1 if ndim == 2 else 0,
+            "mg_levels_ksp_type": "chebyshev", f"mg_levels_{finest_level}_ksp_type": "richardson"}
 
 
 # In 3-D (no direct solve) the planner's aggregation multigrid against CG + ICC on
@@ -230,8 +232,15 @@ def sharp_jump_mg_options(finest_level: int) -> dict:
 # at 1000:1. Galerkin coarse operators (12-26 iterations) do not rescue it: CG + ICC took
 # 0.51-0.76x their time at 1000:1. Two more runs with the smaller 3-D coarsest grids
 # (contrast_3d): 1.39-2.15x / 1.09-1.46x / 0.49-0.62x, Galerkin 0.70-0.79x at 1000:1.
-# So from 1000:1 in 3-D: no multigrid.
-SHARP_JUMP_NO_MG_3D = 1000.0
+# So from 1000:1 in 3-D no aggregation multigrid, and CG + ICC for small grids, time steps and
+# several ranks per system; for steady problems on one rank from SHARP_JUMP_MG_MIN_3D up,
+# Galerkin multigrid smoothed by ICC(0) (sharp_jump_mg_options; without the Chebyshev step
+# on the coarse levels it failed on one 32³ sample): 13-21 CG iterations at 1000:1, 0.78-0.87x
+# the time of CG + ICC at 48³ and 0.60-0.63x at 64³ (1.23-1.25x at 32³), where aggregation
+# took 82-135; at 100:1 aggregation stays ahead, 1.05-1.75x faster from 32³ to 64³
+# (docs/benchmarks.md, sharp_jumps_3d, two rounds).
+SHARP_JUMP_3D = 1000.0
+SHARP_JUMP_MG_MIN_3D = 48**3
 # Stretched cells: with every axis halved together, pointwise (SOR) smoothing weakened as
 # cells stretched (at 128², 7 / 10 / 14 / 18 / 34 / 64 CG iterations for cells of aspect
 # 1 / 2 / 3 / 4 / 8 / 16); halving the short axis first (semi-coarsening, solvers.multigrid)
@@ -258,14 +267,17 @@ def mg_variant(ndim: int, coarse: str) -> tuple[str, int]:
 
 def multigrid_coarse_operators(family, data: dict) -> str:
     """How geometric multigrid builds its coarse operators for a (validated) recipe:
-    "aggregation" for pure diffusion on one rank per system without sharp 2-D jumps, and
-    for 3-D time steps (diffusion plus a mass term, aggregated with ``multigrid_shift``);
-    "galerkin" otherwise. One rule for the plan and for the recipe check that the grid
-    coarsens at least twice (3-D Galerkin hierarchies go further: solvers.multigrid)."""
+    "aggregation" for pure diffusion on one rank per system without sharp jumps (2-D from
+    SHARP_JUMP_MIN, steady 3-D from SHARP_JUMP_3D), and for 3-D time steps (diffusion plus a
+    mass term, aggregated with ``multigrid_shift``); "galerkin" otherwise. One rule for the
+    plan and for the recipe check that the grid coarsens at least twice (3-D Galerkin
+    hierarchies go further: solvers.multigrid)."""
     if data["ranks_per_system"] > 1:  # a distributed hierarchy: Galerkin products (solvers.multigrid)
         return "galerkin"
     ndim = len(data["grid"]["shape"])
-    sharp = ndim == 2 and family.coefficient_jump(data) >= SHARP_JUMP_MIN
+    jump = family.coefficient_jump(data)
+    sharp = (ndim == 2 and jump >= SHARP_JUMP_MIN) or (ndim == 3 and jump >= SHARP_JUMP_3D
+                                                       and not family.time_dependent)
     shift = family.mass_shift(data)
     # A mass term only in 3-D: measured there (time_dependent_3d); 2-D time steps keep
     # the Galerkin products their crossover (time_dependent_crossover) was measured with.
@@ -341,7 +353,11 @@ def make_plan(recipe) -> Plan:
     mg = amg = False
     jump = family.coefficient_jump(data)
     sharp = ndim == 2 and jump >= SHARP_JUMP_MIN
-    no_multigrid_3d = ndim == 3 and jump >= SHARP_JUMP_NO_MG_3D
+    sharp_3d = ndim == 3 and jump >= SHARP_JUMP_3D
+    # Galerkin multigrid smoothed by ICC(0), from SHARP_JUMP_MG_MIN_3D; CG + ICC otherwise
+    sharp_multigrid_3d = (sharp_3d and not family.time_dependent and data["ranks_per_system"] == 1
+                          and unknowns >= SHARP_JUMP_MG_MIN_3D)
+    no_multigrid_3d = sharp_3d and not sharp_multigrid_3d
     coarse = multigrid_coarse_operators(family, data)
     mg_ordering, mg_cycles = mg_variant(ndim, coarse)
     shift = multigrid_shift(family, data, coarse)
@@ -357,8 +373,10 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
-    if sharp and family.symmetric and data["ranks_per_system"] == 1:  # incomplete Cholesky smoothing, C order
-        mg_ordering, mg_cycles, mg_options = "natural", 0, sharp_jump_mg_options(halvings)
+    icc_smoothing = ((sharp or sharp_3d) and family.symmetric and coarse == "galerkin"
+                     and data["ranks_per_system"] == 1)
+    if icc_smoothing:  # incomplete Cholesky smoothing, C order
+        mg_ordering, mg_cycles, mg_options = "natural", 0, sharp_jump_mg_options(halvings, ndim)
     hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)
     if method == "auto":
@@ -381,6 +399,8 @@ def make_plan(recipe) -> Plan:
         mg_min = limit + 1 if sharp else MG_MIN_UNKNOWNS.get(ndim, {}).get(coarse, float("inf"))
         if no_multigrid_3d:
             mg_min = float("inf")
+        if sharp_multigrid_3d:
+            mg_min = SHARP_JUMP_MG_MIN_3D
         if time_stepping:  # the factorisation's break-even, not the steady crossover
             mg_min = max(mg_min, limit + 1)
         time_stepping_3d = family.time_dependent and family.positive_definite and ndim == 3
@@ -466,6 +486,7 @@ def make_plan(recipe) -> Plan:
             mg = True
             rival = "the reused Cholesky" if ndim == 2 else "CG + incomplete Cholesky"
             why = (f"above the direct limit {limit}" if sharp else
+                   f"measured faster than {rival} from {mg_min} unknowns at this jump" if sharp_multigrid_3d else
                    f"measured faster than {rival} from {MG_MIN_UNKNOWNS[ndim][coarse]} unknowns")
             if time_stepping_3d:
                 why = (f"time steps with Δt a/h² = {step_ratio:.3g}: measured faster than CG + incomplete Cholesky "
@@ -478,7 +499,7 @@ def make_plan(recipe) -> Plan:
                        "at this size" if unknowns <= TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D else
                        f"above the direct limit {TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D} for time-stepping")
                 why += " (docs/benchmarks.md, time_dependent_crossover)"
-            variant = ("the numbering incomplete Cholesky smoothing needs, below" if sharp and family.symmetric
+            variant = ("the numbering incomplete Cholesky smoothing needs, below" if icc_smoothing
                        else f"the fastest measured variant in {ndim}-D")
             reasons.append(f"SPD, {unknowns} unknowns in {ndim}-D on a grid that coarsens "
                            f"{halvings} times ({hierarchy}): CG with geometric multigrid, "
@@ -487,6 +508,11 @@ def make_plan(recipe) -> Plan:
             if not varies:
                 reasons.append(f"the matrix is the same for every sample, but in {ndim}-D its factorisation fills in: "
                                f"{FIXED_3D_FACTORISATION}")
+            if sharp_multigrid_3d:
+                reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: Galerkin coarse operators "
+                               "smoothed by ICC(0) (a Chebyshev step on the coarse levels): 13-21 iterations at "
+                               "1000:1 and 0.60-0.87x the time of CG + ICC at 48³ and 64³, where aggregation "
+                               "multigrid took 82-135 (docs/benchmarks.md, sharp_jumps_3d)")
             if sharp:
                 reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: Galerkin coarse operators, "
                                "which kept CG at 15-26 iterations from 100:1 to 1000:1 where aggregation took 26-86 "
@@ -561,8 +587,10 @@ def make_plan(recipe) -> Plan:
                                f"{TIME_DEPENDENT_3D_ICC}")
             if no_multigrid_3d and halvings >= 2:
                 reasons.append(f"no geometric multigrid: the coefficient jumps {jump:g}:1 across sharp interfaces, "
-                               "where it needed 44-70 CG iterations and CG + ICC 0.44-0.63x its time at 32³ and 48³ "
-                               "(docs/benchmarks.md, contrast)")
+                               "where aggregation multigrid needed 44-70 CG iterations and CG + ICC 0.44-0.63x its "
+                               "time at 32³ and 48³ (docs/benchmarks.md, contrast); Galerkin multigrid smoothed by "
+                               f"ICC(0) takes over from {SHARP_JUMP_MG_MIN_3D} unknowns, for steady problems on one "
+                               "rank per system (sharp_jumps_3d)")
         else:
             method = "gcrodr"
             if convection_grid:

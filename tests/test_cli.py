@@ -301,6 +301,8 @@ def test_plot_stacks_the_panels_of_a_wide_domain(tmp_path):
     ("darcy_threshold", [128, 128], [], ("cg", "mg", "none")),  # FNO's 12/3 jump: multigrid as for smooth fields
     ("darcy3d", [32, 32, 32], ["parameters.coefficient.transform=threshold", "parameters.coefficient.high=1000",
                                "parameters.coefficient.low=1"], ("cg", "icc", "greedy")),  # 3-D, 1000:1: no MG
+    ("darcy3d", [48, 48, 48], ["parameters.coefficient.transform=threshold", "parameters.coefficient.high=1000",
+                               "parameters.coefficient.low=1"], ("cg", "mg", "none")),  # ... until 48³
     ("darcy3d", [32, 32, 32], ["parameters.coefficient.transform=threshold", "parameters.coefficient.high=100",
                                "parameters.coefficient.low=1"], ("cg", "mg", "none")),
     ("darcy", [250, 250], ["solver.preconditioner=gamg"], ("cg", "gamg", "greedy")),  # the recipe's choice stands
@@ -428,6 +430,15 @@ def test_sharp_coefficient_jumps_get_galerkin_coarse_operators():
     assert plan("darcy", "parameters.coefficient.sigma=150").multigrid_coarse == "aggregation"
     assert plan("darcy_threshold", "parameters.coefficient.high=1000", "parameters.coefficient.low=1",
                 "solver.preconditioner=mg").multigrid_coarse == "galerkin"  # named, not planned: still Galerkin
+    # 3-D from 1000:1 and 48³: Galerkin multigrid smoothed by ICC(0); at 100:1 aggregation as before
+    thresholded = ["parameters.coefficient.transform=threshold", "parameters.coefficient.low=1"]
+    cube = make_plan(load_recipe(root / "recipes" / "darcy3d.yaml", [
+        "grid.shape=[48,48,48]", "parameters.coefficient.high=1000", *thresholded]))
+    assert (cube.preconditioner, cube.multigrid_coarse, cube.multigrid_ordering) == ("mg", "galerkin", "natural")
+    assert cube.options["mg_levels_pc_type"] == "icc" and cube.options["mg_levels_pc_factor_levels"] == 0
+    assert "sharp_jumps_3d" in cube.describe()
+    assert make_plan(load_recipe(root / "recipes" / "darcy3d.yaml", [
+        "grid.shape=[48,48,48]", "parameters.coefficient.high=100", *thresholded])).multigrid_coarse == "aggregation"
 
 
 @pytest.mark.parametrize("recipe,shape,changes,expected", [

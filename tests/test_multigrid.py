@@ -620,7 +620,7 @@ def test_sharp_jump_plan_smoothing_stays_definite_where_plain_icc_does_not():
     plan = make_plan(recipe)
     planned_as = (plan.method, plan.multigrid_coarse, plan.multigrid_ordering)
     assert planned_as == ("cg", "galerkin", "natural"), plan.describe()
-    assert plan.options == sharp_jump_mg_options(5) and plan.options["mg_levels_5_ksp_type"] == "richardson"
+    assert plan.options == sharp_jump_mg_options(5, 2) and plan.options["mg_levels_5_ksp_type"] == "richardson"
     system = recipe.family.system(grid_of(recipe.data), draw_values(recipe.data, recipe.family, 3), recipe.data)
     x, planned = make_solver(plan, recipe.data["solver"]).solve(system.A, system.b)
     assert planned.converged and np.linalg.norm(system.b - system.A @ x) <= 1e-8 * np.linalg.norm(system.b)
@@ -631,6 +631,27 @@ def test_sharp_jump_plan_smoothing_stays_definite_where_plain_icc_does_not():
     sor = galerkin({}, "sor").solve(system.A, system.b)[1]
     assert sor.converged and planned.iterations < sor.iterations, (planned, sor)
     plain = galerkin({"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1}, "icc1").solve(system.A, system.b)[1]
+    assert not plain.converged and "INDEFINITE_PC" in plain.reason, plain
+
+
+@needs_petsc
+def test_sharp_jump_plan_smoothing_in_3d_stays_definite_where_plain_icc0_does_not():
+    """The same in 3-D (32³, 1000:1, sample 3), where the smoothing is ICC(0): the planned
+    V-cycle converges to rtol, the plain ICC(0) step on every level stops CG with an
+    indefinite preconditioner (docs/benchmarks.md, sharp_jumps_3d)."""
+    from pdegen.build import draw_values, grid_of
+    from pdegen.plan import make_plan, make_solver, sharp_jump_mg_options
+    from solvers.ksp import KSPSolver
+    recipe = load_recipe(ROOT / "recipes" / "darcy3d.yaml", [
+        "grid.shape=[32,32,32]", "parameters.coefficient.transform=threshold", "parameters.coefficient.high=1000",
+        "parameters.coefficient.low=1", "solver.method=cg", "solver.preconditioner=mg"])
+    plan = make_plan(recipe)
+    assert (plan.multigrid_coarse, plan.options) == ("galerkin", sharp_jump_mg_options(3, 3)), plan.describe()
+    system = recipe.family.system(grid_of(recipe.data), draw_values(recipe.data, recipe.family, 3), recipe.data)
+    x, planned = make_solver(plan, recipe.data["solver"]).solve(system.A, system.b)
+    assert planned.converged and np.linalg.norm(system.b - system.A @ x) <= 1e-8 * np.linalg.norm(system.b)
+    plain = KSPSolver("cg", "mg", rtol=1e-8, maxiter=500, prefix="sharp3dicc0_", options={"mg_levels_pc_type": "icc"},
+                      multigrid=GeometricMG((32, 32, 32), coarse="galerkin")).solve(system.A, system.b)[1]
     assert not plain.converged and "INDEFINITE_PC" in plain.reason, plain
 
 
