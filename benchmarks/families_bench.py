@@ -39,7 +39,7 @@ def main():
         overrides, label = [f"samples={args.samples}", f"grid.shape={shape}", "solver.maxiter=2000"], path.stem
         if nothing_to_compare(load_recipe(path, overrides)) is not None:  # navier_stokes, pseudo-spectral by default
             if load_recipe(path)["family"] in by_finite_volumes:
-                continue  # navier_stokes_nu1e-4: its finite-volume systems are navier_stokes' own kind
+                continue  # navier_stokes_nu1e-4 and _nu1e-5: their finite-volume systems are navier_stokes' kind
             by_finite_volumes.add(load_recipe(path)["family"])
             overrides, label = [*overrides, "discretization.scheme=crank-nicolson"], f"{path.stem} (finite volumes)"
         recipe = load_recipe(path, overrides)
