@@ -436,16 +436,19 @@ class GeometricMG:
             level = levels - 1 - i
             (pc.getMGCoarseSolve() if level == 0 else pc.getMGSmoother(level)).setOperators(mat, mat)
 
-    def start(self, pc, mat, b, x, zero_guess: bool) -> int:
+    def start(self, pc, mat, b, x, zero_guess: bool) -> tuple[int, bool]:
         """Run ``start_cycles`` full-multigrid cycles of Richardson iteration on
         ``mat x = b`` (PETSc Vecs; ``x`` updated in place) with the set-up PCMG ``pc``;
-        returns the number of cycles."""
+        returns the number of cycles and whether they lowered the residual ||b - A x|| (a
+        stationary iteration can diverge where CG on the same V-cycle converges: the caller
+        then starts again from its own guess)."""
         if not self.start_cycles:
-            return 0
+            return 0, True
         from petsc4py import PETSc
         kind = pc.getMGType()
         pc.setMGType(PETSc.PC.MGType.FULL)
         r, e = b.duplicate(), x.duplicate()
+        before = b.norm() if zero_guess else None
         try:
             for cycle in range(self.start_cycles):
                 if cycle == 0 and zero_guess:
@@ -453,13 +456,18 @@ class GeometricMG:
                     continue
                 mat.mult(x, r)
                 r.aypx(-1.0, b)  # r = b - A x
+                if before is None:
+                    before = r.norm()
                 pc.apply(r, e)
                 x.axpy(1.0, e)
+            mat.mult(x, r)
+            r.aypx(-1.0, b)
+            after = r.norm()
         finally:
             pc.setMGType(kind)
             r.destroy()
             e.destroy()
-        return self.start_cycles
+        return self.start_cycles, bool(after <= before)
 
 
 def axis0_slab(n0: int, rank: int, ranks: int) -> tuple[int, int]:

@@ -197,6 +197,21 @@ def test_direct_and_cg_ksp():
         x_prev = y
 
 
+def test_ksp_converges_from_a_warm_start_far_above_the_right_hand_side():
+    """A warm start whose residual is 1e7 ||b|| (a time step from a rough state on a stiff
+    operator is such a guess): PETSc's default divergence test stopped CG before its first
+    iteration (||r|| >= 1e4 ||b||); pdegen's KSP runs on to rtol on the true residual."""
+    from solvers.ksp import KSPSolver
+    ((A, b),) = darcy_sequence(n=40, count=1)
+    x0 = np.random.default_rng(0).standard_normal(b.size)
+    b = b * (np.linalg.norm(b - A @ x0) / np.linalg.norm(b)) / 1e7
+    assert np.linalg.norm(b - A @ x0) >= 0.99e7 * np.linalg.norm(b)
+    x, info = KSPSolver("cg", "jacobi", rtol=1e-8, maxiter=2000, prefix="farguess_").solve(A, b, x0=x0)
+    assert info.converged and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b), info
+    explicit = KSPSolver("cg", "jacobi", rtol=1e-8, prefix="farguess_dtol_", options={"ksp_divtol": 1e4})
+    assert explicit.solve(A, b, x0=x0)[1].reason == "DIVERGED_DTOL"  # the option still sets one
+
+
 def test_reused_gamg_preconditioner_stays_consistent_after_in_place_updates():
     """Reusing GAMG built for system 1 on systems 2.. (matrix updated in place) must still
     converge: the PC keeps its own copy of the matrix it was built for."""
