@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 # Cheapest first, so a partial run still refreshes most sections.
 SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "parallel_ordering", "verify_speed", "compression",
            "loader_speed", "families_bench", "multigrid_variants", "semi_coarsening", "odd_grids", "contrast",
-           "sharp_jumps", "sharp_jumps --three-d", "blas_threads", "darcy_goals", "planner_crossover",
+           "sharp_jumps", "sharp_jumps --three-d", "sharp_jumps --ranks 2",
+           "blas_threads", "darcy_goals", "planner_crossover",
            "time_dependent_crossover", "time_dependent_3d",
            "fixed_operator_3d", "nonsymmetric_crossover", "nonsymmetric_multigrid", "ablation", "parallel_throughput",
            "distributed_nonsymmetric", "distributed_multigrid", "skr_table1", "skr_seed_spread", "train_darcy",

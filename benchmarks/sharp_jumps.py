@@ -19,7 +19,14 @@ aggregation multigrid (its choice below 1000:1), and Galerkin multigrid smoothed
 the plain step on every level or a Chebyshev step on the coarse levels (the planner's from
 1000:1 and 48³ now); ICC(1)'s fill costs more than it saves there.
 
+With ``--ranks P`` (its own section): whole builds under ``mpiexec -n P`` with
+ranks_per_system = P, 2-D, 256² and 512² at 100:1 and 1000:1, where the planner spreads
+Galerkin multigrid over the ranks: SOR smoothing (local to each rank; its choice before)
+against block Jacobi + ICC(1) with the Chebyshev step on the coarse levels (its choice
+now); solve time per sample from the stores, builds in a rotating order.
+
 Usage: python benchmarks/sharp_jumps.py [--rounds 2] [--sizes 128 192 256 320 384 448 512] [--three-d]
+       [--ranks P [--samples 6]]
 """
 
 from __future__ import annotations
@@ -87,6 +94,35 @@ def three_dimensional(rounds_wanted: int) -> None:
                 rows)), command="python benchmarks/sharp_jumps.py --three-d")
 
 
+def distributed(args) -> None:
+    """Whole builds with ranks_per_system = args.ranks: SOR against the planned smoothing."""
+    import tempfile
+
+    from benchmarks.distributed_nonsymmetric import median_ms, ratio_cell, rotated_builds
+    sor = "solver.options={mg_levels_pc_type: sor, mg_levels_ksp_type: richardson}"  # over the plan's
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (256, 512):
+            for jump in (100, 1000):
+                coefficient = [f"parameters.coefficient.high={jump}", "parameters.coefficient.low=1"]
+                methods = {"sor": ("cg", [*coefficient, sor]), "planned": ("cg", coefficient)}
+                runs, ms, its = rotated_builds(methods, n, args, Path(tmp), "darcy_threshold")
+                rows.append([f"{n}x{n}", f"{jump}:1", *(f"{median_ms(runs[m], skip=1):.1f} ({its[m]:.1f} its)"
+                                                        for m in methods),
+                             ratio_cell(runs["planned"], runs["sor"], skip=1)])
+                print(rows[-1], flush=True)
+    write_section("sharp_jumps_distributed", (
+        f"2-D Darcy with a thresholded coefficient (recipes/darcy_threshold.yaml, `low` 1, `high` the jump), "
+        f"`mpiexec -n {args.ranks}` with ranks_per_system = {args.ranks}, {args.samples} samples per build, "
+        f"{args.repeats} builds per variant in a rotating order: CG + geometric multigrid spread over the ranks "
+        "(Galerkin coarse operators, C order) smoothed by SOR (local to each rank) or by block Jacobi + ICC(1) with a "
+        "Chebyshev step on the coarse levels (the planner's); solve ms per sample from the stores over the samples "
+        "after the first (median over builds), mean iterations, and the ratio planned / SOR (median (range) over "
+        "builds).\n\n"
+        + table(["grid", "jump", "SOR smoothing", "block Jacobi + ICC(1), planned", "planned / SOR"], rows)),
+        command=f"python benchmarks/sharp_jumps.py --ranks {args.ranks}", petsc=True)
+
+
 def solvers(shape: list[int], rtol: float) -> dict:
     return {"aggregation": mg(shape, rtol, "aggregation", "aggregation", *mg_variant(2, "aggregation")),
             "sor": mg(shape, rtol, "sor", "galerkin", *mg_variant(2, "galerkin")),
@@ -101,7 +137,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 192, 256, 320, 384, 448, 512])
     parser.add_argument("--three-d", action="store_true", help="the 3-D section instead (32³ to 64³)")
+    parser.add_argument("--ranks", type=int, help="whole builds over this many ranks per system instead")
+    parser.add_argument("--samples", type=int, default=6, help="samples per build (with --ranks)")
+    parser.add_argument("--repeats", type=int, default=2, help="builds per variant (with --ranks)")
     args = parser.parse_args()
+    if args.ranks:
+        return distributed(args)
     if args.three_d:
         return three_dimensional(args.rounds)
     rows = []

@@ -217,11 +217,17 @@ SHARP_JUMP_DIRECT = (1000.0, 384 * 384)
 # iterations): 9-17 CG iterations from 100:1 to 1000:1 and 128² to 512², 0.57-0.98x the time
 # of red-black SOR smoothing from 256² up (docs/benchmarks.md, sharp_jumps).
 # In 3-D ICC(1)'s fill (27-point coarse stencils) costs more than it saves: ICC(0) there.
-def sharp_jump_mg_options(finest_level: int, ndim: int) -> dict:
+# Over several ranks per system (PETSc's ICC is sequential) block Jacobi with ICC on each
+# rank's block, the same steps: 0.63-0.89x the time of SOR smoothing at 256² and 512² on
+# 2 ranks per system, 10-17 CG iterations against 16-35 (sharp_jumps_distributed).
+def sharp_jump_mg_options(finest_level: int, ndim: int, distributed: bool = False) -> dict:
     """PCMG options smoothing an ``ndim``-D hierarchy whose finest level PETSc numbers
-    ``finest_level``."""
-    return {"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1 if ndim == 2 else 0,
-            "mg_levels_ksp_type": "chebyshev", f"mg_levels_{finest_level}_ksp_type": "richardson"}
+    ``finest_level``, spread over several ranks when ``distributed``."""
+    icc = {"pc_type": "icc", "pc_factor_levels": 1 if ndim == 2 else 0}
+    if distributed:
+        icc = {"pc_type": "bjacobi", **{f"sub_{key}": value for key, value in icc.items()}}
+    return {**{f"mg_levels_{key}": value for key, value in icc.items()}, "mg_levels_ksp_type": "chebyshev",
+            f"mg_levels_{finest_level}_ksp_type": "richardson"}
 
 
 # In 3-D (no direct solve) the planner's aggregation multigrid against CG + ICC on
@@ -373,10 +379,10 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
-    icc_smoothing = ((sharp or sharp_3d) and family.symmetric and coarse == "galerkin"
-                     and data["ranks_per_system"] == 1)
+    distributed = data["ranks_per_system"] > 1
+    icc_smoothing = (sharp or (sharp_3d and not distributed)) and family.symmetric and coarse == "galerkin"
     if icc_smoothing:  # incomplete Cholesky smoothing, C order
-        mg_ordering, mg_cycles, mg_options = "natural", 0, sharp_jump_mg_options(halvings, ndim)
+        mg_ordering, mg_cycles, mg_options = "natural", 0, sharp_jump_mg_options(halvings, ndim, distributed)
     hierarchy = " > ".join("x".join(map(str, level)) for level in levels)  # for the reasons
     aspect = max(spacing) / min(spacing)
     if method == "auto":
@@ -437,6 +443,12 @@ def make_plan(recipe) -> Plan:
                                        f"over the ranks ({hierarchy}; Galerkin coarse operators, C order), 0.62-0.78x "
                                        "the time of CG + GAMG from 128² to 512² on 2 ranks per system "
                                        "(docs/benchmarks.md, distributed_multigrid)")
+                        if sharp:
+                            reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: smoothed by "
+                                           "block Jacobi + ICC(1) (a Chebyshev step on the coarse levels): "
+                                           "10-17 iterations, 0.63-0.89x the time of SOR smoothing at 256² and "
+                                           "512² on 2 ranks per system "
+                                           "(docs/benchmarks.md, sharp_jumps_distributed)")
                     elif (auto_pc and ndim == 3 and halvings >= 2 and solver["backend"] == "petsc"
                           and not no_multigrid_3d and unknowns >= DISTRIBUTED_MG_MIN_UNKNOWNS["spd_3d"]):
                         mg = True
