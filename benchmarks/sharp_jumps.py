@@ -5,8 +5,9 @@ the reused Cholesky: the numbers behind plan.sharp_jump_mg_options and SHARP_JUM
 CG + geometric multigrid with Galerkin coarse operators smoothed by one step of
 red-black SOR (the planner's sharp-jump choice before), of ICC(1) in C order on every
 level, or of ICC(1) with a Chebyshev step on the coarse levels (``sharp_jump_mg_options``,
-its choice now: the plain step made the V-cycle indefinite on some samples); aggregation coarse operators
-(red-black SOR, one start cycle: its choice below a 100:1 jump); the reused Cholesky. Each
+its choice now: the plain step made the V-cycle indefinite on some samples); aggregation
+coarse operators (red-black SOR, one start cycle: its choice below a 100:1 jump); the
+reused Cholesky. Each
 system (in sample order, warm-started) is solved once per solver in a rotating order,
 maxiter 500; per solver the mean iterations, the median ms per system and the systems that
 failed to reach rtol 1e-8. The whole comparison runs ``--rounds`` times; the last columns
@@ -61,6 +62,41 @@ def mg(shape, rtol, name, coarse, ordering, cycles, options=None) -> KSPSolver:
 def finest_level(shape) -> int:
     """PCMG's number for the finest level of a Galerkin hierarchy on ``shape``."""
     return len(GeometricMG(shape, coarse="galerkin").shapes) - 1
+
+
+def solvers(shape: list[int], rtol: float) -> dict:
+    return {"aggregation": mg(shape, rtol, "aggregation", "aggregation", *mg_variant(2, "aggregation")),
+            "sor": mg(shape, rtol, "sor", "galerkin", *mg_variant(2, "galerkin")),
+            "icc1": mg(shape, rtol, "icc1", "galerkin", "natural", 0, PLAIN_ICC1),
+            "planned": mg(shape, rtol, "planned", "galerkin", "natural", 0,
+                          sharp_jump_mg_options(finest_level(shape), 2)),
+            "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="sharp_direct_")}
+
+
+def two_dimensional(args) -> None:
+    rows = []
+    for n in args.sizes:
+        count = max(4, 2048 // n)
+        for jump in JUMPS:
+            if jump < 100 and n not in JUMP_30_SIZES:
+                continue
+            overrides = [f"parameters.coefficient.high={jump}", "parameters.coefficient.low=1"]
+            rounds = [compare("darcy_threshold", [n, n], overrides, count, solvers)[0] for _ in range(args.rounds)]
+            last = rounds[-1]
+            over = {name: " / ".join(f"{r['planned'].median_ms / r[name].median_ms:.2f}" for r in rounds)
+                    for name in ("cholesky", "sor")}
+            rows.append([f"{n}x{n}", count, f"{jump}:1", *cells(last), over["cholesky"], over["sor"]])
+            print(rows[-1], flush=True)
+    write_section("sharp_jumps", (
+        "Darcy with a thresholded coefficient (recipes/darcy_threshold.yaml, `low` 1, `high` the jump), CG + "
+        "geometric multigrid smoothed by one step of each smoother (aggregation: red-black, one full-multigrid start "
+        "cycle; Galerkin + SOR: red-black; Galerkin + ICC(1): C order, a plain step on every level, or a Chebyshev "
+        "step on the coarse levels as the planner does), and the reused Cholesky; systems in sample order, "
+        f"warm-started, each solved once per solver in a rotating order, maxiter {MAXITER}; per solver the mean "
+        "iterations, the median ms per system and the systems that failed to reach rtol (1e-8), from the last of "
+        f"{args.rounds} rounds; the ratios are the planned multigrid's median time over the other's, one per round.\n\n"
+        + table(["grid", "systems", "jump", *(f"CG + MG, {LABELS[k]}" for k in LABELS if k != "cholesky"),
+                 LABELS["cholesky"], "planned MG / Cholesky", "planned MG / SOR MG"], rows)))
 
 
 def solvers_3d(shape: list[int], rtol: float) -> dict:
@@ -123,15 +159,6 @@ def distributed(args) -> None:
         command=f"python benchmarks/sharp_jumps.py --ranks {args.ranks}", petsc=True)
 
 
-def solvers(shape: list[int], rtol: float) -> dict:
-    return {"aggregation": mg(shape, rtol, "aggregation", "aggregation", *mg_variant(2, "aggregation")),
-            "sor": mg(shape, rtol, "sor", "galerkin", *mg_variant(2, "galerkin")),
-            "icc1": mg(shape, rtol, "icc1", "galerkin", "natural", 0, PLAIN_ICC1),
-            "planned": mg(shape, rtol, "planned", "galerkin", "natural", 0,
-                          sharp_jump_mg_options(finest_level(shape), 2)),
-            "cholesky": KSPSolver("preonly", "cholesky", rtol=rtol, prefix="sharp_direct_")}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
@@ -145,29 +172,7 @@ def main():
         return distributed(args)
     if args.three_d:
         return three_dimensional(args.rounds)
-    rows = []
-    for n in args.sizes:
-        count = max(4, 2048 // n)
-        for jump in JUMPS:
-            if jump < 100 and n not in JUMP_30_SIZES:
-                continue
-            overrides = [f"parameters.coefficient.high={jump}", "parameters.coefficient.low=1"]
-            rounds = [compare("darcy_threshold", [n, n], overrides, count, solvers)[0] for _ in range(args.rounds)]
-            last = rounds[-1]
-            over = {name: " / ".join(f"{r['planned'].median_ms / r[name].median_ms:.2f}" for r in rounds)
-                    for name in ("cholesky", "sor")}
-            rows.append([f"{n}x{n}", count, f"{jump}:1", *cells(last), over["cholesky"], over["sor"]])
-            print(rows[-1], flush=True)
-    write_section("sharp_jumps", (
-        "Darcy with a thresholded coefficient (recipes/darcy_threshold.yaml, `low` 1, `high` the jump), CG + "
-        "geometric multigrid smoothed by one step of each smoother (aggregation: red-black, one full-multigrid start "
-        "cycle; Galerkin + SOR: red-black; Galerkin + ICC(1): C order, a plain step on every level, or a Chebyshev "
-        "step on the coarse levels as the planner does), and the reused Cholesky; systems in sample order, "
-        f"warm-started, each solved once per solver in a rotating order, maxiter {MAXITER}; per solver the mean "
-        "iterations, the median ms per system and the systems that failed to reach rtol (1e-8), from the last of "
-        f"{args.rounds} rounds; the ratios are the planned multigrid's median time over the other's, one per round.\n\n"
-        + table(["grid", "systems", "jump", *(f"CG + MG, {LABELS[k]}" for k in LABELS if k != "cholesky"),
-                 LABELS["cholesky"], "planned MG / Cholesky", "planned MG / SOR MG"], rows)))
+    two_dimensional(args)
 
 
 if __name__ == "__main__":
