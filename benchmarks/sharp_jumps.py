@@ -44,8 +44,9 @@ from pdegen.plan import mg_variant, sharp_jump_mg_options  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
 from solvers.multigrid import GeometricMG  # noqa: E402
 
-JUMPS = (30, 100, 1000)
+JUMPS = (30, 100, 1000, 10000)
 JUMP_30_SIZES = (128, 256, 384)  # below the sharp-jump threshold: is aggregation still the choice?
+JUMP_1E4_SIZES = (384, 448, 512)  # near the rounding floor: where does the factorisation stay ahead?
 PLAIN_ICC1 = {"mg_levels_pc_type": "icc", "mg_levels_pc_factor_levels": 1}  # the same step on every level
 SIZES_3D = {32: 8, 48: 4, 64: 4}  # cells per axis: systems
 LABELS_3D = {"icc": "CG + ICC(0)", "aggregation": "CG + MG, aggregation, SOR", "icc0": "CG + MG, Galerkin, ICC(0)",
@@ -78,7 +79,7 @@ def two_dimensional(args) -> None:
     for n in args.sizes:
         count = max(4, 2048 // n)
         for jump in JUMPS:
-            if jump < 100 and n not in JUMP_30_SIZES:
+            if (jump < 100 and n not in JUMP_30_SIZES) or (jump > 1000 and n not in JUMP_1E4_SIZES):
                 continue
             overrides = [f"parameters.coefficient.high={jump}", "parameters.coefficient.low=1"]
             rounds = [compare("darcy_threshold", [n, n], overrides, count, solvers)[0] for _ in range(args.rounds)]

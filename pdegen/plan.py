@@ -198,10 +198,12 @@ SHARP_JUMP_MIN = 100.0
 # 100:1 multigrid is ahead from 256² (0.74-0.93x the Cholesky's time at 256², 0.64-0.90x at
 # 384², 0.48-0.77x at 512²; contrast, six runs at 256², five at 384² and 512²). So for
 # such jumps the 2-D direct limit rose to 448². With incomplete Cholesky smoothing (below)
-# multigrid caught up: at 1000:1 it takes 1.01x the Cholesky's time at 256², 0.95-0.99x at
-# 320², 0.90-0.97x at 384², 0.77-0.78x at 448², 0.71-0.73x at 512² (sharp_jumps, two
-# rounds); at 100:1 0.87x at 256², 0.53-0.54x at 512². A tie goes to the factorisation,
-# which has no iteration to fail, so for a 1000:1 jump the direct limit is 384².
+# multigrid caught up: at 1000:1 it takes 0.99-1.02x the Cholesky's time at 256², 0.95-0.99x
+# at 320², 0.88-0.97x at 384², 0.74-0.78x at 448², 0.71-0.73x at 512² (sharp_jumps, two runs
+# of two rounds); at 10⁴:1 1.06x at 384², 0.89-0.93x at 448², 0.76x at 512²; at 100:1
+# 0.85-0.87x at 256², 0.53-0.54x at 512². A tie goes to the factorisation, which has no
+# iteration to fail (near 10⁴:1 rtol 1e-8 nears the rounding floor, and a warm-started CG
+# may stop just above it: a fallback), so for a 1000:1 jump the direct limit is 384².
 SHARP_JUMP_DIRECT = (1000.0, 384 * 384)
 
 
@@ -214,8 +216,9 @@ SHARP_JUMP_DIRECT = (1000.0, 384 * 384)
 # an M-matrix (a regular splitting: the step converges, Meijerink and van der Vorst 1977),
 # takes the plain step, and the coarse levels a Chebyshev step, damped by an estimate of
 # the largest eigenvalue of ICC^-1 A there (10-20% more time than the plain step, the same
-# iterations): 9-17 CG iterations from 100:1 to 1000:1 and 128² to 512², 0.57-0.98x the time
-# of red-black SOR smoothing from 256² up (docs/benchmarks.md, sharp_jumps).
+# iterations): 9-17 CG iterations from 100:1 to 1000:1 and 128² to 512² (19-26 at 10⁴:1),
+# 0.57-0.99x the time of red-black SOR smoothing from 256² up, 0.46-0.56x at 10⁴:1
+# (docs/benchmarks.md, sharp_jumps).
 # In 3-D ICC(1)'s fill (27-point coarse stencils) costs more than it saves: ICC(0) there.
 # Over several ranks per system (PETSc's ICC is sequential) block Jacobi with ICC on each
 # rank's block, the same steps: 0.63-0.89x the time of SOR smoothing at 256² and 512² on
@@ -529,7 +532,7 @@ def make_plan(recipe) -> Plan:
                 reasons.append(f"the coefficient jumps {jump:g}:1 across sharp interfaces: Galerkin coarse operators, "
                                "which kept CG at 15-26 iterations from 100:1 to 1000:1 where aggregation took 26-86 "
                                "(docs/benchmarks.md, contrast), smoothed by ICC(1) (a Chebyshev step on the coarse "
-                               "levels, where a plain one made the V-cycle indefinite): 9-17 iterations, 0.57-0.98x "
+                               "levels, where a plain one made the V-cycle indefinite): 9-17 iterations, 0.57-0.99x "
                                "the time of SOR smoothing from 256² up (docs/benchmarks.md, sharp_jumps)")
             if aspect > SEMI_COARSENING_RATIO:
                 measured = ("6-7 iterations up to 64:1 at 128² and 256², where halving every axis took 34 at 8:1 "
