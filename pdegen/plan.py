@@ -202,8 +202,8 @@ SHARP_JUMP_MIN = 100.0
 # at 320², 0.88-0.97x at 384², 0.74-0.78x at 448², 0.71-0.73x at 512² (sharp_jumps, two runs
 # of two rounds); at 10⁴:1 1.06x at 384², 0.89-0.93x at 448², 0.76x at 512²; at 100:1
 # 0.85-0.87x at 256², 0.53-0.54x at 512². A tie goes to the factorisation, which has no
-# iteration to fail (near 10⁴:1 rtol 1e-8 nears the rounding floor, and a warm-started CG
-# may stop just above it: a fallback), so for a 1000:1 jump the direct limit is 384².
+# iteration to fail (near 10⁴:1 rtol 1e-8 nears the rounding floor, where CG's own residual
+# and the true one part), so for a 1000:1 jump the direct limit is 384².
 SHARP_JUMP_DIRECT = (1000.0, 384 * 384)
 
 
