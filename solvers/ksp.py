@@ -96,7 +96,8 @@ class KSPSolver:
         warm = x0 is not None and self.ksp_type != "preonly"
         if warm:
             xv.getArray()[where] = x0
-        reason, start_cycles, discarded, second_pass, residual = "", 0, 0, 0, None
+        reason, start_cycles, discarded, residual = "", 0, 0, None
+        first_pass = None  # the iterations before a second pass, when one was needed
         try:
             with options_scope(self.prefix, self.options, self.options_read):  # read in PC set-up and solve
                 self.ksp.setUp()
@@ -123,19 +124,19 @@ class KSPSolver:
                     # PETSc judged convergence on the method's recursive residual, which drifts
                     # from the true one near the rounding floor (warm-started CG at 448², 10⁴:1:
                     # 1.06e-8 against rtol 1e-8). One more pass from x starts from the true one.
-                    second_pass = int(self.ksp.getIterationNumber())
+                    first_pass = int(self.ksp.getIterationNumber())
                     self.ksp.setInitialGuessNonzero(True)
                     self.ksp.solve(bv, xv)
                     reason = reason_name(self.ksp.getConvergedReason())
         except PETSc.Error as error:  # factorisation failure, indefinite PC, ...
             reason = f"PETSc error {error.ierr}"
-        if residual is None or second_pass:
+        if residual is None or first_pass is not None:
             residual = true_residual(mat, bv, xv)
         iterations = 0 if self.ksp_type == "preonly" else int(self.ksp.getIterationNumber()) + start_cycles
         extra = {"start_discarded": True} if discarded else {}
-        if second_pass:
+        if first_pass is not None:
             extra["second_pass"] = True
-        info = SolveInfo(iterations=iterations + discarded + second_pass, residual=residual,
+        info = SolveInfo(iterations=iterations + discarded + (first_pass or 0), residual=residual,
                          converged=bool(np.isfinite(residual) and residual <= self.rtol),
                          seconds=time.perf_counter() - start, method=self.method, reason=reason, extra=extra)
         return xv.getArray()[where].copy(), info
