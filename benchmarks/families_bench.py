@@ -34,15 +34,16 @@ def main():
     args = parser.parse_args()
     sections, winners, by_finite_volumes = [], [], set()
     for path in sorted((ROOT / "recipes").glob("*.yaml")):
-        ndim = len(load_recipe(path)["grid"]["shape"])
-        shape = {1: "[256]", 2: "[64,64]", 3: "[24,24,24]"}[ndim]
+        as_written = load_recipe(path)
+        shape = {1: "[256]", 2: "[64,64]", 3: "[24,24,24]"}[len(as_written["grid"]["shape"])]
         overrides, label = [f"samples={args.samples}", f"grid.shape={shape}", "solver.maxiter=2000"], path.stem
-        if nothing_to_compare(load_recipe(path, overrides)) is not None:  # navier_stokes, pseudo-spectral by default
-            if load_recipe(path)["family"] in by_finite_volumes:
-                continue  # navier_stokes_nu1e-4 and _nu1e-5: their finite-volume systems are navier_stokes' kind
-            by_finite_volumes.add(load_recipe(path)["family"])
-            overrides, label = [*overrides, "discretization.scheme=crank-nicolson"], f"{path.stem} (finite volumes)"
         recipe = load_recipe(path, overrides)
+        if nothing_to_compare(recipe) is not None:  # navier_stokes, pseudo-spectral by default
+            if as_written["family"] in by_finite_volumes:
+                continue  # navier_stokes_nu1e-4 and _nu1e-5: their finite-volume systems are navier_stokes' kind
+            by_finite_volumes.add(as_written["family"])
+            overrides, label = [*overrides, "discretization.scheme=crank-nicolson"], f"{path.stem} (finite volumes)"
+            recipe = load_recipe(path, overrides)
         report = run_bench(recipe, repeats=args.repeats)
         table = format_table(report)
         print(table, flush=True)

@@ -34,15 +34,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.contrast import MAXITER, cells, compare  # noqa: E402
+from benchmarks.distributed_nonsymmetric import median_ms, ratio_cell, rotated_builds  # noqa: E402
 from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.plan import mg_variant, sharp_jump_mg_options  # noqa: E402
 from solvers.ksp import KSPSolver  # noqa: E402
-from solvers.multigrid import GeometricMG  # noqa: E402
+from solvers.multigrid import GeometricMG, level_shapes  # noqa: E402
 
 JUMPS = (30, 100, 1000, 10000)
 JUMP_30_SIZES = (128, 256, 384)  # below the sharp-jump threshold: is aggregation still the choice?
@@ -62,7 +64,7 @@ def mg(shape, rtol, name, coarse, ordering, cycles, options=None) -> KSPSolver:
 
 def finest_level(shape) -> int:
     """PCMG's number for the finest level of a Galerkin hierarchy on ``shape``."""
-    return len(GeometricMG(shape, coarse="galerkin").shapes) - 1
+    return len(level_shapes(shape, coarse="galerkin")) - 1
 
 
 def solvers(shape: list[int], rtol: float) -> dict:
@@ -133,9 +135,6 @@ def three_dimensional(rounds_wanted: int) -> None:
 
 def distributed(args) -> None:
     """Whole builds with ranks_per_system = args.ranks: SOR against the planned smoothing."""
-    import tempfile
-
-    from benchmarks.distributed_nonsymmetric import median_ms, ratio_cell, rotated_builds
     sor = "solver.options={mg_levels_pc_type: sor, mg_levels_ksp_type: richardson}"  # over the plan's
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
