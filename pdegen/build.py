@@ -32,8 +32,8 @@ from .mpi import SerialComm, launch_mismatch, mpi_library, world
 from .ordering import greedy_order, kdtree_order, segments, tour_length
 from .plan import NONSYMMETRIC_AMG_OPTIONS, Plan, make_plan, make_solver
 from .progress import progress
-from .store.layout import (COARSENING_BEFORE, FORMAT_NAME, FORMAT_VERSION, OUTPUT_NAME, SOLVER_LABELS, as_stored,
-                           assign_splits, coarsening, dataset_layout, stored_parameters, write_unit)
+from .store.layout import (COARSENING_BEFORE, FORMAT_NAME, FORMAT_VERSION, SOLVER_LABELS, as_stored,
+                           assign_splits, coarsening, dataset_layout, output_paths, stored_parameters, write_unit)
 from .store.normalization import RunningMoments
 from .store.writers import BackgroundChunks, create_store, open_part, open_whole, remove_store
 
@@ -420,7 +420,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
         done = np.zeros(stop - start, dtype=bool)
     splits = assign_splits(n, recipe["split"], split_rng(recipe["seed"]))
     summary = BuildSummary(str(path), n, rtol=recipe["solver"]["rtol"])
-    moments = {p: RunningMoments() for p in [*stored_parameters(recipe), f"outputs/{OUTPUT_NAME}"]}
+    moments = {p: RunningMoments() for p in [*stored_parameters(recipe), *output_paths(recipe)]}
     progress = _progress(int((~done).sum()), quiet or rank != 0, group_count)
     t0 = time.perf_counter()
     stopped = False
@@ -529,6 +529,8 @@ class _Segment:
         self.options_checked = False
         self.grid = grid_of(recipe)
         self.layout = dataset_layout(recipe)
+        self.outputs = output_paths(recipe)
+        self.state_size = family.state_size(self.grid)
         self.leader = group_comm is None or group_comm.Get_rank() == 0
         petsc_comm = _petsc_comm(group_comm)
         self.solver = make_solver(plan, recipe["solver"], comm=petsc_comm)
@@ -552,13 +554,13 @@ class _Segment:
         if self.group_comm is None:
             return x_local
         from mpi4py import MPI
-        full = np.empty(self.grid.size) if self.leader else None
+        full = np.empty(self.state_size) if self.leader else None
         self.group_comm.Gatherv(np.ascontiguousarray(x_local), [full, self.counts, MPI.DOUBLE] if self.leader
                                 else None, root=0)
         return full
 
     def solve(self, system, x0):
-        size = self.grid.size
+        size = self.state_size
         try:
             x, info = self.solver.solve(system.A, system.b, x0=x0, global_size=size)
         except _SOLVER_ERRORS as error:  # e.g. a preconditioner that cannot be built
@@ -627,7 +629,7 @@ class _Segment:
                     states.append(u)
         except FloatingPointError as error:  # a family's own guard (navier_stokes: a flow that blew up)
             total.converged, total.residual, total.reason = False, float("nan"), f"error: {error}"
-            states = [np.full(self.grid.size, np.nan)] * len(family.output_times(self.recipe))
+            states = [np.full(self.state_size, np.nan)] * len(family.output_times(self.recipe))
         if self.solver is None:  # nothing solved (pseudo-spectral): the sample's seconds are its integration's
             total.seconds = time.perf_counter() - started
         return np.stack(states), total, used
@@ -663,7 +665,7 @@ class _Segment:
         stored = stored_parameters(self.recipe)
         layout = {spec.path: spec for spec in self.layout}
         buffers = {p: np.empty((rows, *layout[p].shape[1:]), layout[p].dtype)
-                   for p in [*stored, f"outputs/{OUTPUT_NAME}"]}
+                   for p in [*stored, *self.outputs]}
         stats = {p: np.zeros((rows,), layout[p].dtype) for p in layout if p.startswith("stats/")}
         finished = written = 0
         written_at = time.perf_counter()
@@ -716,9 +718,12 @@ class _Segment:
             return previous
         for p, name in stored.items():
             buffers[p][row] = as_stored(self.recipe, p, values[name], self.grid.ndim)
-        solved = full.reshape((-1, *self.grid.shape) if self.family.time_dependent else self.grid.shape)
-        out = f"outputs/{OUTPUT_NAME}"
-        buffers[out][row] = as_stored(self.recipe, out, solved, self.grid.ndim)
+        # (states, components, *grid) or (components, *grid): the state stacks its components
+        solved = full.reshape((-1, len(self.outputs), *self.grid.shape) if self.family.time_dependent
+                              else (len(self.outputs), *self.grid.shape))
+        for k, out in enumerate(self.outputs):
+            buffers[out][row] = as_stored(self.recipe, out, solved[:, k] if self.family.time_dependent else solved[k],
+                                          self.grid.ndim)
         stats["stats/iterations"][row] = info.iterations
         stats["stats/residual"][row] = info.residual
         stats["stats/seconds"][row] = info.seconds

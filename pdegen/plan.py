@@ -382,6 +382,12 @@ def make_plan(recipe) -> Plan:
     spacing = list(Grid(data["grid"]["shape"], data["grid"]["extent"]).spacing)
     levels = level_shapes(data["grid"]["shape"], spacing=spacing, coarse=coarse)
     halvings = len(levels) - 1
+    components = len(family.components)
+    if components > 1:  # stacked components: the system is not one grid's, so no geometric hierarchy
+        unknowns *= components
+        halvings = 0
+        reasons.append(f"{components} components ({', '.join(family.components)}) stacked in one block-diagonal "
+                       f"system of {unknowns} unknowns: no geometric multigrid (its hierarchy is one grid's)")
     distributed = data["ranks_per_system"] > 1
     icc_smoothing = (sharp or (sharp_3d and not distributed)) and family.symmetric and coarse == "galerkin"
     if icc_smoothing:  # incomplete Cholesky smoothing, C order

@@ -37,7 +37,7 @@ import numpy as np
 from .build import draw_values, grid_of, rounding_floor
 from .families.heat import SolveBySparseLU
 from .grid import coarsen
-from .store.layout import OUTPUT_NAME, as_stored, coarsening, stored_parameters
+from .store.layout import as_stored, coarsening, output_paths, stored_parameters
 from .store.reader import open_dataset
 
 
@@ -108,7 +108,7 @@ def _trajectory_residual(family, grid, values, data, states, eps):
     state: the ones before it are recomputed, far below rtol, from the state before it."""
     if family.sample_recipe(grid, values, data)["discretization"]["save_every"] != 1 or not family.fixed_time_step:
         return None, None
-    stored = iter(states.reshape(-1, grid.size))
+    stored = iter(states.reshape(-1, family.state_size(grid)))
     previous = [family.initial_state(grid, values)]  # the stored state before the step
     worst = [0.0, 0.0]
 
@@ -137,8 +137,8 @@ def _solved_again(family, grid, values, data, stored: np.ndarray, factor: int, b
     import scipy.sparse.linalg as spla
     system = family.system(grid, values, data)
     lu = spla.splu(system.A.tocsc())
-    exact = coarsen(lu.solve(system.b).reshape(grid.shape), factor, grid.ndim, by).ravel()
-    v = np.random.default_rng(0).standard_normal(grid.size)
+    exact = coarsen(lu.solve(system.b).reshape((-1, *grid.shape)), factor, grid.ndim, by).ravel()
+    v = np.random.default_rng(0).standard_normal(system.b.size)
     for _ in range(30):  # power steps on A⁻¹A⁻ᵀ: its largest eigenvalue is ||A⁻¹||₂²
         w = lu.solve(lu.solve(v, trans="T"))
         square, v = np.linalg.norm(w), w / np.linalg.norm(w)
@@ -162,18 +162,18 @@ def _reintegration(family, grid, values, data, states, factor: int = 1, by: str 
             if step[2]:
                 solves.append(solve.solves)
             yield step
-    return _differences(counted(), states, grid, factor, by), np.array(solves)
+    return _differences(counted(), states, grid, factor, by, len(family.components)), np.array(solves)
 
 
-def _differences(trajectory, states, grid, factor: int, by: str) -> np.ndarray:
+def _differences(trajectory, states, grid, factor: int, by: str, components: int = 1) -> np.ndarray:
     """For each stored state, its largest difference from the kept states of
     ``trajectory`` (coarsened ``factor`` times, ``by`` mean or centre, as stored), relative
-    to their largest |value|."""
-    states = iter(states.reshape(-1, grid.size // factor ** grid.ndim))
+    to their largest |value| (over all ``components`` of the state)."""
+    states = iter(states.reshape(-1, components * grid.size // factor ** grid.ndim))
     differences = []
     for _, u, kept in trajectory:
         if kept:
-            u = coarsen(u.reshape(grid.shape), factor, grid.ndim, by).ravel()
+            u = coarsen(u.reshape((components, *grid.shape)), factor, grid.ndim, by).ravel()
             differences.append(np.abs(next(states) - u).max() / (np.abs(u).max() or 1.0))
     return np.array(differences)
 
@@ -230,7 +230,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     grid = grid_of(data)
     rtol = report.rtol
     stored = stored_parameters(data)
-    out = f"outputs/{OUTPUT_NAME}"
+    outputs = output_paths(data)
     eps = float(np.finfo(np.dtype(data["output"]["dtype"])).eps)
     factor, by = coarsening(data)
     converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
@@ -239,7 +239,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     for first in np.unique(rows // chunk) * chunk:
         inside = rows[(rows >= first) & (rows < first + chunk)]
         last = int(inside[-1]) + 1
-        blocks = {name: np.asarray(ds[name][first:last]) for name in [*stored, out]}
+        blocks = {name: np.asarray(ds[name][first:last]) for name in [*stored, *outputs]}
         for row in inside:
             row = int(row)
             sample_id = int(sample_ids[row])
@@ -250,7 +250,10 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
                 fresh = np.asarray(as_stored(data, path_name, values[name], grid.ndim)).astype(saved.dtype)
                 if not np.array_equal(saved, fresh):
                     report.problems.append(f"{where}: {path_name} differs from a fresh draw from the seed")
-            x = blocks[out][row - first].astype(np.float64).ravel()
+            # the state as solved: its components stacked ([u; v] per stored state)
+            x = np.stack([blocks[out][row - first] for out in outputs], axis=1 if family.time_dependent else 0)
+            x = x.astype(np.float64).ravel()
+            out = " and ".join(outputs)
             report.checked += 1
             if progress is not None:
                 progress.update(1)
@@ -268,7 +271,8 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
                                            f"by {difference:.1e} (2-norm; its rtol allows {allowed:.1e})")
                 continue
             if no_systems:
-                differences = _differences(family.finer_trajectory(grid, values, data), x, grid, factor, by)
+                differences = _differences(family.finer_trajectory(grid, values, data), x, grid, factor, by,
+                                           len(outputs))
                 report.finer += 1
                 report.worst_finer = max(report.worst_finer, float(differences.max()))
                 worst, allowed = int(np.argmax(differences)), FINER_INTEGRATION_TOLERANCE + 4 * eps

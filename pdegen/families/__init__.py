@@ -12,6 +12,7 @@ from .advection import AdvectionDiffusion
 from .base import Family, LinearSystem, Parameter
 from .burgers import Burgers
 from .darcy import Darcy
+from .diffusion_reaction import DiffusionReaction
 from .heat import Heat
 from .helmholtz import Helmholtz
 from .navier_stokes import NavierStokes
@@ -22,7 +23,7 @@ from .wave import Wave
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
                                (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
-                                FisherKPP(), Transport(), Wave(), Burgers(), NavierStokes())}
+                                FisherKPP(), DiffusionReaction(), Transport(), Wave(), Burgers(), NavierStokes())}
 
 
 def get_family(name: str) -> Family:

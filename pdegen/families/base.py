@@ -72,6 +72,14 @@ class Family:
     operator_parameters: tuple[str, ...] = ()
     # Grid dimensions the family is written for (recipe validation refuses others).
     dimensions: tuple[int, ...] = (1, 2, 3)
+    # The fields the state holds, each stored as ``outputs/<name>``. Several components
+    # (diffusion_reaction's u and v) are stacked in the state and in the system component
+    # by component: [u; v], each on the whole grid (one rank per system).
+    components: tuple[str, ...] = ("solution",)
+
+    def state_size(self, grid: Grid) -> int:
+        """Unknowns of one system: the grid's cells times the components."""
+        return grid.size * len(self.components)
 
     def output_times(self, recipe: dict):
         """Times of the stored states (time-dependent families); None when steady."""

@@ -138,7 +138,7 @@ class Heat(Family):
         d = recipe["discretization"]
         dt, theta = d["t_end"] / d["steps"], THETA[d["scheme"]]
         L, b = self.spatial_operator(grid, values, recipe)
-        M = (theta * L + sp.identity(grid.size, format="csr") / dt).tocsr()
+        M = (theta * L + sp.identity(L.shape[0], format="csr") / dt).tocsr()
         M.sort_indices()
         return dt, frozen(M), (1.0 - theta) * L, b
 

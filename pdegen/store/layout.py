@@ -99,14 +99,18 @@ def dataset_layout(recipe: dict) -> list[ArraySpec]:
         else:
             specs.append(ArraySpec(path, (n,), "float64", (c,), np.nan, {"parameter": name}))
     times = output_times(recipe)
-    if times is None:
-        specs.append(ArraySpec(f"outputs/{OUTPUT_NAME}", (n, *shape), dtype, (c, *shape), np.nan,
-                               {"description": "solution u at cell centres"}))
-    else:
-        t = len(times)
-        specs.append(ArraySpec(f"outputs/{OUTPUT_NAME}", (n, t, *shape), dtype, (c, t, *shape), np.nan,
-                               {"description": "solution u at cell centres at the times coords/t"}))
-        specs.append(ArraySpec("coords/t", (t,), "float64", (t,), 0.0, {"units": "1", "description": "output times"}))
+    for path in output_paths(recipe):
+        what = "solution u" if path == f"outputs/{OUTPUT_NAME}" else path.removeprefix("outputs/")
+        if times is None:
+            specs.append(ArraySpec(path, (n, *shape), dtype, (c, *shape), np.nan,
+                                   {"description": f"{what} at cell centres"}))
+        else:
+            t = len(times)
+            specs.append(ArraySpec(path, (n, t, *shape), dtype, (c, t, *shape), np.nan,
+                                   {"description": f"{what} at cell centres at the times coords/t"}))
+    if times is not None:
+        specs.append(ArraySpec("coords/t", (len(times),), "float64", (len(times),), 0.0,
+                               {"units": "1", "description": "output times"}))
     for axis, (name, (lo, hi)) in enumerate(zip("xyz", recipe["grid"]["extent"])):
         specs.append(ArraySpec(f"coords/{name}", (shape[axis],), "float64", (shape[axis],), 0.0,
                                {"units": "1", "axis": axis, "location": "cell centres",
@@ -175,6 +179,13 @@ def write_unit(recipe: dict) -> int:
     n = recipe["samples"]
     shard = recipe["output"].get("shard_samples") or 0
     return min(shard or recipe["output"]["chunk_samples"], n)
+
+
+def output_paths(recipe: dict) -> list[str]:
+    """The store paths of the recipe's solution fields: ``outputs/solution``, or one per
+    component of a family whose state has several (``outputs/u``, ``outputs/v``)."""
+    from ..families import get_family
+    return [f"outputs/{name}" for name in get_family(recipe["family"]).components]
 
 
 def output_times(recipe: dict):

@@ -1,0 +1,155 @@
+"""diffusion_reaction (FitzHugh–Nagumo, two components): the scheme against independent
+integrations, the two outputs in the store, verify, the plan and the recipe checks."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+from scipy.integrate import solve_ivp
+
+from conftest import needs_petsc, write_recipe
+from pdegen.cli import main
+from pdegen.families import fv, get_family
+from pdegen.families.boundary import conditions
+from pdegen.families.heat import SolveBySparseLU
+from pdegen.grid import Grid
+from pdegen.plan import make_plan
+from pdegen.recipe import RecipeError, validate
+from pdegen.store import open_dataset
+from pdegen.verify import verify_store
+
+FAMILY = get_family("diffusion_reaction")
+NEUMANN = {"kind": "neumann", "value": 0.0}
+
+
+def states(grid, values, t_end, steps, save_every=None):
+    """The family's stored states (by default only the last), each solve by a sparse LU."""
+    recipe = {"boundary": NEUMANN, "discretization": {"scheme": "crank-nicolson", "t_end": t_end, "steps": steps,
+                                                        "save_every": save_every or steps}}
+    return np.array([u for _, u, kept in FAMILY.trajectory(grid, values, recipe, SolveBySparseLU()) if kept])
+
+
+def test_uniform_states_follow_the_reaction_ode_at_second_order():
+    # Constant states under no-flux walls: Δu = Δv = 0, so every cell follows
+    # u' = u - u³ - k - v, v' = u - v, here against SciPy's RK45 at 1e-12.
+    grid = Grid((4, 4), ((-1, 1), (-1, 1)))
+    values = {"diffusivity_u": 1e-3, "diffusivity_v": 5e-3, "k": 5e-3, "initial_u": 0.8, "initial_v": -0.2}
+
+    def ode(t, y):
+        u, v = y
+        return [u - u**3 - 5e-3 - v, u - v]
+
+    exact = solve_ivp(ode, (0, 2.0), [0.8, -0.2], rtol=1e-12, atol=1e-12).y[:, -1]
+    errors = []
+    for steps in (20, 40, 80):
+        final = states(grid, values, 2.0, steps)[-1]
+        assert np.ptp(final[:16]) < 1e-12 and np.ptp(final[16:]) < 1e-12  # still uniform
+        errors.append(np.abs(final[[0, 16]] - exact).max())
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 1.8) & (orders < 2.3)), (errors, orders)
+
+
+def test_each_diffusivity_acts_on_its_own_component():
+    # Against the method of lines integrated by SciPy's BDF with the two diffusions assembled
+    # here, u with D_u and v with D_v: the family's trajectory converges to it at second order
+    # (errors 2.6e-3, 4.8e-4, 1.2e-4 at t = 1); the diffusivities swapped move it by 0.81.
+    grid = Grid((8, 8), ((-1, 1), (-1, 1)))
+    rng = np.random.default_rng(3)
+    u0, v0 = rng.standard_normal(grid.shape) * 0.5, rng.standard_normal(grid.shape) * 0.5
+    values = {"diffusivity_u": 0.01, "diffusivity_v": 0.05, "k": 5e-3, "initial_u": u0, "initial_v": v0}
+    walls = conditions(NEUMANN, 2)
+
+    def reference(du, dv):
+        Lu, _ = fv.assemble(grid, 0.0, diffusion=du, boundary=walls)
+        Lv, _ = fv.assemble(grid, 0.0, diffusion=dv, boundary=walls)
+        n = grid.size
+
+        def rhs(t, y):
+            u, v = y[:n], y[n:]
+            return np.concatenate([-Lu @ u + u - u**3 - 5e-3 - v, -Lv @ v + u - v])
+        y0 = np.concatenate([u0.ravel(), v0.ravel()])
+        return solve_ivp(rhs, (0, 1.0), y0, method="BDF", rtol=1e-11, atol=1e-12,
+                         jac=lambda t, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
+                                                   [sp.identity(n), -Lv - sp.identity(n)]])).y[:, -1]
+
+    right, swapped = reference(0.01, 0.05), reference(0.05, 0.01)
+    errors = [np.abs(states(grid, values, 1.0, steps)[-1] - right).max() for steps in (10, 20, 40)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > 1.8), (errors, orders)
+    assert np.abs(right - swapped).max() > 1000 * errors[-1]
+
+
+def recipe(tmp_path, **changes):
+    data = {"name": "fhn", "family": "diffusion_reaction", "grid": {"shape": [12, 12], "extent": [[-1, 1], [-1, 1]]},
+            "samples": 4, "seed": 5, "discretization": {"t_end": 1.0, "steps": 20, "save_every": 5},
+            "solver": {"backend": "numpy"}, "output": {"path": str(tmp_path / "fhn.zarr"), "chunk_samples": 2}}
+    for key, value in changes.items():
+        section, name = key.split(".")
+        data[section] = {**data.get(section, {}), name: value}
+    return data
+
+
+def build(tmp_path, **changes):
+    data = recipe(tmp_path, **changes)
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, data)), "-q"])
+    assert result.exit_code == 0, result.output
+    return data
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("petsc", marks=needs_petsc)])
+def test_store_holds_u_and_v_as_the_family_integrates_them(tmp_path, backend):
+    data = build(tmp_path, **{"solver.backend": backend, "output.dtype": "float64"})
+    grid = Grid((12, 12), ((-1, 1), (-1, 1)))
+    valid = validate(data)
+    from pdegen.build import draw_values
+    with open_dataset(data["output"]["path"]) as ds:
+        assert ds.fields("outputs") == ["outputs/u", "outputs/v"]
+        assert ds["outputs/u"].shape == ds["outputs/v"].shape == (4, 4, 12, 12)
+        assert ds["stats/converged"][:].all()
+        for row, sample in enumerate(ds["sample_id"][:]):
+            values = draw_values(valid, FAMILY, int(sample))
+            expected = states(grid, values, 1.0, 20, save_every=5).reshape(4, 2, 12, 12)
+            assert np.abs(ds["outputs/u"][row] - expected[:, 0]).max() < 1e-7
+            assert np.abs(ds["outputs/v"][row] - expected[:, 1]).max() < 1e-7
+            assert np.array_equal(ds["inputs/initial_u"][row], values["initial_u"])
+        # normalisation statistics per component, from the train split's rows
+        train = ds.split_mask("train")
+        for path in ("outputs/u", "outputs/v"):
+            assert np.isclose(ds.attrs["normalization"][path]["mean"], ds[path][:][train].mean(), rtol=1e-10)
+    assert verify_store(data["output"]["path"]).ok
+
+
+@pytest.mark.parametrize("save_every", [1, 5])
+def test_verify_catches_an_error_in_either_component(tmp_path, save_every):
+    import zarr
+    data = build(tmp_path, **{"discretization.save_every": save_every})
+    report = verify_store(data["output"]["path"])
+    assert report.ok, report.problems
+    assert (report.residuals if save_every == 1 else report.reintegrated) == 4
+    group = zarr.open_group(data["output"]["path"], mode="r+")
+    v = group["outputs/v"][2]
+    v[-1, 6, 6] += 1e-2 * np.abs(v).max()
+    group["outputs/v"][2] = v
+    report = verify_store(data["output"]["path"])
+    assert len(report.problems) == 1 and report.problems[0].startswith("row 2"), report.problems
+
+
+def test_plan_factorises_the_stacked_system_and_never_uses_geometric_multigrid(tmp_path):
+    small = make_plan(validate(recipe(tmp_path, **{"solver.backend": "petsc"})))
+    assert (small.method, small.preconditioner) == ("direct", "cholesky")
+    assert any("2 components (u, v) stacked" in reason for reason in small.reasons)
+    # A diffusivity drawn per sample (one factorisation per sample, not per data set) and
+    # 2 x 768² unknowns: above the time-stepping direct limit, 1024².
+    large = recipe(tmp_path, **{"solver.backend": "petsc",
+                                "parameters.diffusivity_u": {"dist": "uniform", "low": 1e-3, "high": 2e-3}})
+    large["grid"]["shape"] = [768, 768]
+    plan = make_plan(validate(large))
+    assert (plan.method, plan.preconditioner) == ("cg", "gamg")
+    with pytest.raises(RecipeError, match="solver.preconditioner: 'mg'.*two-component"):
+        validate(recipe(tmp_path, **{"solver.backend": "petsc", "solver.preconditioner": "mg"}))
+
+
+def test_too_long_a_step_for_the_explicit_reaction_is_refused(tmp_path):
+    with pytest.raises(RecipeError, match=r"discretization.steps: the explicit reaction.*B = 1.52 .*at least 30 steps, got 4"):
+        validate(recipe(tmp_path, **{"discretization.steps": 4, "discretization.save_every": 1,
+                                     "discretization.t_end": 5.0}))
