@@ -20,7 +20,11 @@ the recipe's own scheme, Crank-Nicolson, and 32 times the steps).
 
 Section `wave_time_accuracy`: likewise for recipes/wave.yaml.
 
-Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave]
+Section `diffusion_reaction_time_accuracy`: likewise for recipes/diffusion_reaction.yaml (both
+components in each state's error).
+
+Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave |
+--only-diffusion_reaction]
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.families import fv  # noqa: E402
 from pdegen.families.boundary import conditions  # noqa: E402
-from pdegen.fields import typical_value  # noqa: E402
+from pdegen.families.diffusion_reaction import STATE_BOUND  # noqa: E402
+from pdegen.fields import magnitude_bound, typical_value  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 
 SCHEMES = ("backward-euler", "crank-nicolson", "rannacher")
@@ -113,6 +118,14 @@ def reaction_dt(data, n, steps) -> str:
     return f"{top * data['discretization']['t_end'] / steps:.3g}"
 
 
+def reaction_stiffness(data, n, steps) -> str:
+    """Δt (3 B² - 1): the explicit FitzHugh–Nagumo reaction's stiffness (pdegen.families.
+    diffusion_reaction), B the larger of STATE_BOUND and the initial states' bound."""
+    p = data["parameters"]
+    bound = max(STATE_BOUND, *(magnitude_bound(p[name], (n, n)) for name in ("initial_u", "initial_v")))
+    return f"{(3 * bound**2 - 1) * data['discretization']['t_end'] / steps:.3g}"
+
+
 def courant(data, n, steps) -> str:
     """max|v| Δt / h with the largest Péclet number the recipe draws (max|v| = Pe ε / L)."""
     p = data["parameters"]
@@ -142,6 +155,14 @@ def main():
             "and t_end. `ρΔt` with the largest rate the recipe draws, `Δt a/h²` the diffusion's stiffness. "
             "`crank-nicolson`: the IMEX scheme (a backward-Euler half step predicts the midpoint, where the reaction "
             "is taken; the families' default), `rannacher` the same after two backward-Euler half steps."))
+    if not only or "--only-diffusion_reaction" in only:
+        trajectory_section("diffusion_reaction", (("diffusion_reaction", 64), ("diffusion_reaction", 128)),
+                           reaction_stiffness, "Δt(3B²-1)", (
+            f"recipes/diffusion_reaction.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 "
+            "error of the stored states (u and v together) against the same recipe run with 32 times its steps, "
+            "median over the samples, at the first stored time, the middle one and t_end. `Δt(3B²-1)` the explicit "
+            "reaction's stiffness (the recipe check asks <= 1), `Δt a/h²` with a = D_v, the faster diffusion. "
+            "`crank-nicolson` is the family's default."), schemes=("crank-nicolson", "backward-euler"))
     if not only or "--only-wave" in only:
         trajectory_section("wave", (("wave", 64), ("wave", 128)), wave_courant, "Courant", (
             f"recipes/wave.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of the "
