@@ -153,3 +153,55 @@ def test_too_long_a_step_for_the_explicit_reaction_is_refused(tmp_path):
     with pytest.raises(RecipeError, match=r"discretization.steps: the explicit reaction.*B = 1.52 .*at least 30 steps, got 4"):
         validate(recipe(tmp_path, **{"discretization.steps": 4, "discretization.save_every": 1,
                                      "discretization.t_end": 5.0}))
+
+
+def test_training_data_takes_each_component_as_its_own_channels(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("neuralop")
+    from pdegen.train import PDEDataset
+    data = build(tmp_path, **{"discretization.save_every": 4})  # 5 stored states
+    path = data["output"]["path"]
+    with open_dataset(path) as ds:
+        u, v = ds["outputs/u"][:], ds["outputs/v"][:]
+        u0, v0 = ds["inputs/initial_u"][:], ds["inputs/initial_v"][:]
+    raw = PDEDataset(path, None, normalize=False, history=2)
+    assert raw.outputs == ["outputs/u", "outputs/v"]
+    assert (raw.in_channels, raw.out_channels) == (2 + 2 * 2, 2 * 3)
+    x, y = raw.batch([1, 3])
+    rows = raw.rows[[1, 3]]
+    expected_x = np.concatenate([u0[rows][:, None], v0[rows][:, None], u[rows, :2], v[rows, :2]], axis=1)
+    assert torch.equal(x, torch.from_numpy(expected_x))
+    assert torch.equal(y, torch.from_numpy(np.concatenate([u[rows, 2:], v[rows, 2:]], axis=1)))
+    # normalised per component: u's and v's own train-split statistics
+    normed = PDEDataset(path, None, history=2)
+    _, yn = normed.batch([1, 3])
+    with open_dataset(path) as ds:
+        stats = ds.attrs["normalization"]
+    for k, name in enumerate(("outputs/u", "outputs/v")):
+        part = yn[:, 3 * k:3 * (k + 1)] * stats[name]["std"] + stats[name]["mean"]
+        assert torch.allclose(part, y[:, 3 * k:3 * (k + 1)], atol=1e-5)
+
+
+def test_an_interrupted_build_resumes_to_both_components_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    from conftest import resumed_beside_uninterrupted
+    from pdegen import build as build_module
+    from pdegen.recipe import load_recipe
+    data = recipe(tmp_path, **{"discretization.steps": 10, "discretization.save_every": 5})
+    data["samples"] = 6
+    path = write_recipe(tmp_path, data)
+    solve, calls = build_module._Segment.solve, [0]
+
+    def stop_in_the_fourth_sample(self, *args):  # 20 solves per sample (10 Crank–Nicolson steps)
+        calls[0] += 1
+        self.stop.requested = self.stop.requested or calls[0] == 3 * 20 + 7
+        return solve(self, *args)
+    monkeypatch.setattr(build_module._Segment, "solve", stop_in_the_fourth_sample)
+    with pytest.raises(KeyboardInterrupt):
+        build_module.build(load_recipe(path), quiet=True)
+    monkeypatch.undo()
+    with resumed_beside_uninterrupted(tmp_path, path, data, already_done=3) as (a, b):
+        assert a["done"][:].all() and a["sample_id"][:].tolist() == b["sample_id"][:].tolist()
+        for name in ("outputs/u", "outputs/v"):
+            assert a[name].shape == (6, 2, 12, 12)
+            assert np.array_equal(a[name][:], b[name][:])
+            assert a.attrs["normalization"][name] == pytest.approx(b.attrs["normalization"][name], rel=1e-12)
