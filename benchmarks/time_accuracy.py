@@ -162,7 +162,7 @@ def main():
             "error of the stored states (u and v together) against the same recipe run with 32 times its steps, "
             "median over the samples, at the first stored time, the middle one and t_end. `Δt(3B²-1)` the explicit "
             "reaction's stiffness (the recipe check asks <= 1), `Δt a/h²` with a = D_v, the faster diffusion. "
-            "`crank-nicolson` is the family's default."), schemes=("crank-nicolson", "backward-euler"))
+            "`crank-nicolson` is the family's default."), schemes=("crank-nicolson", "rannacher", "backward-euler"))
     if not only or "--only-wave" in only:
         trajectory_section("wave", (("wave", 64), ("wave", 128)), wave_courant, "Courant", (
             f"recipes/wave.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of the "

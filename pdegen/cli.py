@@ -96,7 +96,8 @@ def main():
 
     \b
     Typical use:
-      pdegen validate recipes/darcy.yaml          # check a recipe, show all defaults
+      pdegen families                             # what can be generated (pdegen families darcy: its knobs)
+    pdegen validate recipes/darcy.yaml          # check a recipe, show all defaults
       pdegen plan recipes/darcy.yaml              # how it will be solved; the store's size
       pdegen build recipes/darcy.yaml             # write data/darcy.zarr
       pdegen info data/darcy.zarr                 # what is in a store
@@ -190,6 +191,22 @@ def validate(recipe, assignments):
     """Check RECIPE and print it with every default filled in (or every error)."""
     recipe_obj = _load(recipe, list(assignments))
     click.echo(recipe_obj.dump(), nl=False)
+
+
+@main.command()
+@click.argument("name", required=False)
+def families(name):
+    """List the PDE families, or with NAME one family's parameters, boundary and
+    discretization keys with their defaults, its outputs and the shipped recipes using it."""
+    from .catalog import describe_family, list_families
+    if name is None:
+        click.echo(list_families())
+        return
+    try:
+        click.echo(describe_family(name))
+    except KeyError as error:
+        click.echo(f"error: {error.args[0]}", err=True)
+        sys.exit(2)
 
 
 @main.command()

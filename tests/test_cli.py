@@ -131,6 +131,40 @@ def test_cli_help_answers_the_obvious_questions():
         assert phrase in result.output
 
 
+def test_families_lists_every_family_and_each_ones_defaults_as_a_recipe_gets_them():
+    import yaml
+
+    from pdegen.families import FAMILIES
+    from pdegen.recipe import validate
+    listing = CliRunner().invoke(main, ["families"])
+    assert listing.exit_code == 0
+    assert [line.split(":")[0] for line in listing.output.splitlines() if not line.startswith((" ", "`"))] == \
+        list(FAMILIES)
+    assert "outputs/u, outputs/v; recipes: recipes/diffusion_reaction.yaml" in listing.output
+    for name, family in FAMILIES.items():
+        result = CliRunner().invoke(main, ["families", name])
+        assert result.exit_code == 0, result.output
+        shape = [8, 8] if 2 in family.dimensions else [8] * family.dimensions[0]
+        filled = validate({"family": name, "grid": {"shape": shape}, "samples": 1})
+        lines = result.output.splitlines()
+        section = None
+        for line in lines:
+            if not line.startswith("  "):
+                section = line.split(" ")[0]
+                continue
+            key, _, rest = line.strip().partition(" ")
+            if section == "parameters":  # "name (kind): {flow}  # doc"
+                shown = yaml.safe_load(rest.split("): ", 1)[1].split("  # ")[0])
+                written = validate({"family": name, "grid": {"shape": shape}, "samples": 1,
+                                    "parameters": {key: shown}})  # the listed default, written in a recipe
+                assert written["parameters"][key] == filled["parameters"][key], (name, key)
+            elif section in ("boundary", "discretization"):  # "key: default ..."
+                shown = yaml.safe_load(line.strip().split(": ", 1)[1].split("  # ")[0].split(" (one of")[0])
+                assert shown == filled[section][key.rstrip(":")], (name, section, key)
+    unknown = CliRunner().invoke(main, ["families", "darcyy"])
+    assert unknown.exit_code == 2 and "unknown family 'darcyy'; registered families: darcy" in unknown.output
+
+
 PEAK_RSS = """
 import resource, sys
 from pdegen.recipe import load_recipe
