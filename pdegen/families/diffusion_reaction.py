@@ -78,8 +78,8 @@ class DiffusionReaction(ImexDiffusion):
         bound = max(STATE_BOUND, magnitude_bound(p["initial_u"], shape), magnitude_bound(p["initial_v"], shape))
         stiffness = 3 * bound**2 - 1
         if stiffness * d["t_end"] / d["steps"] > 1.0:
-            problems.append(f"discretization.steps: the explicit reaction needs Δt (3 B² - 1) <= 1 with B = {bound:.3g} "
-                            f"(the initial states' bound, at least {STATE_BOUND}); with t_end {d['t_end']:g} that "
+            problems.append(f"discretization.steps: the explicit reaction needs Δt (3 B² - 1) <= 1 with "
+                            f"B = {bound:.3g} (the initial states' bound, at least {STATE_BOUND}); with t_end {d['t_end']:g} that "
                             f"takes at least {int(np.ceil(stiffness * d['t_end']))} steps, got {d['steps']}")
         if recipe["solver"]["preconditioner"] == "mg":
             problems.append("solver.preconditioner: 'mg' (geometric multigrid) does not apply to the stacked "
