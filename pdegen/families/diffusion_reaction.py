@@ -78,9 +78,10 @@ class DiffusionReaction(ImexDiffusion):
         bound = max(STATE_BOUND, magnitude_bound(p["initial_u"], shape), magnitude_bound(p["initial_v"], shape))
         stiffness = 3 * bound**2 - 1
         if stiffness * d["t_end"] / d["steps"] > 1.0:
+            needed = int(np.ceil(stiffness * d["t_end"]))
             problems.append(f"discretization.steps: the explicit reaction needs Δt (3 B² - 1) <= 1 with "
                             f"B = {bound:.3g} (the initial states' bound, at least {STATE_BOUND}); with t_end "
-                            f"{d['t_end']:g} that takes at least {int(np.ceil(stiffness * d['t_end']))} steps, got {d['steps']}")
+                            f"{d['t_end']:g} that takes at least {needed} steps, got {d['steps']}")
         if recipe["solver"]["preconditioner"] == "mg":
             problems.append("solver.preconditioner: 'mg' (geometric multigrid) does not apply to the stacked "
                             "two-component system; use auto (a factorisation, or algebraic multigrid: gamg)")
