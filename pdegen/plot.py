@@ -25,6 +25,8 @@ def _as_image(values: np.ndarray) -> np.ndarray:
 # Domains more than this many times wider than tall get one panel per row, each as wide as
 # the figure: side by side they shrank to slivers under full-height colour bars.
 WIDE_DOMAIN = 2.0
+# Panels per row before they wrap (two outputs' first and last states beside two inputs: 2 x 3).
+MAX_COLUMNS = 4
 
 
 def _layout(count: int, extent) -> tuple[int, int, tuple[float, float]]:
@@ -36,7 +38,9 @@ def _layout(count: int, extent) -> tuple[int, int, tuple[float, float]]:
         if aspect > WIDE_DOMAIN:
             width = 9.0
             return count, 1, (width, count * (max(1.0, width / aspect) + 1.0))
-    return 1, count, (4.4 * count, 3.8)
+    rows = -(-count // MAX_COLUMNS)
+    columns = -(-count // rows)
+    return rows, columns, (4.4 * columns, 3.8 * rows)
 
 
 def plot_sample(ds, sample_id: int, out) -> list[str]:
@@ -69,6 +73,8 @@ def plot_sample(ds, sample_id: int, out) -> list[str]:
             panels.append((p, values, None))
     rows, columns, size = _layout(len(panels), extent if ndim > 1 else None)
     fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
     for ax, (name, values, span) in zip(axes.ravel(), panels):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 1:

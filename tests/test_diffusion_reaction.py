@@ -236,3 +236,15 @@ def test_a_build_on_two_ranks_writes_both_components_as_the_serial_one(tmp_path,
         assert np.abs(one[name][:] - two[name][:]).max() <= 1e-6 * np.abs(one[name][:]).max()
         assert one.attrs["normalization"][name]["count"] == two.attrs["normalization"][name]["count"]
     assert verify_store(tmp_path / f"p2.{suffix}").ok
+
+
+def test_plot_shows_both_components_in_two_rows(tmp_path):
+    pytest.importorskip("matplotlib")
+    from pdegen.plot import _layout, plot_sample
+    data = build(tmp_path)
+    with open_dataset(data["output"]["path"]) as ds:
+        titles = plot_sample(ds, 0, tmp_path / "p.png")
+    assert titles == ["inputs/initial_u", "inputs/initial_v", "outputs/u t=0.25", "outputs/u t=1",
+                      "outputs/v t=0.25", "outputs/v t=1"]
+    assert _layout(6, [[-1, 1], [-1, 1]])[:2] == (2, 3) and _layout(4, [[0, 1], [0, 1]])[:2] == (1, 4)
+    assert (tmp_path / "p.png").stat().st_size > 0
