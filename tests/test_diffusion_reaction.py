@@ -119,19 +119,22 @@ def test_store_holds_u_and_v_as_the_family_integrates_them(tmp_path, backend):
     assert verify_store(data["output"]["path"]).ok
 
 
-@pytest.mark.parametrize("save_every", [1, 5])
-def test_verify_catches_an_error_in_either_component(tmp_path, save_every):
+@pytest.mark.parametrize("save_every, coarsen", [(1, 1), (5, 1), (5, 2)])
+def test_verify_catches_an_error_in_either_component(tmp_path, save_every, coarsen):
     import zarr
-    data = build(tmp_path, **{"discretization.save_every": save_every})
+    data = build(tmp_path, **{"discretization.save_every": save_every, "output.coarsen": coarsen})
     report = verify_store(data["output"]["path"])
     assert report.ok, report.problems
     assert (report.residuals if save_every == 1 else report.reintegrated) == 4
     group = zarr.open_group(data["output"]["path"], mode="r+")
-    v = group["outputs/v"][2]
-    v[-1, 6, 6] += 1e-2 * np.abs(v).max()
-    group["outputs/v"][2] = v
+    for name, row, state in (("outputs/u", 0, 0), ("outputs/v", 2, -1)):  # 1% of the largest |value|, one cell
+        values = group[name][row]
+        assert values.shape[-1] == 12 // coarsen
+        values[state, 3, 3] += 1e-2 * np.abs(values).max()
+        group[name][row] = values
     report = verify_store(data["output"]["path"])
-    assert len(report.problems) == 1 and report.problems[0].startswith("row 2"), report.problems
+    assert [problem.split(":")[0] for problem in report.problems] == ["row 0 (sample 0)", "row 2 (sample 2)"], \
+        report.problems
 
 
 def test_plan_factorises_the_stacked_system_and_never_uses_geometric_multigrid(tmp_path):
