@@ -5,10 +5,10 @@
 an activator u and an inhibitor v that diffuses faster (D_v > D_u: Turing patterns), no
 flux through the walls by default, trajectories of both stored as ``outputs/u`` and
 ``outputs/v`` (N, T, *grid). PDEBench's setting (Takamoto et al., "PDEBench: an extensive
-benchmark for scientific machine learning", NeurIPS 2022, section D.5) is the default:
-D_u = 1e-3, D_v = 5e-3, k = 5e-3 on [-1, 1]², t in (0, 5]; its initial states are white
-noise on its 128² grid, here GRFs (``initial_u``, ``initial_v``), which mean the same
-field on every grid a recipe may choose.
+benchmark for scientific machine learning", NeurIPS 2022) is the default: D_u = 1e-3,
+D_v = 5e-3, k = 5e-3 on [-1, 1]², t in (0, 5]; its initial states are white noise on its
+128² grid, here GRFs (``initial_u``, ``initial_v``), whose statistics do not depend on the
+grid a recipe chooses (white noise's do: its fine scales are the grid's).
 
 The state stacks the components, [u; v], and the step matrix is block diagonal,
 diag(I/Δt + θ D_u L, I/Δt + θ D_v L) with L the FV Laplacian (-Δ): both components in one
