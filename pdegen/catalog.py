@@ -31,7 +31,8 @@ def _kind(family) -> str:
 
 def _flow(value) -> str:
     """A default as it would be written in a recipe (YAML flow style)."""
-    return yaml.safe_dump(value, default_flow_style=True, width=1000, sort_keys=False).strip().removesuffix("\n...")
+    text = yaml.safe_dump(value, default_flow_style=True, width=1000, sort_keys=False)
+    return text.strip().removesuffix("\n...")
 
 
 def list_families() -> str:

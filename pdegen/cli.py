@@ -97,7 +97,7 @@ def main():
     \b
     Typical use:
       pdegen families                             # what can be generated (pdegen families darcy: its knobs)
-    pdegen validate recipes/darcy.yaml          # check a recipe, show all defaults
+      pdegen validate recipes/darcy.yaml          # check a recipe, show all defaults
       pdegen plan recipes/darcy.yaml              # how it will be solved; the store's size
       pdegen build recipes/darcy.yaml             # write data/darcy.zarr
       pdegen info data/darcy.zarr                 # what is in a store
