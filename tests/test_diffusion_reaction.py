@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from scipy.integrate import solve_ivp
 
 from conftest import needs_petsc, write_recipe
+from pdegen.build import draw_values
 from pdegen.cli import main
 from pdegen.families import fv, get_family
 from pdegen.families.boundary import conditions
@@ -101,7 +102,6 @@ def test_store_holds_u_and_v_as_the_family_integrates_them(tmp_path, backend):
     data = build(tmp_path, **{"solver.backend": backend, "output.dtype": "float64"})
     grid = Grid((12, 12), ((-1, 1), (-1, 1)))
     valid = validate(data)
-    from pdegen.build import draw_values
     with open_dataset(data["output"]["path"]) as ds:
         assert ds.fields("outputs") == ["outputs/u", "outputs/v"]
         assert ds["outputs/u"].shape == ds["outputs/v"].shape == (4, 4, 12, 12)
