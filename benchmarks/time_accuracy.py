@@ -21,10 +21,11 @@ the recipe's own scheme, Crank-Nicolson, and 32 times the steps).
 Section `wave_time_accuracy`: likewise for recipes/wave.yaml.
 
 Section `diffusion_reaction_time_accuracy`: likewise for recipes/diffusion_reaction.yaml (both
-components in each state's error).
+components in each state's error); `gray_scott_time_accuracy` for recipes/gray_scott.yaml at
+64² and 128² (its own 256² would take 64,000 solves of 131,072 unknowns per reference).
 
 Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave |
---only-diffusion_reaction]
+--only-diffusion_reaction | --only-gray_scott]
 """
 
 from __future__ import annotations
@@ -127,6 +128,12 @@ def reaction_stiffness(data, n, steps) -> str:
     return f"{(3 * bound**2 - 1) * data['discretization']['t_end'] / steps:.3g}"
 
 
+def two_species_stiffness(data, n, steps) -> str:
+    """Δt ρ: the explicit Gray–Scott reaction's stiffness as its recipe check bounds it."""
+    from pdegen.families import get_family
+    return f"{get_family(data['family']).reaction_stiffness(data)[0] * data['discretization']['t_end'] / steps:.3g}"
+
+
 def courant(data, n, steps) -> str:
     """max|v| Δt / h with the largest Péclet number the recipe draws (max|v| = Pe ε / L)."""
     p = data["parameters"]
@@ -166,6 +173,13 @@ def main():
             "`crank-nicolson` is the family's default. Steps: half the recipe's (Δt 0.05, PDEBench's stored "
             "interval), the recipe's and twice."), schemes=("crank-nicolson", "rannacher", "backward-euler"),
             factors=(0.5, 1, 2))
+    if not only or "--only-gray_scott" in only:
+        trajectory_section("gray_scott", (("gray_scott", 64), ("gray_scott", 128)), two_species_stiffness, "Δt ρ", (
+            f"recipes/gray_scott.yaml at 64x64 and 128x128 (its own grid is 256x256), samples 0-{SAMPLES - 1}: "
+            "relative L2 error of the stored states (u and v together, before coarsening) against the same recipe "
+            "run with 32 times its steps, median over the samples, at the first stored time, the middle one and "
+            "t_end. `Δt ρ` the explicit reaction's stiffness as the recipe check bounds it (<= 1), `Δt a/h²` with "
+            "a = D_u, the faster diffusion."), schemes=("crank-nicolson", "backward-euler"))
     if not only or "--only-wave" in only:
         trajectory_section("wave", (("wave", 64), ("wave", 128)), wave_courant, "Courant", (
             f"recipes/wave.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of the "

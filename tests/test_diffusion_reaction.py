@@ -23,11 +23,11 @@ FAMILY = get_family("diffusion_reaction")
 NEUMANN = {"kind": "neumann", "value": 0.0}
 
 
-def states(grid, values, t_end, steps, save_every=None):
+def states(grid, values, t_end, steps, save_every=None, family=FAMILY, boundary=NEUMANN):
     """The family's stored states (by default only the last), each solve by a sparse LU."""
-    recipe = {"boundary": NEUMANN, "discretization": {"scheme": "crank-nicolson", "t_end": t_end, "steps": steps,
-                                                        "save_every": save_every or steps}}
-    return np.array([u for _, u, kept in FAMILY.trajectory(grid, values, recipe, SolveBySparseLU()) if kept])
+    recipe = {"boundary": boundary, "discretization": {"scheme": "crank-nicolson", "t_end": t_end, "steps": steps,
+                                                         "save_every": save_every or steps}}
+    return np.array([u for _, u, kept in family.trajectory(grid, values, recipe, SolveBySparseLU()) if kept])
 
 
 def test_uniform_states_follow_the_reaction_ode_at_second_order():
@@ -251,3 +251,62 @@ def test_plot_shows_both_components_in_two_rows(tmp_path):
                       "outputs/v t=0.25", "outputs/v t=1"]
     assert _layout(6, [[-1, 1], [-1, 1]])[:2] == (2, 3) and _layout(4, [[0, 1], [0, 1]])[:2] == (1, 4)
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+GRAY_SCOTT = get_family("gray_scott")
+PERIODIC = {"kind": "periodic"}
+
+
+def test_gray_scott_uniform_states_follow_its_reaction_ode_at_second_order():
+    # u' = F (1 - u) - u v², v' = u v² - (F + k) v from Pearson's seed state u = 0.5, v = 0.25
+    # (u0 = 1 - 2 v0), against SciPy's RK45 at 1e-12.
+    grid = Grid((4, 4), ((-1, 1), (-1, 1)))
+    values = {"diffusivity_u": 2e-5, "diffusivity_v": 1e-5, "feed": 0.04, "kill": 0.06, "initial_v": 0.25}
+
+    def ode(t, y):
+        u, v = y
+        return [0.04 * (1 - u) - u * v * v, u * v * v - 0.1 * v]
+
+    exact = solve_ivp(ode, (0, 100.0), [0.5, 0.25], rtol=1e-12, atol=1e-12).y[:, -1]
+    errors = []
+    for steps in (100, 200, 400):
+        final = states(grid, values, 100.0, steps, family=GRAY_SCOTT, boundary=PERIODIC)[-1]
+        assert np.ptp(final[:16]) < 1e-12 and np.ptp(final[16:]) < 1e-12
+        errors.append(np.abs(final[[0, 16]] - exact).max())
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 1.8) & (orders < 2.4)), (errors, orders)  # 2.20, 2.10: nearing 2 from above
+
+
+def test_gray_scott_diffusivities_act_on_their_own_components():
+    # A periodic 8² state against SciPy's BDF integration of the semi-discrete system
+    # assembled here (u with D_u, v with D_v); the diffusivities swapped give another state.
+    grid = Grid((8, 8), ((-1, 1), (-1, 1)))
+    v0 = np.where(np.random.default_rng(4).random(grid.shape) < 0.3, 0.25, 0.0)
+    values = {"diffusivity_u": 0.02, "diffusivity_v": 0.01, "feed": 0.04, "kill": 0.06, "initial_v": v0}
+    walls = conditions(PERIODIC, 2)
+
+    def reference(du, dv):
+        Lu, _ = fv.assemble(grid, 0.0, diffusion=du, boundary=walls)
+        Lv, _ = fv.assemble(grid, 0.0, diffusion=dv, boundary=walls)
+        n = grid.size
+
+        def rhs(t, y):
+            u, v = y[:n], y[n:]
+            return np.concatenate([-Lu @ u + 0.04 * (1 - u) - u * v * v, -Lv @ v + u * v * v - 0.1 * v])
+        y0 = np.concatenate([1 - 2 * v0.ravel(), v0.ravel()])
+        return solve_ivp(rhs, (0, 40.0), y0, method="BDF", rtol=1e-11, atol=1e-12).y[:, -1]
+
+    right, swapped = reference(0.02, 0.01), reference(0.01, 0.02)
+    errors = [np.abs(states(grid, values, 40.0, steps, family=GRAY_SCOTT, boundary=PERIODIC)[-1] - right).max()
+              for steps in (80, 160, 320)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > 1.8), (errors, orders)  # 1.85, 1.93: nearing 2 from below
+    assert np.abs(right - swapped).max() > 100 * errors[-1], (np.abs(right - swapped).max(), errors)
+
+
+def test_gray_scott_refuses_a_step_its_explicit_reaction_cannot_take(tmp_path):
+    data = {"family": "gray_scott", "grid": {"shape": [16, 16]}, "samples": 1,
+            "discretization": {"t_end": 2000.0, "steps": 1000, "save_every": 20}}
+    with pytest.raises(RecipeError, match=r"Δt ρ <= 1 with ρ = 0.628.*at least 1256 steps, got 1000"):
+        validate(data)
+    assert validate({**data, "discretization": {"t_end": 2000.0, "steps": 2000, "save_every": 20}})

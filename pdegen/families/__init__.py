@@ -12,7 +12,7 @@ from .advection import AdvectionDiffusion
 from .base import Family, LinearSystem, Parameter
 from .burgers import Burgers
 from .darcy import Darcy
-from .diffusion_reaction import DiffusionReaction
+from .diffusion_reaction import DiffusionReaction, GrayScott
 from .heat import Heat
 from .helmholtz import Helmholtz
 from .navier_stokes import NavierStokes
@@ -23,7 +23,7 @@ from .wave import Wave
 
 FAMILIES: dict[str, Family] = {family.name: family for family in
                                (Darcy(), Poisson(), Helmholtz(), Heat(), AdvectionDiffusion(), AllenCahn(),
-                                FisherKPP(), DiffusionReaction(), Transport(), Wave(), Burgers(), NavierStokes())}
+                                FisherKPP(), DiffusionReaction(), GrayScott(), Transport(), Wave(), Burgers(), NavierStokes())}
 
 
 def get_family(name: str) -> Family:

@@ -51,36 +51,30 @@ from .imex import ImexDiffusion
 STATE_BOUND = 1.2
 
 
-class DiffusionReaction(ImexDiffusion):
-    name = "diffusion_reaction"
-    doc = ("u_t = Du lap u + u - u^3 - k - v, v_t = Dv lap v + u - v (FitzHugh-Nagumo, PDEBench's 2-D "
-           "diffusion-reaction); IMEX Crank-Nicolson; outputs u and v, trajectories (N, T, *grid)")
-    parameters = {
-        "diffusivity_u": Parameter("scalar", {"dist": "constant", "value": 1e-3}, "activator diffusivity D_u > 0",
-                                   positive=True),
-        "diffusivity_v": Parameter("scalar", {"dist": "constant", "value": 5e-3}, "inhibitor diffusivity D_v > 0",
-                                   positive=True),
-        "k": Parameter("scalar", {"dist": "constant", "value": 5e-3}, "threshold k of the activator's reaction"),
-        "initial_u": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "transform": "none"},
-                               "initial activator u0(x)"),
-        "initial_v": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "transform": "none"},
-                               "initial inhibitor v0(x)"),
-    }
-    boundary = faces.keys("neumann")  # no flux, as PDEBench
-    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=200, save_every=2)  # Δt 0.025 (recipe says why)
+class TwoSpecies(ImexDiffusion):
+    """IMEX diffusion of two species u, v, each with its own diffusivity (scalar parameters
+    ``diffusivity_u``, ``diffusivity_v``), and an explicit reaction coupling them;
+    subclasses set the parameters, :meth:`initial_state`, :meth:`reaction` and
+    :meth:`reaction_stiffness`."""
+
     components = ("u", "v")
     operator_parameters = ("diffusivity_u", "diffusivity_v")
 
+    def reaction(self, u: np.ndarray, v: np.ndarray, values: dict) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def reaction_stiffness(self, recipe: dict) -> tuple[float, str]:
+        """(the largest |eigenvalue| of the reaction's Jacobian where the states live, how
+        that bound was found): the recipe check asks Δt times it to be at most 1."""
+        raise NotImplementedError
+
     def check(self, recipe: dict) -> list[str]:
         problems = super().check(recipe)
-        d, p = recipe["discretization"], recipe["parameters"]
-        shape = tuple(recipe["grid"]["shape"])
-        bound = max(STATE_BOUND, magnitude_bound(p["initial_u"], shape), magnitude_bound(p["initial_v"], shape))
-        stiffness = 3 * bound**2 - 1
+        d = recipe["discretization"]
+        stiffness, why = self.reaction_stiffness(recipe)
         if stiffness * d["t_end"] / d["steps"] > 1.0:
             needed = int(np.ceil(stiffness * d["t_end"]))
-            problems.append(f"discretization.steps: the explicit reaction needs Δt (3 B² - 1) <= 1 with "
-                            f"B = {bound:.3g} (the initial states' bound, at least {STATE_BOUND}); with t_end "
+            problems.append(f"discretization.steps: the explicit reaction needs {why}; with t_end "
                             f"{d['t_end']:g} that takes at least {needed} steps, got {d['steps']}")
         if recipe["solver"]["preconditioner"] == "mg":
             problems.append("solver.preconditioner: 'mg' (geometric multigrid) does not apply to the stacked "
@@ -102,15 +96,86 @@ class DiffusionReaction(ImexDiffusion):
         L = sp.block_diag([A for A, _ in blocks], format="csr")
         return L, np.concatenate([b for _, b in blocks])
 
+    def explicit_term(self, grid: Grid, values: dict, recipe: dict):
+        n = grid.size
+
+        def term(state: np.ndarray) -> np.ndarray:
+            return np.concatenate(self.reaction(state[:n], state[n:], values))
+
+        return term
+
+
+class DiffusionReaction(TwoSpecies):
+    name = "diffusion_reaction"
+    doc = ("u_t = Du lap u + u - u^3 - k - v, v_t = Dv lap v + u - v (FitzHugh-Nagumo, PDEBench's 2-D "
+           "diffusion-reaction); IMEX Crank-Nicolson; outputs u and v, trajectories (N, T, *grid)")
+    parameters = {
+        "diffusivity_u": Parameter("scalar", {"dist": "constant", "value": 1e-3}, "activator diffusivity D_u > 0",
+                                   positive=True),
+        "diffusivity_v": Parameter("scalar", {"dist": "constant", "value": 5e-3}, "inhibitor diffusivity D_v > 0",
+                                   positive=True),
+        "k": Parameter("scalar", {"dist": "constant", "value": 5e-3}, "threshold k of the activator's reaction"),
+        "initial_u": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "transform": "none"},
+                               "initial activator u0(x)"),
+        "initial_v": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "transform": "none"},
+                               "initial inhibitor v0(x)"),
+    }
+    boundary = faces.keys("neumann")  # no flux, as PDEBench
+    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=200, save_every=2)  # Δt 0.025 (recipe says why)
+
+    def reaction_stiffness(self, recipe: dict) -> tuple[float, str]:
+        p, shape = recipe["parameters"], tuple(recipe["grid"]["shape"])
+        bound = max(STATE_BOUND, magnitude_bound(p["initial_u"], shape), magnitude_bound(p["initial_v"], shape))
+        return 3 * bound**2 - 1, (f"Δt (3 B² - 1) <= 1 with B = {bound:.3g} (the initial states' bound, at least "
+                                  f"{STATE_BOUND})")
+
     def initial_state(self, grid: Grid, values: dict) -> np.ndarray:
         return np.concatenate([np.broadcast_to(np.asarray(values[name], dtype=np.float64), grid.shape).ravel()
                                for name in ("initial_u", "initial_v")])
 
-    def explicit_term(self, grid: Grid, values: dict, recipe: dict):
-        k, n = float(values["k"]), grid.size
+    def reaction(self, u, v, values):
+        return u - u * u * u - float(values["k"]) - v, u - v
 
-        def reaction(state: np.ndarray) -> np.ndarray:
-            u, v = state[:n], state[n:]
-            return np.concatenate([u - u * u * u - k - v, u - v])
 
-        return reaction
+class GrayScott(TwoSpecies):
+    name = "gray_scott"
+    doc = ("u_t = Du lap u - u v^2 + F (1 - u), v_t = Dv lap v + u v^2 - (F + k) v (Gray-Scott patterns); "
+           "IMEX Crank-Nicolson; outputs u and v, trajectories (N, T, *grid)")
+    parameters = {
+        "diffusivity_u": Parameter("scalar", {"dist": "constant", "value": 2e-5}, "diffusivity D_u > 0 of u",
+                                   positive=True),
+        "diffusivity_v": Parameter("scalar", {"dist": "constant", "value": 1e-5}, "diffusivity D_v > 0 of v",
+                                   positive=True),
+        "feed": Parameter("scalar", {"dist": "constant", "value": 0.04}, "feed rate F of u", positive=True),
+        "kill": Parameter("scalar", {"dist": "constant", "value": 0.06}, "kill rate k of v", positive=True),
+        "initial_v": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "threshold",
+                                         "high": 0.25, "low": 0.0, "level": 0.25},
+                               "initial v0(x) (seeds of 0.25 on 0); u0 = 1 - 2 v0"),
+    }
+    boundary = faces.keys("periodic")
+    discretization = trajectory_keys("crank-nicolson", t_end=2000.0, steps=2000, save_every=20)
+
+    def reaction_stiffness(self, recipe: dict) -> tuple[float, str]:
+        """The largest spectral radius of the Jacobian [[-v² - F, -2uv], [v², 2uv - F - k]]
+        over u in [0, U], v in [0, V] (U, V: 1 and 0.5, or the initial states' bounds where
+        larger; the patterns stay within u <= 1, v <= 0.45) and the largest F, k drawn."""
+        p, shape = recipe["parameters"], tuple(recipe["grid"]["shape"])
+        f, k = magnitude_bound(p["feed"]), magnitude_bound(p["kill"])
+        spec = p["initial_v"]
+        lowest = (min(spec["low"], spec["high"]) if spec.get("transform") == "threshold"
+                  else -magnitude_bound(spec, shape))  # u0 = 1 - 2 v0 is largest where v0 is lowest
+        top_u, top_v = max(1.0, 1.0 - 2.0 * lowest), max(0.5, magnitude_bound(spec, shape))
+        u, v = np.meshgrid(np.linspace(0.0, top_u, 41), np.linspace(0.0, top_v, 41))
+        jacobians = np.stack([np.stack([-v * v - f, -2 * u * v], -1), np.stack([v * v, 2 * u * v - f - k], -1)], -2)
+        radius = float(np.abs(np.linalg.eigvals(jacobians)).max())
+        return radius, (f"Δt ρ <= 1 with ρ = {radius:.3g}, the largest spectral radius of its Jacobian over "
+                        f"u in [0, {top_u:.3g}], v in [0, {top_v:.3g}]")
+
+    def initial_state(self, grid: Grid, values: dict) -> np.ndarray:
+        v0 = np.broadcast_to(np.asarray(values["initial_v"], dtype=np.float64), grid.shape).ravel()
+        return np.concatenate([1.0 - 2.0 * v0, v0])  # Pearson's seeds: u = 0.5 where v = 0.25
+
+    def reaction(self, u, v, values):
+        f, k = float(values["feed"]), float(values["kill"])
+        uvv = u * v * v
+        return f * (1.0 - u) - uvv, uvv - (f + k) * v
