@@ -1,4 +1,6 @@
-"""Two-species diffusion–reaction (FitzHugh–Nagumo), PDEBench's 2-D diffusion–reaction data:
+"""Two-species diffusion–reaction: ``diffusion_reaction`` (FitzHugh–Nagumo, PDEBench's 2-D
+diffusion–reaction data) and ``gray_scott`` (Pearson's Gray–Scott patterns, The Well's
+equations), on a shared :class:`TwoSpecies` base. FitzHugh–Nagumo:
 
     u_t = D_u Δu + u - u³ - k - v,    v_t = D_v Δv + u - v,
 
@@ -17,6 +19,11 @@ reaction is explicit (IMEX, :mod:`pdegen.families.imex`, Crank–Nicolson with t
 the predicted midpoint by default). Geometric multigrid does not apply to the stacked
 system (its hierarchy is one grid's); the planner factorises it, or uses algebraic
 multigrid above the direct limit.
+
+Gray–Scott, u_t = D_u Δu - u v² + F(1 - u), v_t = D_v Δv + u v² - (F + k) v (Pearson,
+"Complex patterns in a simple system", Science 261, 1993), is solved the same way; its seeds
+are v₀ (a thresholded GRF) with u₀ = 1 - 2 v₀, and its step rule comes from the reaction
+Jacobian's spectral radius over the states' range (:meth:`GrayScott.reaction_stiffness`).
 
 Example
 -------
