@@ -30,6 +30,23 @@ def states(grid, values, t_end, steps, save_every=None, family=FAMILY, boundary=
     return np.array([u for _, u, kept in family.trajectory(grid, values, recipe, SolveBySparseLU()) if kept])
 
 
+def method_of_lines(grid, boundary, du, dv, reaction, y0, t_end, jacobian=None):
+    """[u; v] at t_end by SciPy's BDF on the semi-discrete system assembled here, u's diffusion
+    with ``du`` and v's with ``dv``; ``reaction(u, v)`` -> (R_u, R_v), ``jacobian(Lu, Lv, y)``
+    the whole system's, if given."""
+    walls = conditions(boundary, grid.ndim)
+    Lu, _ = fv.assemble(grid, 0.0, diffusion=du, boundary=walls)
+    Lv, _ = fv.assemble(grid, 0.0, diffusion=dv, boundary=walls)
+    n = grid.size
+
+    def rhs(t, y):
+        ru, rv = reaction(y[:n], y[n:])
+        return np.concatenate([-Lu @ y[:n] + ru, -Lv @ y[n:] + rv])
+
+    jac = None if jacobian is None else (lambda t, y: jacobian(Lu, Lv, y))
+    return solve_ivp(rhs, (0, t_end), y0, method="BDF", rtol=1e-11, atol=1e-12, jac=jac).y[:, -1]
+
+
 def test_uniform_states_follow_the_reaction_ode_at_second_order():
     # Constant states under no-flux walls: Δu = Δv = 0, so every cell follows
     # u' = u - u³ - k - v, v' = u - v, here against SciPy's RK45 at 1e-12.
@@ -58,20 +75,12 @@ def test_each_diffusivity_acts_on_its_own_component():
     rng = np.random.default_rng(3)
     u0, v0 = rng.standard_normal(grid.shape) * 0.5, rng.standard_normal(grid.shape) * 0.5
     values = {"diffusivity_u": 0.01, "diffusivity_v": 0.05, "k": 5e-3, "initial_u": u0, "initial_v": v0}
-    walls = conditions(NEUMANN, 2)
+    n, y0 = grid.size, np.concatenate([u0.ravel(), v0.ravel()])
 
     def reference(du, dv):
-        Lu, _ = fv.assemble(grid, 0.0, diffusion=du, boundary=walls)
-        Lv, _ = fv.assemble(grid, 0.0, diffusion=dv, boundary=walls)
-        n = grid.size
-
-        def rhs(t, y):
-            u, v = y[:n], y[n:]
-            return np.concatenate([-Lu @ u + u - u**3 - 5e-3 - v, -Lv @ v + u - v])
-        y0 = np.concatenate([u0.ravel(), v0.ravel()])
-        return solve_ivp(rhs, (0, 1.0), y0, method="BDF", rtol=1e-11, atol=1e-12,
-                         jac=lambda t, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
-                                                   [sp.identity(n), -Lv - sp.identity(n)]])).y[:, -1]
+        return method_of_lines(grid, NEUMANN, du, dv, lambda u, v: (u - u**3 - 5e-3 - v, u - v), y0, 1.0,
+                               lambda Lu, Lv, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
+                                                         [sp.identity(n), -Lv - sp.identity(n)]]))
 
     right, swapped = reference(0.01, 0.05), reference(0.05, 0.01)
     errors = [np.abs(states(grid, values, 1.0, steps)[-1] - right).max() for steps in (10, 20, 40)]
@@ -283,18 +292,11 @@ def test_gray_scott_diffusivities_act_on_their_own_components():
     grid = Grid((8, 8), ((-1, 1), (-1, 1)))
     v0 = np.where(np.random.default_rng(4).random(grid.shape) < 0.3, 0.25, 0.0)
     values = {"diffusivity_u": 0.02, "diffusivity_v": 0.01, "feed": 0.04, "kill": 0.06, "initial_v": v0}
-    walls = conditions(PERIODIC, 2)
+    y0 = np.concatenate([1 - 2 * v0.ravel(), v0.ravel()])
 
     def reference(du, dv):
-        Lu, _ = fv.assemble(grid, 0.0, diffusion=du, boundary=walls)
-        Lv, _ = fv.assemble(grid, 0.0, diffusion=dv, boundary=walls)
-        n = grid.size
-
-        def rhs(t, y):
-            u, v = y[:n], y[n:]
-            return np.concatenate([-Lu @ u + 0.04 * (1 - u) - u * v * v, -Lv @ v + u * v * v - 0.1 * v])
-        y0 = np.concatenate([1 - 2 * v0.ravel(), v0.ravel()])
-        return solve_ivp(rhs, (0, 40.0), y0, method="BDF", rtol=1e-11, atol=1e-12).y[:, -1]
+        return method_of_lines(grid, PERIODIC, du, dv, lambda u, v: (0.04 * (1 - u) - u * v * v, u * v * v - 0.1 * v),
+                               y0, 40.0)
 
     right, swapped = reference(0.02, 0.01), reference(0.01, 0.02)
     errors = [np.abs(states(grid, values, 40.0, steps, family=GRAY_SCOTT, boundary=PERIODIC)[-1] - right).max()
