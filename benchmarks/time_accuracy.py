@@ -22,8 +22,8 @@ Section `wave_time_accuracy`: likewise for recipes/wave.yaml.
 
 Section `diffusion_reaction_time_accuracy`: likewise for recipes/diffusion_reaction.yaml (both
 components in each state's error); `gray_scott_time_accuracy` for recipes/gray_scott.yaml at
-128² (its own 256² would take 128,000 solves of 131,072 unknowns per reference; at 64² its
-fronts pin to the grid).
+128², one sample (its own 256² would take 128,000 solves of 131,072 unknowns per reference;
+at 64² its fronts pin to the grid).
 
 Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave |
 --only-diffusion_reaction | --only-gray_scott]
@@ -80,25 +80,24 @@ def exact_states(recipe, values, times) -> np.ndarray:
     return np.array([steady + Q @ (np.exp(-lam * t) * start) for t in times])
 
 
-def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2)) -> list[list]:
+def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2), samples=SAMPLES) -> list[list]:
     """Per (recipe, grid side) in ``cases``, step count and scheme: the median relative L2
     errors of the stored states at the first stored time, the middle one and t_end against
-    a 32x finer run; ``rate_column(data, n, steps)`` the row's own stiffness measure;
-    ``schemes`` None for a family with only one (the wave's); ``factors`` the step counts
-    as multiples of the recipe's."""
+    a 32x finer run (one per sample, shared by the rows); ``rate_column(data, n, steps)``
+    the row's own stiffness measure; ``schemes`` None for a family with only one (the
+    wave's); ``factors`` the step counts as multiples of the recipe's; ``samples`` how many."""
     rows = []
     for name, n in cases:
         shape = f"grid.shape=[{n},{n}]"
         base = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape])
         d = base.data["discretization"]
+        fine = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape, f"discretization.steps={32 * d['steps']}"])
+        drawn = [draw_values(base.data, base.family, sample) for sample in range(samples)]
+        references = [trajectory(fine, values, 32 * d["save_every"]) for values in drawn]
         for steps in (int(f * d["steps"]) for f in factors):
             errors = {scheme: [] for scheme in schemes}
             save_every = d["save_every"] * steps // d["steps"]  # the same stored times
-            for sample in range(SAMPLES):
-                values = draw_values(base.data, base.family, sample)
-                fine = load_recipe(ROOT / "recipes" / f"{name}.yaml",
-                                   [shape, f"discretization.steps={32 * d['steps']}"])
-                reference = trajectory(fine, values, 32 * d["save_every"])
+            for values, reference in zip(drawn, references):
                 for scheme in schemes:
                     recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml",
                                          [shape, f"discretization.steps={steps}"]
@@ -108,7 +107,8 @@ def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2)) -> list
                     errors[scheme].append(relative[[0, len(relative) // 2 - 1, -1]])
             for scheme in schemes:
                 e = np.median(np.array(errors[scheme]), axis=0)
-                dt_h2 = d["t_end"] / steps * n**2 * base.family.diffusivity(base.data)
+                (lo, hi), *_ = base.data["grid"]["extent"]
+                dt_h2 = d["t_end"] / steps / ((hi - lo) / n) ** 2 * base.family.diffusivity(base.data)
                 rows.append([name, f"{n}x{n}", steps, rate_column(base.data, n, steps), f"{dt_h2:.3g}",
                              scheme or "newmark", *(f"{x:.1e}" for x in e)])
                 print(rows[-1], flush=True)
@@ -170,11 +170,11 @@ def main():
             factors=(0.5, 1, 2))
     if not only or "--only-gray_scott" in only:
         trajectory_section("gray_scott", (("gray_scott", 128),), two_species_stiffness, "Δt ρ", (
-            f"recipes/gray_scott.yaml at 128x128 (its own grid is 256x256), samples 0-{SAMPLES - 1}: "
-            "relative L2 error of the stored states (u and v together, before coarsening) against the same recipe "
-            "run with 32 times its steps, median over the samples, at the first stored time, the middle one and "
-            "t_end. `Δt ρ` the explicit reaction's stiffness as the recipe check bounds it (<= 1), `Δt a/h²` with "
-            "a = D_u, the faster diffusion."), schemes=("crank-nicolson", "backward-euler"))
+            "recipes/gray_scott.yaml at 128x128 (its own grid is 256x256), sample 0 (a 32x reference of 64,000 "
+            "steps takes 15 minutes here): relative L2 error of the stored states (u and v together, before "
+            "coarsening) against the same recipe run with 32 times its steps, at the first stored time, the middle "
+            "one and t_end. `Δt ρ` the explicit reaction's stiffness as the recipe check bounds it (<= 1), `Δt a/h²` "
+            "with a = D_u, the faster diffusion."), schemes=("crank-nicolson", "backward-euler"), samples=1)
     if not only or "--only-wave" in only:
         trajectory_section("wave", (("wave", 64), ("wave", 128)), wave_courant, "Courant", (
             f"recipes/wave.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 error of the "
@@ -191,9 +191,9 @@ def main():
 
 
 def trajectory_section(name: str, cases, column, column_name: str, prose: str, schemes=SCHEMES,
-                       factors=(1, 2)) -> None:
+                       factors=(1, 2), samples=SAMPLES) -> None:
     """Section ``<name>_time_accuracy``: :func:`trajectory_rows` under ``prose``."""
-    rows = trajectory_rows(cases, column, schemes, factors)
+    rows = trajectory_rows(cases, column, schemes, factors, samples)
     write_section(f"{name}_time_accuracy", prose + "\n\n" + table(
         ["recipe", "grid", "steps", column_name, "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"],
         rows), command=f"python benchmarks/time_accuracy.py --only-{name}")
