@@ -171,7 +171,7 @@ def main():
     if not only or "--only-gray_scott" in only:
         trajectory_section("gray_scott", (("gray_scott", 128),), two_species_stiffness, "Δt ρ", (
             "recipes/gray_scott.yaml at 128x128 (its own grid is 256x256), sample 0 (a 32x reference of 64,000 "
-            "steps takes 15 minutes here): relative L2 error of the stored states (u and v together, before "
+            "steps took 20 minutes here): relative L2 error of the stored states (u and v together, before "
             "coarsening) against the same recipe run with 32 times its steps, at the first stored time, the middle "
             "one and t_end. `Δt ρ` the explicit reaction's stiffness as the recipe check bounds it (<= 1), `Δt a/h²` "
             "with a = D_u, the faster diffusion."), schemes=("crank-nicolson", "backward-euler"), samples=1)
