@@ -231,6 +231,7 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
     rtol = report.rtol
     stored = stored_parameters(data)
     outputs = output_paths(data)
+    out = " and ".join(outputs)  # what the problems name
     eps = float(np.finfo(np.dtype(data["output"]["dtype"])).eps)
     factor, by = coarsening(data)
     converged, sample_ids = ds["stats/converged"][:], ds["sample_id"][:]
@@ -253,7 +254,6 @@ def _check_rows(ds, recipe, rows: np.ndarray, report: VerifyReport, progress) ->
             # the state as solved: its components stacked ([u; v] per stored state)
             x = np.stack([blocks[out][row - first] for out in outputs], axis=1 if family.time_dependent else 0)
             x = x.astype(np.float64).ravel()
-            out = " and ".join(outputs)
             report.checked += 1
             if progress is not None:
                 progress.update(1)

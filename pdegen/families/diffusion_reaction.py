@@ -58,9 +58,16 @@ from .imex import ImexDiffusion
 STATE_BOUND = 1.2
 
 
+def diffusivities(u: float, v: float, u_doc: str, v_doc: str) -> dict[str, Parameter]:
+    """The two scalar parameters :class:`TwoSpecies` assembles its diffusions from, with
+    their defaults D_u = ``u``, D_v = ``v``."""
+    return {"diffusivity_u": Parameter("scalar", {"dist": "constant", "value": u}, u_doc, positive=True),
+            "diffusivity_v": Parameter("scalar", {"dist": "constant", "value": v}, v_doc, positive=True)}
+
+
 class TwoSpecies(ImexDiffusion):
     """IMEX diffusion of two species u, v, each with its own diffusivity (scalar parameters
-    ``diffusivity_u``, ``diffusivity_v``), and an explicit reaction coupling them;
+    ``diffusivity_u``, ``diffusivity_v``: :func:`diffusivities`), and an explicit reaction coupling them;
     subclasses set the parameters, :meth:`initial_state`, :meth:`reaction` and
     :meth:`reaction_stiffness`."""
 
@@ -117,10 +124,7 @@ class DiffusionReaction(TwoSpecies):
     doc = ("u_t = Du lap u + u - u^3 - k - v, v_t = Dv lap v + u - v (FitzHugh-Nagumo, PDEBench's 2-D "
            "diffusion-reaction); IMEX Crank-Nicolson; outputs u and v, trajectories (N, T, *grid)")
     parameters = {
-        "diffusivity_u": Parameter("scalar", {"dist": "constant", "value": 1e-3}, "activator diffusivity D_u > 0",
-                                   positive=True),
-        "diffusivity_v": Parameter("scalar", {"dist": "constant", "value": 5e-3}, "inhibitor diffusivity D_v > 0",
-                                   positive=True),
+        **diffusivities(1e-3, 5e-3, "activator diffusivity D_u > 0", "inhibitor diffusivity D_v > 0"),
         "k": Parameter("scalar", {"dist": "constant", "value": 5e-3}, "threshold k of the activator's reaction"),
         "initial_u": Parameter("field", {"dist": "grf", "alpha": 2.0, "tau": 5.0, "transform": "none"},
                                "initial activator u0(x)"),
@@ -149,10 +153,7 @@ class GrayScott(TwoSpecies):
     doc = ("u_t = Du lap u - u v^2 + F (1 - u), v_t = Dv lap v + u v^2 - (F + k) v (Gray-Scott patterns); "
            "IMEX Crank-Nicolson; outputs u and v, trajectories (N, T, *grid)")
     parameters = {
-        "diffusivity_u": Parameter("scalar", {"dist": "constant", "value": 2e-5}, "diffusivity D_u > 0 of u",
-                                   positive=True),
-        "diffusivity_v": Parameter("scalar", {"dist": "constant", "value": 1e-5}, "diffusivity D_v > 0 of v",
-                                   positive=True),
+        **diffusivities(2e-5, 1e-5, "diffusivity D_u > 0 of u", "diffusivity D_v > 0 of v"),
         "feed": Parameter("scalar", {"dist": "constant", "value": 0.04}, "feed rate F of u", positive=True),
         "kill": Parameter("scalar", {"dist": "constant", "value": 0.06}, "kill rate k of v", positive=True),
         "initial_v": Parameter("field", {"dist": "grf", "alpha": 2.5, "tau": 7.0, "transform": "threshold",
