@@ -21,12 +21,14 @@ the recipe's own scheme, Crank-Nicolson, and 32 times the steps).
 Section `wave_time_accuracy`: likewise for recipes/wave.yaml.
 
 Section `diffusion_reaction_time_accuracy`: likewise for recipes/diffusion_reaction.yaml (both
-components in each state's error); `gray_scott_time_accuracy` for recipes/gray_scott.yaml at
+components in each state's error); `diffusion_reaction_pdebench_time_accuracy` for
+recipes/diffusion_reaction_pdebench.yaml (white-noise initial states), with PDEBench's own
+integrator (SciPy's RK45 at its default tolerances) against the same reference; `gray_scott_time_accuracy` for recipes/gray_scott.yaml at
 128², one sample (its own 256² would take 128,000 solves of 131,072 unknowns per reference;
 at 64² its fronts pin to the grid).
 
 Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave |
---only-diffusion_reaction | --only-gray_scott]
+--only-diffusion_reaction | --only-diffusion_reaction_pdebench | --only-gray_scott]
 """
 
 from __future__ import annotations
@@ -80,12 +82,29 @@ def exact_states(recipe, values, times) -> np.ndarray:
     return np.array([steady + Q @ (np.exp(-lam * t) * start) for t in times])
 
 
-def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2), samples=SAMPLES) -> list[list]:
+def pdebench_rk45(recipe, values, times) -> np.ndarray:
+    """The states at ``times`` as PDEBench integrates its diffusion-reaction data: SciPy's
+    ``solve_ivp`` with its defaults (RK45, rtol 1e-3, atol 1e-6) on the semi-discrete
+    system u' = -L u + b + R(u), the same FV operator as the family's."""
+    from scipy.integrate import solve_ivp
+    family, data = recipe.family, recipe.data
+    grid = grid_of(data)
+    L, b = family.spatial_operator(grid, values, data)
+    reaction = family.explicit_term(grid, values, data)
+    solution = solve_ivp(lambda t, y: b - L @ y + reaction(y), (0.0, times[-1]),
+                         family.initial_state(grid, values), t_eval=times)
+    return solution.y.T
+
+
+def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2), samples=SAMPLES,
+                    integrators=None) -> list[list]:
     """Per (recipe, grid side) in ``cases``, step count and scheme: the median relative L2
     errors of the stored states at the first stored time, the middle one and t_end against
     a 32x finer run (one per sample, shared by the rows); ``rate_column(data, n, steps)``
     the row's own stiffness measure; ``schemes`` None for a family with only one (the
-    wave's); ``factors`` the step counts as multiples of the recipe's; ``samples`` how many."""
+    wave's); ``factors`` the step counts as multiples of the recipe's; ``samples`` how many;
+    ``integrators`` {label: f(recipe, values, stored times) -> states} compared the same
+    way, one row each (step count "adaptive")."""
     rows = []
     for name, n in cases:
         shape = f"grid.shape=[{n},{n}]"
@@ -112,6 +131,16 @@ def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2), samples
                 rows.append([name, f"{n}x{n}", steps, rate_column(base.data, n, steps), f"{dt_h2:.3g}",
                              scheme or "newmark", *(f"{x:.1e}" for x in e)])
                 print(rows[-1], flush=True)
+        stored_times = d["t_end"] / d["steps"] * d["save_every"] * np.arange(1, len(references[0]) + 1)
+        for label, integrate in (integrators or {}).items():
+            errors = []
+            for values, reference in zip(drawn, references):
+                states = integrate(base, values, stored_times)
+                relative = np.linalg.norm(states - reference, axis=1) / np.linalg.norm(reference, axis=1)
+                errors.append(relative[[0, len(relative) // 2 - 1, -1]])
+            rows.append([name, f"{n}x{n}", "adaptive", "", "", label,
+                         *(f"{x:.1e}" for x in np.median(np.array(errors), axis=0))])
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -168,6 +197,18 @@ def main():
             "`crank-nicolson` is the family's default. Steps: half the recipe's (Δt 0.05, PDEBench's stored "
             "interval), the recipe's and twice."), schemes=("crank-nicolson", "rannacher", "backward-euler"),
             factors=(0.5, 1, 2))
+    if not only or "--only-diffusion_reaction_pdebench" in only:
+        trajectory_section("diffusion_reaction_pdebench", (("diffusion_reaction_pdebench", 128),),
+                           two_species_stiffness, "Δt(3B²-1)", (
+            f"recipes/diffusion_reaction_pdebench.yaml (PDEBench's white-noise initial states, N(0, 1) in every "
+            f"cell) at its 128x128, samples 0-{SAMPLES - 1}: relative L2 error of the stored states (u and v "
+            "together) against the same recipe run with 32 times its steps, median over the samples, at the first "
+            "stored time, the middle one and t_end. `Δt(3B²-1)` the explicit reaction's stiffness with B = 5 "
+            "(the recipe check asks <= 1), `Δt a/h²` with a = D_v. Steps: the recipe's 400 and twice. "
+            "`pdebench-rk45`: PDEBench's own integration of the same semi-discrete system (SciPy's solve_ivp with "
+            "its default RK45, rtol 1e-3, atol 1e-6), against the same reference."),
+            schemes=("crank-nicolson", "rannacher", "backward-euler"),
+            integrators={"pdebench-rk45": pdebench_rk45})
     if not only or "--only-gray_scott" in only:
         trajectory_section("gray_scott", (("gray_scott", 128),), two_species_stiffness, "Δt ρ", (
             "recipes/gray_scott.yaml at 128x128 (its own grid is 256x256), sample 0 (a 32x reference of 64,000 "
@@ -191,9 +232,9 @@ def main():
 
 
 def trajectory_section(name: str, cases, column, column_name: str, prose: str, schemes=SCHEMES,
-                       factors=(1, 2), samples=SAMPLES) -> None:
+                       factors=(1, 2), samples=SAMPLES, integrators=None) -> None:
     """Section ``<name>_time_accuracy``: :func:`trajectory_rows` under ``prose``."""
-    rows = trajectory_rows(cases, column, schemes, factors, samples)
+    rows = trajectory_rows(cases, column, schemes, factors, samples, integrators)
     write_section(f"{name}_time_accuracy", prose + "\n\n" + table(
         ["recipe", "grid", "steps", column_name, "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"],
         rows), command=f"python benchmarks/time_accuracy.py --only-{name}")

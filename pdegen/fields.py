@@ -11,6 +11,10 @@ cancels the 1/N of the inverse FFT, so the field's pointwise variance,
 2σ² Σ_{k≠0} (4π²|k|² + τ²)^(-α), does not depend on the grid size (std ≈ 0.2 at
 α = 2.5, τ = 7 in 2-D).
 
+White noise (``white``) draws each cell's value independently, N(mean, std²): PDEBench's
+initial states. Unlike a GRF's, its statistics depend on the grid (its finest scale is
+the cell), so the same recipe on another grid draws other data.
+
 Every sample draws from its own generator, ``sample_rng(seed, i)``: the child
 ``SeedSequence(seed).spawn(...)[i]``, so sample ``i`` is the same whatever the number
 of ranks or the solve order.
@@ -42,6 +46,10 @@ FIELD_DISTRIBUTIONS = {
         "high": Key("number", 12.0, doc="threshold: value where the field is >= level"),
         "low": Key("number", 3.0, doc="threshold: value where the field is < level"),
         "level": Key("number", 0.0, doc="threshold: cut level"),
+    },
+    "white": {
+        "mean": Key("number", 0.0, doc="the value every cell scatters about"),
+        "std": Key("number", 1.0, low=0.0, low_open=True, doc="standard deviation of each cell's value"),
     },
 }
 SCALAR_DISTRIBUTIONS = {
@@ -150,7 +158,7 @@ def typical_value(spec: dict) -> float:
         return float(spec["value"])
     if dist in ("uniform", "loguniform"):
         return float(np.sqrt(spec["low"] * spec["high"]) if dist == "loguniform" else (spec["low"] + spec["high"]) / 2)
-    if dist == "normal":
+    if dist in ("normal", "white"):
         return float(spec["mean"])
     if dist == "grf":
         if spec["transform"] == "threshold":
@@ -162,7 +170,8 @@ def typical_value(spec: dict) -> float:
 def magnitude_bound(spec: dict, shape: tuple[int, ...] = (), deviations: float = 5.0) -> float:
     """The largest |value| a parameter draws, for stability rules: exact for bounded
     distributions, ``deviations`` standard deviations from the mean for Gaussian ones (a
-    GRF's pointwise one on ``shape``; exp: of the field before it)."""
+    GRF's pointwise one on ``shape``; exp: of the field before it; white noise: at least
+    the √(2 ln 2n) deviations the largest of its n cells reaches, n the cells of ``shape``)."""
     dist = spec["dist"]
     if dist == "constant":
         return abs(float(spec["value"]))
@@ -170,6 +179,9 @@ def magnitude_bound(spec: dict, shape: tuple[int, ...] = (), deviations: float =
         return max(abs(float(spec["low"])), abs(float(spec["high"])))
     if dist == "normal":
         return abs(float(spec["mean"])) + deviations * float(spec["std"])
+    if dist == "white":
+        largest = np.sqrt(2.0 * np.log(2.0 * max(int(np.prod(shape)), 1)))
+        return abs(float(spec["mean"])) + max(deviations, largest) * float(spec["std"])
     if dist == "grf":
         if spec["transform"] == "threshold":
             return max(abs(float(spec["high"])), abs(float(spec["low"])))
@@ -213,6 +225,8 @@ def sample_parameter(spec: dict, shape: tuple[int, ...], rng: np.random.Generato
         if spec["transform"] == "threshold":
             return np.where(g >= spec["level"], spec["high"], spec["low"])
         return g
+    if dist == "white":
+        return spec["mean"] + spec["std"] * rng.standard_normal(shape)
     raise ValueError(f"unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}")
 
 
@@ -227,7 +241,11 @@ def parameter_features(spec: dict, shape: tuple[int, ...], rng: np.random.Genera
     """Similarity features of one parameter draw, consuming ``rng`` exactly as
     :func:`sample_parameter` does: for a GRF, its lowest Fourier modes taken straight from
     the spectral coefficients (before any transform; no FFT, no exp), for scalars and
-    vectors the values themselves. Used to order samples cheaply."""
+    vectors the values themselves, for white noise its lowest Fourier modes (one FFT of
+    the drawn field). Used to order samples cheaply."""
+    if spec["dist"] == "white":
+        modes_of_field = np.fft.rfftn(sample_parameter(spec, shape, rng))[low_mode_index(tuple(shape), modes)]
+        return np.concatenate([modes_of_field.real.ravel(), modes_of_field.imag.ravel()]) / np.sqrt(np.prod(shape))
     if spec["dist"] != "grf":
         return np.atleast_1d(np.asarray(sample_parameter(spec, shape, rng), dtype=np.float64))
     sigma = spec["sigma"] if spec["sigma"] is not None else default_sigma(spec["alpha"], spec["tau"], len(shape))

@@ -197,8 +197,8 @@ def _validate_parameter(path: str, spec: Any, parameter, ndim: int, problems: li
             elif out["transform"] == "threshold" and min(out["low"], out["high"]) <= 0:
                 problems.append(f"{path}: threshold values must be > 0 for a positive parameter, "
                                 f"got low={out['low']}, high={out['high']}")
-        elif dist == "normal":
-            problems.append(f"{path}.dist: this parameter must be positive and 'normal' can be negative; "
+        elif dist in ("normal", "white"):
+            problems.append(f"{path}.dist: this parameter must be positive and '{dist}' can be negative; "
                             f"use constant, uniform, loguniform or grf")
         elif low is not None and low <= 0:
             problems.append(f"{path}: this parameter must be positive, got a lower value {low}")

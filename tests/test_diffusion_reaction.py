@@ -13,6 +13,7 @@ from pdegen.cli import main
 from pdegen.families import fv, get_family
 from pdegen.families.boundary import conditions
 from pdegen.families.heat import SolveBySparseLU
+from pdegen.fields import sample_parameter, sample_rng
 from pdegen.grid import Grid
 from pdegen.plan import make_plan
 from pdegen.recipe import RecipeError, validate
@@ -87,6 +88,25 @@ def test_each_diffusivity_acts_on_its_own_component():
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
     assert np.all(orders > 1.8), (errors, orders)
     assert np.abs(right - swapped).max() > 1000 * errors[-1]
+
+
+def test_a_white_noise_start_converges_at_second_order():
+    # PDEBench's initial states, N(0, 1) in every cell (here up to 3.2 on 16²), where the cubic
+    # reaction is stiffest: to its first stored time, 0.05, the family's states converge at
+    # second order to SciPy's BDF integration (max errors 4.5e-2, 8.9e-3, 2.0e-3, 4.6e-4 with
+    # 2, 4, 8, 16 steps; the recipe's Δt, 0.0125, is 4).
+    grid = Grid((16, 16), ((-1, 1), (-1, 1)))
+    rng = sample_rng(7, 0)
+    u0, v0 = (sample_parameter({"dist": "white", "mean": 0.0, "std": 1.0}, grid.shape, rng) for _ in "uv")
+    values = {"diffusivity_u": 1e-3, "diffusivity_v": 5e-3, "k": 5e-3, "initial_u": u0, "initial_v": v0}
+    n, y0 = grid.size, np.concatenate([u0.ravel(), v0.ravel()])
+    exact = method_of_lines(grid, NEUMANN, 1e-3, 5e-3, lambda u, v: (u - u**3 - 5e-3 - v, u - v), y0, 0.05,
+                            lambda Lu, Lv, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
+                                                      [sp.identity(n), -Lv - sp.identity(n)]]))
+    assert np.abs(exact - y0).max() > 0.5  # the start moves
+    errors = [np.abs(states(grid, values, 0.05, steps)[-1] - exact).max() for steps in (2, 4, 8, 16)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 1.9) & (orders < 2.5)) and errors[1] < 1e-2, (errors, orders)
 
 
 def recipe(tmp_path, **changes):
@@ -166,6 +186,12 @@ def test_too_long_a_step_for_the_explicit_reaction_is_refused(tmp_path):
     with pytest.raises(RecipeError, match=refused):
         validate(recipe(tmp_path, **{"discretization.steps": 4, "discretization.save_every": 1,
                                      "discretization.t_end": 5.0}))
+    # white noise N(0, 1): B = 5 deviations (at least 1.2), 3·25 - 1 = 74 per unit time
+    white = {"parameters.initial_u": {"dist": "white"}, "parameters.initial_v": {"dist": "white", "std": 0.5},
+             "discretization.t_end": 5.0, "discretization.save_every": 2}
+    with pytest.raises(RecipeError, match=r"B = 5 .*at least 370 steps, got 200"):
+        validate(recipe(tmp_path, **white, **{"discretization.steps": 200}))
+    assert validate(recipe(tmp_path, **white, **{"discretization.steps": 370}))["discretization"]["steps"] == 370
 
 
 def test_training_data_takes_each_component_as_its_own_channels(tmp_path):

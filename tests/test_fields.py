@@ -149,3 +149,42 @@ def test_magnitude_bound_holds_every_draw():
     largest = np.array([np.abs(sample_parameter({**spec, "mean": 0.0}, (256,), sample_rng(3, i))).max()
                         for i in range(500)]) / std
     assert np.mean(largest > 4) <= 0.01 and largest.max() <= 5 and np.median(largest) > 1.5, np.sort(largest)[-5:]
+
+
+def test_white_noise_is_independent_normal_cells_and_its_features_its_low_modes():
+    """``white``: mean + std * one standard normal draw of the grid's shape (bit for bit);
+    cells uncorrelated with their neighbours; the ordering features are the field's lowest
+    Fourier modes (scaled to unit variance) and consume the generator exactly as the draw."""
+    from pdegen.fields import low_mode_index, parameter_features
+    spec = {"dist": "white", "mean": 0.5, "std": 2.0}
+    field = sample_parameter(spec, SHAPE, sample_rng(4, 0))
+    assert np.array_equal(field, 0.5 + 2.0 * sample_rng(4, 0).standard_normal(SHAPE))
+    z = (np.stack([sample_parameter(spec, SHAPE, sample_rng(4, i)) for i in range(50)]) - 0.5) / 2.0
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert abs(np.mean(z * np.roll(z, 1, axis=1))) < 0.01 and abs(np.mean(z * np.roll(z, 1, axis=2))) < 0.01
+    rng, twin = sample_rng(4, 1), sample_rng(4, 1)
+    features = parameter_features(spec, SHAPE, rng)
+    modes = np.fft.rfftn(sample_parameter(spec, SHAPE, twin))[low_mode_index(SHAPE, 6)] / 64
+    assert np.allclose(features, np.concatenate([modes.real.ravel(), modes.imag.ravel()]))
+    assert rng.standard_normal() == twin.standard_normal()  # the same draws consumed
+    unit = np.stack([parameter_features({**spec, "mean": 0.0, "std": 1.0}, SHAPE, sample_rng(4, i))
+                     for i in range(200)])
+    assert abs(unit[:, 1:].std() / np.sqrt(0.5) - 1) < 0.05  # complex modes: half the variance each part
+
+
+def test_white_noise_bound_grows_with_the_number_of_cells():
+    """White noise's bound is 5 deviations, or the √(2 ln 2n) its largest of n cells reaches
+    where that is more: of 200 draws of 64², at most 1% pass it (here one, by 5.03
+    deviations), and at 1024² it is √(2 ln 2²¹) = 5.39 deviations, above the largest of 3
+    draws there (which pass 4.5)."""
+    from pdegen.fields import magnitude_bound
+    spec = {"dist": "white", "mean": -1.0, "std": 0.5}
+    bound = magnitude_bound(spec, SHAPE)
+    assert bound == 1.0 + 5 * 0.5
+    largest = np.array([np.abs(sample_parameter(spec, SHAPE, sample_rng(6, i))).max() for i in range(200)])
+    assert np.mean(largest > bound) <= 0.01 and largest.max() < bound + 0.1 * 0.5, np.sort(largest)[-3:]
+    big = (1024, 1024)
+    assert magnitude_bound(spec, big) == pytest.approx(1.0 + 0.5 * np.sqrt(2 * np.log(2 * 1024**2)))
+    largest = max(np.abs(sample_parameter({**spec, "mean": 0.0, "std": 1.0}, big, sample_rng(6, i))).max()
+                  for i in range(3))
+    assert 4.5 < largest < magnitude_bound({**spec, "mean": 0.0, "std": 1.0}, big)

@@ -46,7 +46,7 @@ INVALID = [
     ({"parameters.coefficient": {"dist": "uniform", "low": 2.0, "high": 1.0}}, "parameters.coefficient: needs low < high"),
     ({"parameters.coefficient": {"dist": "grf", "alpha": -1}}, "parameters.coefficient.alpha: must be > 0.0, got -1"),
     ({"parameters.coefficient": {"dist": "grf", "smoothness": 2}}, "parameters.coefficient.smoothness: unknown key"),
-    ({"parameters.coefficient": {"dist": "beta"}}, "parameters.coefficient.dist: must be one of grf, constant"),
+    ({"parameters.coefficient": {"dist": "beta"}}, "parameters.coefficient.dist: must be one of grf, white, constant"),
     ({"parameters.viscosity": {"dist": "constant", "value": 1}}, "parameters.viscosity: unknown parameter of family 'darcy'"),
     ({"boundary.kind": "robin"}, "boundary.kind: must be one of 'dirichlet', 'neumann', 'periodic'; got 'robin'"),
     ({"boundary.kind": "neumann"}, "boundary: every face is neumann or periodic, so u is fixed only up to a constant"),
