@@ -22,9 +22,10 @@ Section `wave_time_accuracy`: likewise for recipes/wave.yaml.
 
 Section `diffusion_reaction_time_accuracy`: likewise for recipes/diffusion_reaction.yaml (both
 components in each state's error); `diffusion_reaction_pdebench_time_accuracy` for
-recipes/diffusion_reaction_pdebench.yaml (white-noise initial states), with PDEBench's own
-integrator (SciPy's RK45 at its default tolerances) against the same reference; `gray_scott_time_accuracy` for recipes/gray_scott.yaml at
-128², one sample (its own 256² would take 128,000 solves of 131,072 unknowns per reference;
+recipes/diffusion_reaction_pdebench.yaml (white-noise initial states), uniform steps against a
+graded start and PDEBench's own integrator (SciPy's RK45 at its default tolerances), all
+against the same reference; `gray_scott_time_accuracy` for recipes/gray_scott.yaml at 128²,
+one sample (its own 256² would take 128,000 solves of 131,072 unknowns per reference;
 at 64² its fronts pin to the grid).
 
 Usage: python benchmarks/time_accuracy.py [--only-reaction | --only-transport | --only-wave |
@@ -38,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse.linalg as spla
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,6 +46,7 @@ from benchmarks.report import table, write_section  # noqa: E402
 from pdegen.build import draw_values, grid_of  # noqa: E402
 from pdegen.families import fv, get_family  # noqa: E402
 from pdegen.families.boundary import conditions  # noqa: E402
+from pdegen.families.heat import SolveBySparseLU  # noqa: E402
 from pdegen.fields import typical_value  # noqa: E402
 from pdegen.recipe import load_recipe  # noqa: E402
 
@@ -54,20 +55,21 @@ STEPS = (5, 20, 100)
 SAMPLES = 3
 
 
-def trajectory(recipe, values, every: int = 1) -> np.ndarray:
-    """Every ``every``-th step's state (a long reference run keeps only the states it
-    compares), each solve by one reused sparse LU."""
+def overrides(scheme: str | None) -> list[str]:
+    """A row's recipe changes from its label: ``crank-nicolson`` the scheme (with the recipe's
+    own start), ``crank-nicolson k=4`` also a graded start with 2^4 times the steps in the
+    first stored interval (``k=0``: uniform steps); None: the family's only scheme."""
+    if scheme is None:
+        return []
+    name, *start = scheme.split(" k=")
+    return [f"discretization.scheme={name}"] + [f"discretization.start_refinement={k}" for k in start]
+
+
+def trajectory(recipe, values) -> np.ndarray:
+    """The stored states of the recipe's trajectory (a long reference run keeps only
+    these), each solve by a sparse LU of its step matrix (one per Δt)."""
     family, data = recipe.family, recipe.data
-    system, rhs = family.stepper(grid_of(data), values, data)
-    lu = spla.splu(system.A.tocsc())
-    u = family.initial_state(grid_of(data), values)
-    states = []
-    for step in range(1, data["discretization"]["steps"] + 1):
-        for _ in range(family.solves_in_step(data, step)):
-            u = lu.solve(rhs(u, step))
-        if step % every == 0:
-            states.append(u)
-    return np.array(states)
+    return np.array([u for _, u, kept in family.trajectory(grid_of(data), values, data, SolveBySparseLU()) if kept])
 
 
 def exact_states(recipe, values, times) -> np.ndarray:
@@ -82,48 +84,66 @@ def exact_states(recipe, values, times) -> np.ndarray:
     return np.array([steady + Q @ (np.exp(-lam * t) * start) for t in times])
 
 
-def pdebench_rk45(recipe, values, times) -> np.ndarray:
-    """The states at ``times`` as PDEBench integrates its diffusion-reaction data: SciPy's
-    ``solve_ivp`` with its defaults (RK45, rtol 1e-3, atol 1e-6) on the semi-discrete
-    system u' = -L u + b + R(u), the same FV operator as the family's."""
+def semi_discrete(recipe, values, times, **options) -> np.ndarray:
+    """The states at ``times`` of the semi-discrete system u' = -L u + b + N(u) (the
+    family's FV operator and explicit term) integrated by SciPy's ``solve_ivp`` with
+    ``options``."""
     from scipy.integrate import solve_ivp
     family, data = recipe.family, recipe.data
     grid = grid_of(data)
     L, b = family.spatial_operator(grid, values, data)
-    reaction = family.explicit_term(grid, values, data)
-    solution = solve_ivp(lambda t, y: b - L @ y + reaction(y), (0.0, times[-1]),
-                         family.initial_state(grid, values), t_eval=times)
+    term = family.explicit_term(grid, values, data)
+    solution = solve_ivp(lambda t, y: b - L @ y + term(y), (0.0, times[-1]), family.initial_state(grid, values),
+                         t_eval=times, **options)
     return solution.y.T
 
 
+def pdebench_rk45(recipe, values, times) -> np.ndarray:
+    """As PDEBench integrates its diffusion-reaction data: ``solve_ivp``'s defaults (RK45,
+    rtol 1e-3, atol 1e-6)."""
+    return semi_discrete(recipe, values, times)
+
+
+def dop853_reference(recipe, values, times) -> np.ndarray:
+    """An integrator independent of pdegen's schemes: DOP853 at rtol 1e-10, atol 1e-12
+    (about 2 s for a 128² diffusion-reaction sample to t = 5, where 32x the recipe's steps
+    take minutes)."""
+    return semi_discrete(recipe, values, times, method="DOP853", rtol=1e-10, atol=1e-12)
+
+
 def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2), samples=SAMPLES,
-                    integrators=None) -> list[list]:
+                    integrators=None, reference=None) -> list[list]:
     """Per (recipe, grid side) in ``cases``, step count and scheme: the median relative L2
     errors of the stored states at the first stored time, the middle one and t_end against
     a 32x finer run (one per sample, shared by the rows); ``rate_column(data, n, steps)``
     the row's own stiffness measure; ``schemes`` None for a family with only one (the
     wave's); ``factors`` the step counts as multiples of the recipe's; ``samples`` how many;
     ``integrators`` {label: f(recipe, values, stored times) -> states} compared the same
-    way, one row each (step count "adaptive")."""
+    way, one row each (step count "adaptive"); ``reference`` such an f in place of the
+    32x finer run. Each row also has the worst error over all stored states (median
+    over the samples)."""
     rows = []
     for name, n in cases:
         shape = f"grid.shape=[{n},{n}]"
         base = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape])
         d = base.data["discretization"]
-        fine = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape, f"discretization.steps={32 * d['steps']}"])
+        fine = load_recipe(ROOT / "recipes" / f"{name}.yaml", [shape, f"discretization.steps={32 * d['steps']}",
+                                                                f"discretization.save_every={32 * d['save_every']}"])
         drawn = [draw_values(base.data, base.family, sample) for sample in range(samples)]
-        references = [trajectory(fine, values, 32 * d["save_every"]) for values in drawn]
+        stored_times = base.family.output_times(base.data)
+        references = [trajectory(fine, values) if reference is None else reference(base, values, stored_times)
+                      for values in drawn]
         for steps in (int(f * d["steps"]) for f in factors):
             errors = {scheme: [] for scheme in schemes}
             save_every = d["save_every"] * steps // d["steps"]  # the same stored times
-            for values, reference in zip(drawn, references):
+            for values, expected in zip(drawn, references):
                 for scheme in schemes:
                     recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml",
-                                         [shape, f"discretization.steps={steps}"]
-                                         + ([f"discretization.scheme={scheme}"] if scheme else []))
-                    stored = trajectory(recipe, values, save_every)
-                    relative = np.linalg.norm(stored - reference, axis=1) / np.linalg.norm(reference, axis=1)
-                    errors[scheme].append(relative[[0, len(relative) // 2 - 1, -1]])
+                                         [shape, f"discretization.steps={steps}",
+                                          f"discretization.save_every={save_every}", *overrides(scheme)])
+                    stored = trajectory(recipe, values)
+                    relative = np.linalg.norm(stored - expected, axis=1) / np.linalg.norm(expected, axis=1)
+                    errors[scheme].append([*relative[[0, len(relative) // 2 - 1, -1]], relative.max()])
             for scheme in schemes:
                 e = np.median(np.array(errors[scheme]), axis=0)
                 (lo, hi), *_ = base.data["grid"]["extent"]
@@ -131,13 +151,12 @@ def trajectory_rows(cases, rate_column, schemes=SCHEMES, factors=(1, 2), samples
                 rows.append([name, f"{n}x{n}", steps, rate_column(base.data, n, steps), f"{dt_h2:.3g}",
                              scheme or "newmark", *(f"{x:.1e}" for x in e)])
                 print(rows[-1], flush=True)
-        stored_times = d["t_end"] / d["steps"] * d["save_every"] * np.arange(1, len(references[0]) + 1)
         for label, integrate in (integrators or {}).items():
             errors = []
-            for values, reference in zip(drawn, references):
+            for values, expected in zip(drawn, references):
                 states = integrate(base, values, stored_times)
-                relative = np.linalg.norm(states - reference, axis=1) / np.linalg.norm(reference, axis=1)
-                errors.append(relative[[0, len(relative) // 2 - 1, -1]])
+                relative = np.linalg.norm(states - expected, axis=1) / np.linalg.norm(expected, axis=1)
+                errors.append([*relative[[0, len(relative) // 2 - 1, -1]], relative.max()])
             rows.append([name, f"{n}x{n}", "adaptive", "", "", label,
                          *(f"{x:.1e}" for x in np.median(np.array(errors), axis=0))])
             print(rows[-1], flush=True)
@@ -191,24 +210,29 @@ def main():
         trajectory_section("diffusion_reaction", (("diffusion_reaction", 64), ("diffusion_reaction", 128)),
                            two_species_stiffness, "Δt(3B²-1)", (
             f"recipes/diffusion_reaction.yaml at 64x64 and 128x128 (its own), samples 0-{SAMPLES - 1}: relative L2 "
-            "error of the stored states (u and v together) against the same recipe run with 32 times its steps, "
-            "median over the samples, at the first stored time, the middle one and t_end. `Δt(3B²-1)` the explicit "
-            "reaction's stiffness (the recipe check asks <= 1), `Δt a/h²` with a = D_v, the faster diffusion. "
-            "`crank-nicolson` is the family's default. Steps: half the recipe's (Δt 0.05, PDEBench's stored "
-            "interval), the recipe's and twice."), schemes=("crank-nicolson", "rannacher", "backward-euler"),
-            factors=(0.5, 1, 2))
+            "error of the stored states (u and v together) against SciPy's DOP853 at rtol 1e-10 on the same "
+            "semi-discrete system, median over the samples, at the first stored time, the middle one, t_end and the "
+            "worst of all 100. `Δt(3B²-1)` the explicit reaction's stiffness (the recipe check asks <= 1), "
+            "`Δt a/h²` with a = D_v, the faster diffusion. `crank-nicolson` is the family's default; `k=K` a graded "
+            "start (`start_refinement: K`, the recipe's 3; k=0 uniform steps). Steps: half the recipe's (Δt 0.05, "
+            "PDEBench's stored interval), the recipe's and twice."),
+            schemes=("crank-nicolson k=0", "crank-nicolson k=3", "rannacher k=0", "backward-euler k=0"),
+            factors=(0.5, 1, 2), reference=dop853_reference, worst=True)
     if not only or "--only-diffusion_reaction_pdebench" in only:
         trajectory_section("diffusion_reaction_pdebench", (("diffusion_reaction_pdebench", 128),),
                            two_species_stiffness, "Δt(3B²-1)", (
             f"recipes/diffusion_reaction_pdebench.yaml (PDEBench's white-noise initial states, N(0, 1) in every "
             f"cell) at its 128x128, samples 0-{SAMPLES - 1}: relative L2 error of the stored states (u and v "
-            "together) against the same recipe run with 32 times its steps, median over the samples, at the first "
-            "stored time, the middle one and t_end. `Δt(3B²-1)` the explicit reaction's stiffness with B = 5 "
-            "(the recipe check asks <= 1), `Δt a/h²` with a = D_v. Steps: the recipe's 400 and twice. "
-            "`pdebench-rk45`: PDEBench's own integration of the same semi-discrete system (SciPy's solve_ivp with "
-            "its default RK45, rtol 1e-3, atol 1e-6), against the same reference."),
-            schemes=("crank-nicolson", "rannacher", "backward-euler"),
-            integrators={"pdebench-rk45": pdebench_rk45})
+            "together) against SciPy's DOP853 at rtol 1e-10 on the same semi-discrete system, median over the "
+            "samples, at the first stored time, the middle one, t_end and the worst of all 100. `Δt(3B²-1)` the "
+            "explicit reaction's stiffness with B = 5 (the recipe check asks <= 1), `Δt a/h²` with a = D_v. "
+            "Steps: 400 and the recipe's 800; `k=K` a graded start (`start_refinement: K`: the first stored "
+            "interval with 2^K times the steps, each next one half as many; k=0 uniform steps; the recipe's 4). "
+            "`pdebench-rk45`: PDEBench's own integration (SciPy's solve_ivp with its default RK45, rtol 1e-3, "
+            "atol 1e-6)."),
+            schemes=("crank-nicolson k=0", "crank-nicolson k=4", "crank-nicolson k=5", "rannacher k=0",
+                     "backward-euler k=0"), factors=(0.5, 1), reference=dop853_reference,
+            integrators={"pdebench-rk45": pdebench_rk45}, worst=True)
     if not only or "--only-gray_scott" in only:
         trajectory_section("gray_scott", (("gray_scott", 128),), two_species_stiffness, "Δt ρ", (
             "recipes/gray_scott.yaml at 128x128 (its own grid is 256x256), sample 0 (a 32x reference of 64,000 "
@@ -232,12 +256,15 @@ def main():
 
 
 def trajectory_section(name: str, cases, column, column_name: str, prose: str, schemes=SCHEMES,
-                       factors=(1, 2), samples=SAMPLES, integrators=None) -> None:
-    """Section ``<name>_time_accuracy``: :func:`trajectory_rows` under ``prose``."""
-    rows = trajectory_rows(cases, column, schemes, factors, samples, integrators)
-    write_section(f"{name}_time_accuracy", prose + "\n\n" + table(
-        ["recipe", "grid", "steps", column_name, "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"],
-        rows), command=f"python benchmarks/time_accuracy.py --only-{name}")
+                       factors=(1, 2), samples=SAMPLES, integrators=None, reference=None, worst=False) -> None:
+    """Section ``<name>_time_accuracy``: :func:`trajectory_rows` under ``prose`` (``worst``:
+    with the worst stored state's column)."""
+    rows = trajectory_rows(cases, column, schemes, factors, samples, integrators, reference)
+    header = ["recipe", "grid", "steps", column_name, "Δt a/h²", "scheme", "error at first stored", "middle", "t_end"]
+    if not worst:
+        rows = [row[:-1] for row in rows]
+    write_section(f"{name}_time_accuracy", prose + "\n\n" + table(header + ["worst"] * worst, rows),
+                  command=f"python benchmarks/time_accuracy.py --only-{name}")
 
 
 def heat_section():

@@ -500,7 +500,10 @@ def make_plan(recipe) -> Plan:
         elif not varies and (ndim < 3 or not multigrid_fits or (unknowns <= FIXED_3D_DIRECT[0]
                                                                  and data["samples"] >= FIXED_3D_DIRECT[1])):
             method = "direct"
-            reasons.append("the matrix is the same for every sample: factor once, then only "
+            graded = data.get("discretization", {}).get("start_refinement", 0)
+            reasons.append(f"the {graded + 1} step matrices of a graded start are the same for every sample: each "
+                           "factorised where its Δt starts, then only forward/back substitutions" if graded else
+                           "the matrix is the same for every sample: factor once, then only "
                            "forward/back substitutions")
         elif multigrid_fits:
             method = "cg"

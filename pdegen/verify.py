@@ -103,10 +103,11 @@ def _residual(A, b, x, eps):
 def _trajectory_residual(family, grid, values, data, states, eps):
     """Worst step residual of a stored trajectory: each stored state must solve the step
     system whose right-hand side comes from the state before it. Needs every step stored,
-    all with the recipe's Δt (``fixed_time_step``).
+    all with the recipe's Δt (``fixed_time_step``, no graded start).
     A step of several solves (Rannacher's start, the IMEX predictor) stores only its last
     state: the ones before it are recomputed, far below rtol, from the state before it."""
-    if family.sample_recipe(grid, values, data)["discretization"]["save_every"] != 1 or not family.fixed_time_step:
+    d = family.sample_recipe(grid, values, data)["discretization"]
+    if d["save_every"] != 1 or d.get("start_refinement", 0) or not family.fixed_time_step:
         return None, None
     stored = iter(states.reshape(-1, family.state_size(grid)))
     previous = [family.initial_state(grid, values)]  # the stored state before the step

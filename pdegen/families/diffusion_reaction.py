@@ -132,7 +132,8 @@ class DiffusionReaction(TwoSpecies):
                                "initial inhibitor v0(x)"),
     }
     boundary = faces.keys("neumann")  # no flux, as PDEBench
-    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=200, save_every=2)  # Δt 0.025 (recipe says why)
+    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=200, save_every=2,
+                                     graded_start=True)  # Δt 0.025 (recipe says why)
 
     def reaction_stiffness(self, recipe: dict) -> tuple[float, str]:
         p, shape = recipe["parameters"], tuple(recipe["grid"]["shape"])
@@ -161,7 +162,8 @@ class GrayScott(TwoSpecies):
                                "initial v0(x) (seeds of 0.25 on 0); u0 = 1 - 2 v0"),
     }
     boundary = faces.keys("periodic")
-    discretization = trajectory_keys("crank-nicolson", t_end=2000.0, steps=2000, save_every=20)
+    discretization = trajectory_keys("crank-nicolson", t_end=2000.0, steps=2000, save_every=20,
+                                     graded_start=True)
 
     def reaction_stiffness(self, recipe: dict) -> tuple[float, str]:
         """The largest spectral radius of the Jacobian [[-v² - F, -2uv], [v², 2uv - F - k]]

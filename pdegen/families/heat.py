@@ -60,17 +60,33 @@ class SolveBySparseLU:
         return self.lu.solve(b)
 
 
-def trajectory_keys(scheme: str | None, t_end: float, steps: int, save_every: int) -> dict[str, Key]:
+def trajectory_keys(scheme: str | None, t_end: float, steps: int, save_every: int,
+                    graded_start: bool = False) -> dict[str, Key]:
     """The ``discretization`` keys of the time-stepping families, with a family's defaults
-    (no ``scheme`` key where it is None: a family with one scheme)."""
+    (no ``scheme`` key where it is None: a family with one scheme; ``start_refinement``
+    where ``graded_start``: :func:`interval_refinement`)."""
     keys = {} if scheme is None else {
         "scheme": Key("str", scheme, choices=tuple(THETA),
                       doc="rannacher: Crank-Nicolson, its first step two backward-Euler half steps")}
-    return keys | {
+    keys |= {
         "t_end": Key("number", t_end, low=0.0, low_open=True, doc="final time"),
         "steps": Key("int", steps, low=1, doc="time steps to t_end"),
         "save_every": Key("int", save_every, low=1, doc="store every this many steps"),
     }
+    if graded_start:
+        keys["start_refinement"] = Key("int", 0, low=0, high=10, doc=(
+            "k: the first stored interval takes 2^k times the steps, each next one half as many, down to "
+            "steps (for rough or stiff initial states)"))
+    return keys
+
+
+def interval_refinement(recipe: dict, interval: int) -> int:
+    """How many times the recipe's steps stored interval ``interval`` (from 0) takes: 2^(k - j)
+    for interval j while j < k, k = ``discretization.start_refinement``, else 1. A graded
+    start: a rough initial state (white noise) or a stiff early transient is resolved
+    with small steps, later states with the recipe's; the stored times stay."""
+    k = recipe["discretization"].get("start_refinement", 0)
+    return 2 ** max(k - interval, 0)
 
 
 def with_steps(recipe: dict, needed: int) -> dict:
@@ -96,7 +112,7 @@ class Heat(Family):
         "forcing": NO_SOURCE,
     }
     boundary = faces.KEYS  # every face Neumann is allowed: an insulated box
-    discretization = trajectory_keys("rannacher", t_end=0.05, steps=20, save_every=1)
+    discretization = trajectory_keys("rannacher", t_end=0.05, steps=20, save_every=1, graded_start=True)
     time_dependent = True
     operator_parameters = ("coefficient",)
 
@@ -120,7 +136,10 @@ class Heat(Family):
         return 2 if recipe["discretization"]["scheme"] == "rannacher" and step == 1 else 1
 
     def solves_per_sample(self, recipe: dict) -> int:
-        return sum(self.solves_in_step(recipe, step) for step in range(1, recipe["discretization"]["steps"] + 1))
+        d = recipe["discretization"]
+        graded = d.get("start_refinement", 0)  # the extra steps of a graded start's intervals
+        steps = d["steps"] + sum(d["save_every"] * (interval_refinement(recipe, j) - 1) for j in range(graded))
+        return sum(self.solves_in_step(recipe, step) for step in range(1, steps + 1))
 
     def output_times(self, recipe: dict):
         d = recipe["discretization"]
@@ -168,26 +187,33 @@ class Heat(Family):
         (step, state, stored) after each step from 1; ``stored`` marks the states the store
         keeps. ``solve(A, b, x0, last)`` returns each solve's solution in turn, ``last``
         telling a step's final solve from those before it (Rannacher's half step, the IMEX
-        predictor). Where :meth:`step_too_long` says so at a step's start, the stored
+        predictor). A graded start (:func:`interval_refinement`) takes the first stored
+        intervals with shorter steps, each interval's Δt its own (a new step matrix where it
+        changes). Where :meth:`step_too_long` says so at a step's start, the stored
         interval under way is done again from its first state with half the Δt, which the
-        rest of the sample keeps (a new step matrix; ``step`` then counts steps of the
-        current Δt); a step is abandoned before any of its solves, and a family that may
-        shorten Δt (not ``fixed_time_step``) hands its states out a finished interval at a
-        time, so every state handed out solved its step. The one place that calls the
-        stepper's right-hand sides, which keep state between calls and so must be called in
-        order, once per solve."""
+        rest of the sample keeps; a step is abandoned before any of its solves, and a family
+        that may shorten Δt (not ``fixed_time_step``) hands its states out a finished
+        interval at a time, so every state handed out solved its step. ``step`` counts
+        steps of the current Δt from t = 0. The one place that calls the stepper's
+        right-hand sides, which keep state between calls and so must be called in order,
+        once per solve."""
         recipe = self.sample_recipe(grid, values, recipe)
-        system, rhs = self.stepper(grid, values, recipe)
-        first = recipe["discretization"]["steps"]
-        u, step = self.initial_state(grid, values), 0
-        for _ in range(first // recipe["discretization"]["save_every"]):
+        first, first_every = recipe["discretization"]["steps"], recipe["discretization"]["save_every"]
+        u, shortened, built = self.initial_state(grid, values), 1, None
+        for j in range(first // first_every):
             while True:
-                d = recipe["discretization"]
+                factor = max(shortened, interval_refinement(recipe, j))
+                if factor != built:  # this interval's Δt differs from the last one's
+                    d = {**recipe["discretization"], "steps": factor * first, "save_every": factor * first_every}
+                    stepped = {**recipe, "discretization": d}
+                    system, rhs = self.stepper(grid, values, stepped)
+                    built = factor
                 dt, every, state, interval = d["t_end"] / d["steps"], d["save_every"], u, []
+                step = j * every
                 for now in range(step + 1, step + every + 1):
-                    if self.step_too_long(grid, state, dt, d["steps"] // first):
+                    if self.step_too_long(grid, state, dt, factor):
                         break
-                    solves = self.solves_in_step(recipe, now)
+                    solves = self.solves_in_step(stepped, now)
                     for index in range(solves):
                         state = solve(system.A, rhs(state, now), state, index == solves - 1)
                     if self.fixed_time_step:  # never done again: at once
@@ -196,11 +222,9 @@ class Heat(Family):
                         interval.append((now, state, now == step + every))
                 else:
                     break
-                recipe = {**recipe, "discretization": {**d, "steps": 2 * d["steps"], "save_every": 2 * every}}
-                system, rhs = self.stepper(grid, values, recipe)
-                step *= 2
+                shortened = 2 * factor
             yield from interval
-            u, step = state, step + every
+            u = state
 
     def initial_state(self, grid: Grid, values: dict) -> np.ndarray:
         return np.array(np.broadcast_to(values["initial"], grid.shape), dtype=np.float64).ravel()

@@ -73,7 +73,7 @@ class AllenCahn(ReactionDiffusion):
                              "initial condition u0(x)"),
         "forcing": NO_SOURCE,
     }
-    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=50, save_every=5)
+    discretization = trajectory_keys("crank-nicolson", t_end=5.0, steps=50, save_every=5, graded_start=True)
 
     @staticmethod
     def reaction(u: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ class FisherKPP(ReactionDiffusion):
                              "initial density u0(x) in [0, 1]"),
         "forcing": NO_SOURCE,
     }
-    discretization = trajectory_keys("crank-nicolson", t_end=2.0, steps=80, save_every=4)
+    discretization = trajectory_keys("crank-nicolson", t_end=2.0, steps=80, save_every=4, graded_start=True)
 
     @staticmethod
     def reaction(u: np.ndarray) -> np.ndarray:

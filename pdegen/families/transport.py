@@ -52,7 +52,7 @@ class Transport(Heat):
         "forcing": NO_SOURCE,
     }
     boundary = faces.keys("periodic", faces.FLOW_KINDS)  # Neumann and inflow faces as advection-diffusion's
-    discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=64, save_every=4),
+    discretization = {**trajectory_keys("crank-nicolson", t_end=1.0, steps=64, save_every=4, graded_start=True),
                       "convection": Key("str", "central", choices=("central", "upwind"))}
     symmetric = False
     positive_definite = False
