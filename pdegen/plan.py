@@ -55,6 +55,10 @@ GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # above 240², took 1.2-1.7x multigrid's time). Otherwise CG with geometric multigrid
 # (Galerkin coarse operators: the mass term).
 TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
+# The unknowns of all the factorisations a graded start keeps at once (solvers.slots): keeping
+# the 5 of recipes/diffusion_reaction_pdebench.yaml at 256² (131,072 unknowns, two species)
+# took its build from 470 to 800 MB; above this, each is refactored where its Δt starts.
+SLOT_UNKNOWNS = 2**20
 
 
 # Time-stepping in 3-D: the step matrix I/Δt + θL is dominated by its mass term, so ICC(0)
@@ -330,6 +334,9 @@ class Plan:
     multigrid_neumann: list = field(default_factory=list)
     # The axes that wrap around, where the interpolation does too (``periodic``).
     multigrid_periodic: list = field(default_factory=list)
+    # A direct plan's factorisations kept at once: one per step matrix of a graded start
+    # (solvers.slots; 1 in plans stored before, and where they would not fit SLOT_UNKNOWNS).
+    step_matrices: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -360,6 +367,7 @@ def make_plan(recipe) -> Plan:
     reasons = []
     method = solver["method"]
     mg = amg = False
+    step_matrices = 1
     jump = family.coefficient_jump(data)
     sharp = ndim == 2 and jump >= SHARP_JUMP_MIN
     sharp_3d = ndim == 3 and jump >= SHARP_JUMP_3D
@@ -501,10 +509,17 @@ def make_plan(recipe) -> Plan:
                                                                  and data["samples"] >= FIXED_3D_DIRECT[1])):
             method = "direct"
             graded = data.get("discretization", {}).get("start_refinement", 0)
-            reasons.append(f"the {graded + 1} step matrices of a graded start are the same for every sample: each "
-                           "factorised where its Δt starts, then only forward/back substitutions" if graded else
-                           "the matrix is the same for every sample: factor once, then only "
-                           "forward/back substitutions")
+            if graded and unknowns * (graded + 1) <= SLOT_UNKNOWNS:
+                step_matrices = graded + 1
+                reasons.append(f"the {step_matrices} step matrices of a graded start are the same for every sample: "
+                               "factor each once and keep all, then only forward/back substitutions")
+            elif graded:
+                reasons.append(f"the {graded + 1} step matrices of a graded start are the same for every sample, "
+                               f"but {graded + 1} factorisations of {unknowns} unknowns are too many to keep "
+                               f"(up to {SLOT_UNKNOWNS} unknowns in all): each refactored where its Δt starts")
+            else:
+                reasons.append("the matrix is the same for every sample: factor once, then only "
+                               "forward/back substitutions")
         elif multigrid_fits:
             method = "cg"
             mg = True
@@ -689,7 +704,8 @@ def make_plan(recipe) -> Plan:
                 multigrid_small_coarsest=True,
                 multigrid_shift=shift if preconditioner == "mg" else 0.0,
                 multigrid_neumann=neumann if preconditioner == "mg" else [],
-                multigrid_periodic=list(periodic) if preconditioner == "mg" else [])
+                multigrid_periodic=list(periodic) if preconditioner == "mg" else [],
+                step_matrices=step_matrices if method == "direct" else 1)
 
 
 def _nonsymmetric_alternative(amg_applies: bool, peclet: float, halvings: int) -> str:
@@ -719,6 +735,9 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
     if plan.backend == "numpy":
         if plan.method == "direct":
             from solvers.direct import ScipyDirect
+            if plan.step_matrices > 1:
+                from solvers.slots import MatrixSlots
+                return MatrixSlots(lambda: ScipyDirect(rtol), plan.step_matrices)
             return ScipyDirect(rtol)
         from solvers import GCRODR, GMRES
         m, k = solver_options["restart"], solver_options["recycle"]
@@ -730,7 +749,12 @@ def make_solver(plan: Plan, solver_options: dict, comm=None):
     from solvers.ksp import KSPSolver
     options = {**plan.options, **(solver_options.get("options") or {})}
     if plan.method == "direct":
-        return KSPSolver("preonly", plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
+        def direct():
+            return KSPSolver("preonly", plan.preconditioner, rtol=rtol, maxiter=maxiter, options=options, comm=comm)
+        if plan.step_matrices > 1 and (comm is None or comm.getSize() == 1):
+            from solvers.slots import MatrixSlots
+            return MatrixSlots(direct, plan.step_matrices)
+        return direct()
     if plan.method in ("cg", "gmres"):
         if plan.method == "gmres":
             options.setdefault("ksp_gmres_restart", solver_options["restart"])

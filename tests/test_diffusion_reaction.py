@@ -211,6 +211,23 @@ def test_plan_factorises_the_stacked_system_and_never_uses_geometric_multigrid(t
         validate(recipe(tmp_path, **{"solver.backend": "petsc", "solver.preconditioner": "mg"}))
 
 
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("petsc", marks=needs_petsc)])
+def test_a_graded_start_keeps_one_factorisation_per_step_matrix_where_they_fit(tmp_path, backend):
+    from pdegen.plan import SLOT_UNKNOWNS, make_solver
+    from solvers.slots import MatrixSlots
+    graded = {"solver.backend": backend, "discretization.start_refinement": 3}
+    plan = make_plan(validate(recipe(tmp_path, **graded)))
+    assert plan.method == "direct" and plan.step_matrices == 4
+    assert any("4 step matrices of a graded start" in reason for reason in plan.reasons)
+    assert isinstance(make_solver(plan, validate(recipe(tmp_path, **graded))["solver"]), MatrixSlots)
+    assert make_plan(validate(recipe(tmp_path, **{"solver.backend": backend}))).step_matrices == 1  # k = 0
+    large = recipe(tmp_path, **graded)
+    side = int(np.sqrt(SLOT_UNKNOWNS / 2 / 4)) + 1  # 4 factorisations of two species' unknowns: too many
+    large["grid"]["shape"] = [side, side]
+    plan = make_plan(validate(large))
+    assert plan.step_matrices == 1 and any("too many to keep" in reason for reason in plan.reasons), plan.reasons
+
+
 def test_too_long_a_step_for_the_explicit_reaction_is_refused(tmp_path):
     refused = r"discretization.steps: the explicit reaction.*B = 1.52 .*at least 30 steps, got 4"
     with pytest.raises(RecipeError, match=refused):

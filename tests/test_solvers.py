@@ -324,3 +324,27 @@ def test_seeded_recycle_space_deflates_the_first_solve():
     assert seeded_info.iterations < 0.5 * cold_info.iterations, (seeded_info.iterations, cold_info.iterations)
     with pytest.raises(ValueError, match="non-empty"):
         seeded.use_recycle_space(np.zeros((n, 0)))
+
+
+def test_matrix_slots_keep_one_factorisation_per_matrix_and_hand_each_system_to_its_own():
+    """solvers.slots: three step matrices in turn, twice (the second round as new objects
+    with equal values, as the next sample builds them): with keep=3 each is factorised once
+    (3 of 6 solves), with keep=2 the least recently used makes way every time (6 of 6);
+    every solution is the system's own, to SciPy's spsolve."""
+    from solvers.direct import ScipyDirect
+    from solvers.slots import MatrixSlots
+    laplacian = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(40, 40), format="csr")
+    first = [(laplacian + sp.identity(40) * shift).tocsr() for shift in (0.5, 1.0, 2.0)]
+    second = [A.copy() for A in first]
+    b = np.random.default_rng(0).standard_normal(40)
+    for keep, factorised in ((3, [True] * 3 + [False] * 3), (2, [True] * 6)):
+        slots = MatrixSlots(lambda: ScipyDirect(1e-12), keep)
+        rebuilt = []
+        for A in first + second:
+            x, info = slots.solve(A, b)
+            rebuilt.append(info.extra["rebuilt"])
+            assert np.abs(x - spla.spsolve(A.tocsc(), b)).max() < 1e-12
+        assert rebuilt == factorised, (keep, rebuilt)
+    assert slots.method == "superlu"  # the solvers' own attributes
+    with pytest.raises(ValueError, match="keep must be >= 1"):
+        MatrixSlots(ScipyDirect, 0)
