@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from .families import FAMILIES, get_family
+from .fields import FIELD_DISTRIBUTIONS, SCALAR_DISTRIBUTIONS
 from .schema import MISSING
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -53,7 +54,8 @@ def describe_family(name: str) -> str:
     lines = [f"{family.name}: {family.doc}", f"  {_kind(family)}; "
              f"{', '.join(f'outputs/{c}' for c in family.components)}; "
              f"{'/'.join(f'{d}-D' for d in family.dimensions)} grids"]
-    lines.append("parameters (kind: default)  # a field may also be a scalar distribution, broadcast")
+    lines.append(f"parameters (kind: default)  # a field takes {', '.join(FIELD_DISTRIBUTIONS)} or a scalar "
+                 f"distribution ({', '.join(SCALAR_DISTRIBUTIONS)}), broadcast; keys: docs/recipes.md")
     for key, parameter in family.parameters.items():
         positive = ", > 0" if parameter.positive else ""
         lines.append(f"  {key} ({parameter.kind}{positive}): {_flow(parameter.default)}  # {parameter.doc}")
