@@ -223,6 +223,11 @@ def test_a_graded_start_takes_each_stored_interval_with_its_own_steps(family, sc
         assert np.abs([u for _, stored, u in yielded if stored][interval] - expected).max() <= 1e-13
     per_step = 2 if family == "fisher_kpp" else 1
     assert fam.solves_per_sample(recipe) == per_step * (8 + 4 + 2) + (1 if scheme == "rannacher" else 0)
+    deeper = {**recipe, "discretization": {**recipe["discretization"], "start_refinement": 5}}  # past the 3rd
+    counted = []
+    for _ in fam.trajectory(grid, values, deeper, lambda A, b, x0, last: counted.append(1) or solve(A, b)):
+        pass
+    assert fam.solves_per_sample(deeper) == len(counted) == per_step * (64 + 32 + 16) + (scheme == "rannacher")
 
 
 @pytest.mark.parametrize("scheme,order", [("backward-euler", 1.0), ("crank-nicolson", 2.0), ("rannacher", 2.0)])

@@ -137,7 +137,7 @@ class Heat(Family):
 
     def solves_per_sample(self, recipe: dict) -> int:
         d = recipe["discretization"]
-        graded = d.get("start_refinement", 0)  # the extra steps of a graded start's intervals
+        graded = min(d.get("start_refinement", 0), d["steps"] // d.get("save_every", 1))  # its refined intervals
         steps = d["steps"] + sum(d["save_every"] * (interval_refinement(recipe, j) - 1) for j in range(graded))
         return sum(self.solves_in_step(recipe, step) for step in range(1, steps + 1))
 
