@@ -48,6 +48,25 @@ def method_of_lines(grid, boundary, du, dv, reaction, y0, t_end, jacobian=None):
     return solve_ivp(rhs, (0, t_end), y0, method="BDF", rtol=1e-11, atol=1e-12, jac=jac).y[:, -1]
 
 
+def fitzhugh_nagumo(grid, y0, t_end, du=1e-3, dv=5e-3):
+    """[u; v] at t_end by :func:`method_of_lines` with FitzHugh–Nagumo's reaction (k = 5e-3)
+    and the system's Jacobian."""
+    n = grid.size
+    return method_of_lines(grid, NEUMANN, du, dv, lambda u, v: (u - u**3 - 5e-3 - v, u - v), y0, t_end,
+                           lambda Lu, Lv, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
+                                                     [sp.identity(n), -Lv - sp.identity(n)]]))
+
+
+def white_noise_start():
+    """(grid, values, [u0; v0]): PDEBench's initial state on 16², u0 and v0 N(0, 1) in every
+    cell (up to 3.2 here), with its diffusivities and k."""
+    grid = Grid((16, 16), ((-1, 1), (-1, 1)))
+    rng = sample_rng(7, 0)
+    u0, v0 = (sample_parameter({"dist": "white", "mean": 0.0, "std": 1.0}, grid.shape, rng) for _ in "uv")
+    values = {"diffusivity_u": 1e-3, "diffusivity_v": 5e-3, "k": 5e-3, "initial_u": u0, "initial_v": v0}
+    return grid, values, np.concatenate([u0.ravel(), v0.ravel()])
+
+
 def test_uniform_states_follow_the_reaction_ode_at_second_order():
     # Constant states under no-flux walls: Δu = Δv = 0, so every cell follows
     # u' = u - u³ - k - v, v' = u - v, here against SciPy's RK45 at 1e-12.
@@ -76,14 +95,8 @@ def test_each_diffusivity_acts_on_its_own_component():
     rng = np.random.default_rng(3)
     u0, v0 = rng.standard_normal(grid.shape) * 0.5, rng.standard_normal(grid.shape) * 0.5
     values = {"diffusivity_u": 0.01, "diffusivity_v": 0.05, "k": 5e-3, "initial_u": u0, "initial_v": v0}
-    n, y0 = grid.size, np.concatenate([u0.ravel(), v0.ravel()])
-
-    def reference(du, dv):
-        return method_of_lines(grid, NEUMANN, du, dv, lambda u, v: (u - u**3 - 5e-3 - v, u - v), y0, 1.0,
-                               lambda Lu, Lv, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
-                                                         [sp.identity(n), -Lv - sp.identity(n)]]))
-
-    right, swapped = reference(0.01, 0.05), reference(0.05, 0.01)
+    y0 = np.concatenate([u0.ravel(), v0.ravel()])
+    right, swapped = fitzhugh_nagumo(grid, y0, 1.0, 0.01, 0.05), fitzhugh_nagumo(grid, y0, 1.0, 0.05, 0.01)
     errors = [np.abs(states(grid, values, 1.0, steps)[-1] - right).max() for steps in (10, 20, 40)]
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
     assert np.all(orders > 1.8), (errors, orders)
@@ -95,14 +108,8 @@ def test_a_white_noise_start_converges_at_second_order():
     # reaction is stiffest: to its first stored time, 0.05, the family's states converge at
     # second order to SciPy's BDF integration (max errors 4.5e-2, 8.9e-3, 2.0e-3, 4.6e-4 with
     # 2, 4, 8, 16 steps; the recipe's Δt, 0.0125, is 4).
-    grid = Grid((16, 16), ((-1, 1), (-1, 1)))
-    rng = sample_rng(7, 0)
-    u0, v0 = (sample_parameter({"dist": "white", "mean": 0.0, "std": 1.0}, grid.shape, rng) for _ in "uv")
-    values = {"diffusivity_u": 1e-3, "diffusivity_v": 5e-3, "k": 5e-3, "initial_u": u0, "initial_v": v0}
-    n, y0 = grid.size, np.concatenate([u0.ravel(), v0.ravel()])
-    exact = method_of_lines(grid, NEUMANN, 1e-3, 5e-3, lambda u, v: (u - u**3 - 5e-3 - v, u - v), y0, 0.05,
-                            lambda Lu, Lv, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
-                                                      [sp.identity(n), -Lv - sp.identity(n)]]))
+    grid, values, y0 = white_noise_start()
+    exact = fitzhugh_nagumo(grid, y0, 0.05)
     assert np.abs(exact - y0).max() > 0.5  # the start moves
     errors = [np.abs(states(grid, values, 0.05, steps)[-1] - exact).max() for steps in (2, 4, 8, 16)]
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
@@ -115,14 +122,8 @@ def test_a_graded_start_resolves_a_white_noise_start_that_uniform_steps_do_not()
     # steps, the next three with 16, 8 and 4 each (2.1x the solves); its first stored state
     # is 79x closer to SciPy's BDF integration than uniform steps' (1.1e-4 against 8.9e-3),
     # the last 4.6x (1.9e-4 against 8.7e-4).
-    grid = Grid((16, 16), ((-1, 1), (-1, 1)))
-    rng = sample_rng(7, 0)
-    u0, v0 = (sample_parameter({"dist": "white", "mean": 0.0, "std": 1.0}, grid.shape, rng) for _ in "uv")
-    values = {"diffusivity_u": 1e-3, "diffusivity_v": 5e-3, "k": 5e-3, "initial_u": u0, "initial_v": v0}
-    n, y0 = grid.size, np.concatenate([u0.ravel(), v0.ravel()])
-    exact = [method_of_lines(grid, NEUMANN, 1e-3, 5e-3, lambda u, v: (u - u**3 - 5e-3 - v, u - v), y0, t,
-                             lambda Lu, Lv, y: sp.bmat([[-Lu + sp.diags(1 - 3 * y[:n] ** 2), -sp.identity(n)],
-                                                       [sp.identity(n), -Lv - sp.identity(n)]])) for t in (0.05, 0.5)]
+    grid, values, y0 = white_noise_start()
+    exact = [fitzhugh_nagumo(grid, y0, t) for t in (0.05, 0.5)]
     errors, solves = {}, {}
     for k in (0, 3):
         recipe = {"boundary": NEUMANN, "discretization": {"scheme": "crank-nicolson", "t_end": 0.5, "steps": 40,
