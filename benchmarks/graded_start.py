@@ -1,8 +1,8 @@
 """What a graded start (``discretization.start_refinement``) costs a build, side by side:
 uniform steps (k = 0), the graded start as planned (each step matrix factorised once and
 kept, solvers.slots), and the graded start refactoring where each interval's Δt starts (as
-above pdegen.plan.SLOT_UNKNOWNS). recipes/diffusion_reaction.yaml (k = 3) and
-recipes/diffusion_reaction_pdebench.yaml (k = 4) at their 128², one process, median of
+above pdegen.plan.SLOT_UNKNOWNS). recipes/diffusion_reaction.yaml (k = 2) and
+recipes/diffusion_reaction_pdebench.yaml (k = 5) at their 128², one process, median of
 round-robin repeats, seconds per sample with assembly and writing. Their accuracy:
 docs/benchmarks.md, diffusion_reaction(_pdebench)_time_accuracy. Then the cost of one
 refactorisation alone, which a build's times on this shared machine resolve poorly.
@@ -63,7 +63,7 @@ def switch_cost(n: int, repeats: int) -> tuple[float, float]:
     values = draw_values(data, family, 0)
     matrices = [family.stepper(grid_of(data), values, {**data, "discretization": {**data["discretization"],
                                                                                   "steps": steps}})[0].A
-                for steps in (800, 1600)]
+                for steps in (400, 800)]
     b = np.ones(matrices[0].shape[0])
     solver = KSPSolver("preonly", "cholesky", rtol=1e-8, prefix="graded_bench_")
     solver.solve(matrices[0], b)

@@ -219,9 +219,10 @@ def main():
             "semi-discrete system, median over the samples, at the first stored time, the middle one, t_end and the "
             "worst of all 100. `Δt(3B²-1)` the explicit reaction's stiffness (the recipe check asks <= 1), "
             "`Δt a/h²` with a = D_v, the faster diffusion. `crank-nicolson` is the family's default; `k=K` a graded "
-            "start (`start_refinement: K`, the recipe's 3; k=0 uniform steps). Steps: half the recipe's (Δt 0.05, "
+            "start (`start_refinement: K`, the recipe's 2; k=0 uniform steps). Steps: half the recipe's (Δt 0.05, "
             "PDEBench's stored interval), the recipe's and twice."),
-            schemes=("crank-nicolson k=0", "crank-nicolson k=3", "rannacher k=0", "backward-euler k=0"),
+            schemes=("crank-nicolson k=0", "crank-nicolson k=2", "crank-nicolson k=3", "rannacher k=0",
+                     "backward-euler k=0"),
             factors=(0.5, 1, 2), reference=dop853_reference, worst=True)
     if not only or "--only-diffusion_reaction_pdebench" in only:
         trajectory_section("diffusion_reaction_pdebench", (("diffusion_reaction_pdebench", 128),),
@@ -231,12 +232,12 @@ def main():
             "together) against SciPy's DOP853 at rtol 1e-10 on the same semi-discrete system, median over the "
             "samples, at the first stored time, the middle one, t_end and the worst of all 100. `Δt(3B²-1)` the "
             "explicit reaction's stiffness with B = 5 (the recipe check asks <= 1), `Δt a/h²` with a = D_v. "
-            "Steps: 400 and the recipe's 800; `k=K` a graded start (`start_refinement: K`: the first stored "
-            "interval with 2^K times the steps, each next one half as many; k=0 uniform steps; the recipe's 4). "
-            "`pdebench-rk45`: PDEBench's own integration (SciPy's solve_ivp with its default RK45, rtol 1e-3, "
-            "atol 1e-6)."),
+            "Steps: the recipe's 400 and 800; `k=K` a graded start (`start_refinement: K`: the first stored "
+            "interval with 2^K times the steps, the next with 2^(K-1), the 2 after with 2^(K-2), the 4 after with "
+            "2^(K-3) and so on: Δt growing with t; k=0 uniform steps; the recipe's 5). `pdebench-rk45`: PDEBench's "
+            "own integration (SciPy's solve_ivp with its default RK45, rtol 1e-3, atol 1e-6)."),
             schemes=("crank-nicolson k=0", "crank-nicolson k=4", "crank-nicolson k=5", "rannacher k=0",
-                     "backward-euler k=0"), factors=(0.5, 1), reference=dop853_reference,
+                     "backward-euler k=0"), factors=(1, 2), reference=dop853_reference,
             integrators={"pdebench-rk45": pdebench_rk45}, worst=True)
     if not only or "--only-gray_scott" in only:
         trajectory_section("gray_scott", (("gray_scott", 128),), two_species_stiffness, "Δt ρ", (

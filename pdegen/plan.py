@@ -56,8 +56,8 @@ GCRODR_MIN_UNKNOWNS_NONSYMMETRIC = 256 * 256
 # (Galerkin coarse operators: the mass term).
 TIME_DEPENDENT_DIRECT_MAX_UNKNOWNS_2D = 1024 * 1024
 # The unknowns of all the factorisations a graded start keeps at once (solvers.slots): keeping
-# the 5 of recipes/diffusion_reaction_pdebench.yaml at 256² (131,072 unknowns, two species)
-# took its build from 470 to 800 MB; above this, each is refactored where its Δt starts.
+# 5 (k = 4) for recipes/diffusion_reaction_pdebench.yaml at 256² (131,072 unknowns, two
+# species) took its build from 470 to 800 MB; above this, each is refactored where its Δt starts.
 SLOT_UNKNOWNS = 2**20
 
 
