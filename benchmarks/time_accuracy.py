@@ -233,9 +233,9 @@ def main():
             "samples, at the first stored time, the middle one, t_end and the worst of all 100. `Δt(3B²-1)` the "
             "explicit reaction's stiffness with B = 5 (the recipe check asks <= 1), `Δt a/h²` with a = D_v. "
             "Steps: the recipe's 400 and 800; `k=K` a graded start (`start_refinement: K`: the first stored "
-            "interval with 2^K times the steps, the next with 2^(K-1), the 2 after with 2^(K-2), the 4 after with "
-            "2^(K-3) and so on: Δt growing with t; k=0 uniform steps; the recipe's 5). `pdebench-rk45`: PDEBench's "
-            "own integration (SciPy's solve_ivp with its default RK45, rtol 1e-3, atol 1e-6)."),
+            "interval with 2^K times the steps, the next 2 with 2^(K-1), the 4 after with 2^(K-2), the 8 after "
+            "with 2^(K-3) and so on: Δt growing with t; k=0 uniform steps; the recipe's 5). `pdebench-rk45`: "
+            "PDEBench's own integration (SciPy's solve_ivp with its default RK45, rtol 1e-3, atol 1e-6)."),
             schemes=("crank-nicolson k=0", "crank-nicolson k=4", "crank-nicolson k=5", "rannacher k=0",
                      "backward-euler k=0"), factors=(1, 2), reference=dop853_reference,
             integrators={"pdebench-rk45": pdebench_rk45}, worst=True)

@@ -3,9 +3,9 @@
 A direct solver keeps one factorisation and refactors when the matrix changes. A time
 step with a graded start (pdegen's ``start_refinement``) hands over a few step matrices in
 turn, one per Δt, the same ones for every sample, and refactoring PETSc's Cholesky costs
-21 solves at 128², 35 at 256² (docs/benchmarks.md, graded_start): a 128²
-diffusion–reaction build with k = 3 took 1.29x the time of uniform steps refactoring,
-1.12x keeping the factorisations, for 1.11x the solves.
+19 solves at 128², 24 at 256² (docs/benchmarks.md, graded_start): a 128²
+diffusion–reaction build with k = 2 took 1.10x the time of uniform steps refactoring,
+1.01x keeping the factorisations, for 1.05x the solves.
 :class:`MatrixSlots` keeps up to ``keep`` solvers, each with its own matrix and
 factorisation, and hands each system to the one that holds its matrix (the same object, or
 equal values: the next sample's matrices are new objects), the least recently used making

@@ -76,7 +76,7 @@ def trajectory_keys(scheme: str | None, t_end: float, steps: int, save_every: in
     if graded_start:
         keys["start_refinement"] = Key("int", 0, low=0, high=10, doc=(
             "k: a graded start, Δt growing with t: the first stored interval in 2^k times the steps, "
-            "the next in 2^(k-1), the 2 after in 2^(k-2), the 4 after in 2^(k-3), ... (for rough or stiff "
+            "the next 2 in 2^(k-1), the 4 after in 2^(k-2), the 8 after in 2^(k-3), ... (for rough or stiff "
             "initial states)"))
     return keys
 
