@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .info import SolveInfo
+from .pattern import same_matrix
 
 
 class ScipyDirect:
@@ -34,7 +35,7 @@ class ScipyDirect:
         A = sp.csc_matrix(A)
         rebuilt = False
         try:
-            if self._matrix is None or not _same_matrix(self._matrix, A):
+            if self._matrix is None or not same_matrix(self._matrix, A):
                 self._factor, self._matrix, rebuilt = spla.splu(A), A, True
             x = self._factor.solve(b)
             reason = "factorised" if rebuilt else "reused factorisation"
@@ -45,8 +46,3 @@ class ScipyDirect:
         residual = float(np.linalg.norm(b - A @ x) / (bnorm if bnorm > 0 else 1.0))
         return x, SolveInfo(0, residual, bool(np.isfinite(residual) and residual <= self.rtol),
                             time.perf_counter() - start, self.method, reason, {"rebuilt": rebuilt})
-
-
-def _same_matrix(a: sp.csc_matrix, b: sp.csc_matrix) -> bool:
-    return (a.shape == b.shape and a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
-            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))

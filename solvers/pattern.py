@@ -64,3 +64,11 @@ def immutable_place(*arrays: np.ndarray) -> tuple | None:
 def same_place(a: tuple, b: tuple) -> bool:
     """Whether two :func:`immutable_place` answers are the same memory (so equal contents)."""
     return all(x[0] is y[0] and x[1:] == y[1:] for x, y in zip(a, b))
+
+
+def same_matrix(a, b) -> bool:
+    """Whether two sparse matrices in one compressed format (both CSR or both CSC) are the
+    same matrix: shape, pattern and values compared in full."""
+    return (getattr(a, "format", None) is not None and a.format == getattr(b, "format", None)
+            and a.shape == b.shape and a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
+            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))

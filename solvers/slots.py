@@ -26,7 +26,8 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import scipy.sparse as sp
+
+from .pattern import same_matrix
 
 
 class MatrixSlots:
@@ -45,7 +46,7 @@ class MatrixSlots:
         index = next((i for i, slot in enumerate(self._slots) if slot[0] is A), None)
         if index is None:
             index = next((i for i, slot in enumerate(self._slots) if slot[0] is not None
-                          and _same_matrix(slot[0], A)), None)
+                          and same_matrix(slot[0], A)), None)
         if index is None:
             index = next((i for i, slot in enumerate(self._slots) if slot[0] is None), None)
             if index is None:
@@ -64,11 +65,3 @@ class MatrixSlots:
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._slots[-1][1], name)
-
-
-def _same_matrix(a, b) -> bool:
-    if not (sp.issparse(a) and sp.issparse(b)) or a.shape != b.shape or a.nnz != b.nnz:
-        return False
-    a, b = a.tocsr(), b.tocsr()
-    return (np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
-            and np.array_equal(a.data, b.data))
