@@ -1,0 +1,302 @@
+"""Export a store of trajectories in The Well's HDF5 layout, for its loaders and baselines.
+
+The Well (Ohana et al., "The Well: a large-scale collection of diverse physics
+simulations for machine learning", NeurIPS 2024 Datasets and Benchmarks) reads a data set
+as ``ROOT/data/{train,valid,test}/*.hdf5`` plus ``ROOT/stats.yaml``, each file holding
+trajectories of shape (n_trajectories, n_steps, *grid) under ``t0_fields`` (scalar
+fields), with the grid, the times, the boundary kinds and the scalar parameters beside
+them (its docs/data_format.md). :func:`export_well` writes one file per split:
+
+- each stored output (``solution``, or ``u`` and ``v``) as a time-varying field, the
+  state at t = 0 first: the state the build started from (the family's initial state
+  from the sample's own draws, coarsened as the store's fields), then every stored state,
+  so ``dimensions/time`` is [0, coords/t];
+- the other input fields (a coefficient, a flow, an initial velocity) as fields constant
+  in time; the inputs that *are* the initial state (``initial``, ``initial_u``, ...) are
+  its first time and not repeated;
+- every scalar parameter under ``scalars`` (drawn ones per trajectory, constants once; the
+  constants also as root attributes listed in ``simulation_parameters``);
+- each face's kind as a boundary condition: periodic as ``periodic``; Dirichlet and
+  Neumann faces as ``wall``, except Neumann and inflow faces of a flow (advection,
+  transport), which are ``open``;
+- ``stats.yaml``: mean, std, rms and those of the differences between consecutive states
+  (``*_delta``), per field over the train split (float64 sums).
+
+The Well's own files are float32; the export keeps the store's dtype. Samples recorded
+as failed are left out (and counted); an incomplete store is refused; trajectories are in
+sample-id order, their ids in ``pdegen/sample_id``, drawn boundary data (Fourier
+coefficients, not scalars) in ``pdegen/params``, the recipe in the root attribute
+``pdegen_recipe`` (The Well's reader passes all three by). Everything is written into a
+hidden directory beside ``out`` and renamed into place at the end, so an interrupted
+export leaves nothing half-written.
+
+Example
+-------
+>>> channel = {"kind": "periodic", "faces": {"x_low": {"kind": "inflow"}, "x_high": {"kind": "neumann"}}}
+>>> boundary_kinds({"family": "transport", "grid": {"shape": [8, 8]}, "boundary": channel})
+['open', 'open', 'periodic', 'periodic']
+>>> export_well("data/navier_stokes.zarr", "data/navier_stokes_well")   # doctest: +SKIP
+>>> from the_well.data import WellDataset                                # doctest: +SKIP
+>>> ds = WellDataset(path="data/navier_stokes_well", well_split_name="train",
+...                  n_steps_input=10, n_steps_output=1)                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .build import draw_values, grid_of
+from .families import get_family
+from .families import boundary as faces
+from .grid import AXIS_NAMES, coarsen
+from .store.layout import SPLIT_LABELS, coarsening, output_paths, stored_parameters
+from .store.reader import open_dataset
+
+WELL_SPLITS = {"train": "train", "val": "valid", "test": "test"}  # pdegen's split -> The Well's folder
+
+
+class ExportError(ValueError):
+    """A store that cannot be exported, or an output path that cannot be written."""
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    trajectories: dict[str, int]          # per Well split
+    steps: int                            # states per trajectory, t = 0 included
+    fields: list[str]                     # time-varying fields
+    constant_fields: list[str]
+    left_out: list[int] = field(default_factory=list)  # sample ids recorded as failed
+
+    def line(self) -> str:
+        counts = ", ".join(f"{split} {n}" for split, n in self.trajectories.items())
+        failed = (f"; {len(self.left_out)} failed sample(s) left out (ids {', '.join(map(str, self.left_out[:10]))}"
+                  f"{', ...' if len(self.left_out) > 10 else ''})" if self.left_out else "")
+        return (f"{self.out}: {counts} trajectories of {self.steps} states ({', '.join(self.fields)}"
+                f"{'; constant: ' + ', '.join(self.constant_fields) if self.constant_fields else ''}){failed}")
+
+
+def is_initial_state(parameter: str) -> bool:
+    """Whether a family parameter is (part of) the state at t = 0: ``initial``, ``initial_u``, ..."""
+    return parameter == "initial" or parameter.startswith("initial_")
+
+
+def boundary_kinds(recipe: dict) -> list[str]:
+    """The Well's kind (``periodic``, ``wall`` or ``open``) of each face, in (axis, side)
+    order; a family without face-by-face conditions has walls (Dirichlet) all round."""
+    family = get_family(recipe["family"])
+    ndim = len(recipe["grid"]["shape"])
+    if "faces" not in family.boundary:
+        return ["wall"] * (2 * ndim)
+    flow = "inflow" in family.boundary["kind"].choices  # there Neumann faces are outflow faces
+    kinds = faces.face_kinds(recipe["boundary"], ndim)
+    well = {"periodic": "periodic", "dirichlet": "wall", "neumann": "open" if flow else "wall", "inflow": "open"}
+    return [well[kind] for kind in kinds]
+
+
+def export_well(store, out, *, overwrite: bool = False, progress=None) -> ExportSummary:
+    """Write the trajectories of the pdegen store ``store`` as The Well's data set ``out``
+    (a directory: ``data/{train,valid,test}/NAME.hdf5`` and ``stats.yaml``)."""
+    out = Path(out)
+    with open_dataset(store) as ds:
+        recipe = ds.attrs["recipe"]
+        family = get_family(recipe["family"])
+        if not family.time_dependent:
+            raise ExportError(f"{store}: {family.name} is steady (one solution per sample), and The Well's format "
+                              "holds time series; read the store with pdegen.store.open_dataset or pdegen.train")
+        done = ds["done"][:]
+        if not done.all():
+            raise ExportError(f"{store}: only {int(done.sum())} of {done.size} samples are done; finish the build "
+                              "first (pdegen build RECIPE --resume)")
+        if out.exists() and not overwrite:
+            raise ExportError(f"{out}: already exists; pass --overwrite to replace it")
+        if not out.parent.is_dir():
+            raise ExportError(f"{out.parent}: no such directory")
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            summary = _write(ds, recipe, family, staging, progress)
+            if out.exists():
+                shutil.rmtree(out)
+            staging.rename(out)
+        except BaseException:  # Ctrl-C included: nothing half-written stays
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    summary.out = out
+    return summary
+
+
+def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
+    import h5py
+
+    grid = grid_of(recipe)
+    outputs = [path.removeprefix("outputs/") for path in output_paths(recipe)]
+    inputs = {path.removeprefix("inputs/"): path for path, name in stored_parameters(recipe).items()
+              if path.startswith("inputs/") and not is_initial_state(name)}
+    drawn = {name: path for path, name in stored_parameters(recipe).items() if path.startswith("params/")}
+    scalars = {name: path for name, path in drawn.items() if ds[path].ndim == 1}
+    vectors = {name: path for name, path in drawn.items() if ds[path].ndim > 1}  # Fourier boundary data
+    constants = {name: float(spec["value"]) for name, spec in recipe["parameters"].items()
+                 if spec["dist"] == "constant" and np.ndim(spec["value"]) == 0}
+    times = np.concatenate([[0.0], ds["coords/t"][:]])
+    dtype = ds[f"outputs/{outputs[0]}"].dtype
+
+    ids, splits = ds["sample_id"][:], ds["split"][:]
+    converged = ds["stats/converged"][:]
+    left_out = sorted(int(i) for i in ids[~converged])
+    members = {label: np.sort(ids[(splits == code) & converged]) for code, label in enumerate(SPLIT_LABELS)}
+    position = {}  # sample id -> (pdegen split, row in its file)
+    for label, chosen in members.items():
+        position.update({int(sample): (label, row) for row, sample in enumerate(chosen)})
+
+    files = {}
+    for label, chosen in members.items():
+        folder = root / "data" / WELL_SPLITS[label]
+        folder.mkdir(parents=True)
+        handle = h5py.File(folder / f"{recipe['name']}.hdf5", "w")
+        files[label] = handle
+        _layout(handle, recipe, ds, chosen, times, outputs, inputs, scalars, vectors, constants, dtype)
+
+    moments = {name: _Moments() for name in [*outputs, *inputs]}
+    deltas = {name: _Moments() for name in outputs}
+    chunk = (getattr(ds[f"outputs/{outputs[0]}"], "chunks", None) or (64,))[0]  # read the store chunk by chunk
+    try:
+        for c0 in range(0, ids.size, chunk):
+            c1 = min(c0 + chunk, ids.size)
+            block = {name: ds[f"outputs/{name}"][c0:c1] for name in outputs}
+            block.update({name: ds[path][c0:c1] for name, path in inputs.items()})
+            block.update({name: ds[path][c0:c1] for name, path in drawn.items()})
+            for offset, sample in enumerate(ids[c0:c1]):
+                if int(sample) not in position:
+                    continue
+                label, row = position[int(sample)]
+                handle = files[label]
+                start = _initial_states(recipe, family, grid, int(sample), len(outputs))
+                for name, first in zip(outputs, start):
+                    trajectory = np.concatenate([first[None].astype(dtype), block[name][offset]])
+                    handle[f"t0_fields/{name}"][row] = trajectory
+                    if label == "train":
+                        moments[name].add(trajectory)
+                        deltas[name].add(np.diff(trajectory.astype(np.float64), axis=0))
+                for name in inputs:
+                    handle[f"t0_fields/{name}"][row] = block[name][offset]
+                    if label == "train":
+                        moments[name].add(block[name][offset])
+                for name in scalars:
+                    handle[f"scalars/{name}"][row] = block[name][offset]
+                for name in vectors:
+                    handle[f"pdegen/params/{name}"][row] = block[name][offset]
+                handle["pdegen/sample_id"][row] = sample
+            if progress is not None:
+                progress.update(c1 - c0)
+    finally:
+        for handle in files.values():
+            handle.close()
+
+    if members["train"].size:
+        stats = {"mean": {}, "std": {}, "rms": {}, "mean_delta": {}, "std_delta": {}, "rms_delta": {}}
+        for name, m in moments.items():
+            stats["mean"][name], stats["std"][name], stats["rms"][name] = m.result()
+        for name, m in deltas.items():
+            stats["mean_delta"][name], stats["std_delta"][name], stats["rms_delta"][name] = m.result()
+        (root / "stats.yaml").write_text(yaml.safe_dump(stats, sort_keys=False))
+    return ExportSummary(root, {WELL_SPLITS[label]: int(chosen.size) for label, chosen in members.items()},
+                         len(times), outputs, list(inputs), left_out)
+
+
+def _initial_states(recipe: dict, family, grid, sample: int, components: int) -> np.ndarray:
+    """(components, *stored grid): the state the build started sample ``sample`` from."""
+    state = family.initial_state(grid, draw_values(recipe, family, sample)).reshape((components, *grid.shape))
+    factor, by = coarsening(recipe)
+    return coarsen(state, factor, grid.ndim, by)
+
+
+def _layout(handle, recipe: dict, ds, chosen: np.ndarray, times, outputs, inputs, scalars, vectors, constants, dtype):
+    """Every group, attribute and (empty) dataset of one split's file."""
+    import h5py
+
+    strings = h5py.string_dtype()
+    n, ndim = int(chosen.size), len(recipe["grid"]["shape"])
+    shape = tuple(int(ds[f"coords/{AXIS_NAMES[axis]}"].shape[0]) for axis in range(ndim))
+    names = list(AXIS_NAMES[:ndim])
+    handle.attrs.update({"dataset_name": recipe["name"], "grid_type": "cartesian", "n_spatial_dims": ndim,
+                         "n_trajectories": n, "pdegen_recipe": json.dumps(recipe)})
+    handle.attrs["simulation_parameters"] = np.array(list(constants), dtype=strings)
+    for name, value in constants.items():
+        handle.attrs[name] = value
+
+    dims = handle.create_group("dimensions")
+    dims.attrs["spatial_dims"] = np.array(names, dtype=strings)
+    dims.create_dataset("time", data=np.asarray(times, dtype=dtype)).attrs["sample_varying"] = False
+    for name in names:
+        coordinate = dims.create_dataset(name, data=ds[f"coords/{name}"][:].astype(dtype))
+        coordinate.attrs.update({"sample_varying": False, "time_varying": False})
+
+    bcs = handle.create_group("boundary_conditions")
+    kinds = boundary_kinds(recipe)
+    for axis, name in enumerate(names):
+        low, high = kinds[2 * axis], kinds[2 * axis + 1]
+        sides = [("periodic", (0, -1), "periodic")] if low == high == "periodic" else \
+            [(f"{name}_low", (0,), low), (f"{name}_high", (-1,), high)]
+        for group_name, ends, kind in sides:
+            mask = np.zeros(shape[axis], dtype=bool)
+            mask[list(ends)] = True
+            group = bcs.create_group(f"{name}_periodic" if kind == "periodic" else group_name)
+            group.attrs.update({"associated_dims": np.array([name], dtype=strings), "bc_type": kind,
+                                "associated_fields": np.array([], dtype=strings),
+                                "sample_varying": False, "time_varying": False})
+            group.create_dataset("mask", data=mask)
+
+    group = handle.create_group("scalars")
+    group.attrs["field_names"] = np.array([*constants, *scalars], dtype=strings)
+    for name, value in constants.items():
+        group.create_dataset(name, data=np.asarray(value, dtype=dtype)).attrs.update(
+            {"sample_varying": False, "time_varying": False})
+    for name in scalars:
+        group.create_dataset(name, shape=(n,), dtype=dtype).attrs.update(
+            {"sample_varying": True, "time_varying": False})
+
+    group = handle.create_group("t0_fields")
+    group.attrs["field_names"] = np.array([*outputs, *inputs], dtype=strings)
+    varying = np.ones(ndim, dtype=bool)
+    for name in outputs:
+        group.create_dataset(name, shape=(n, len(times), *shape), dtype=dtype, chunks=(1, 1, *shape) if n else None
+                             ).attrs.update({"dim_varying": varying, "sample_varying": True, "time_varying": True})
+    for name in inputs:
+        group.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=(1, *shape) if n else None
+                             ).attrs.update({"dim_varying": varying, "sample_varying": True, "time_varying": False})
+    for order in ("t1_fields", "t2_fields"):
+        handle.create_group(order).attrs["field_names"] = np.array([], dtype=strings)
+    own = handle.create_group("pdegen")  # not The Well's: its reader passes it by
+    own.create_dataset("sample_id", data=chosen.astype(np.int64))
+    for name, path in vectors.items():
+        own.create_dataset(f"params/{name}", shape=(n, ds[path].shape[1]), dtype=np.float64)
+
+
+class _Moments:
+    """Count, mean and sum of squared deviations of many arrays, merged one array at a
+    time (Chan, Golub and LeVeque's update: no cancellation of a large mean)."""
+
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, values) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        count, mean = values.size, float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean += delta * count / total
+        self.m2 += m2 + delta * delta * self.count * count / total
+        self.count = total
+
+    def result(self) -> tuple[float, float, float]:
+        """(mean, std, rms) over everything added."""
+        variance = self.m2 / self.count
+        return self.mean, float(np.sqrt(variance)), float(np.sqrt(variance + self.mean**2))
