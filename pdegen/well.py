@@ -11,6 +11,9 @@ them (its docs/data_format.md). :func:`export_well` writes one file per split:
   state at t = 0 first: the state the build started from (the family's initial state
   from the sample's own draws, coarsened as the store's fields), then every stored state,
   so ``dimensions/time`` is [0, coords/t];
+- vector fields that follow from the state (navier_stokes: the velocity of its vorticity,
+  :meth:`~pdegen.families.base.Family.vector_fields`) as time-varying ``t1_fields``, their
+  components last;
 - the other input fields (a coefficient, a flow, an initial velocity) as fields constant
   in time; the inputs that *are* the initial state (``initial``, ``initial_u``, ...) are
   its first time and not repeated;
@@ -20,7 +23,7 @@ them (its docs/data_format.md). :func:`export_well` writes one file per split:
   Neumann faces as ``wall``, except Neumann and inflow faces of a flow (advection,
   transport), which are ``open``;
 - ``stats.yaml``: mean, std, rms and those of the differences between consecutive states
-  (``*_delta``), per field over the train split (float64 sums).
+  (``*_delta``), per field (per component of a vector field) over the train split.
 
 The Well's own files are float32; the export keeps the store's dtype. Samples recorded
 as failed are left out (and counted); an incomplete store is refused; trajectories are in
@@ -141,11 +144,13 @@ def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
               if path.startswith("inputs/") and not is_initial_state(name)}
     drawn = {name: path for path, name in stored_parameters(recipe).items() if path.startswith("params/")}
     scalars = {name: path for name, path in drawn.items() if ds[path].ndim == 1}
-    vectors = {name: path for name, path in drawn.items() if ds[path].ndim > 1}  # Fourier boundary data
+    series = {name: path for name, path in drawn.items() if ds[path].ndim > 1}  # Fourier boundary data
     constants = {name: float(spec["value"]) for name, spec in recipe["parameters"].items()
                  if spec["dist"] == "constant" and np.ndim(spec["value"]) == 0}
     times = np.concatenate([[0.0], ds["coords/t"][:]])
     dtype = ds[f"outputs/{outputs[0]}"].dtype
+    stored_grid = grid.coarsened(coarsening(recipe)[0])
+    vector_names = list(family.vector_fields(stored_grid, np.zeros(len(outputs) * stored_grid.size), recipe))
 
     ids, splits = ds["sample_id"][:], ds["split"][:]
     converged = ds["stats/converged"][:]
@@ -161,10 +166,12 @@ def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
         folder.mkdir(parents=True)
         handle = h5py.File(folder / f"{recipe['name']}.hdf5", "w")
         files[label] = handle
-        _layout(handle, recipe, ds, chosen, times, outputs, inputs, scalars, vectors, constants, dtype)
+        _layout(handle, recipe, ds, chosen, times, (outputs, vector_names, inputs), scalars, series, constants,
+                dtype)
 
-    moments = {name: _Moments() for name in [*outputs, *inputs]}
-    deltas = {name: _Moments() for name in outputs}
+    train_stats = {**{name: _FieldStats(in_time=True) for name in outputs},
+                   **{name: _FieldStats(in_time=True, components=grid.ndim) for name in vector_names},
+                   **{name: _FieldStats(in_time=False) for name in inputs}}
     chunk = (getattr(ds[f"outputs/{outputs[0]}"], "chunks", None) or (64,))[0]  # read the store chunk by chunk
     try:
         for c0 in range(0, ids.size, chunk):
@@ -178,19 +185,20 @@ def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
                 label, row = position[int(sample)]
                 handle = files[label]
                 start = _initial_states(recipe, family, grid, int(sample), len(outputs))
-                for name, first in zip(outputs, start):
-                    trajectory = np.concatenate([first[None].astype(dtype), block[name][offset]])
-                    handle[f"t0_fields/{name}"][row] = trajectory
+                fields = {name: np.concatenate([first[None].astype(dtype), block[name][offset]])
+                          for name, first in zip(outputs, start)}  # (T + 1, *grid): t = 0 first
+                states = np.stack([fields[name] for name in outputs], axis=1)  # (T + 1, components, *grid)
+                derived = [family.vector_fields(stored_grid, state.ravel(), recipe) for state in states]
+                for name in vector_names:  # (T + 1, *grid, ndim): The Well's components come last
+                    fields[name] = np.moveaxis(np.stack([d[name] for d in derived]), 1, -1).astype(dtype)
+                fields.update({name: block[name][offset] for name in inputs})
+                for name, values in fields.items():
+                    handle[f"t{int(name in vector_names)}_fields/{name}"][row] = values
                     if label == "train":
-                        moments[name].add(trajectory)
-                        deltas[name].add(np.diff(trajectory.astype(np.float64), axis=0))
-                for name in inputs:
-                    handle[f"t0_fields/{name}"][row] = block[name][offset]
-                    if label == "train":
-                        moments[name].add(block[name][offset])
+                        train_stats[name].add(values)
                 for name in scalars:
                     handle[f"scalars/{name}"][row] = block[name][offset]
-                for name in vectors:
+                for name in series:
                     handle[f"pdegen/params/{name}"][row] = block[name][offset]
                 handle["pdegen/sample_id"][row] = sample
             if progress is not None:
@@ -201,13 +209,12 @@ def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
 
     if members["train"].size:
         stats = {"mean": {}, "std": {}, "rms": {}, "mean_delta": {}, "std_delta": {}, "rms_delta": {}}
-        for name, m in moments.items():
-            stats["mean"][name], stats["std"][name], stats["rms"][name] = m.result()
-        for name, m in deltas.items():
-            stats["mean_delta"][name], stats["std_delta"][name], stats["rms_delta"][name] = m.result()
+        for name, field_stats in train_stats.items():
+            for key, value in field_stats.result().items():
+                stats[key][name] = value
         (root / "stats.yaml").write_text(yaml.safe_dump(stats, sort_keys=False))
     return ExportSummary(root, {WELL_SPLITS[label]: int(chosen.size) for label, chosen in members.items()},
-                         len(times), outputs, list(inputs), left_out)
+                         len(times), [*outputs, *vector_names], list(inputs), left_out)
 
 
 def _initial_states(recipe: dict, family, grid, sample: int, components: int) -> np.ndarray:
@@ -217,8 +224,10 @@ def _initial_states(recipe: dict, family, grid, sample: int, components: int) ->
     return coarsen(state, factor, grid.ndim, by)
 
 
-def _layout(handle, recipe: dict, ds, chosen: np.ndarray, times, outputs, inputs, scalars, vectors, constants, dtype):
-    """Every group, attribute and (empty) dataset of one split's file."""
+def _layout(handle, recipe: dict, ds, chosen: np.ndarray, times, fields, scalars, series, constants, dtype):
+    """Every group, attribute and (empty) dataset of one split's file; ``fields`` are the
+    names of the outputs, the vector fields derived from them and the constant inputs."""
+    outputs, vector_names, inputs = fields
     import h5py
 
     strings = h5py.string_dtype()
@@ -271,12 +280,47 @@ def _layout(handle, recipe: dict, ds, chosen: np.ndarray, times, outputs, inputs
     for name in inputs:
         group.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=(1, *shape) if n else None
                              ).attrs.update({"dim_varying": varying, "sample_varying": True, "time_varying": False})
-    for order in ("t1_fields", "t2_fields"):
-        handle.create_group(order).attrs["field_names"] = np.array([], dtype=strings)
+    group = handle.create_group("t1_fields")
+    group.attrs["field_names"] = np.array(vector_names, dtype=strings)
+    for name in vector_names:
+        group.create_dataset(name, shape=(n, len(times), *shape, ndim), dtype=dtype,
+                             chunks=(1, 1, *shape, ndim) if n else None
+                             ).attrs.update({"dim_varying": varying, "sample_varying": True, "time_varying": True})
+    handle.create_group("t2_fields").attrs["field_names"] = np.array([], dtype=strings)
     own = handle.create_group("pdegen")  # not The Well's: its reader passes it by
     own.create_dataset("sample_id", data=chosen.astype(np.int64))
-    for name, path in vectors.items():
+    for name, path in series.items():
         own.create_dataset(f"params/{name}", shape=(n, ds[path].shape[1]), dtype=np.float64)
+
+
+class _FieldStats:
+    """Mean, std and rms of one field's values, and of the differences between its
+    consecutive states (``in_time``), per component for a vector field (its last axis)."""
+
+    def __init__(self, in_time: bool, components: int | None = None):
+        self.in_time, self.components = in_time, components
+        count = components or 1
+        self.values, self.deltas = [_Moments() for _ in range(count)], [_Moments() for _ in range(count)]
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        parts = [values] if self.components is None else [values[..., c] for c in range(self.components)]
+        for moments, deltas, part in zip(self.values, self.deltas, parts):
+            moments.add(part)
+            if self.in_time:
+                deltas.add(np.diff(part, axis=0))
+
+    def result(self) -> dict:
+        """{"mean": ..., "std": ..., "rms": ...} and, in time, the same of the differences
+        ("mean_delta", ...): numbers, or lists of one per component."""
+        out = {}
+        for suffix, moments in (("", self.values), ("_delta", self.deltas if self.in_time else [])):
+            if not moments:
+                continue
+            columns = zip(*(m.result() for m in moments))
+            for key, column in zip(("mean", "std", "rms"), columns):
+                out[key + suffix] = list(column) if self.components else column[0]
+        return out
 
 
 class _Moments:

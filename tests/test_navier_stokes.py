@@ -66,6 +66,26 @@ def test_stream_function_inverts_the_periodic_laplacian_and_the_flow_is_divergen
     assert np.abs(divergence).max() < 1e-10 * np.abs(wx).max() / grid.spacing[0]
 
 
+@pytest.mark.parametrize("scheme", ["pseudo-spectral", "crank-nicolson"])
+def test_velocity_of_a_cellular_flow_is_exact_spectrally_and_second_order_by_finite_volumes(scheme):
+    # ψ = sin(2πx) sin(πy) on [0, 1] x [0, 2]: ω = -Δψ = 5π² ψ, u = ∂ψ/∂y, v = -∂ψ/∂x
+    recipe = {"discretization": {"scheme": scheme}}
+    errors = []
+    for n in (16, 32):
+        grid = Grid((n, 2 * n), ((0.0, 1.0), (0.0, 2.0)))
+        x, y = grid.mesh()
+        psi = np.sin(2 * np.pi * x) * np.sin(np.pi * y)
+        exact = np.stack([np.pi * np.sin(2 * np.pi * x) * np.cos(np.pi * y),
+                          -2 * np.pi * np.cos(2 * np.pi * x) * np.sin(np.pi * y)])
+        velocity = ns.NavierStokes().vector_fields(grid, (5 * np.pi**2 * psi).ravel(), recipe)["velocity"]
+        assert velocity.shape == (2, n, 2 * n)
+        errors.append(np.abs(velocity - exact).max() / np.abs(exact).max())
+    if scheme == "pseudo-spectral":
+        assert max(errors) < 1e-13, errors
+    else:
+        assert 3.5 < errors[0] / errors[1] < 4.5 and errors[1] < 1e-2, errors
+
+
 def test_the_total_vorticity_changes_only_by_the_source():
     """A periodic flow in conservative form keeps the total of ω; FNO's forcing sums to 0
     over the grid, so every stored state has ω₀'s mean, to rounding."""

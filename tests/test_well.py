@@ -193,3 +193,38 @@ def test_cli_exports_and_exits_2_on_refusal(tmp_path):
     assert result.exit_code == 2 and "already exists" in result.output
     result = CliRunner().invoke(main, ["export", store, str(tmp_path / "w"), "-q", "--overwrite"])
     assert result.exit_code == 0, result.output
+
+
+def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
+    """The velocity of every exported vorticity state (t = 0 included) as ``t1_fields``, per-
+    component statistics, and The Well's reader taking its two components as channels."""
+    from pdegen.families import spectral
+    recipe = small_recipe(tmp_path, **{"name": "ns", "family": "navier_stokes", "parameters": None, "samples": 5,
+                                       "grid.shape": [16, 16], "boundary": {"kind": "periodic"}, "solver": None,
+                                       "discretization": {"t_end": 3.0, "steps": 3}})
+    store = built(tmp_path, recipe)
+    summary = export_well(store, tmp_path / "ns_well")
+    assert summary.fields == ["solution", "velocity"]
+    with split_file(tmp_path / "ns_well", "train", "ns") as f:
+        assert list(f["t1_fields"].attrs["field_names"]) == ["velocity"]
+        omega, velocity = f["t0_fields/solution"][:], f["t1_fields/velocity"][:]
+    assert velocity.shape == (omega.shape[0], 4, 16, 16, 2)
+    for trajectory in range(omega.shape[0]):
+        for t in range(4):
+            exact = spectral.velocity(omega[trajectory, t].astype(np.float64), (1.0, 1.0))
+            assert np.abs(np.moveaxis(velocity[trajectory, t], -1, 0) - exact).max() < 1e-6 * np.abs(exact).max()
+    stats = yaml.safe_load((tmp_path / "ns_well" / "stats.yaml").read_text())
+    for c in range(2):
+        component = velocity[..., c].astype(np.float64)
+        assert np.isclose(stats["mean"]["velocity"][c], component.mean(), rtol=1e-10, atol=1e-12)
+        assert np.isclose(stats["std"]["velocity"][c], component.std(), rtol=1e-10)
+        assert np.isclose(stats["std_delta"]["velocity"][c], np.diff(component, axis=1).std(), rtol=1e-10)
+
+    the_well = pytest.importorskip("the_well.data")
+    ds = the_well.WellDataset(path=str(tmp_path / "ns_well"), well_split_name="train", n_steps_input=1,
+                              n_steps_output=1)
+    assert ds.metadata.field_names[1] == ["velocity_x", "velocity_y"]
+    item = ds[1]  # trajectory 0, states 1 and 2
+    assert np.array_equal(item["input_fields"][0, ..., 0].numpy(), omega[0, 1])
+    assert np.array_equal(item["input_fields"][0, ..., 1:].numpy(), velocity[0, 1])
+    assert (item["boundary_conditions"] == 2).all()  # PERIODIC

@@ -131,6 +131,11 @@ class Family:
         ``save_every``, the stored times unchanged."""
         return recipe
 
+    def vector_fields(self, grid: Grid, state: np.ndarray, recipe: dict) -> dict[str, np.ndarray]:
+        """Vector fields that follow from a state, each (ndim, *grid) at the cell centres
+        (navier_stokes: the velocity of its vorticity); exports write them beside the state."""
+        return {}
+
     def finer_trajectory(self, grid: Grid, values: dict, recipe: dict):
         """The stored states of a sample whose scheme solves no linear systems, integrated
         more finely than the build did (``pdegen verify``'s independent check of them)."""

@@ -189,6 +189,16 @@ class NavierStokes(ImexDiffusion):
         speed_over_h = SPEED_MARGIN * cfl_number(face_velocities(omega, grid), grid, 1.0)
         return with_steps(recipe, int(np.ceil(recipe["discretization"]["t_end"] * speed_over_h / CFL)))
 
+    def vector_fields(self, grid: Grid, state: np.ndarray, recipe: dict) -> dict[str, np.ndarray]:
+        """{"velocity": (2, n_x, n_y)}: u = (∂ψ/∂y, -∂ψ/∂x) at the cell centres of the flow with
+        vorticity ``state`` (on ``grid``), as the scheme defines it: on the Fourier modes
+        (pseudo-spectral), or the mean of the two face velocities of finite volumes."""
+        omega = np.asarray(state, dtype=np.float64).reshape(grid.shape)
+        if not self.solves_systems(recipe):
+            return {"velocity": spectral.velocity(omega, tuple(hi - lo for lo, hi in grid.extent))}
+        wx, wy = face_velocities(omega, grid)
+        return {"velocity": np.stack([0.5 * (wx[:-1] + wx[1:]), 0.5 * (wy[:, :-1] + wy[:, 1:])])}
+
     def solves_systems(self, recipe: dict) -> bool:
         return recipe["discretization"]["scheme"] != SPECTRAL
 

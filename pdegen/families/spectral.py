@@ -90,6 +90,14 @@ class _Modes:
         return float(np.abs(u).max()) / self.spacing[0] + float(np.abs(v).max()) / self.spacing[1]
 
 
+def velocity(omega: np.ndarray, lengths: tuple[float, float]) -> np.ndarray:
+    """(2, n_x, n_y): u = ∂ψ/∂y and v = -∂ψ/∂x of the flow with vorticity ``omega`` on an
+    (n_x, n_y) periodic box with sides ``lengths``, exact on the grid's Fourier modes (-Δψ = ω,
+    ψ of zero mean)."""
+    modes = _Modes(omega.shape, lengths)
+    return np.fft.irfft2(modes.gradients[:2] * np.fft.rfft2(np.asarray(omega, dtype=np.float64)), s=modes.shape)
+
+
 def integrate(omega0: np.ndarray, lengths: tuple[float, float], viscosity: float, forcing: np.ndarray,
               times: Sequence[float], min_steps: int = 1, cfl: float = CFL) -> Iterator[np.ndarray]:
     """The vorticity at each of the increasing ``times`` (> 0) from ``omega0`` at t = 0,
