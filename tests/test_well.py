@@ -203,9 +203,11 @@ def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
                                        "grid.shape": [16, 16], "boundary": {"kind": "periodic"}, "solver": None,
                                        "discretization": {"t_end": 3.0, "steps": 3}})
     store = built(tmp_path, recipe)
-    summary = export_well(store, tmp_path / "ns_well")
+    out = tmp_path / "datasets" / "ns"  # where neuraloperator's TheWellDataset looks for a data set named ns
+    out.parent.mkdir()
+    summary = export_well(store, out)
     assert summary.fields == ["solution", "velocity"]
-    with split_file(tmp_path / "ns_well", "train", "ns") as f:
+    with split_file(out, "train", "ns") as f:
         assert list(f["t1_fields"].attrs["field_names"]) == ["velocity"]
         omega, velocity = f["t0_fields/solution"][:], f["t1_fields/velocity"][:]
     assert velocity.shape == (omega.shape[0], 4, 16, 16, 2)
@@ -213,7 +215,7 @@ def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
         for t in range(4):
             exact = spectral.velocity(omega[trajectory, t].astype(np.float64), (1.0, 1.0))
             assert np.abs(np.moveaxis(velocity[trajectory, t], -1, 0) - exact).max() < 1e-6 * np.abs(exact).max()
-    stats = yaml.safe_load((tmp_path / "ns_well" / "stats.yaml").read_text())
+    stats = yaml.safe_load((out / "stats.yaml").read_text())
     for c in range(2):
         component = velocity[..., c].astype(np.float64)
         assert np.isclose(stats["mean"]["velocity"][c], component.mean(), rtol=1e-10, atol=1e-12)
@@ -221,10 +223,16 @@ def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
         assert np.isclose(stats["std_delta"]["velocity"][c], np.diff(component, axis=1).std(), rtol=1e-10)
 
     the_well = pytest.importorskip("the_well.data")
-    ds = the_well.WellDataset(path=str(tmp_path / "ns_well"), well_split_name="train", n_steps_input=1,
-                              n_steps_output=1)
+    ds = the_well.WellDataset(path=str(out), well_split_name="train", n_steps_input=1, n_steps_output=1)
     assert ds.metadata.field_names[1] == ["velocity_x", "velocity_y"]
     item = ds[1]  # trajectory 0, states 1 and 2
     assert np.array_equal(item["input_fields"][0, ..., 0].numpy(), omega[0, 1])
     assert np.array_equal(item["input_fields"][0, ..., 1:].numpy(), velocity[0, 1])
     assert (item["boundary_conditions"] == 2).all()  # PERIODIC
+
+    # neuraloperator's loader of The Well's data sets (pdegen[train]) reads it from its root too
+    neuralop_well = pytest.importorskip("neuralop.data.datasets.the_well_dataset")
+    loaded = neuralop_well.TheWellDataset(root_dir=tmp_path, well_dataset_name="ns", download=False,
+                                          n_steps_input=2, n_steps_output=1)
+    assert len(loaded.train_db) == summary.trajectories["train"] * (4 - 3 + 1)
+    assert np.array_equal(loaded.train_db[0]["input_fields"][..., 1:].numpy(), velocity[0, :2])
