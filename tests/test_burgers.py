@@ -228,17 +228,54 @@ def test_plot_draws_a_1d_trajectory_over_x_and_t(tmp_path):
 def test_the_planner_counts_a_typical_samples_solves():
     """For the plan, a sample's solves from a typical |u0| (1.5 pointwise standard
     deviations, 0.839 each here): 2 x 1.5 x 0.839 x 1024 / 0.4 on the recipe, rounded up to a
-    multiple of its 20 stored states as a sample's steps are, within
-    the range the first 20 samples' own counts span."""
+    multiple of its 20 stored states as a sample's steps are, plus the graded start's (the
+    recipe's start_refinement 2: the first stored interval in 4x the steps, the next two
+    in 2x, 5 intervals more), within the range the first 20 samples' own counts span."""
     from pdegen.build import draw_values, grid_of
     from pdegen.fields import grf_pointwise_variance
     from pdegen.recipe import load_recipe
     data = load_recipe("recipes/burgers.yaml").data
+    assert data["discretization"]["start_refinement"] == 2
     std = np.sqrt(grf_pointwise_variance((1024,), 2.0, 5.0, 25.0))
-    assert BURGERS.solves_per_sample(data) == 2 * 20 * int(np.ceil(1.5 * std * 1024 / 0.4 / 20))
-    own = [2 * BURGERS.sample_recipe(grid_of(data), draw_values(data, BURGERS, i), data)["discretization"]["steps"]
-           for i in range(20)]
+    per_interval = int(np.ceil(1.5 * std * 1024 / 0.4 / 20))
+    assert BURGERS.solves_per_sample(data) == 2 * per_interval * (20 + 5)
+    steps = [BURGERS.sample_recipe(grid_of(data), draw_values(data, BURGERS, i), data)["discretization"]["steps"]
+             for i in range(20)]
+    own = [2 * (n + 5 * n // 20) for n in steps]
     assert min(own) < BURGERS.solves_per_sample(data) < max(own), (min(own), max(own))
+
+
+def test_a_graded_start_takes_the_error_of_a_rough_start_away():
+    """recipes/burgers.yaml's GRF starts on 256 cells, against the same samples in 16x the
+    steps (Rannacher's start, k = 3): uniform Crank–Nicolson steps leave their worst error at
+    the first stored state (its stiff high modes, Δt ν / h² about 6, barely damped); the
+    graded start of the recipe (k = 2) takes the worst error over the stored states down
+    more than 10x for 25% more solves, as many as solves_per_sample counts for the sample's steps."""
+    from pdegen.build import draw_values
+    from pdegen.families.heat import Heat, SolveBySparseLU
+    from pdegen.recipe import load_recipe
+    data = load_recipe("recipes/burgers.yaml", ["grid.shape=[256]"]).data
+    grid = Grid((256,), ((0.0, 1.0),))
+
+    def stored(values, scheme, k, factor=1):
+        recipe = {**data, "discretization": {**data["discretization"], "scheme": scheme, "start_refinement": k}}
+        own = BURGERS.sample_recipe(grid, values, recipe)
+        d = own["discretization"]
+        own = {**own, "discretization": {**d, "steps": factor * d["steps"], "save_every": factor * d["save_every"]}}
+        solve = SolveBySparseLU()
+        states = np.array([u for _, u, kept in BURGERS.trajectory(grid, values, own, solve) if kept])
+        assert solve.solves == Heat.solves_per_sample(BURGERS, own)
+        return states, solve.solves
+
+    for sample in (0, 2):
+        values = draw_values(data, BURGERS, sample)
+        reference, _ = stored(values, "rannacher", 3, factor=16)
+        errors, solves = {}, {}
+        for k in (0, 2):
+            states, solves[k] = stored(values, "crank-nicolson", k)
+            errors[k] = np.linalg.norm(states - reference, axis=1) / np.linalg.norm(reference, axis=1)
+        assert errors[0].argmax() == 0 and errors[2].max() < errors[0].max() / 10, (errors[0][:3], errors[2].max())
+        assert solves[2] == solves[0] * 25 // 20
 
 
 def test_a_3d_plan_does_not_claim_one_time_step():
