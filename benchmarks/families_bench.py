@@ -24,7 +24,8 @@ from pdegen.recipe import load_recipe  # noqa: E402
 SAME_CONFIGURATION = ("Where auto's plan is a direct solve it runs exactly the `direct-reuse` configuration (one "
                       "matrix updated in place, the symbolic factorisation reused), except after a graded start "
                       "(`start_refinement`: the diffusion_reaction recipes), where auto keeps one factorisation per "
-                      "step matrix and direct-reuse refactors at each change of Δt; otherwise the gap between the "
+                      "step matrix and direct-reuse refactors at each change of Δt (burgers' Δt is each sample's own: "
+                      "both refactor); otherwise the gap between the "
                       "two rows "
                       "is noise, mostly the first sample's symbolic factorisation (first-sample column) landing "
                       "on a busy or a quiet moment of this shared VM: compare the later-samples column.")

@@ -171,6 +171,7 @@ def test_a_loud_start_takes_more_steps_and_stays_bounded(tmp_path):
     out = tmp_path / "loud.zarr"
     result = CliRunner().invoke(main, ["build", "recipes/burgers.yaml", "--samples", "4", "--set", "grid.shape=[128]",
                                        "--set", "parameters.initial.sigma=100", "--set", "discretization.steps=1",
+                                       "--set", "discretization.start_refinement=0",
                                        "--set", "parameters.viscosity.value=0.01", "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
     with open_dataset(out) as ds:
