@@ -430,7 +430,9 @@ def verify(store, samples, seed, quiet):
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--to", "layout", type=click.Choice(["well"]), default="well", show_default=True,
               help="The layout to write: well, The Well's HDF5 data sets (PolymathicAI/the_well).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUT.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier export at OUT (a directory holding only data/ and stats.yaml; nothing else "
+                   "is ever deleted).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def export(store, out, layout, overwrite, quiet):
     """Write STORE's trajectories as another tool's data set, in the directory OUT.

@@ -60,6 +60,7 @@ from .families import get_family
 from .families import boundary as faces
 from .grid import AXIS_NAMES, coarsen
 from .store.layout import SPLIT_LABELS, coarsening, output_paths, stored_parameters
+from .store.normalization import RunningMoments
 from .store.reader import open_dataset
 
 WELL_SPLITS = {"train": "train", "val": "valid", "test": "test"}  # pdegen's split -> The Well's folder
@@ -104,6 +105,11 @@ def boundary_kinds(recipe: dict) -> list[str]:
     return [well[kind] for kind in kinds]
 
 
+def _is_export(path: Path) -> bool:
+    """Whether ``path`` holds an earlier export and nothing else (what --overwrite may delete)."""
+    return path.is_dir() and (path / "data").is_dir() and {p.name for p in path.iterdir()} <= {"data", "stats.yaml"}
+
+
 def export_well(store, out, *, overwrite: bool = False, progress=None) -> ExportSummary:
     """Write the trajectories of the pdegen store ``store`` as The Well's data set ``out``
     (a directory: ``data/{train,valid,test}/NAME.hdf5`` and ``stats.yaml``)."""
@@ -120,6 +126,9 @@ def export_well(store, out, *, overwrite: bool = False, progress=None) -> Export
                               "first (pdegen build RECIPE --resume)")
         if out.exists() and not overwrite:
             raise ExportError(f"{out}: already exists; pass --overwrite to replace it")
+        if out.exists() and not _is_export(out):
+            raise ExportError(f"{out}: exists and is not an export of The Well's layout (only data/ and stats.yaml); "
+                              "--overwrite replaces only those: choose a new path")
         if not out.parent.is_dir():
             raise ExportError(f"{out.parent}: no such directory")
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -227,8 +236,9 @@ def _initial_states(recipe: dict, family, grid, sample: int, components: int) ->
 def _layout(handle, recipe: dict, ds, chosen: np.ndarray, times, fields, scalars, series, constants, dtype):
     """Every group, attribute and (empty) dataset of one split's file; ``fields`` are the
     names of the outputs, the vector fields derived from them and the constant inputs."""
-    outputs, vector_names, inputs = fields
     import h5py
+
+    outputs, vector_names, inputs = fields
 
     strings = h5py.string_dtype()
     n, ndim = int(chosen.size), len(recipe["grid"]["shape"])
@@ -300,7 +310,7 @@ class _FieldStats:
     def __init__(self, in_time: bool, components: int | None = None):
         self.in_time, self.components = in_time, components
         count = components or 1
-        self.values, self.deltas = [_Moments() for _ in range(count)], [_Moments() for _ in range(count)]
+        self.values, self.deltas = [RunningMoments() for _ in range(count)], [RunningMoments() for _ in range(count)]
 
     def add(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.float64)
@@ -317,30 +327,7 @@ class _FieldStats:
         for suffix, moments in (("", self.values), ("_delta", self.deltas if self.in_time else [])):
             if not moments:
                 continue
-            columns = zip(*(m.result() for m in moments))
+            columns = zip(*((m.mean, m.std, float(np.hypot(m.mean, m.std))) for m in moments))
             for key, column in zip(("mean", "std", "rms"), columns):
                 out[key + suffix] = list(column) if self.components else column[0]
         return out
-
-
-class _Moments:
-    """Count, mean and sum of squared deviations of many arrays, merged one array at a
-    time (Chan, Golub and LeVeque's update: no cancellation of a large mean)."""
-
-    def __init__(self):
-        self.count, self.mean, self.m2 = 0, 0.0, 0.0
-
-    def add(self, values) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        count, mean = values.size, float(values.mean())
-        m2 = float(((values - mean) ** 2).sum())
-        total = self.count + count
-        delta = mean - self.mean
-        self.mean += delta * count / total
-        self.m2 += m2 + delta * delta * self.count * count / total
-        self.count = total
-
-    def result(self) -> tuple[float, float, float]:
-        """(mean, std, rms) over everything added."""
-        variance = self.m2 / self.count
-        return self.mean, float(np.sqrt(variance)), float(np.sqrt(variance + self.mean**2))

@@ -165,6 +165,11 @@ def test_refusals_name_the_problem_and_leave_nothing(tmp_path, monkeypatch):
     (tmp_path / "taken").mkdir()
     with pytest.raises(ExportError, match="already exists; pass --overwrite"):
         export_well(store, tmp_path / "taken")
+    (tmp_path / "taken" / "notes.txt").write_text("mine")  # --overwrite deletes an earlier export, nothing else
+    for taken in (tmp_path / "taken", tmp_path / "taken" / "notes.txt", store):
+        with pytest.raises(ExportError, match="is not an export of The Well's layout"):
+            export_well(store, taken, overwrite=True)
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine" and (tmp_path / "heatw.zarr").is_dir()
 
     import pdegen.well
 
