@@ -241,3 +241,16 @@ def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
                                           n_steps_input=2, n_steps_output=1)
     assert len(loaded.train_db) == summary.trajectories["train"] * (4 - 3 + 1)
     assert np.array_equal(loaded.train_db[0]["input_fields"][..., 1:].numpy(), velocity[0, :2])
+
+
+def test_an_hdf5_store_exports_the_same_trajectories(tmp_path):
+    recipe = heat_recipe(tmp_path, samples=6)
+    recipe["output"] = {**recipe["output"], "path": str(tmp_path / "heatw.h5"), "format": "hdf5"}
+    store = built(tmp_path, recipe)
+    summary = export_well(store, tmp_path / "from_h5")
+    assert sum(summary.trajectories.values()) == 6
+    with open_dataset(store) as ds, split_file(tmp_path / "from_h5", "train") as f:
+        rows = {int(sample): row for row, sample in enumerate(ds["sample_id"][:])}
+        for index, sample in enumerate(f["pdegen/sample_id"][:]):
+            assert np.array_equal(f["t0_fields/solution"][index, 1:], ds["outputs/solution"][rows[int(sample)]])
+            assert np.array_equal(f["t0_fields/solution"][index, 0], ds["inputs/initial"][rows[int(sample)]])
