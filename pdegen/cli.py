@@ -438,8 +438,8 @@ def export(store, out, layout, overwrite, quiet):
     """Write STORE's trajectories as another tool's data set, in the directory OUT.
 
     --to well: The Well's layout, OUT/data/{train,valid,test}/NAME.hdf5 (the store's
-    splits) and OUT/stats.yaml (train-split statistics), for its WellDataset and
-    baselines:
+    splits) and OUT/stats.yaml (train-split statistics), for its WellDataset (and
+    neuraloperator's TheWellDataset, from ROOT/datasets/NAME):
 
     \b
       pdegen export data/navier_stokes.zarr data/ns_well

@@ -1,4 +1,4 @@
-"""Export a store of trajectories in The Well's HDF5 layout, for its loaders and baselines.
+"""Export a store of trajectories in The Well's HDF5 layout, for its loaders.
 
 The Well (Ohana et al., "The Well: a large-scale collection of diverse physics
 simulations for machine learning", NeurIPS 2024 Datasets and Benchmarks) reads a data set
