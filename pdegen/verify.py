@@ -58,7 +58,7 @@ FINER_INTEGRATION_TOLERANCE = 1e-3
 class VerifyReport:
     path: str
     checked: int = 0
-    reintegrated: int = 0  # trajectories stored with save_every > 1, integrated again
+    reintegrated: int = 0  # trajectories stored with save_every > 1 or a graded start, integrated again
     worst_difference: float = 0.0  # their largest difference, relative to each state's max |u|
     finer: int = 0  # trajectories with no linear systems, integrated again with half the Courant number
     worst_finer: float = 0.0  # their largest difference, relative to each state's max |u|
@@ -80,8 +80,8 @@ class VerifyReport:
                          "of the stored solutions)")
         if self.reintegrated:
             line += (f"; {self.reintegrated} trajector{'ies' if self.reintegrated != 1 else 'y'} stored every "
-                     f"save_every-th step integrated again, the stored states within {self.worst_difference:.1e} "
-                     "of their largest |value|")
+                     f"save_every-th step or graded at the start integrated again, the stored states within "
+                     f"{self.worst_difference:.1e} of their largest |value|")
         if self.finer:
             line += (f"; {self.finer} trajector{'ies' if self.finer != 1 else 'y'} integrated again with half the "
                      f"Courant number, the stored states within {self.worst_finer:.1e} of their largest |value|")

@@ -182,9 +182,11 @@ def test_a_loud_start_takes_more_steps_and_stays_bounded(tmp_path):
         assert not any("same for every sample" in reason for reason in ds.attrs["plan"]["reasons"])
 
 
-def test_a_build_stores_what_verify_recomputes(tmp_path):
+@pytest.mark.parametrize("graded", [0, 2])
+def test_a_build_stores_what_verify_recomputes(tmp_path, graded):
     """recipes/burgers.yaml at 64 cells, every step stored: verify recomputes each step
-    (its predictor solve included) and passes; a 1% change of one value is found."""
+    (its predictor solve included), or with the recipe's graded start (other Δt first)
+    integrates each sample again, and passes; a 1% change of one value is found."""
     import zarr
 
     from pdegen.cli import main
@@ -193,10 +195,12 @@ def test_a_build_stores_what_verify_recomputes(tmp_path):
     result = CliRunner().invoke(main, ["build", "recipes/burgers.yaml", "--samples", "3", "--set", "grid.shape=[64]",
                                        "--set", "discretization.t_end=0.3", "--set", "discretization.steps=200",
                                        "--set", "discretization.save_every=1",
+                                       "--set", f"discretization.start_refinement={graded}",
                                        "--set", "solver.backend=numpy", "--set", "output.dtype=float64",
                                        "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
-    assert verify_store(out).ok
+    report = verify_store(out)
+    assert report.ok and (report.reintegrated if graded else report.residuals) == 3, report.summary()
     handle = zarr.open_group(str(out), mode="r+")
     u = handle["outputs/solution"][2]
     assert np.abs(u[-1] - u[0]).max() > 0.1  # it moved
