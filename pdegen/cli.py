@@ -104,7 +104,7 @@ def main():
       pdegen verify data/darcy.zarr               # recheck every residual from the recipe
       pdegen bench recipes/darcy.yaml --samples 16  # compare solve strategies
       pdegen plot data/darcy.zarr --sample 0      # look at one sample
-      pdegen export data/heat.zarr data/heat_well # trajectories as The Well's HDF5 data set
+      pdegen export data/heat.zarr data/heat_well # as The Well's data set (steady: neuraloperator's .pt)
     Under MPI: mpiexec -n 8 pdegen build recipes/darcy.yaml (and verify)
     """
 
@@ -428,37 +428,48 @@ def verify(store, samples, seed, quiet):
 @main.command()
 @click.argument("store", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--to", "layout", type=click.Choice(["well"]), default="well", show_default=True,
-              help="The layout to write: well, The Well's HDF5 data sets (PolymathicAI/the_well).")
+@click.option("--to", "layout", type=click.Choice(["auto", "well", "neuraloperator"]), default="auto",
+              show_default=True,
+              help="well: The Well's HDF5 data sets (trajectories); neuraloperator: its .pt files of input/output "
+                   "pairs (steady data); auto: well for trajectories, neuraloperator for steady stores.")
 @click.option("--overwrite", is_flag=True,
-              help="Replace an earlier export at OUT (a directory holding only data/ and stats.yaml; nothing else "
+              help="Replace an earlier export at OUT (a directory holding only that layout's files; nothing else "
                    "is ever deleted).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def export(store, out, layout, overwrite, quiet):
-    """Write STORE's trajectories as another tool's data set, in the directory OUT.
+    """Write STORE as another tool's data set, in the directory OUT.
 
-    --to well: The Well's layout, OUT/data/{train,valid,test}/NAME.hdf5 (the store's
-    splits) and OUT/stats.yaml (train-split statistics), for its WellDataset (and
-    neuraloperator's TheWellDataset, from ROOT/datasets/NAME):
+    Trajectories (--to well): The Well's layout, OUT/data/{train,valid,test}/NAME.hdf5
+    (the store's splits) and OUT/stats.yaml (train-split statistics), for its WellDataset
+    (and neuraloperator's TheWellDataset, from ROOT/datasets/NAME). Each trajectory starts
+    at t = 0 (the state the build started from), then the stored states; other input
+    fields are fields constant in time, scalar parameters go to `scalars`, each face's
+    boundary kind to `boundary_conditions`, Navier-Stokes' velocity to `t1_fields`.
 
     \b
       pdegen export data/navier_stokes.zarr data/ns_well
       WellDataset(path="data/ns_well", well_split_name="train", n_steps_input=10, n_steps_output=1)
 
-    Each trajectory starts at t = 0 (the initial state the build started from), followed by
-    the stored states; the other input fields are fields constant in time, scalar parameters
-    go to `scalars`, each face's boundary kind to `boundary_conditions` (docs/store-format.md).
-    Samples recorded as failed are left out and counted; an incomplete store, or a steady
-    one (no time series), is refused with exit status 2. Nothing is left half-written.
+    Steady data (--to neuraloperator): OUT/NAME_{train,test,val}_RES.pt with x (the input
+    fields, drawn scalars as constant channels) and y (the outputs), for its PTDataset;
+    the summary prints the call that reads them.
+
+    \b
+      pdegen export data/darcy.zarr data/darcy_pt
+
+    Samples recorded as failed are left out and counted; an unfinished store is refused
+    with exit status 2, as is a store the layout cannot hold. Nothing is left half-written
+    (docs/store-format.md).
     """
+    from .export import ExportError
+    from .export import export as export_store
     from .progress import progress
-    from .well import ExportError, export_well
     _one_process_only("export")
     with _open(store) as ds:
         total = int(ds["done"].shape[0])
     bar = progress(total, "exporting", disable=quiet)
     try:
-        summary = export_well(store, out, overwrite=overwrite, progress=bar)
+        summary = export_store(store, out, to=layout, overwrite=overwrite, progress=bar)
     except ExportError as error:
         bar.close()
         click.echo(f"error: {error}", err=True)

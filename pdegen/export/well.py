@@ -47,27 +47,22 @@ Example
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from .build import draw_values, grid_of
-from .families import get_family
-from .families import boundary as faces
-from .grid import AXIS_NAMES, coarsen
-from .store.layout import SPLIT_LABELS, coarsening, output_paths, stored_parameters
-from .store.normalization import RunningMoments
-from .store.reader import open_dataset
+from ..build import draw_values, grid_of
+from ..families import get_family
+from ..families import boundary as faces
+from ..grid import AXIS_NAMES, coarsen
+from ..store.layout import coarsening, output_paths, stored_parameters
+from ..store.normalization import RunningMoments
+from ..store.reader import open_dataset
+from . import ExportError, split_members, staged
 
 WELL_SPLITS = {"train": "train", "val": "valid", "test": "test"}  # pdegen's split -> The Well's folder
-
-
-class ExportError(ValueError):
-    """A store that cannot be exported, or an output path that cannot be written."""
 
 
 @dataclass
@@ -119,32 +114,15 @@ def export_well(store, out, *, overwrite: bool = False, progress=None) -> Export
         family = get_family(recipe["family"])
         if not family.time_dependent:
             raise ExportError(f"{store}: {family.name} is steady (one solution per sample), and The Well's format "
-                              "holds time series; read the store with pdegen.store.open_dataset or pdegen.train")
-        done = ds["done"][:]
-        if not done.all():
-            raise ExportError(f"{store}: only {int(done.sum())} of {done.size} samples are done; finish the build "
-                              "first (pdegen build RECIPE --resume)")
-        if out.exists() and not overwrite:
-            raise ExportError(f"{out}: already exists; pass --overwrite to replace it")
-        if out.exists() and not _is_export(out):
-            raise ExportError(f"{out}: exists and is not an export of The Well's layout (only data/ and stats.yaml); "
-                              "--overwrite replaces only those: choose a new path")
-        if not out.parent.is_dir():
-            raise ExportError(f"{out.parent}: no such directory")
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-        try:
-            summary = _write(ds, recipe, family, staging, progress)
-            if out.exists():
-                shutil.rmtree(out)
-            staging.rename(out)
-        except BaseException:  # Ctrl-C included: nothing half-written stays
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    summary.out = out
+                              "holds time series; export it with --to neuraloperator (or --to auto)")
+        members, left_out = split_members(ds)
+        with staged(out, overwrite, _is_export, "The Well's layout (only data/ and stats.yaml)") as staging:
+            summary = _write(ds, recipe, family, members, staging, progress)
+    summary.out, summary.left_out = out, left_out
     return summary
 
 
-def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
+def _write(ds, recipe: dict, family, members: dict, root: Path, progress) -> ExportSummary:
     import h5py
 
     grid = grid_of(recipe)
@@ -161,10 +139,7 @@ def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
     stored_grid = grid.coarsened(coarsening(recipe)[0])
     vector_names = list(family.vector_fields(stored_grid, np.zeros(len(outputs) * stored_grid.size), recipe))
 
-    ids, splits = ds["sample_id"][:], ds["split"][:]
-    converged = ds["stats/converged"][:]
-    left_out = sorted(int(i) for i in ids[~converged])
-    members = {label: np.sort(ids[(splits == code) & converged]) for code, label in enumerate(SPLIT_LABELS)}
+    ids = ds["sample_id"][:]
     position = {}  # sample id -> (pdegen split, row in its file)
     for label, chosen in members.items():
         position.update({int(sample): (label, row) for row, sample in enumerate(chosen)})
@@ -223,7 +198,7 @@ def _write(ds, recipe: dict, family, root: Path, progress) -> ExportSummary:
                 stats[key][name] = value
         (root / "stats.yaml").write_text(yaml.safe_dump(stats, sort_keys=False))
     return ExportSummary(root, {WELL_SPLITS[label]: int(chosen.size) for label, chosen in members.items()},
-                         len(times), [*outputs, *vector_names], list(inputs), left_out)
+                         len(times), [*outputs, *vector_names], list(inputs))
 
 
 def _initial_states(recipe: dict, family, grid, sample: int, components: int) -> np.ndarray:

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from conftest import small_recipe, write_recipe
 from pdegen.cli import main
 from pdegen.store import open_dataset
-from pdegen.well import ExportError, boundary_kinds, export_well
+from pdegen.export import ExportError
+from pdegen.export.well import boundary_kinds, export_well
 
 
 def heat_recipe(tmp_path, **changes) -> dict:
@@ -171,11 +172,11 @@ def test_refusals_name_the_problem_and_leave_nothing(tmp_path, monkeypatch):
             export_well(store, taken, overwrite=True)
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine" and (tmp_path / "heatw.zarr").is_dir()
 
-    import pdegen.well
+    import pdegen.export.well
 
     def broken(*args):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(pdegen.well, "_initial_states", broken)
+    monkeypatch.setattr(pdegen.export.well, "_initial_states", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         export_well(store, tmp_path / "half")
     assert not (tmp_path / "half").exists() and not list(tmp_path.glob(".half*"))
