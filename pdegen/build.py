@@ -128,29 +128,44 @@ def ordered(recipe: dict, plan: Plan) -> bool:
     return plan.ordering != "none" and recipe["samples"] > 2
 
 
-def gather_features(recipe: dict, family, comm) -> np.ndarray | None:
-    """Every sample's similarity features on rank 0 (None elsewhere), each rank computing a
-    contiguous block: at 0.5 ms per sample, one rank alone would keep 512 others waiting
-    50 s for N = 100,000. Collective over ``comm``."""
-    n, rank, size = recipe["samples"], comm.Get_rank(), comm.Get_size()
-    block = range(rank * n // size, (rank + 1) * n // size)
+def gather_features(recipe: dict, family, comm, first: int = 0) -> np.ndarray | None:
+    """The similarity features of samples ``first``, ..., N - 1 on rank 0 (None elsewhere),
+    each rank computing a contiguous block: at 0.5 ms per sample, one rank alone would keep
+    512 others waiting 50 s for N = 100,000. Collective over ``comm``."""
+    n, rank, size = recipe["samples"] - first, comm.Get_rank(), comm.Get_size()
+    block = range(first + rank * n // size, first + (rank + 1) * n // size)
     mine = [sample_features(recipe, family, i) for i in block]
     blocks = comm.gather(mine, root=0)
     return np.stack([f for part in blocks for f in part]) if rank == 0 else None
 
 
-def solve_order(recipe: dict, family, plan: Plan, features: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """The order in which samples are solved (and stored), and a description of it;
-    ``features`` (from :func:`gather_features`) are computed here when not given."""
-    n = recipe["samples"]
-    if not ordered(recipe, plan):
-        return np.arange(n, dtype=np.int64), {"method": "none"}
+def solve_order(recipe: dict, family, plan: Plan, features: np.ndarray | None = None,
+                first: int = 0) -> tuple[np.ndarray, dict]:
+    """The order in which samples ``first``, ..., N - 1 are solved (and stored), and a
+    description of it; ``features`` (from :func:`gather_features`) are computed here when
+    not given. ``first`` > 0: the samples a store is extended with, ordered among themselves."""
+    n = recipe["samples"] - first
+    if not ordered(recipe, plan) or n <= 2:
+        return np.arange(first, first + n, dtype=np.int64), {"method": "none"}
     if features is None:
-        features = gather_features(recipe, family, SerialComm())
+        features = gather_features(recipe, family, SerialComm(), first)
     order = greedy_order(features) if plan.ordering == "greedy" else kdtree_order(features)
     random_length = tour_length(features, np.random.default_rng(0).permutation(n))
-    return order, {"method": plan.ordering, "tour_length": tour_length(features, order),
+    description = {"method": plan.ordering, "tour_length": tour_length(features, order),
                    "random_tour_length": random_length}
+    return first + np.asarray(order, dtype=np.int64), description
+
+
+def split_codes(recipe: dict, batches: list[int]) -> np.ndarray:
+    """Each sample id's split code: exact counts from the recipe's fractions in each batch
+    of a store (``batches``: the sample counts it grew through, the last the recipe's), the
+    first batch's as a build of that many samples draws them, each later one from its own
+    generator."""
+    codes, first = [], 0
+    for last in batches:
+        codes.append(assign_splits(last - first, recipe["split"], split_rng(recipe["seed"], first)))
+        first = last
+    return np.concatenate(codes)
 
 
 def software_versions() -> dict:
@@ -191,9 +206,15 @@ def _store_problem(path: Path) -> str | None:
         return str(error)
 
 
-def _check_output(recipe, overwrite: bool, resume: bool) -> str:
-    """Returns "create" or "resume"; raises BuildError when the path is unusable."""
+def _check_output(recipe, overwrite: bool, resume: bool, extend: bool = False) -> str:
+    """Returns "create", "resume", "extend" or "overwrite"; raises BuildError when the
+    path is unusable."""
     path = Path(recipe["output"]["path"])
+    if extend:
+        problem = _store_problem(path) if path.exists() else f"{path}: no store there"
+        if problem:
+            raise BuildError(f"cannot extend: {problem}; build it first (without --extend)")
+        return "extend"
     if not path.exists():
         _check_writable(path)
         return "create"
@@ -244,9 +265,12 @@ def _coords(recipe: dict) -> dict:
     return coords
 
 
-def _same_dataset(stored: dict, recipe: dict) -> str | None:
-    """Why a store cannot be resumed with this recipe (None when it can)."""
+def _same_dataset(stored: dict, recipe: dict, any_samples: bool = False) -> str | None:
+    """Why a store cannot be resumed (``any_samples``: extended) with this recipe (None
+    when it can)."""
     old, new = dict(stored.get("recipe") or {}), dict(recipe)
+    if any_samples:
+        old["samples"] = new.get("samples")
     fixed = ("dtype", "chunk_samples", "shard_samples", "format", *COARSENING_BEFORE)  # kept by a resume
     for r in (old, new):
         r["output"] = {k: (r.get("output") or {}).get(k, COARSENING_BEFORE.get(k)) for k in fixed}
@@ -271,6 +295,35 @@ def _differences(old, new, prefix: str = "") -> list[tuple[str, object, object]]
             out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
     return [] if old == new else [(prefix.rstrip("."), old, new)]
+
+
+def _check_extension(ds, recipe: dict, path: Path) -> None:
+    """Raises BuildError unless the store ``ds`` can grow to the recipe's sample count."""
+    n_old, n = int(ds["done"].shape[0]), recipe["samples"]
+    if ds.format != "zarr":
+        raise BuildError(f"{path}: cannot extend an HDF5 store (its arrays have a fixed size); build a Zarr store "
+                         "to extend, or build the new samples to another path")
+    if not ds["done"][:].all() or not str(ds.attrs.get("status", "")).startswith("complete"):
+        raise BuildError(f"{path}: cannot extend an unfinished store; finish it first with --resume (and the "
+                         "sample count it was started with)")
+    if n <= n_old:
+        raise BuildError(f"samples: {n} is not more than the {n_old} the store holds; --extend adds samples "
+                         f"(e.g. --samples {2 * n_old})")
+
+
+def _extend_store(path: Path, recipe_obj, batches: list[int], ordering: dict) -> None:
+    """Grow every per-sample array of the Zarr store to the recipe's sample count (the new
+    rows read as their fill values: not done) and record the extension in its attributes."""
+    import zarr
+    recipe = recipe_obj.data
+    group = zarr.open_group(str(path), mode="r+")
+    for spec in dataset_layout(recipe):
+        if spec.per_sample:
+            group[spec.path].resize(spec.shape)
+    history = list(group.attrs.get("extended", []))
+    history.append({"from": batches[-2], "to": batches[-1], "overrides": recipe_obj.overrides, "ordering": ordering,
+                    "started": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    group.attrs.update({"recipe": recipe, "batches": batches, "extended": history, "status": "building"})
 
 
 class _Fallbacks:
@@ -324,9 +377,12 @@ class _Fallbacks:
         return self._solvers[stage].solve(A, b, global_size=global_size)
 
 
-def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: bool = False,
+def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: bool = False, quiet: bool = False,
           comm=None) -> BuildSummary:
-    """Build the dataset a validated recipe describes; returns a summary (global on rank 0)."""
+    """Build the dataset a validated recipe describes; returns a summary (global on rank 0).
+    ``extend``: grow a finished Zarr store to the recipe's sample count, the samples it
+    holds untouched, the new ones (ids from its old count on) in their own solve order and
+    splits; an extension stopped part-way is finished with ``resume``."""
     if comm is None:
         comm = world()
         mismatch = launch_mismatch(comm)
@@ -357,44 +413,61 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
                              "rank, as many systems at once as ranks)")
         raise BuildError("solver.method: direct with ranks_per_system > 1 needs a parallel direct solver "
                          "(MUMPS) that this PETSc lacks; use cg, gcrodr or auto")
-    parts = segments(n, group_count, write_unit(recipe))
-
     mode = stored_plan = None
+    batches, before, old_failed = [n], {}, 0  # a grown store: its sizes, the statistics and failures before
     if rank == 0:
         try:
-            mode = _check_output(recipe, overwrite, resume)
-            if mode == "resume":
+            mode = _check_output(recipe, overwrite, resume, extend)
+            if mode in ("resume", "extend"):
                 from .store.reader import open_dataset
                 with open_dataset(path) as ds:
-                    reason = _same_dataset(ds.attrs, recipe)
+                    reason = _same_dataset(ds.attrs, recipe, any_samples=mode == "extend")
                     groups_before = ds.attrs.get("groups", 1)
                     stored_plan = ds.attrs.get("plan")
+                    batches = list(ds.attrs.get("batches", [int(ds["done"].shape[0])]))
+                    if mode == "extend" and not reason:
+                        _check_extension(ds, recipe, path)
+                        batches.append(n)
+                    if len(batches) > 1 and not reason:  # the rows before the last batch are done and stay
+                        before = ds.attrs["normalization"]
+                        if ds.attrs.get("normalization_rows", batches[-2]) != batches[-2]:
+                            raise BuildError(f"{path}: the stored statistics are not those of the first "
+                                             f"{batches[-2]} rows; build to a new path")
+                        old_failed = int((~ds["stats/converged"][:batches[-2]]).sum())
                 if reason:
-                    raise BuildError(f"{path}: cannot resume: {reason}; build to a new path or use --overwrite")
+                    raise BuildError(f"{path}: cannot {mode}: {reason}; build to a new path or use --overwrite")
                 if fmt == "hdf5" and groups_before != group_count:
                     raise BuildError(f"{path}: this HDF5 store was written by {groups_before} process group(s) "
                                      f"into part files; resume it with the same number (got {group_count})")
         except BuildError as error:
             mode = error
-    mode, stored_plan = comm.bcast((mode, stored_plan), root=0)
+    mode, stored_plan, batches = comm.bcast((mode, stored_plan, batches), root=0)
     if isinstance(mode, BuildError):
         raise mode
-    if mode == "resume" and stored_plan:
+    first = batches[-2] if len(batches) > 1 else 0  # the rows from here on are this build's
+    parts = segments(n, group_count, write_unit(recipe), first)
+    if mode in ("resume", "extend") and stored_plan:
         # Finish with the plan the store was started with (same order, same method), even
         # if this pdegen's planner would now choose differently.
         plan = Plan(**{k: v for k, v in stored_plan.items() if k in Plan.__dataclass_fields__})
 
-    features = gather_features(recipe, family, comm) if ordered(recipe, plan) else None
+    features = gather_features(recipe, family, comm, first) if ordered(recipe, plan) else None
     order = None
     if rank == 0:
-        if mode == "resume":
-            order, _ = solve_order(recipe, family, plan, features)  # deterministic: the same order again
+        if mode in ("resume", "extend"):
+            order, ordering = solve_order(recipe, family, plan, features, first)  # deterministic: the same again
             from .store.reader import open_dataset
             with open_dataset(path) as ds:
+                order = np.concatenate([ds["sample_id"][:first], order])  # rows before the last batch: as stored
                 written = ds["done"][:]
-                if not np.array_equal(ds["sample_id"][:][written], order[written]):
+                if mode == "resume" and not np.array_equal(ds["sample_id"][:][written], order[written]):
                     order = BuildError(f"{path}: cannot resume: the stored solve order differs from this "
                                        "recipe's (was the store built by another pdegen version?)")
+            if mode == "extend":
+                try:
+                    _extend_store(path, recipe_obj, batches, ordering)
+                except OSError as error:
+                    order = BuildError(f"{path}: cannot extend the store: {error.strerror or error}")
         else:
             order, ordering = solve_order(recipe, family, plan, features)
             if mode == "overwrite":
@@ -418,7 +491,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
         done = group_comm.bcast(done, root=0) if group_comm is not None else done
     else:
         done = np.zeros(stop - start, dtype=bool)
-    splits = assign_splits(n, recipe["split"], split_rng(recipe["seed"]))
+    splits = split_codes(recipe, batches)
     summary = BuildSummary(str(path), n, rtol=recipe["solver"]["rtol"])
     moments = {p: RunningMoments() for p in [*stored_parameters(recipe), *output_paths(recipe)]}
     progress = _progress(int((~done).sum()), quiet or rank != 0, group_count)
@@ -449,13 +522,14 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
                                       summary.at_floor]))
     all_moments = comm.gather({k: m.as_dict() for k, m in moments.items()}, root=0)
     summary.solved, summary.resumed, summary.failed, summary.fallbacks, summary.at_floor = (int(v) for v in totals)
+    summary.failed += old_failed  # (rank 0's: the failed samples of the rows before the last batch)
     summary.seconds = comm.allreduce(summary.seconds, op=_max_op())
     summary.floor = comm.allreduce(summary.floor, op=_max_op())
     comm.barrier()
     if rank == 0:
         merged = {}
         for name in moments:
-            total = RunningMoments()
+            total = RunningMoments.from_dict(before[name]) if name in before else RunningMoments()
             for part in all_moments:
                 total.merge(RunningMoments.from_dict(part[name]))
             merged[name] = total.as_dict()
@@ -463,7 +537,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, quiet: b
         iterations = whole.read("stats/iterations", 0, n)
         summary.iterations = [int(i) for i in iterations[iterations >= 0]]
         whole.update_attrs({
-            "normalization": merged, "normalization_split": "train",
+            "normalization": merged, "normalization_split": "train", "normalization_rows": n,
             "status": "complete" if summary.failed == 0 else "complete-with-failures",
             "completed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "summary": {"failed": summary.failed, "fallbacks": summary.fallbacks, "at_rounding_floor": summary.at_floor,
@@ -639,8 +713,9 @@ class _Segment:
         (an interrupted build writes the finished rows of its last chunk) are taken from
         the store, and the chunk goes on from its first row not done."""
         previous = None
-        for c0 in range(start, stop, chunk):
-            c1 = min(c0 + chunk, stop)
+        c0 = start
+        while c0 < stop:
+            c1 = min((c0 // chunk + 1) * chunk, stop)  # chunk-aligned (an extension may start mid-chunk)
             written = done[c0 - start:c1 - start]
             first = c1 if written.all() else c0 + int(np.argmin(written))
             if first > c0:
@@ -649,6 +724,7 @@ class _Segment:
                 previous = None  # the rest starts cold
             if first < c1:
                 previous = self.run_chunk(first, c1, previous)
+            c0 = c1
 
     def stop_if_asked(self):
         """KeyboardInterrupt once Ctrl-C was pressed (:mod:`pdegen.interrupt`); the ranks of

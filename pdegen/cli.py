@@ -120,7 +120,8 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
         if isinstance(param, click.Argument):
             words.append(str(value))
             continue
-        if param.name in ("resume", "overwrite") or ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
+        if param.name in ("resume", "overwrite", "extend") or \
+                ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
             continue
         name = max(param.opts, key=len)  # --quiet rather than -q
         if param.is_flag:
@@ -140,15 +141,20 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
 @click.option("--format", "fmt", type=click.Choice(["zarr", "hdf5"]), help="Override output.format.")
 @set_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build of the same recipe.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted build (or extension) of the same recipe.")
+@click.option("--extend", is_flag=True,
+              help="Grow a finished Zarr store to --samples N: samples n..N-1 (n: the count it holds) are drawn from "
+                   "the same seed and appended in their own solve order and splits; the rows there stay untouched.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no summary unless samples failed.")
 @click.pass_context
-def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, quiet):
+def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, extend, quiet):
     """Sample, solve and store the dataset RECIPE describes.
 
     The store goes to output.path (default data/<name>.zarr). An existing store is
     never replaced unless --overwrite is given; --resume continues an interrupted
-    build from its done mask. Exit status: 0 all samples converged, 1 some samples
+    build from its done mask; --extend --samples N grows a finished Zarr store to N
+    samples (the same seed: a store of N built at once holds the same draws, solved
+    within rtol; the new samples' splits are their own). Exit status: 0 all samples converged, 1 some samples
     failed (recorded as failed in stats/converged), 2 bad input, 130 stopped by
     Ctrl-C, SIGTERM (a batch system's time limit) or SIGUSR1 (under Open MPI's mpirun,
     which kills the ranks right after it forwards a SIGTERM), after the current sample (time
@@ -163,10 +169,10 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     comm = _world_or_exit()
     comm = world() if comm is None else comm
     recipe_obj = _load(recipe, _overrides(samples, seed, out, fmt, assignments))
-    if overwrite and resume:
-        raise click.UsageError("--overwrite and --resume exclude each other")
+    if overwrite + resume + extend > 1:
+        raise click.UsageError("--overwrite, --resume and --extend exclude each other")
     try:
-        summary = run_build(recipe_obj, overwrite=overwrite, resume=resume, quiet=quiet, comm=comm)
+        summary = run_build(recipe_obj, overwrite=overwrite, resume=resume, extend=extend, quiet=quiet, comm=comm)
     except BuildError as error:
         if comm.Get_rank() == 0:
             click.echo(f"error: {error}", err=True)

@@ -77,9 +77,10 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
 
 
-def split_rng(seed: int) -> np.random.Generator:
-    """Generator for dataset-level draws (the train/val/test split), independent of samples."""
-    return np.random.default_rng(np.random.SeedSequence([seed, 0x5B1175]))
+def split_rng(seed: int, first: int = 0) -> np.random.Generator:
+    """Generator for dataset-level draws (the train/val/test split), independent of samples;
+    ``first`` > 0: that of the samples a store was extended with from sample ``first`` on."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 0x5B1175] + ([first] if first else [])))
 
 
 def _grf_symbol(shape: tuple[int, ...], alpha: float, tau: float) -> np.ndarray:

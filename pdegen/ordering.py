@@ -100,9 +100,10 @@ def tour_length(features: np.ndarray, order: np.ndarray) -> float:
     return float(np.sqrt((steps**2).sum(axis=1)).sum())
 
 
-def segments(n: int, groups: int, chunk: int) -> list[tuple[int, int]]:
-    """Cut positions [0, n) into ``groups`` contiguous ranges of whole chunks, balanced
+def segments(n: int, groups: int, chunk: int, start: int = 0) -> list[tuple[int, int]]:
+    """Cut positions [start, n) into ``groups`` contiguous ranges of whole chunks (cut at
+    multiples of ``chunk``; the first piece from ``start`` to the next multiple), balanced
     to within one chunk. Groups beyond the number of chunks get empty ranges."""
-    chunks = -(-n // chunk)
-    bounds = [min(n, (chunks * g // groups) * chunk) for g in range(groups + 1)]
-    return [(bounds[g], bounds[g + 1]) for g in range(groups)]
+    cuts = [start, *range((start // chunk + 1) * chunk, n, chunk), n] if start < n else [start, start]
+    pieces = len(cuts) - 1
+    return [(cuts[pieces * g // groups], cuts[pieces * (g + 1) // groups]) for g in range(groups)]
