@@ -268,6 +268,7 @@ def info(store, as_json):
             "boundary": describe_boundary(ds.attrs["recipe"].get("boundary") or {}),
             "bytes": _store_bytes(ds, store, int(done.sum())),
             "times": [float(t) for t in ds["coords/t"][:]] if "coords/t" in ds else None,
+            "batches": ds.attrs.get("batches", [ds.num_samples]),
         }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -280,6 +281,8 @@ def info(store, as_json):
                   f"{how_stored})"
                   if report["solved_grid"] != report["grid"] else "") + "; split " +
                ", ".join(f"{k} {v}" for k, v in report["split"].items()))
+    if len(report["batches"]) > 1:
+        click.echo(f"  grown      {' -> '.join(map(str, report['batches']))} samples (pdegen build --extend)")
     for p, shape in report["fields"].items():
         click.echo(f"  {p:<23}{tuple(shape)}")
     if report["times"]:

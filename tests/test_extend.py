@@ -73,6 +73,8 @@ def test_an_extension_keeps_every_row_and_adds_each_new_sample_once(tmp_path):
     assert run(path, "--samples", 20, "--extend", "-q").exit_code == 0  # and again
     with open_dataset(tmp_path / "grow.zarr") as ds:
         assert ds.attrs["batches"] == [10, 17, 20] and sorted(ds["sample_id"][:]) == list(range(20))
+    info = CliRunner().invoke(main, ["info", str(tmp_path / "grow.zarr")]).output
+    assert "  grown      10 -> 17 -> 20 samples" in info
 
 
 def test_an_extension_stopped_part_way_resumes_to_the_same_store(tmp_path, monkeypatch):
