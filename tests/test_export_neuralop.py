@@ -94,3 +94,18 @@ def test_layouts_refuse_what_they_cannot_hold(tmp_path):
         export(darcy["output"]["path"], tmp_path / "mine", overwrite=True)
     result = CliRunner().invoke(main, ["export", darcy["output"]["path"], str(tmp_path / "d_pt"), "-q"])
     assert result.exit_code == 0 and "read with PTDataset(" in result.output, result.output
+
+
+def test_a_darcy_recipe_exports_what_neuraloperators_darcydataset_reads(tmp_path):
+    """A recipe named darcy on one of the grids neuraloperator publishes (16²) lands where its
+    DarcyDataset looks (download=False): FNO training code written for that data set runs on
+    pdegen's unchanged."""
+    darcy_module = pytest.importorskip("neuralop.data.datasets.darcy")
+    store = built(tmp_path, small_recipe(tmp_path, name="darcy", samples=10))
+    summary = export(store, tmp_path / "darcy_pt")
+    data = darcy_module.DarcyDataset(tmp_path / "darcy_pt", n_train=summary.samples["train"],
+                                     n_tests=[summary.samples["test"]], batch_size=2, test_batch_sizes=[2],
+                                     train_resolution=16, test_resolutions=[16], download=False)
+    (a, u), _ = stored_rows(store, "train", "inputs/coefficient", "outputs/solution")
+    assert np.array_equal(data.train_db[0]["x"][0].numpy(), a[0]) and np.array_equal(data.train_db[0]["y"][0].numpy(),
+                                                                                      u[0])
