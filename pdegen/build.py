@@ -311,9 +311,10 @@ def _check_extension(ds, recipe: dict, path: Path) -> None:
                          f"(e.g. --samples {2 * n_old})")
 
 
-def _extend_store(path: Path, recipe_obj, batches: list[int], ordering: dict) -> None:
+def _extend_store(path: Path, recipe_obj, batches: list[int], ordering: dict, before: dict) -> None:
     """Grow every per-sample array of the Zarr store to the recipe's sample count (the new
-    rows read as their fill values: not done) and record the extension in its attributes."""
+    rows read as their fill values: not done) and record the extension in its attributes,
+    with ``before``, the statistics of the rows there (a resumed extension starts from them)."""
     import zarr
     recipe = recipe_obj.data
     group = zarr.open_group(str(path), mode="r+")
@@ -323,7 +324,8 @@ def _extend_store(path: Path, recipe_obj, batches: list[int], ordering: dict) ->
     history = list(group.attrs.get("extended", []))
     history.append({"from": batches[-2], "to": batches[-1], "overrides": recipe_obj.overrides, "ordering": ordering,
                     "started": datetime.datetime.now(datetime.timezone.utc).isoformat()})
-    group.attrs.update({"recipe": recipe, "batches": batches, "extended": history, "status": "building"})
+    group.attrs.update({"recipe": recipe, "batches": batches, "extended": history, "status": "building",
+                        "normalization_before": before})
 
 
 class _Fallbacks:
@@ -427,12 +429,11 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: 
                     batches = list(ds.attrs.get("batches", [int(ds["done"].shape[0])]))
                     if mode == "extend" and not reason:
                         _check_extension(ds, recipe, path)
+                        before = ds.attrs["normalization"]  # of every row there (a finished store's)
                         batches.append(n)
+                    elif len(batches) > 1 and not reason:  # a resumed extension
+                        before = ds.attrs["normalization_before"]
                     if len(batches) > 1 and not reason:  # the rows before the last batch are done and stay
-                        before = ds.attrs["normalization"]
-                        if ds.attrs.get("normalization_rows", batches[-2]) != batches[-2]:
-                            raise BuildError(f"{path}: the stored statistics are not those of the first "
-                                             f"{batches[-2]} rows; build to a new path")
                         old_failed = int((~ds["stats/converged"][:batches[-2]]).sum())
                 if reason:
                     raise BuildError(f"{path}: cannot {mode}: {reason}; build to a new path or use --overwrite")
@@ -465,7 +466,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: 
                                        "recipe's (was the store built by another pdegen version?)")
             if mode == "extend":
                 try:
-                    _extend_store(path, recipe_obj, batches, ordering)
+                    _extend_store(path, recipe_obj, batches, ordering, before)
                 except OSError as error:
                     order = BuildError(f"{path}: cannot extend the store: {error.strerror or error}")
         else:
@@ -537,7 +538,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: 
         iterations = whole.read("stats/iterations", 0, n)
         summary.iterations = [int(i) for i in iterations[iterations >= 0]]
         whole.update_attrs({
-            "normalization": merged, "normalization_split": "train", "normalization_rows": n,
+            "normalization": merged, "normalization_split": "train",
             "status": "complete" if summary.failed == 0 else "complete-with-failures",
             "completed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "summary": {"failed": summary.failed, "fallbacks": summary.fallbacks, "at_rounding_floor": summary.at_floor,

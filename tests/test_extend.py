@@ -70,6 +70,10 @@ def test_an_extension_keeps_every_row_and_adds_each_new_sample_once(tmp_path):
             assert stats["count"] == values.size and np.isclose(stats["mean"], values.mean(), rtol=1e-10)
             assert np.isclose(stats["std"], values.std(), rtol=1e-9)
     assert verify_store(tmp_path / "grow.zarr").ok
+    result = run(path, "--samples", 17, "--resume")  # a finished extension: nothing to do, nothing changed
+    assert result.exit_code == 0 and "0 samples solved (7 already done)" in result.output, result.output
+    with open_dataset(tmp_path / "grow.zarr") as ds:
+        assert ds.attrs["normalization"]["outputs/solution"] == stats
     assert run(path, "--samples", 20, "--extend", "-q").exit_code == 0  # and again
     with open_dataset(tmp_path / "grow.zarr") as ds:
         assert ds.attrs["batches"] == [10, 17, 20] and sorted(ds["sample_id"][:]) == list(range(20))
