@@ -154,7 +154,8 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
     never replaced unless --overwrite is given; --resume continues an interrupted
     build from its done mask; --extend --samples N grows a finished Zarr store to N
     samples (the same seed: a store of N built at once holds the same draws, solved
-    within rtol; the new samples' splits are their own). Exit status: 0 all samples converged, 1 some samples
+    within rtol; the new samples' splits are their own). Exit status: 0 all samples
+    converged, 1 some samples
     failed (recorded as failed in stats/converged), 2 bad input, 130 stopped by
     Ctrl-C, SIGTERM (a batch system's time limit) or SIGUSR1 (under Open MPI's mpirun,
     which kills the ranks right after it forwards a SIGTERM), after the current sample (time
