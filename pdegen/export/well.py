@@ -66,7 +66,7 @@ WELL_SPLITS = {"train": "train", "val": "valid", "test": "test"}  # pdegen's spl
 
 
 @dataclass
-class ExportSummary:
+class WellSummary:
     out: Path
     trajectories: dict[str, int]          # per Well split
     steps: int                            # states per trajectory, t = 0 included
@@ -105,7 +105,7 @@ def _is_export(path: Path) -> bool:
     return path.is_dir() and (path / "data").is_dir() and {p.name for p in path.iterdir()} <= {"data", "stats.yaml"}
 
 
-def export_well(store, out, *, overwrite: bool = False, progress=None) -> ExportSummary:
+def export_well(store, out, *, overwrite: bool = False, progress=None) -> WellSummary:
     """Write the trajectories of the pdegen store ``store`` as The Well's data set ``out``
     (a directory: ``data/{train,valid,test}/NAME.hdf5`` and ``stats.yaml``)."""
     out = Path(out)
@@ -122,7 +122,7 @@ def export_well(store, out, *, overwrite: bool = False, progress=None) -> Export
     return summary
 
 
-def _write(ds, recipe: dict, family, members: dict, root: Path, progress) -> ExportSummary:
+def _write(ds, recipe: dict, family, members: dict, root: Path, progress) -> WellSummary:
     import h5py
 
     grid = grid_of(recipe)
@@ -197,7 +197,7 @@ def _write(ds, recipe: dict, family, members: dict, root: Path, progress) -> Exp
             for key, value in field_stats.result().items():
                 stats[key][name] = value
         (root / "stats.yaml").write_text(yaml.safe_dump(stats, sort_keys=False))
-    return ExportSummary(root, {WELL_SPLITS[label]: int(chosen.size) for label, chosen in members.items()},
+    return WellSummary(root, {WELL_SPLITS[label]: int(chosen.size) for label, chosen in members.items()},
                          len(times), [*outputs, *vector_names], list(inputs))
 
 
