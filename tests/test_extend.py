@@ -153,3 +153,18 @@ def test_an_extension_under_mpi_shares_only_the_new_rows(tmp_path):
     assert np.array_equal(after["outputs/solution"][:10], before["outputs/solution"])
     assert sorted(after["sample_id"][10:]) == list(range(10, 23)) and after["done"].all()
     assert verify_store(tmp_path / "grow.zarr").ok
+
+
+def test_a_sharded_store_extends_within_its_last_shard(tmp_path):
+    """3 samples per chunk, 6 per shard: 10 ends inside a shard, which the extension fills
+    (zarr rewrites the shard with the rows there kept)."""
+    recipe = ordered_recipe(tmp_path, **{"output.shard_samples": 6})
+    path = write_recipe(tmp_path, recipe)
+    assert run(path, "-q").exit_code == 0
+    before = snapshot(tmp_path / "grow.zarr")
+    assert run(path, "--samples", 15, "--extend", "-q").exit_code == 0
+    after = snapshot(tmp_path / "grow.zarr")
+    for name in ("sample_id", "split", "inputs/coefficient", "outputs/solution", "stats/residual"):
+        assert np.array_equal(after[name][:10], before[name]), name
+    assert sorted(after["sample_id"][10:]) == list(range(10, 15))
+    assert verify_store(tmp_path / "grow.zarr").ok
