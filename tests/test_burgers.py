@@ -253,7 +253,7 @@ def test_the_planner_counts_a_typical_samples_solves():
 def test_a_graded_start_takes_the_error_of_a_rough_start_away():
     """recipes/burgers.yaml's GRF starts on 256 cells, against the same samples in 16x the
     steps (Rannacher's start, k = 3): uniform Crank–Nicolson steps leave their worst error at
-    the first stored state (its stiff high modes, Δt ν / h² about 6, barely damped); the
+    the first stored state (its stiff high modes, Δt ν / h² = 3-8, barely damped); the
     graded start of the recipe (k = 2) takes the worst error over the stored states down
     more than 10x for 25% more solves, as many as solves_per_sample counts for the sample's steps."""
     from pdegen.build import draw_values
