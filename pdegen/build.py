@@ -297,12 +297,20 @@ def _differences(old, new, prefix: str = "") -> list[tuple[str, object, object]]
     return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
-def _check_extension(ds, recipe: dict, path: Path) -> None:
-    """Raises BuildError unless the store ``ds`` can grow to the recipe's sample count."""
+def _check_extension(ds, recipe: dict, path: Path, groups: int) -> None:
+    """Raises BuildError unless the store ``ds`` can grow to the recipe's sample count with
+    ``groups`` process groups."""
     n_old, n = int(ds["done"].shape[0]), recipe["samples"]
-    if ds.format != "zarr":
-        raise BuildError(f"{path}: cannot extend an HDF5 store (its arrays have a fixed size); build a Zarr store "
-                         "to extend, or build the new samples to another path")
+    if ds.format == "hdf5":
+        fixed = [spec.path for spec in dataset_layout({**recipe, "samples": n_old})
+                 if spec.per_sample and (ds[spec.path].is_virtual or ds[spec.path].maxshape[0] is not None)]
+        if fixed:
+            raise BuildError(f"{path}: cannot extend this HDF5 store: {fixed[0]} has a fixed size (written in part "
+                             "files by several process groups, or before pdegen could extend HDF5 stores); build "
+                             "the new samples to another path, or build to Zarr to extend")
+        if groups > 1:
+            raise BuildError(f"{path}: an HDF5 store grows in one file, which one process group writes; extend it "
+                             f"without mpiexec (or with ranks_per_system equal to the ranks; got {groups} groups)")
     if not ds["done"][:].all() or not str(ds.attrs.get("status", "")).startswith("complete"):
         raise BuildError(f"{path}: cannot extend an unfinished store; finish it first with --resume (and the "
                          "sample count it was started with)")
@@ -311,21 +319,23 @@ def _check_extension(ds, recipe: dict, path: Path) -> None:
                          f"(e.g. --samples {2 * n_old})")
 
 
-def _extend_store(path: Path, recipe_obj, batches: list[int], ordering: dict, before: dict) -> None:
-    """Grow every per-sample array of the Zarr store to the recipe's sample count (the new
-    rows read as their fill values: not done) and record the extension in its attributes,
-    with ``before``, the statistics of the rows there (a resumed extension starts from them)."""
-    import zarr
+def _extend_store(path: Path, fmt: str, recipe_obj, batches: list[int], ordering: dict, before: dict) -> None:
+    """Grow every per-sample array of the store to the recipe's sample count (the new rows
+    read as their fill values: not done) and record the extension in its attributes, with
+    ``before``, the statistics of the rows there (a resumed extension starts from them)."""
     recipe = recipe_obj.data
-    group = zarr.open_group(str(path), mode="r+")
-    for spec in dataset_layout(recipe):
-        if spec.per_sample:
-            group[spec.path].resize(spec.shape)
-    history = list(group.attrs.get("extended", []))
-    history.append({"from": batches[-2], "to": batches[-1], "overrides": recipe_obj.overrides, "ordering": ordering,
-                    "started": datetime.datetime.now(datetime.timezone.utc).isoformat()})
-    group.attrs.update({"recipe": recipe, "batches": batches, "extended": history, "status": "building",
-                        "normalization_before": before})
+    whole = open_whole(path, fmt)
+    try:
+        for spec in dataset_layout(recipe):
+            if spec.per_sample:
+                whole.resize(spec.path, spec.shape)
+        history = list(whole.attrs().get("extended", []))
+        history.append({"from": batches[-2], "to": batches[-1], "overrides": recipe_obj.overrides,
+                        "ordering": ordering, "started": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+        whole.update_attrs({"recipe": recipe, "batches": batches, "extended": history, "status": "building",
+                            "normalization_before": before})
+    finally:
+        whole.close()
 
 
 class _Fallbacks:
@@ -382,7 +392,7 @@ class _Fallbacks:
 def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: bool = False, quiet: bool = False,
           comm=None) -> BuildSummary:
     """Build the dataset a validated recipe describes; returns a summary (global on rank 0).
-    ``extend``: grow a finished Zarr store to the recipe's sample count, the samples it
+    ``extend``: grow a finished store to the recipe's sample count, the samples it
     holds untouched, the new ones (ids from its old count on) in their own solve order and
     splits; an extension stopped part-way is finished with ``resume``."""
     if comm is None:
@@ -428,7 +438,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: 
                     stored_plan = ds.attrs.get("plan")
                     batches = list(ds.attrs.get("batches", [int(ds["done"].shape[0])]))
                     if mode == "extend" and not reason:
-                        _check_extension(ds, recipe, path)
+                        _check_extension(ds, recipe, path, group_count)
                         before = ds.attrs["normalization"]  # of every row there (a finished store's)
                         batches.append(n)
                     elif len(batches) > 1 and not reason:  # a resumed extension
@@ -466,7 +476,7 @@ def build(recipe_obj, *, overwrite: bool = False, resume: bool = False, extend: 
                                        "recipe's (was the store built by another pdegen version?)")
             if mode == "extend":
                 try:
-                    _extend_store(path, recipe_obj, batches, ordering, before)
+                    _extend_store(path, fmt, recipe_obj, batches, ordering, before)
                 except OSError as error:
                     order = BuildError(f"{path}: cannot extend the store: {error.strerror or error}")
         else:

@@ -143,7 +143,7 @@ def _resume_command(ctx: click.Context, ranks: int = 1) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at the output path.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build (or extension) of the same recipe.")
 @click.option("--extend", is_flag=True,
-              help="Grow a finished Zarr store to --samples N: samples n..N-1 (n: the count it holds) are drawn from "
+              help="Grow a finished store to --samples N: samples n..N-1 (n: the count it holds) are drawn from "
                    "the same seed and appended in their own solve order and splits; the rows there stay untouched.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no summary unless samples failed.")
 @click.pass_context
@@ -152,7 +152,7 @@ def build(ctx, recipe, samples, seed, out, fmt, assignments, overwrite, resume, 
 
     The store goes to output.path (default data/<name>.zarr). An existing store is
     never replaced unless --overwrite is given; --resume continues an interrupted
-    build from its done mask; --extend --samples N grows a finished Zarr store to N
+    build from its done mask; --extend --samples N grows a finished store to N
     samples (the same seed: a store of N built at once holds the same draws, solved
     within rtol; the new samples' splits are their own). Exit status: 0 all samples
     converged, 1 some samples

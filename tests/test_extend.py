@@ -125,13 +125,52 @@ def test_what_cannot_be_extended_is_refused_with_the_reason(tmp_path):
                        (["--samples", 12, "--resume"], "exclude each other")):
         result = run(path, "--extend", *args)
         assert result.exit_code == 2 and says in result.output, result.output
-    h5 = ordered_recipe(tmp_path, "grow.h5", **{"output.format": "hdf5"})
-    h5_path = write_recipe(tmp_path, h5, "h5.yaml")
-    assert run(h5_path, "-q").exit_code == 0
-    result = run(h5_path, "--samples", 12, "--extend")
-    assert result.exit_code == 2 and "cannot extend an HDF5 store" in result.output
     with open_dataset(tmp_path / "grow.zarr") as ds:
         assert ds["done"].shape == (10,)  # nothing was changed by a refusal
+
+
+def test_an_hdf5_store_extends_in_its_one_file(tmp_path, monkeypatch):
+    """A single-file HDF5 store is written with resizable per-sample datasets: it grows as a
+    Zarr store does, its rows untouched, and a stopped extension resumes the same way."""
+    import h5py
+
+    from pdegen import build as build_module
+    recipe = ordered_recipe(tmp_path, "grow.h5", **{"output.format": "hdf5"})
+    path = write_recipe(tmp_path, recipe)
+    assert run(path, "-q").exit_code == 0
+    with h5py.File(tmp_path / "grow.h5", "r") as f:
+        before = {name: f[name][:] for name in ("sample_id", "split", "inputs/coefficient", "outputs/solution")}
+    solve_row, calls = build_module._Segment._solve_row, [0]
+
+    def stop_before_the_3rd(self, *args):
+        calls[0] += 1
+        self.stop.requested = calls[0] == 3
+        return solve_row(self, *args)
+    monkeypatch.setattr(build_module._Segment, "_solve_row", stop_before_the_3rd)
+    with pytest.raises(KeyboardInterrupt):
+        build_module.build(load_recipe(path, ["samples=16"]), extend=True, quiet=True)
+    monkeypatch.undo()
+    result = run(path, "--samples", 16, "--resume")
+    assert result.exit_code == 0 and "4 samples solved (2 already done)" in result.output, result.output
+    with open_dataset(tmp_path / "grow.h5") as ds:
+        for name, values in before.items():
+            assert ds[name].shape[0] == 16 and np.array_equal(ds[name][:10], values), name
+        assert sorted(ds["sample_id"][10:]) == list(range(10, 16)) and ds.attrs["batches"] == [10, 16]
+    assert verify_store(tmp_path / "grow.h5").ok
+
+
+@needs_petsc
+@pytest.mark.mpi
+@pytest.mark.skipif(mpiexec() is None, reason="mpiexec not found")
+def test_an_hdf5_store_in_part_files_is_not_extended(tmp_path):
+    recipe = ordered_recipe(tmp_path, "parts.h5", **{"output.format": "hdf5", "solver.backend": "petsc"})
+    path = write_recipe(tmp_path, recipe)
+    subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "pdegen.cli", "build", str(path), "-q"], check=True,
+                   timeout=180, env=mpi_env())
+    result = run(path, "--samples", 12, "--extend")
+    assert result.exit_code == 2 and "has a fixed size (written in part files" in result.output, result.output
+    with open_dataset(tmp_path / "parts.h5") as ds:
+        assert ds["done"].shape == (10,)
 
 
 @needs_petsc

@@ -36,9 +36,13 @@ def _set_attrs(obj, attrs: dict) -> None:
         obj.attrs[key] = json.dumps(value)
 
 
-def _dataset(group, spec: ArraySpec, shape, compression: str):
+def _dataset(group, spec: ArraySpec, shape, compression: str, resizable: bool = False):
+    """``resizable``: the sample axis may grow (``pdegen build --extend``; chunked datasets
+    only, which per-sample ones always are)."""
     chunks = (min(spec.chunks[0], shape[0]), *spec.chunks[1:]) if shape[0] else None
     kwargs = COMPRESSION[compression] if len(spec.shape) > 1 else {}
+    if resizable and chunks:
+        kwargs = {**kwargs, "maxshape": (None, *shape[1:])}
     dset = group.create_dataset(spec.path, shape=shape, dtype=spec.dtype, chunks=chunks,
                                 fillvalue=spec.fill_value, **kwargs)
     _set_attrs(dset, spec.attrs)
@@ -61,7 +65,7 @@ class HDF5Writer:
             _set_attrs(main, {**attrs, "parts": len(parts)})
             for spec in layout:
                 if not spec.per_sample or len(parts) == 1:
-                    _dataset(main, spec, spec.shape, compression)
+                    _dataset(main, spec, spec.shape, compression, resizable=spec.per_sample)
                     continue
                 source = h5py.VirtualLayout(shape=spec.shape, dtype=spec.dtype)
                 for index, (start, stop) in enumerate(parts):
@@ -101,6 +105,9 @@ class HDF5Writer:
 
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
         return self.handle[name][start - self.offset: stop - self.offset]
+
+    def resize(self, name: str, shape: tuple[int, ...]) -> None:
+        self.handle[name].resize(shape)
 
     def update_attrs(self, attrs: dict) -> None:
         _set_attrs(self.handle, attrs)

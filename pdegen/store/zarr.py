@@ -76,6 +76,9 @@ class ZarrWriter:
     def read(self, path: str, start: int, stop: int) -> np.ndarray:
         return self._array(path)[start:stop]
 
+    def resize(self, path: str, shape: tuple[int, ...]) -> None:
+        self._array(path).resize(shape)
+
     def update_attrs(self, attrs: dict) -> None:
         self.group.attrs.update(attrs)
 
