@@ -37,6 +37,22 @@ def snapshot(path) -> dict:
     return {name: node[:] for name, node in group.members(max_depth=None) if isinstance(node, zarr.Array)}
 
 
+def extend_and_stop(monkeypatch, path, samples: int, before: int) -> None:
+    """Extend the store of the recipe at ``path`` to ``samples``, stopped (as by Ctrl-C)
+    before the ``before``-th new sample."""
+    from pdegen import build as build_module
+    solve_row, calls = build_module._Segment._solve_row, [0]
+
+    def stop_on_time(self, *args):
+        calls[0] += 1
+        self.stop.requested = calls[0] == before
+        return solve_row(self, *args)
+    monkeypatch.setattr(build_module._Segment, "_solve_row", stop_on_time)
+    with pytest.raises(KeyboardInterrupt):
+        build_module.build(load_recipe(path, [f"samples={samples}"]), extend=True, quiet=True)
+    monkeypatch.undo()
+
+
 def test_an_extension_keeps_every_row_and_adds_each_new_sample_once(tmp_path):
     recipe = ordered_recipe(tmp_path)
     path = write_recipe(tmp_path, recipe)
@@ -82,21 +98,11 @@ def test_an_extension_keeps_every_row_and_adds_each_new_sample_once(tmp_path):
 
 
 def test_an_extension_stopped_part_way_resumes_to_the_same_store(tmp_path, monkeypatch):
-    from pdegen import build as build_module
     recipe = ordered_recipe(tmp_path)
     path = write_recipe(tmp_path, recipe)
     assert run(path, "-q").exit_code == 0
     old = snapshot(tmp_path / "grow.zarr")
-    solve_row, calls = build_module._Segment._solve_row, [0]
-
-    def stop_before_the_5th(self, *args):
-        calls[0] += 1
-        self.stop.requested = calls[0] == 5
-        return solve_row(self, *args)
-    monkeypatch.setattr(build_module._Segment, "_solve_row", stop_before_the_5th)
-    with pytest.raises(KeyboardInterrupt):
-        build_module.build(load_recipe(path, ["samples=18"]), extend=True, quiet=True)
-    monkeypatch.undo()
+    extend_and_stop(monkeypatch, path, samples=18, before=5)
     with open_dataset(tmp_path / "grow.zarr") as ds:
         assert ds["done"][:].tolist() == [True] * 14 + [False] * 4 and ds.attrs["status"] == "building"
     assert run(path, "--samples", 18, "--extend").exit_code == 2  # unfinished: resume it
@@ -133,23 +139,12 @@ def test_an_hdf5_store_extends_in_its_one_file(tmp_path, monkeypatch):
     """A single-file HDF5 store is written with resizable per-sample datasets: it grows as a
     Zarr store does, its rows untouched, and a stopped extension resumes the same way."""
     import h5py
-
-    from pdegen import build as build_module
     recipe = ordered_recipe(tmp_path, "grow.h5", **{"output.format": "hdf5"})
     path = write_recipe(tmp_path, recipe)
     assert run(path, "-q").exit_code == 0
     with h5py.File(tmp_path / "grow.h5", "r") as f:
         before = {name: f[name][:] for name in ("sample_id", "split", "inputs/coefficient", "outputs/solution")}
-    solve_row, calls = build_module._Segment._solve_row, [0]
-
-    def stop_before_the_3rd(self, *args):
-        calls[0] += 1
-        self.stop.requested = calls[0] == 3
-        return solve_row(self, *args)
-    monkeypatch.setattr(build_module._Segment, "_solve_row", stop_before_the_3rd)
-    with pytest.raises(KeyboardInterrupt):
-        build_module.build(load_recipe(path, ["samples=16"]), extend=True, quiet=True)
-    monkeypatch.undo()
+    extend_and_stop(monkeypatch, path, samples=16, before=3)
     result = run(path, "--samples", 16, "--resume")
     assert result.exit_code == 0 and "4 samples solved (2 already done)" in result.output, result.output
     with open_dataset(tmp_path / "grow.h5") as ds:
