@@ -25,7 +25,7 @@ SCRIPTS = ["iteration_cost", "recycling_gains", "ordering", "parallel_ordering",
            "distributed_nonsymmetric", "distributed_multigrid", "skr_table1", "skr_seed_spread", "train_darcy",
            "nonsymmetric_crossover --beyond-direct", "nonsymmetric_multigrid --fallback",
            "distributed_multigrid --three-d", "warm_start", "time_accuracy", "boundary_multigrid", "burgers",
-           "train_normalization", "navier_stokes"]
+           "train_normalization", "navier_stokes", "graded_start", "export_speed"]
 
 
 def cuda_available() -> bool:
