@@ -44,6 +44,16 @@ def write_recipe(tmp_path, recipe: dict, name="recipe.yaml") -> Path:
     return path
 
 
+def built_store(tmp_path, recipe: dict) -> str:
+    """Build ``recipe`` with `pdegen build -q` (asserting it succeeds); its store's path."""
+    from click.testing import CliRunner
+
+    from pdegen.cli import main
+    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
+    assert result.exit_code == 0, result.output
+    return recipe["output"]["path"]
+
+
 @contextmanager
 def resumed_beside_uninterrupted(tmp_path, path: Path, recipe: dict, already_done: int):
     """After a stopped build of ``path`` (``recipe``): `--resume` it, asserting that it kept

@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import small_recipe, write_recipe
+from conftest import built_store, small_recipe
 from pdegen.cli import main
 from pdegen.export import ExportError, export
 from pdegen.store import open_dataset
 
 torch = pytest.importorskip("torch")
-
-
-def built(tmp_path, recipe: dict) -> str:
-    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
-    assert result.exit_code == 0, result.output
-    return recipe["output"]["path"]
 
 
 def stored_rows(store, split: str, *paths):
@@ -28,7 +22,7 @@ def stored_rows(store, split: str, *paths):
 
 
 def test_darcy_pairs_per_split_in_sample_id_order(tmp_path):
-    store = built(tmp_path, small_recipe(tmp_path, samples=10))
+    store = built_store(tmp_path, small_recipe(tmp_path, samples=10))
     summary = export(store, tmp_path / "pt")
     assert summary.squeezed and summary.resolution == "16" and summary.inputs == ["coefficient"]
     assert sorted(p.name for p in (tmp_path / "pt").iterdir()) == ["tiny_test_16.pt", "tiny_train_16.pt",
@@ -46,7 +40,7 @@ def test_darcy_pairs_per_split_in_sample_id_order(tmp_path):
 
 def test_neuraloperators_ptdataset_reads_the_export(tmp_path):
     pt_dataset = pytest.importorskip("neuralop.data.datasets.pt_dataset")
-    store = built(tmp_path, small_recipe(tmp_path, samples=10))
+    store = built_store(tmp_path, small_recipe(tmp_path, samples=10))
     summary = export(store, tmp_path / "pt", to="neuraloperator")
     n_train, n_test = summary.samples["train"], summary.samples["test"]
     data = pt_dataset.PTDataset(tmp_path / "pt", "tiny", n_train=n_train, n_tests=[n_test], batch_size=2,
@@ -63,7 +57,7 @@ def test_neuraloperators_ptdataset_reads_the_export(tmp_path):
 def test_drawn_scalars_become_constant_channels(tmp_path):
     pt_dataset = pytest.importorskip("neuralop.data.datasets.pt_dataset")
     recipe = small_recipe(tmp_path, samples=10, **{"parameters.forcing": {"dist": "uniform", "low": 0.5, "high": 2.0}})
-    store = built(tmp_path, recipe)
+    store = built_store(tmp_path, recipe)
     summary = export(store, tmp_path / "pt")
     assert not summary.squeezed and summary.inputs == ["coefficient", "forcing"]
     assert "channels_squeezed=False" in summary.line()
@@ -82,12 +76,12 @@ def test_drawn_scalars_become_constant_channels(tmp_path):
 def test_layouts_refuse_what_they_cannot_hold(tmp_path):
     heat = small_recipe(tmp_path, **{"family": "heat", "parameters": None, "samples": 4, "grid.shape": [8, 8],
                                      "discretization": {"t_end": 0.1, "steps": 4}})
-    store = built(tmp_path, heat)
+    store = built_store(tmp_path, heat)
     with pytest.raises(ExportError, match="stores trajectories; export them to The Well's layout"):
         export(store, tmp_path / "pt", to="neuraloperator")
     assert export(store, tmp_path / "auto").steps == 5  # auto: The Well's layout, t = 0 and 4 states
     darcy = small_recipe(tmp_path, **{"output.path": str(tmp_path / "d.zarr")})
-    built(tmp_path, darcy)
+    built_store(tmp_path, darcy)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(ExportError, match="is not an export of neuraloperator's .pt files"):
@@ -101,7 +95,7 @@ def test_a_darcy_recipe_exports_what_neuraloperators_darcydataset_reads(tmp_path
     DarcyDataset looks (download=False): FNO training code written for that data set runs on
     pdegen's unchanged."""
     darcy_module = pytest.importorskip("neuralop.data.datasets.darcy")
-    store = built(tmp_path, small_recipe(tmp_path, name="darcy", samples=10))
+    store = built_store(tmp_path, small_recipe(tmp_path, name="darcy", samples=10))
     summary = export(store, tmp_path / "darcy_pt")
     data = darcy_module.DarcyDataset(tmp_path / "darcy_pt", n_train=summary.samples["train"],
                                      n_tests=[summary.samples["test"]], batch_size=2, test_batch_sizes=[2],

@@ -7,7 +7,7 @@ import yaml
 import zarr
 from click.testing import CliRunner
 
-from conftest import small_recipe, write_recipe
+from conftest import built_store, small_recipe
 from pdegen.cli import main
 from pdegen.store import open_dataset
 from pdegen.export import ExportError
@@ -28,16 +28,10 @@ def heat_recipe(tmp_path, **changes) -> dict:
     return recipe
 
 
-def built(tmp_path, recipe: dict) -> str:
-    result = CliRunner().invoke(main, ["build", str(write_recipe(tmp_path, recipe)), "-q"])
-    assert result.exit_code == 0, result.output
-    return recipe["output"]["path"]
-
-
 @pytest.fixture(scope="module")
 def heat_export(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("well")
-    store = built(tmp_path, heat_recipe(tmp_path))
+    store = built_store(tmp_path, heat_recipe(tmp_path))
     summary = export_well(store, tmp_path / "heatw_well")
     return store, tmp_path / "heatw_well", summary
 
@@ -116,7 +110,7 @@ def test_two_components_start_from_their_coarsened_initial_states(tmp_path):
     recipe = {"name": "fhn", "family": "diffusion_reaction", "grid": {"shape": [12, 12], "extent": [[-1, 1], [-1, 1]]},
               "samples": 4, "seed": 5, "discretization": {"t_end": 1.0, "steps": 20, "save_every": 5},
               "solver": {"backend": "numpy"}, "output": {"path": str(tmp_path / "fhn.zarr"), "coarsen": 2}}
-    store = built(tmp_path, recipe)
+    store = built_store(tmp_path, recipe)
     export_well(store, tmp_path / "fhn_well")
     with open_dataset(store) as ds, split_file(tmp_path / "fhn_well", "train", "fhn") as f:
         assert list(f["t0_fields"].attrs["field_names"]) == ["u", "v"]
@@ -144,7 +138,7 @@ def test_boundary_kinds_follow_the_faces():
 
 
 def test_failed_samples_are_left_out(tmp_path):
-    store = built(tmp_path, heat_recipe(tmp_path))
+    store = built_store(tmp_path, heat_recipe(tmp_path))
     group = zarr.open_group(store, mode="r+")
     converged = group["stats/converged"][:]
     converged[3] = False
@@ -159,10 +153,10 @@ def test_failed_samples_are_left_out(tmp_path):
 
 def test_refusals_name_the_problem_and_leave_nothing(tmp_path, monkeypatch):
     darcy = small_recipe(tmp_path)
-    built(tmp_path, darcy)
+    built_store(tmp_path, darcy)
     with pytest.raises(ExportError, match="darcy is steady"):
         export_well(darcy["output"]["path"], tmp_path / "darcy_well")
-    store = built(tmp_path, heat_recipe(tmp_path))
+    store = built_store(tmp_path, heat_recipe(tmp_path))
     (tmp_path / "taken").mkdir()
     with pytest.raises(ExportError, match="already exists; pass --overwrite"):
         export_well(store, tmp_path / "taken")
@@ -191,7 +185,7 @@ def test_refusals_name_the_problem_and_leave_nothing(tmp_path, monkeypatch):
 
 
 def test_cli_exports_and_exits_2_on_refusal(tmp_path):
-    store = built(tmp_path, heat_recipe(tmp_path))
+    store = built_store(tmp_path, heat_recipe(tmp_path))
     result = CliRunner().invoke(main, ["export", store, str(tmp_path / "w"), "-q"])
     assert result.exit_code == 0 and "train 8, valid 1, test 1 trajectories of 6 states" in result.output, \
         result.output
@@ -208,7 +202,7 @@ def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
     recipe = small_recipe(tmp_path, **{"name": "ns", "family": "navier_stokes", "parameters": None, "samples": 5,
                                        "grid.shape": [16, 16], "boundary": {"kind": "periodic"}, "solver": None,
                                        "discretization": {"t_end": 3.0, "steps": 3}})
-    store = built(tmp_path, recipe)
+    store = built_store(tmp_path, recipe)
     out = tmp_path / "datasets" / "ns"  # where neuraloperator's TheWellDataset looks for a data set named ns
     out.parent.mkdir()
     summary = export_well(store, out)
@@ -247,7 +241,7 @@ def test_navier_stokes_exports_its_velocity_as_a_vector_field(tmp_path):
 def test_an_hdf5_store_exports_the_same_trajectories(tmp_path):
     recipe = heat_recipe(tmp_path, samples=6)
     recipe["output"] = {**recipe["output"], "path": str(tmp_path / "heatw.h5"), "format": "hdf5"}
-    store = built(tmp_path, recipe)
+    store = built_store(tmp_path, recipe)
     summary = export_well(store, tmp_path / "from_h5")
     assert sum(summary.trajectories.values()) == 6
     with open_dataset(store) as ds, split_file(tmp_path / "from_h5", "train") as f:
